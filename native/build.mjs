@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+// Builds the native addon with CMake against the local Node headers (no header download).
+// Env: NODE_INCLUDE_DIR (default: <node prefix>/include/node), QB_CUDA=0 to skip the CUDA backend,
+// QB_BUILD_DIR (default native/build), QB_JOBS.
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const require = createRequire(import.meta.url);
+const buildDir = process.env.QB_BUILD_DIR ?? path.join(here, 'build');
+let nodeInc = process.env.NODE_INCLUDE_DIR ?? path.resolve(process.execPath, '../../include/node');
+if (!fs.existsSync(path.join(nodeInc, 'node_api.h'))) nodeInc = '/usr/include/node';
+if (!fs.existsSync(path.join(nodeInc, 'node_api.h'))) {
+  console.error(`node headers not found (looked in ${nodeInc}); set NODE_INCLUDE_DIR to a folder holding node_api.h`);
+  process.exit(1);
+}
+const addonApi = require('node-addon-api').include_dir.replace(/^"|"$/g, '');
+const jobs = process.env.QB_JOBS ?? String(Math.max(1, os.cpus().length));
+const args = [
+  '-S', here, '-B', buildDir,
+  `-DNODE_INCLUDE_DIR=${nodeInc}`,
+  `-DNODE_ADDON_API_DIR=${path.isAbsolute(addonApi) ? addonApi : path.resolve(here, addonApi)}`,
+  `-DQB_CUDA=${process.env.QB_CUDA === '0' ? 'OFF' : 'ON'}`,
+  '-DCMAKE_BUILD_TYPE=Release',
+];
+const run = (cmd, a) => execFileSync(cmd, a, { stdio: 'inherit' });
+try {
+  run('cmake', args);
+  run('cmake', ['--build', buildDir, '-j', jobs]);
+} catch {
+  console.error('native build failed (see the compiler output above)');
+  process.exit(1);
+}
+const out = path.join(buildDir, 'quantbench_native.node');
+if (buildDir !== path.join(here, 'build')) {
+  fs.mkdirSync(path.join(here, 'build'), { recursive: true });
+  fs.copyFileSync(out, path.join(here, 'build', 'quantbench_native.node'));
+}
+console.log(`built ${out}`);

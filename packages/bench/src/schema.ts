@@ -1,0 +1,124 @@
+/**
+ * Result format of `pnpm bench` (serving sweeps) and `pnpm bench kernels`. The report reads these.
+ * A run directory results/<run>/ holds:
+ *   points.jsonl      one BenchPoint per line, appended as each point finishes
+ *   summary.json      BenchSummary (written at the end)
+ *   summary.csv       one row per point (flattened metrics)
+ *   breakdown.jsonl   BlockBreakdownPoint lines (only with --profile-blocks)
+ *   kernels.jsonl     KernelTiming lines (only for `pnpm bench kernels`)
+ */
+import type { Provenance } from '@quantbench/engine';
+
+export const BENCH_SCHEMA_VERSION = 1;
+
+export interface Distribution {
+  mean: number;
+  median: number;
+  p90: number;
+  p99: number;
+  std: number;
+  min: number;
+  max: number;
+}
+
+export interface ServingMetrics {
+  completed: number;
+  failed: number;
+  durationS: number;
+  totalInputTokens: number;
+  totalOutputTokens: number;
+  requestThroughput: number; // req/s
+  outputThroughput: number; // output tok/s
+  totalTokenThroughput: number; // (input+output) tok/s
+  ttftMs: Distribution;
+  tpotMs: Distribution;
+  itlMs: Distribution;
+  e2elMs: Distribution;
+  /** Present when --goodput was given. */
+  goodput?: { slo: Record<string, number>; requestsPerS: number; fraction: number };
+  /** Scheduler stats */
+  preemptions: number;
+  /** Mean host (scheduler + JS) time per engine step as a fraction of the step time. */
+  hostOverheadFraction?: number;
+}
+
+export interface WorkloadSpec {
+  name: string; // prefill-heavy | decode-heavy | custom
+  inputLen: number;
+  outputLen: number;
+  rangeRatio: number;
+  numPrompts: number;
+  seed: number;
+}
+
+export interface EngineSettings {
+  maxNumSeqs: number; // the study's "max batch size"
+  maxNumBatchedTokens: number;
+  blockSize: number;
+  numKvBlocks: number;
+  gpuMemoryUtilization?: number;
+  cudaGraphs?: boolean;
+}
+
+export interface RooflineRatio {
+  /** What bounds this point: bandwidth or compute. */
+  bound: 'bandwidth' | 'compute';
+  /** Ideal time under the bound divided by measured time (1.0 = at the roofline). */
+  ratio: number;
+  /** Assumed ceilings used. */
+  peakBandwidthTBs?: number;
+  peakTflops?: number;
+  note?: string;
+}
+
+export interface BenchPoint {
+  schema: 'quantbench.bench.point';
+  version: number;
+  /** Unique key of the point inside its run: workload|precision|batch|rate */
+  key: string;
+  provenance: Provenance;
+  workload: WorkloadSpec;
+  precision: string;
+  engine: EngineSettings;
+  requestRate: number | 'inf';
+  burstiness: number;
+  maxConcurrency: number | null;
+  metrics: ServingMetrics;
+  roofline?: RooflineRatio;
+  /** Optional per-request raw timings (ms) for distribution charts. */
+  requests?: { ttftMs: number; tpotMs: number; e2elMs: number; inputLen: number; outputLen: number }[];
+}
+
+export interface BlockBreakdownPoint {
+  schema: 'quantbench.bench.breakdown';
+  version: number;
+  provenance: Provenance;
+  precision: string;
+  batchSize: number;
+  contextLen: number;
+  /** Milliseconds per decode step by block. */
+  blocksMs: { attention: number; mlp: number; quantization: number; other: number };
+  stepMs: number;
+}
+
+export interface KernelTiming {
+  schema: 'quantbench.bench.kernel';
+  version: number;
+  provenance: Provenance;
+  op: string; // e.g. gemm, quant_per_token, attention_decode
+  precision: string;
+  shape: Record<string, number>; // e.g. {M, N, K}
+  medianUs: number;
+  achievedTBs?: number;
+  achievedTflops?: number;
+  roofline?: RooflineRatio;
+  baseline?: { name: string; medianUs: number };
+}
+
+export interface BenchSummary {
+  schema: 'quantbench.bench.summary';
+  version: number;
+  run: string;
+  command: string;
+  points: BenchPoint[];
+}

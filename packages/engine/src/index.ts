@@ -1,0 +1,3 @@
+export * from './types.ts';
+export * from './provenance.ts';
+export * from './datadir.ts';

@@ -1,0 +1,64 @@
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
+import type { DeviceKind, PrecisionRecipe, WeightsKind } from './types.ts';
+
+/** Recorded in every result file (bench points, eval results, kernel timings). */
+export interface Provenance {
+  /** Human-readable device, e.g. "NVIDIA H100 80GB HBM3" or "cpu: AMD EPYC ... (2 threads)". */
+  device: string;
+  deviceKind: DeviceKind;
+  /** git commit of the code that produced the result; "+dirty" suffix when the tree had changes. */
+  commit: string;
+  /** Model directory (basename) or synthetic:NAME. */
+  model: string;
+  weights: WeightsKind;
+  recipe: PrecisionRecipe;
+  /** ISO timestamp. */
+  date: string;
+  node: string;
+  host: string;
+}
+
+let commitCache: string | undefined;
+
+/** Current git commit (with +dirty when there are uncommitted changes), or "unknown" outside a checkout. */
+export function gitCommit(cwd: string = process.cwd()): string {
+  if (process.env.QB_COMMIT) return process.env.QB_COMMIT;
+  if (commitCache !== undefined) return commitCache;
+  try {
+    const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd, stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+      cwd,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
+      .toString()
+      .trim();
+    commitCache = dirty ? `${head}+dirty` : head;
+  } catch {
+    commitCache = 'unknown';
+  }
+  return commitCache;
+}
+
+export function cpuDeviceName(threads: number): string {
+  const cpu = os.cpus()[0]?.model?.trim() ?? 'unknown cpu';
+  return `cpu: ${cpu} (${threads} threads)`;
+}
+
+export function makeProvenance(args: {
+  device: string;
+  deviceKind: DeviceKind;
+  model: string;
+  weights: WeightsKind;
+  recipe: PrecisionRecipe;
+}): Provenance {
+  return {
+    ...args,
+    commit: gitCommit(),
+    date: new Date().toISOString(),
+    node: process.version,
+    host: os.hostname(),
+  };
+}

@@ -1,0 +1,121 @@
+/**
+ * Public types of @quantbench/engine. Everything that crosses a package boundary is typed here.
+ */
+
+/** Unquantized baselines (fp32 is a reference mode) and the three quantized schemes. */
+export const PRECISIONS = ['fp32', 'fp16', 'bf16', 'int8-w8a8', 'fp8-dynamic', 'fp8-static'] as const;
+export type Precision = (typeof PRECISIONS)[number];
+/** The four precisions the product compares. */
+export const BENCH_PRECISIONS = ['fp16', 'int8-w8a8', 'fp8-dynamic', 'fp8-static'] as const satisfies readonly Precision[];
+export const QUANTIZED_PRECISIONS = ['int8-w8a8', 'fp8-dynamic', 'fp8-static'] as const satisfies readonly Precision[];
+export type QuantizedPrecision = (typeof QUANTIZED_PRECISIONS)[number];
+
+/** Activation dtype between ops (the 16-bit parts of a quantized model use it too). */
+export type ActDtype = 'fp32' | 'fp16' | 'bf16';
+export type DeviceKind = 'cpu' | 'cuda';
+export type WeightsKind = 'synthetic' | 'real';
+
+export function isPrecision(p: string): p is Precision {
+  return (PRECISIONS as readonly string[]).includes(p);
+}
+export function isQuantized(p: Precision): p is QuantizedPrecision {
+  return (QUANTIZED_PRECISIONS as readonly string[]).includes(p);
+}
+
+/** How a precision is realised: recorded in every result. */
+export interface PrecisionRecipe {
+  precision: Precision;
+  actDtype: ActDtype;
+  /** e.g. "int8 symmetric per-channel", "fp8-e4m3 per-tensor", "none (16-bit)" */
+  weights: string;
+  /** e.g. "int8 per-token dynamic", "fp8-e4m3 per-tensor static", "none (16-bit)" */
+  activations: string;
+  smoothquantAlpha?: number;
+  /** Calibration text used for static scales / SmoothQuant ("checkpoint" when scales came from a file). */
+  calibration?: string;
+  /** Where the quantized weights came from: quantized at load time or read from a compressed-tensors checkpoint. */
+  source: 'load-time' | 'checkpoint' | 'none';
+}
+
+export interface ModelInfo {
+  /** Directory or synthetic:NAME */
+  model: string;
+  weights: WeightsKind;
+  arch: LlamaConfig;
+  precision: Precision;
+  recipe: PrecisionRecipe;
+  device: DeviceKind;
+  deviceName: string;
+}
+
+/** The subset of an HF LlamaConfig we use. */
+export interface LlamaConfig {
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  vocabSize: number;
+  maxPositionEmbeddings: number;
+  rmsNormEps: number;
+  ropeTheta: number;
+  ropeScaling: null | {
+    type: 'llama3';
+    factor: number;
+    lowFreqFactor: number;
+    highFreqFactor: number;
+    originalMaxPositionEmbeddings: number;
+  };
+  tieWordEmbeddings: boolean;
+  bosTokenId: number | null;
+  eosTokenIds: number[];
+}
+
+export interface SamplingParams {
+  /** 0 (default) = greedy */
+  temperature?: number;
+  topP?: number;
+  seed?: number;
+}
+
+export interface GenerateOptions extends SamplingParams {
+  maxTokens?: number;
+  /** Stop strings: generation ends when the text contains one; it is cut before the stop string. */
+  stop?: string[];
+  /** Extra token ids that end generation (in addition to EOS unless ignoreEos). */
+  stopTokenIds?: number[];
+  ignoreEos?: boolean;
+  /** Return the log-probability of every generated token. */
+  logprobs?: boolean;
+  /** Apply the tokenizer's chat template (instruct models) to each prompt, given as a user message. */
+  chat?: boolean;
+}
+
+export type FinishReason = 'stop' | 'length' | 'eos';
+
+export interface GenerateOutput {
+  prompt: string;
+  promptIds: number[];
+  ids: number[];
+  text: string;
+  /** Per generated token, when requested. */
+  logprobs?: number[];
+  finishReason: FinishReason;
+}
+
+export interface LoglikelihoodRequest {
+  context: string;
+  continuation: string;
+}
+
+export interface LoglikelihoodResult {
+  /** Sum of log p(continuation token | prefix) over the continuation tokens. */
+  logprob: number;
+  /** True when every continuation token is the argmax at its position (lm-eval's is_greedy). */
+  isGreedy: boolean;
+  /** Per continuation token, when requested. */
+  tokenLogprobs?: number[];
+  /** Number of continuation tokens. */
+  numTokens: number;
+}
