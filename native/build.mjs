@@ -18,12 +18,12 @@ if (!fs.existsSync(path.join(nodeInc, 'node_api.h'))) {
   console.error(`node headers not found (looked in ${nodeInc}); set NODE_INCLUDE_DIR to a folder holding node_api.h`);
   process.exit(1);
 }
-const addonApi = require('node-addon-api').include_dir.replace(/^"|"$/g, '');
+const addonApi = path.dirname(require.resolve('node-addon-api/package.json'));
 const jobs = process.env.QB_JOBS ?? String(Math.max(1, os.cpus().length));
 const args = [
   '-S', here, '-B', buildDir,
   `-DNODE_INCLUDE_DIR=${nodeInc}`,
-  `-DNODE_ADDON_API_DIR=${path.isAbsolute(addonApi) ? addonApi : path.resolve(here, addonApi)}`,
+  `-DNODE_ADDON_API_DIR=${addonApi}`,
   `-DQB_CUDA=${process.env.QB_CUDA === '0' ? 'OFF' : 'ON'}`,
   '-DCMAKE_BUILD_TYPE=Release',
 ];

@@ -26,6 +26,8 @@ export interface NativeModelConfig {
   ropeHighFreqFactor: number;
   ropeOriginalMaxPos: number;
   tieWordEmbeddings: boolean;
+  /** Length of the RoPE table: the largest position + 1 this model instance can run. */
+  maxPositions: number;
   actDtype: NativeActDtype;
   device: 'cpu' | 'cuda';
   threads: number;
@@ -46,15 +48,25 @@ export interface NativeBatch {
   maxBlocksPerSeq: number;
   /** Rows (indices into tokens) whose next token is sampled. */
   sampleRows?: Int32Array;
-  /** Per sample row: temperature (0 = greedy), top-p, 64-bit seed split in two words, and a counter (step). */
+  /** Per sample row: temperature (0 = greedy), top-p, and [seed lo, seed hi, counter] (counter = position sampled). */
   temperature?: Float32Array;
   topP?: Float32Array;
-  seeds?: Uint32Array; // [2 * n]
+  seeds?: Uint32Array; // [3 * n]
   /** Rows whose log-probability of a target token is gathered (scoring). */
   gatherRows?: Int32Array;
   gatherTargets?: Int32Array;
   /** Rows whose full fp32 logits are returned. */
   logitRows?: Int32Array;
+  /** Time each block (attention, MLP, quantization, other) of this step. */
+  profile?: boolean;
+}
+
+export interface BlockTimesMs {
+  attention: number;
+  mlp: number;
+  quantization: number;
+  other: number;
+  total: number;
 }
 
 export interface NativeStepResult {
@@ -64,6 +76,13 @@ export interface NativeStepResult {
   gatherIsArgmax: Uint8Array;
   /** [logitRows.length * vocab] */
   logits: Float32Array;
+  blockMs: BlockTimesMs;
+}
+
+export interface NativeTensor {
+  dtype: NativeDtype;
+  shape: number[];
+  data: Uint8Array;
 }
 
 export interface CalibrationStats {
@@ -85,10 +104,15 @@ export interface NativeModel {
   /** Calibration: while enabled, forward() records per-channel input absmax of every linear. */
   setCalibration(on: boolean): void;
   calibrationStats(): Record<string, Float32Array>;
-  /** Read back a named tensor as stored (for export). */
-  getTensor(name: string): { dtype: NativeDtype; shape: number[]; data: Uint8Array };
+  /** A raw tensor as loaded/synthesized. */
+  getTensor(name: string): NativeTensor;
   tensorNames(): string[];
+  /** Names and contents of the prepared (possibly quantized) weights, under HF / compressed-tensors names. */
+  exportNames(): string[];
+  exportTensor(name: string): NativeTensor;
+  /** Bytes of one KV block (all layers, K and V). */
   kvBlockBytes(): number;
+  deviceName(): string;
   free(): void;
 }
 
@@ -102,16 +126,41 @@ export interface FinalizeOptions {
 }
 
 export interface NativeAddon {
-  createModel(cfg: NativeModelConfig): NativeModel;
+  NativeModel: new (cfg: NativeModelConfig) => NativeModel;
   /** Element-wise codec helpers exposed for tests. */
   fp8e4m3Encode(x: Float32Array): Uint8Array;
   fp8e4m3Decode(x: Uint8Array): Float32Array;
+  roundAct(x: Float32Array, dtype: NativeActDtype): Float32Array;
   int8Quantize(x: Float32Array, scale: number): Int8Array;
-  /** Ops exposed for tests against float64 references (CPU backend). */
-  ops: Record<string, (...args: unknown[]) => unknown>;
+  scaleFromAbsmax(absmax: number, kind: 'fp8' | 'int8'): number;
+  /** CPU reference ops exposed for tests against float64 references (see native/src/cpu/ops.h). */
+  ops: NativeOps;
+  /** True when this build has the CUDA backend and a GPU is visible. */
   cudaAvailable(): boolean;
-  deviceName(device: 'cpu' | 'cuda'): string;
+  builtWithCuda(): boolean;
   hardwareThreads(): number;
+}
+
+type A = NativeActDtype;
+export interface NativeOps {
+  embedding(table: Float32Array, tokens: Int32Array, D: number, act: A): Float32Array;
+  rmsnormResidual(x: Float32Array, residual: Float32Array | null, w: Float32Array, T: number, D: number, eps: number, act: A): { out: Float32Array; residual: Float32Array };
+  gemmF(x: Float32Array, w: Float32Array, T: number, N: number, K: number, act: A): Float32Array;
+  gemmInt8(xq: Int8Array, sa: Float32Array, perToken: boolean, wq: Int8Array, sw: Float32Array, T: number, N: number, K: number, act: A): Float32Array;
+  gemmFp8(xq: Uint8Array, sa: Float32Array, perToken: boolean, wq: Uint8Array, sw: Float32Array, T: number, N: number, K: number, act: A): Float32Array;
+  quantPerToken(x: Float32Array, T: number, K: number, kind: 'fp8'): { q: Uint8Array; scale: Float32Array };
+  quantPerToken(x: Float32Array, T: number, K: number, kind: 'int8'): { q: Int8Array; scale: Float32Array };
+  quantStaticFp8(x: Float32Array, T: number, K: number, scale: number): Uint8Array;
+  ropeTables(cfg: { headDim: number; maxPositions: number; ropeTheta: number; ropeFactor?: number; ropeLowFreqFactor?: number; ropeHighFreqFactor?: number; ropeOriginalMaxPos?: number }): { cos: Float32Array; sin: Float32Array };
+  rope(x: Float32Array, positions: Int32Array, T: number, H: number, Dh: number, cos: Float32Array, sin: Float32Array, act: A): Float32Array;
+  siluMul(g: Float32Array, u: Float32Array, T: number, F: number, act: A): Float32Array;
+  attentionPaged(q: Float32Array, kCache: Float32Array, vCache: Float32Array, seqStarts: Int32Array, positions: Int32Array, blockTables: Int32Array, maxBlocks: number, H: number, Hkv: number, Dh: number, blockSize: number, scale: number, act: A): Float32Array;
+  sampleRow(logits: Float32Array, temperature: number, topP: number, seedLo: number, seedHi: number, counter: number): { token: number; logprob: number };
+  gatherLogprob(logits: Float32Array, target: number): { logprob: number; isArgmax: boolean };
+  quantWeight(w: Float32Array, N: number, K: number, kind: 'int8-channel'): { q: Int8Array; scale: Float32Array };
+  quantWeight(w: Float32Array, N: number, K: number, kind: 'fp8-channel' | 'fp8-tensor'): { q: Uint8Array; scale: Float32Array };
+  smoothquantFactors(actAbsmax: Float32Array, weights: Float32Array[], K: number, alpha: number): Float32Array;
+  rngUniform(seedLo: number, seedHi: number, counter: number): number;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

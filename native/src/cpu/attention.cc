@@ -1,0 +1,70 @@
+// Paged KV cache write and causal GQA attention over the paged cache (varlen batch): CPU reference.
+#include <cmath>
+#include <vector>
+
+#include "ops.h"
+#include "parallel.h"
+
+namespace qb::cpu {
+
+void kv_cache_write(const float* k, const float* v, const int32_t* slot_mapping, int T, int Hkv, int Dh, float* k_cache,
+                    float* v_cache, int block_size) {
+  size_t row = (size_t)Hkv * Dh;
+  for (int t = 0; t < T; ++t) {
+    size_t slot = (size_t)slot_mapping[t];
+    for (size_t i = 0; i < row; ++i) {
+      k_cache[slot * row + i] = k[(size_t)t * row + i];
+      v_cache[slot * row + i] = v[(size_t)t * row + i];
+    }
+  }
+}
+
+void attention_paged(const float* q, const float* k_cache, const float* v_cache, const int32_t* seq_starts, int S,
+                     const int32_t* positions, const int32_t* block_tables, int max_blocks, int H, int Hkv, int Dh,
+                     int block_size, float scale, float* out, ActDtype act) {
+  int T = seq_starts[S];
+  std::vector<int> seq_of(T);
+  for (int s = 0; s < S; ++s)
+    for (int i = seq_starts[s]; i < seq_starts[s + 1]; ++i) seq_of[i] = s;
+  int group = H / Hkv;
+  size_t kv_row = (size_t)Hkv * Dh;
+  parallel_for((long)T * H, 4, [&](long b, long e) {
+    std::vector<double> scores;
+    std::vector<double> acc(Dh);
+    for (long th = b; th < e; ++th) {
+      int t = (int)(th / H), h = (int)(th % H);
+      int s = seq_of[t];
+      int kvh = h / group;
+      int ctx = positions[t] + 1;
+      const int32_t* bt = block_tables + (size_t)s * max_blocks;
+      const float* qv = q + ((size_t)t * H + h) * Dh;
+      scores.assign(ctx, 0.0);
+      double mx = -INFINITY;
+      for (int p = 0; p < ctx; ++p) {
+        size_t slot = (size_t)bt[p / block_size] * block_size + p % block_size;
+        const float* kv = k_cache + slot * kv_row + (size_t)kvh * Dh;
+        double d = 0;
+        for (int i = 0; i < Dh; ++i) d += (double)qv[i] * kv[i];
+        d = (float)(d * scale);  // fp32 scores
+        scores[p] = d;
+        if (d > mx) mx = d;
+      }
+      double sum = 0;
+      for (int p = 0; p < ctx; ++p) {
+        scores[p] = std::exp(scores[p] - mx);
+        sum += scores[p];
+      }
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (int p = 0; p < ctx; ++p) {
+        size_t slot = (size_t)bt[p / block_size] * block_size + p % block_size;
+        const float* vv = v_cache + slot * kv_row + (size_t)kvh * Dh;
+        double w = scores[p] / sum;
+        for (int i = 0; i < Dh; ++i) acc[i] += w * vv[i];
+      }
+      float* o = out + ((size_t)t * H + h) * Dh;
+      for (int i = 0; i < Dh; ++i) o[i] = round_act((float)acc[i], act);
+    }
+  });
+}
+
+}  // namespace qb::cpu

@@ -1,0 +1,65 @@
+// The model interface both backends implement (CPU reference now, CUDA next): load, prepare, run a varlen step.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "llama_weights.h"
+#include "tensor_store.h"
+
+namespace qb {
+
+// One step's varlen batch (mixed prefill chunks and decodes), see native/js/index.ts NativeBatch.
+struct Batch {
+  std::vector<int32_t> tokens, positions, seq_starts, context_lens, block_tables;
+  int max_blocks = 0;
+  std::vector<int32_t> sample_rows;
+  std::vector<float> temperature, top_p;
+  std::vector<uint32_t> seeds;  // [3 * n]: seed lo, seed hi, counter
+  std::vector<int32_t> gather_rows, gather_targets;
+  std::vector<int32_t> logit_rows;
+  bool profile = false;
+};
+
+struct StepResult {
+  std::vector<int32_t> sampled;
+  std::vector<float> sampled_logprob;
+  std::vector<float> gather_logprob;
+  std::vector<uint8_t> gather_is_argmax;
+  std::vector<float> logits;  // [logit_rows * vocab]
+  // --profile-blocks: milliseconds by block
+  double ms_attention = 0, ms_mlp = 0, ms_quant = 0, ms_other = 0, ms_total = 0;
+};
+
+class Model {
+ public:
+  explicit Model(const ModelConfig& cfg) : cfg_(cfg) {}
+  virtual ~Model() = default;
+  const ModelConfig& config() const { return cfg_; }
+  TensorStore& store() { return store_; }
+
+  virtual void finalize(Precision p, const PrepareOptions& opt) = 0;
+  virtual void allocate_kv_cache(int num_blocks) = 0;
+  virtual StepResult forward(const Batch& b) = 0;
+  virtual void set_calibration(bool on) = 0;
+  virtual std::map<std::string, std::vector<float>> calibration_stats() const = 0;
+  virtual const LlamaWeights& weights() const = 0;
+  virtual std::string device_name() const = 0;
+  int num_kv_blocks() const { return num_blocks_; }
+  static constexpr int kBlockSize = 16;
+
+ protected:
+  ModelConfig cfg_;
+  TensorStore store_;
+  int num_blocks_ = 0;
+};
+
+std::unique_ptr<Model> create_cpu_model(const ModelConfig& cfg);
+
+// Validates a batch against the model (shapes, block tables, positions); throws QbError("BAD_BATCH").
+void validate_batch(const Batch& b, const ModelConfig& cfg, int num_blocks);
+
+}  // namespace qb
