@@ -1,3 +1,10 @@
 export * from './types.ts';
 export * from './provenance.ts';
 export * from './datadir.ts';
+export * from './errors.ts';
+export { LLM, logSoftmax, type LoadOptions, type LoglikelihoodOptions, type TokenLogprobsResult } from './llm.ts';
+export { parseLlamaConfig, syntheticConfig, SYNTHETIC_CONFIGS, weightBytes } from './model/config.ts';
+export { KV_BLOCK_SIZE } from './model/loader.ts';
+export { loadTokenizer, ByteTokenizer, type TextTokenizer, type ChatMessage } from './tokenizer/tokenizer.ts';
+export * from './scheduler/index.ts';
+export type * from './scheduler/types.ts';

@@ -1,0 +1,350 @@
+/**
+ * The engine's public API, in the spirit of vLLM's `LLM`: load once, then generate / score.
+ *   const llm = await LLM.load({ model: '../shared/models/stories260K/hf', precision: 'fp8-dynamic' });
+ *   const [out] = await llm.generate(['Once upon a time'], { maxTokens: 64 });
+ */
+import type { NativeBatch, NativeStepResult } from '@quantbench/native';
+import { EngineError, wrapNative } from './errors.ts';
+import { loadModel, KV_BLOCK_SIZE, type LoadedModel, type LoadOptions } from './model/loader.ts';
+import { makeProvenance, type Provenance } from './provenance.ts';
+import { EngineCore } from './scheduler/index.ts';
+import type { ModelRunner, EngineCoreOptions } from './scheduler/types.ts';
+import type { TextTokenizer } from './tokenizer/tokenizer.ts';
+import type { GenerateOptions, GenerateOutput, LoglikelihoodRequest, LoglikelihoodResult, ModelInfo } from './types.ts';
+
+export type { LoadOptions } from './model/loader.ts';
+
+export interface LoglikelihoodOptions {
+  tokenLogprobs?: boolean;
+  /**
+   * Prefix for an empty context and whether contexts start with BOS. lm-eval's HF/vLLM backends encode without
+   * special tokens and use BOS as the prefix token of an empty context; that is the default here.
+   */
+  addBos?: boolean;
+  /** Token budget of one forward (default 4096). */
+  maxBatchTokens?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface TokenLogprobsResult {
+  ids: number[];
+  /** logprobs[i] = log p(ids[i] | ids[<i]); logprobs[0] is NaN (nothing predicts the first token). */
+  logprobs: number[];
+  /** full[i] = log-softmax row predicting ids[i] (i >= 1), when requested. */
+  full?: Float32Array[];
+}
+
+interface Scored {
+  ctx: number[];
+  cont: number[];
+}
+
+export class LLM implements ModelRunner {
+  readonly info: ModelInfo;
+  readonly tokenizer: TextTokenizer;
+  readonly blockSize = KV_BLOCK_SIZE;
+  readonly numKvBlocks: number;
+  readonly maxModelLen: number;
+  readonly eosTokenIds: number[];
+  private m: LoadedModel | null;
+  private busy = false;
+
+  private constructor(m: LoadedModel) {
+    this.m = m;
+    this.tokenizer = m.tokenizer;
+    this.numKvBlocks = m.numKvBlocks;
+    this.maxModelLen = m.maxModelLen;
+    this.eosTokenIds = [...new Set([...m.arch.eosTokenIds, ...m.tokenizer.eosTokenIds])];
+    this.info = {
+      model: m.modelId,
+      weights: m.weights,
+      arch: m.arch,
+      precision: m.precision,
+      recipe: m.recipe,
+      device: m.device,
+      deviceName: m.deviceName,
+    };
+  }
+
+  static async load(opts: LoadOptions): Promise<LLM> {
+    return new LLM(loadModel(opts));
+  }
+
+  private get model(): LoadedModel {
+    if (!this.m) throw new EngineError('BAD_REQUEST', 'this LLM was closed');
+    return this.m;
+  }
+
+  /** One varlen step on the native model (ModelRunner, used by the scheduler). */
+  forward(batch: NativeBatch): NativeStepResult {
+    return wrapNative('forward', () => this.model.native.forward(batch));
+  }
+
+  provenance(): Provenance {
+    return makeProvenance({ device: this.info.deviceName, deviceKind: this.info.device, model: this.info.model, weights: this.info.weights, recipe: this.info.recipe });
+  }
+
+  /** A continuous-batching engine core over this model (bench and generate use it). */
+  engineCore(opts: Partial<EngineCoreOptions> = {}): EngineCore {
+    return new EngineCore(this, { maxNumSeqs: 64, maxNumBatchedTokens: 2048, ...opts });
+  }
+
+  private exclusive<T>(f: () => T): T {
+    if (this.busy) throw new EngineError('BAD_REQUEST', 'this LLM is already running a call; await it first');
+    this.busy = true;
+    try {
+      return f();
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  async generate(prompts: string[], opts: GenerateOptions = {}, engine: Partial<EngineCoreOptions> = {}): Promise<GenerateOutput[]> {
+    return this.exclusive(() => this.generateSync(prompts, opts, engine));
+  }
+
+  private generateSync(prompts: string[], o: GenerateOptions, engineOpts: Partial<EngineCoreOptions>): GenerateOutput[] {
+    const tok = this.tokenizer;
+    const maxTokens = o.maxTokens ?? 64;
+    if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new EngineError('BAD_REQUEST', `maxTokens must be a positive integer (got ${maxTokens})`);
+    const temperature = o.temperature ?? 0;
+    if (!(temperature >= 0)) throw new EngineError('BAD_REQUEST', `temperature must be >= 0 (got ${temperature})`);
+    const topP = o.topP ?? 1;
+    if (!(topP > 0 && topP <= 1)) throw new EngineError('BAD_REQUEST', `topP must be in (0, 1] (got ${topP})`);
+    const stops = (o.stop ?? []).filter((s) => s.length > 0);
+    const core = this.engineCore(engineOpts);
+    const state = prompts.map((prompt, i) => {
+      const text = o.chat ? tok.applyChatTemplate([{ role: 'user', content: prompt }], true) : prompt;
+      // A chat template already holds BOS as text.
+      const promptIds = tok.encode(text, !o.chat);
+      if (promptIds.length === 0) throw new EngineError('BAD_REQUEST', `prompt ${i} encodes to no tokens`);
+      if (promptIds.length >= this.maxModelLen) {
+        throw new EngineError('PROMPT_TOO_LONG', `prompt ${i} has ${promptIds.length} tokens; the model accepts ${this.maxModelLen} in all (raise maxModelLen)`);
+      }
+      core.addRequest({
+        id: String(i),
+        promptIds,
+        params: {
+          maxTokens: Math.min(maxTokens, this.maxModelLen - promptIds.length),
+          temperature,
+          topP,
+          seed: (o.seed ?? 0) + i,
+          stopTokenIds: o.stopTokenIds,
+          ignoreEos: o.ignoreEos,
+          logprobs: o.logprobs,
+        },
+      });
+      return { prompt, promptIds, ids: [] as number[], logprobs: [] as number[], text: '', done: false, finish: 'length' as GenerateOutput['finishReason'] };
+    });
+    while (core.hasUnfinished()) {
+      const { outputs } = core.step();
+      for (const out of outputs) {
+        const s = state[Number(out.id)]!;
+        if (s.done) continue;
+        s.ids.push(...out.newTokenIds);
+        s.logprobs.push(...out.newLogprobs);
+        if (out.finishReason === 'error') throw new EngineError('BAD_REQUEST', `prompt ${out.id}: ${out.error ?? 'cannot be scheduled'}`);
+        if (stops.length > 0) {
+          const text = tok.decode(s.ids, true);
+          const cut = firstStop(text, stops);
+          if (cut >= 0) {
+            s.text = text.slice(0, cut);
+            s.done = true;
+            s.finish = 'stop';
+            if (!out.finished) core.abortRequest(out.id);
+            continue;
+          }
+        }
+        if (out.finished) {
+          s.done = true;
+          s.finish = out.finishReason === 'eos' || out.finishReason === 'stop' ? (out.finishReason === 'eos' ? 'eos' : 'stop') : 'length';
+        }
+      }
+    }
+    return state.map((s) => {
+      let ids = s.ids;
+      let text = s.finish === 'stop' && stops.length > 0 ? s.text : tok.decode(ids, true);
+      if (s.finish === 'eos' && ids.length > 0 && this.eosTokenIds.includes(ids[ids.length - 1]!)) {
+        text = tok.decode(ids.slice(0, -1), true);
+      }
+      const r: GenerateOutput = { prompt: s.prompt, promptIds: s.promptIds, ids, text, finishReason: s.finish };
+      if (o.logprobs) r.logprobs = s.logprobs.slice(0, ids.length);
+      return r;
+    });
+  }
+
+  /** lm-eval's context/continuation split: trailing spaces of the context move to the continuation. */
+  encodePair(context: string, continuation: string, addBos = false): Scored {
+    const tok = this.tokenizer;
+    const nSpaces = context.length - context.trimEnd().length;
+    if (nSpaces > 0) {
+      continuation = context.slice(-nSpaces) + continuation;
+      context = context.slice(0, -nSpaces);
+    }
+    const prefix = this.prefixTokenId();
+    if (context === '') {
+      return { ctx: [prefix], cont: tok.encode(continuation, false) };
+    }
+    const whole = tok.encode(context + continuation, false);
+    const ctx = tok.encode(context, false);
+    const cont = whole.slice(ctx.length);
+    return { ctx: addBos ? [prefix, ...ctx] : ctx, cont };
+  }
+
+  private prefixTokenId(): number {
+    const id = this.tokenizer.bosTokenId ?? this.eosTokenIds[0];
+    if (id === undefined) throw new EngineError('BAD_CONFIG', 'the tokenizer has neither BOS nor EOS to use as a prefix token');
+    return id;
+  }
+
+  async loglikelihood(reqs: LoglikelihoodRequest[], o: LoglikelihoodOptions = {}): Promise<LoglikelihoodResult[]> {
+    return this.exclusive(() => this.scorePairs(reqs.map((r) => this.encodePair(r.context, r.continuation, o.addBos ?? false)), o));
+  }
+
+  /** Score pre-tokenized (context, continuation) pairs. */
+  async loglikelihoodTokens(pairs: { context: number[]; continuation: number[] }[], o: LoglikelihoodOptions = {}): Promise<LoglikelihoodResult[]> {
+    return this.exclusive(() => this.scorePairs(pairs.map((p) => ({ ctx: p.context, cont: p.continuation })), o));
+  }
+
+  private scorePairs(items: Scored[], o: LoglikelihoodOptions): LoglikelihoodResult[] {
+    const budget = Math.min(o.maxBatchTokens ?? 4096, this.numKvBlocks * this.blockSize);
+    const results: LoglikelihoodResult[] = new Array(items.length);
+    // Keep the last maxModelLen tokens (lm-eval truncates from the left).
+    const seqs = items.map((it, idx) => {
+      if (it.cont.length === 0) throw new EngineError('BAD_REQUEST', `request ${idx}: the continuation encodes to no tokens`);
+      const all = [...it.ctx, ...it.cont];
+      const input = all.slice(0, -1).slice(-this.maxModelLen);
+      return { idx, input, cont: it.cont };
+    });
+    let pos = 0;
+    while (pos < seqs.length) {
+      const group: typeof seqs = [];
+      let tokens = 0;
+      let blocks = 0;
+      while (pos < seqs.length) {
+        const s = seqs[pos]!;
+        const nb = Math.ceil(s.input.length / this.blockSize);
+        if (group.length > 0 && (tokens + s.input.length > budget || blocks + nb > this.numKvBlocks)) break;
+        group.push(s);
+        tokens += s.input.length;
+        blocks += nb;
+        pos++;
+      }
+      const r = this.forward(this.scoringBatch(group.map((g) => ({ input: g.input, targets: g.cont }))));
+      let k = 0;
+      for (const g of group) {
+        const lps: number[] = [];
+        let greedy = true;
+        for (let j = 0; j < g.cont.length; j++, k++) {
+          lps.push(r.gatherLogprob[k]!);
+          if (!r.gatherIsArgmax[k]) greedy = false;
+        }
+        const res: LoglikelihoodResult = { logprob: lps.reduce((a, b) => a + b, 0), isGreedy: greedy, numTokens: g.cont.length };
+        if (o.tokenLogprobs) res.tokenLogprobs = lps;
+        results[g.idx] = res;
+      }
+      o.onProgress?.(pos, seqs.length);
+    }
+    return results;
+  }
+
+  /** A prefill-only batch with fresh blocks; the last targets.length rows of each input are gathered. */
+  private scoringBatch(seqs: { input: number[]; targets: number[]; logits?: boolean }[]): NativeBatch {
+    const tokens: number[] = [];
+    const positions: number[] = [];
+    const seqStarts = [0];
+    const contextLens: number[] = [];
+    const maxBlocks = Math.max(...seqs.map((s) => Math.ceil(s.input.length / this.blockSize)));
+    const blockTables = new Int32Array(seqs.length * maxBlocks).fill(-1);
+    const gatherRows: number[] = [];
+    const gatherTargets: number[] = [];
+    const logitRows: number[] = [];
+    let nextBlock = 0;
+    seqs.forEach((s, si) => {
+      const start = tokens.length;
+      s.input.forEach((t, p) => {
+        tokens.push(t);
+        positions.push(p);
+      });
+      seqStarts.push(tokens.length);
+      contextLens.push(s.input.length);
+      const nb = Math.ceil(s.input.length / this.blockSize);
+      for (let b = 0; b < nb; b++) blockTables[si * maxBlocks + b] = nextBlock++;
+      const first = start + s.input.length - s.targets.length;
+      s.targets.forEach((t, j) => {
+        gatherRows.push(first + j);
+        gatherTargets.push(t);
+        if (s.logits) logitRows.push(first + j);
+      });
+    });
+    return {
+      tokens: Int32Array.from(tokens),
+      positions: Int32Array.from(positions),
+      seqStarts: Int32Array.from(seqStarts),
+      contextLens: Int32Array.from(contextLens),
+      blockTables,
+      maxBlocksPerSeq: maxBlocks,
+      gatherRows: Int32Array.from(gatherRows),
+      gatherTargets: Int32Array.from(gatherTargets),
+      logitRows: Int32Array.from(logitRows),
+    };
+  }
+
+  /**
+   * Per-token log-probabilities of a text (perplexity, KL vs another precision). Long texts are scored in disjoint
+   * windows of maxModelLen tokens, each conditioned on the last token of the previous window (lm-eval's rolling
+   * windows with context length 1).
+   */
+  async tokenLogprobs(text: string, o: { full?: boolean; addBos?: boolean } = {}): Promise<TokenLogprobsResult> {
+    return this.exclusive(() => {
+      const ids = this.tokenizer.encode(text, o.addBos ?? true);
+      return this.tokenLogprobsOfIds(ids, o.full ?? false);
+    });
+  }
+
+  private tokenLogprobsOfIds(ids: number[], full: boolean): TokenLogprobsResult {
+    const V = this.info.arch.vocabSize;
+    const logprobs: number[] = [NaN];
+    const rows: Float32Array[] = [];
+    const win = Math.min(this.maxModelLen, this.numKvBlocks * this.blockSize);
+    for (let a = 0; a < ids.length - 1; ) {
+      const b = Math.min(ids.length - 1, a + win);
+      const input = ids.slice(a, b);
+      const targets = ids.slice(a + 1, b + 1);
+      const r = this.forward(this.scoringBatch([{ input, targets, logits: full }]));
+      targets.forEach((_, j) => logprobs.push(r.gatherLogprob[j]!));
+      if (full) {
+        for (let j = 0; j < targets.length; j++) rows.push(logSoftmax(r.logits.subarray(j * V, (j + 1) * V)));
+      }
+      a = b;
+    }
+    const res: TokenLogprobsResult = { ids, logprobs };
+    if (full) res.full = rows;
+    return res;
+  }
+
+  close(): void {
+    this.m?.native.free();
+    this.m = null;
+  }
+}
+
+function firstStop(text: string, stops: string[]): number {
+  let best = -1;
+  for (const s of stops) {
+    const i = text.indexOf(s);
+    if (i >= 0 && (best < 0 || i < best)) best = i;
+  }
+  return best;
+}
+
+export function logSoftmax(logits: Float32Array): Float32Array {
+  let mx = -Infinity;
+  for (const v of logits) if (v > mx) mx = v;
+  let s = 0;
+  for (const v of logits) s += Math.exp(v - mx);
+  const lse = mx + Math.log(s);
+  const out = new Float32Array(logits.length);
+  for (let i = 0; i < logits.length; i++) out[i] = logits[i]! - lse;
+  return out;
+}

@@ -1,0 +1,25 @@
+import type { NativeModelConfig } from '@quantbench/native';
+import type { ActDtype, DeviceKind, LlamaConfig } from '../types.ts';
+
+export function toNativeConfig(c: LlamaConfig, o: { actDtype: ActDtype; device: DeviceKind; threads: number; maxPositions: number }): NativeModelConfig {
+  return {
+    hiddenSize: c.hiddenSize,
+    intermediateSize: c.intermediateSize,
+    numLayers: c.numLayers,
+    numHeads: c.numHeads,
+    numKvHeads: c.numKvHeads,
+    headDim: c.headDim,
+    vocabSize: c.vocabSize,
+    rmsNormEps: c.rmsNormEps,
+    ropeTheta: c.ropeTheta,
+    ropeFactor: c.ropeScaling?.factor ?? 0,
+    ropeLowFreqFactor: c.ropeScaling?.lowFreqFactor ?? 1,
+    ropeHighFreqFactor: c.ropeScaling?.highFreqFactor ?? 4,
+    ropeOriginalMaxPos: c.ropeScaling?.originalMaxPositionEmbeddings ?? 8192,
+    tieWordEmbeddings: c.tieWordEmbeddings,
+    maxPositions: o.maxPositions,
+    actDtype: o.actDtype,
+    device: o.device,
+    threads: o.threads,
+  };
+}
