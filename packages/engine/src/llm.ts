@@ -3,7 +3,7 @@
  *   const llm = await LLM.load({ model: '../shared/models/stories260K/hf', precision: 'fp8-dynamic' });
  *   const [out] = await llm.generate(['Once upon a time'], { maxTokens: 64 });
  */
-import type { NativeBatch, NativeStepResult } from '@quantbench/native';
+import type { NativeBatch, NativeStepResult, NativeTensor } from '@quantbench/native';
 import { EngineError, wrapNative } from './errors.ts';
 import { loadModel, KV_BLOCK_SIZE, type LoadedModel, type LoadOptions } from './model/loader.ts';
 import { makeProvenance, type Provenance } from './provenance.ts';
@@ -321,6 +321,15 @@ export class LLM implements ModelRunner {
     const res: TokenLogprobsResult = { ids, logprobs };
     if (full) res.full = rows;
     return res;
+  }
+
+  /** The prepared (possibly quantized) weights under HF / compressed-tensors names; data is read lazily. */
+  preparedTensors(): { name: string; dtype: NativeTensor['dtype']; shape: number[]; data: () => Uint8Array }[] {
+    const m = this.model.native;
+    return m.exportNames().map((name) => {
+      const t = wrapNative(`reading tensor ${name}`, () => m.exportTensor(name));
+      return { name, dtype: t.dtype, shape: t.shape, data: () => t.data };
+    });
   }
 
   close(): void {

@@ -172,10 +172,16 @@ export function loadModel(o: LoadOptions): LoadedModel {
       deviceName: model.deviceName(),
       maxModelLen,
       numKvBlocks,
-      modelId: synthetic ? o.model : path.basename(path.resolve(o.model)),
+      modelId: synthetic ? o.model : modelIdOf(o.model),
     };
   } catch (e) {
     model.free();
     throw e;
   }
+}
+
+/** A readable id for a model directory: its last two path components (".../stories260K/hf" -> "stories260K/hf"). */
+export function modelIdOf(dir: string): string {
+  const parts = path.resolve(dir).split(path.sep).filter(Boolean);
+  return parts.slice(-2).join('/');
 }

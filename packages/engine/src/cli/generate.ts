@@ -1,0 +1,83 @@
+#!/usr/bin/env -S node --import tsx
+/** pnpm generate --model M --precision P [--json] "prompt" ... */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { LLM } from '../llm.ts';
+import { PRECISIONS, type Precision } from '../types.ts';
+import { fail, progressDone, progressLine } from './common.ts';
+
+async function main(): Promise<void> {
+  const argv = await yargs(hideBin(process.argv))
+    .scriptName('pnpm generate')
+    .usage('$0 --model DIR|synthetic:NAME --precision P [options] "prompt" ["prompt" ...]\n\nGenerate text with the quantbench engine. Prompts run together in one continuously batched engine.')
+    .option('model', { type: 'string', demandOption: true, describe: 'HF Llama directory (plain or compressed-tensors) or synthetic:tiny / synthetic:llama-3.1-8b' })
+    .option('precision', { choices: PRECISIONS, default: 'fp16' as Precision, describe: 'fp16 (baseline), int8-w8a8, fp8-dynamic, fp8-static; fp32/bf16 as references' })
+    .option('dtype', { choices: ['fp16', 'bf16', 'fp32'] as const, describe: 'activation dtype of the 16-bit parts (default from the precision)' })
+    .option('device', { choices: ['auto', 'cpu', 'cuda'] as const, default: 'auto' as const })
+    .option('max-tokens', { type: 'number', default: 64 })
+    .option('temperature', { type: 'number', default: 0, describe: '0 = greedy' })
+    .option('top-p', { type: 'number', default: 1 })
+    .option('seed', { type: 'number', default: 0 })
+    .option('stop', { type: 'string', array: true, describe: 'stop strings' })
+    .option('stop-token-ids', { type: 'number', array: true, describe: 'extra token ids that end generation (e.g. 1 = BOS for stories260K, which separates stories with BOS)' })
+    .option('ignore-eos', { type: 'boolean', default: false })
+    .option('chat', { type: 'boolean', default: false, describe: 'wrap each prompt in the chat template (instruct models)' })
+    .option('calib', { type: 'string', describe: 'calibration text (.txt/.jsonl) for fp8-static and int8 SmoothQuant' })
+    .option('json', { type: 'boolean', default: false, describe: 'print ids, text and per-token logprobs as JSON' })
+    .option('threads', { type: 'number', describe: 'CPU threads (default: all)' })
+    .demandCommand(1, 'give at least one prompt')
+    .strict()
+    .help()
+    .parseAsync();
+  const prompts = argv._.map(String);
+  const llm = await LLM.load({
+    model: argv.model,
+    precision: argv.precision,
+    dtype: argv.dtype,
+    device: argv.device,
+    calib: argv.calib,
+    threads: argv.threads,
+    onProgress: progressLine,
+  });
+  progressDone();
+  const outs = await llm.generate(prompts, {
+    maxTokens: argv['max-tokens'],
+    temperature: argv.temperature,
+    topP: argv['top-p'],
+    seed: argv.seed,
+    stop: argv.stop,
+    stopTokenIds: argv['stop-token-ids'],
+    ignoreEos: argv['ignore-eos'],
+    chat: argv.chat,
+    logprobs: argv.json,
+  });
+  if (argv.json) {
+    process.stdout.write(
+      JSON.stringify(
+        {
+          model: llm.info.model,
+          weights: llm.info.weights,
+          precision: llm.info.precision,
+          recipe: llm.info.recipe,
+          device: llm.info.deviceName,
+          outputs: outs.map((o) => ({
+            prompt: o.prompt,
+            promptIds: o.promptIds,
+            ids: o.ids,
+            text: o.text,
+            tokens: o.ids.map((id, i) => ({ id, text: llm.tokenizer.decode([id]), logprob: o.logprobs?.[i] ?? null })),
+            finishReason: o.finishReason,
+          })),
+        },
+        null,
+        2,
+      ) + '\n',
+    );
+  } else {
+    if (llm.info.weights === 'synthetic') process.stderr.write('note: synthetic weights — the text is meaningless; use this for speed, not quality\n');
+    for (const o of outs) process.stdout.write(`${o.prompt}${o.text}\n`);
+  }
+  llm.close();
+}
+
+main().catch(fail);
