@@ -323,6 +323,18 @@ export class LLM implements ModelRunner {
     return res;
   }
 
+  /** Raw fp32 logits at every position of a token sequence ([ids.length * vocab]); for tests and analysis. */
+  async scoreLogits(ids: number[]): Promise<Float32Array> {
+    return this.exclusive(() => {
+      if (ids.length === 0 || ids.length > Math.min(this.maxModelLen, this.numKvBlocks * this.blockSize)) {
+        throw new EngineError('BAD_REQUEST', `scoreLogits takes 1..${this.maxModelLen} tokens (got ${ids.length})`);
+      }
+      const b = this.scoringBatch([{ input: ids, targets: [] }]);
+      b.logitRows = Int32Array.from(ids.keys());
+      return this.forward(b).logits;
+    });
+  }
+
   /** The prepared (possibly quantized) weights under HF / compressed-tensors names; data is read lazily. */
   preparedTensors(): { name: string; dtype: NativeTensor['dtype']; shape: number[]; data: () => Uint8Array }[] {
     const m = this.model.native;

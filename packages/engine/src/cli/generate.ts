@@ -11,7 +11,7 @@ async function main(): Promise<void> {
     .scriptName('pnpm generate')
     .usage('$0 --model DIR|synthetic:NAME --precision P [options] "prompt" ["prompt" ...]\n\nGenerate text with the quantbench engine. Prompts run together in one continuously batched engine.')
     .option('model', { type: 'string', demandOption: true, describe: 'HF Llama directory (plain or compressed-tensors) or synthetic:tiny / synthetic:llama-3.1-8b' })
-    .option('precision', { choices: PRECISIONS, default: 'fp16' as Precision, describe: 'fp16 (baseline), int8-w8a8, fp8-dynamic, fp8-static; fp32/bf16 as references' })
+    .option('precision', { choices: PRECISIONS, describe: 'fp16 (baseline), int8-w8a8, fp8-dynamic, fp8-static; fp32/bf16 as references. Default: fp16, or the scheme of a compressed-tensors checkpoint' })
     .option('dtype', { choices: ['fp16', 'bf16', 'fp32'] as const, describe: 'activation dtype of the 16-bit parts (default from the precision)' })
     .option('device', { choices: ['auto', 'cpu', 'cuda'] as const, default: 'auto' as const })
     .option('max-tokens', { type: 'number', default: 64 })
@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   const prompts = argv._.map(String);
   const llm = await LLM.load({
     model: argv.model,
-    precision: argv.precision,
+    precision: argv.precision as Precision | undefined,
     dtype: argv.dtype,
     device: argv.device,
     calib: argv.calib,
