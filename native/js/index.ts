@@ -135,7 +135,7 @@ export interface NativeAddon {
   scaleFromAbsmax(absmax: number, kind: 'fp8' | 'int8'): number;
   /** CPU reference ops exposed for tests against float64 references (see native/src/cpu/ops.h). */
   ops: NativeOps;
-  /** True when this build has the CUDA backend and a GPU is visible. */
+  /** True when this build has a working CUDA model and a GPU is visible. */
   cudaAvailable(): boolean;
   builtWithCuda(): boolean;
   hardwareThreads(): number;

@@ -327,7 +327,7 @@ Napi::Value ScaleFromAbsmax(const Napi::CallbackInfo& info) {
 
 Napi::Value CudaAvailable(const Napi::CallbackInfo& info) {
 #ifdef QB_WITH_CUDA
-  return Napi::Boolean::New(info.Env(), cuda_device_count() > 0);
+  return Napi::Boolean::New(info.Env(), cuda_model_implemented() && cuda_device_count() > 0);
 #else
   return Napi::Boolean::New(info.Env(), false);
 #endif
