@@ -85,6 +85,10 @@ export interface BenchPoint {
   maxConcurrency: number | null;
   metrics: ServingMetrics;
   roofline?: RooflineRatio;
+  /** Why there is no roofline ratio (e.g. CPU backend: ceiling not measured). */
+  rooflineNote?: string;
+  /** Engine step accounting of the point. */
+  steps?: { count: number; meanHostMs: number; meanForwardMs: number };
   /** Optional per-request raw timings (ms) for distribution charts. */
   requests?: { ttftMs: number; tpotMs: number; e2elMs: number; inputLen: number; outputLen: number }[];
 }
@@ -99,6 +103,10 @@ export interface BlockBreakdownPoint {
   /** Milliseconds per decode step by block. */
   blocksMs: { attention: number; mlp: number; quantization: number; other: number };
   stepMs: number;
+  /** Decode steps averaged into this point. */
+  numSteps?: number;
+  /** How the blocks were timed, e.g. "CPU wall clock per block" or "CUDA events". */
+  timing?: string;
 }
 
 export interface KernelTiming {
@@ -113,6 +121,8 @@ export interface KernelTiming {
   achievedTflops?: number;
   roofline?: RooflineRatio;
   baseline?: { name: string; medianUs: number };
+  /** What the timing includes or why there is no roofline (e.g. CPU: ceiling not measured). */
+  note?: string;
 }
 
 export interface BenchSummary {

@@ -9,6 +9,7 @@ import { openCheckpoint } from '../checkpoint/index.ts';
 import { parseQuantizationConfig } from '../checkpoint/compressed_tensors.ts';
 import { EngineError, wrapNative } from '../errors.ts';
 import { dataPath } from '../datadir.ts';
+import { cpuDeviceName } from '../provenance.ts';
 import { calibrate, DEFAULT_CALIBRATION } from '../quant/calibration.ts';
 import { ByteTokenizer, loadTokenizer, type TextTokenizer } from '../tokenizer/tokenizer.ts';
 import { isPrecision, isQuantized, type ActDtype, type DeviceKind, type LlamaConfig, type Precision, type PrecisionRecipe, type WeightsKind } from '../types.ts';
@@ -169,7 +170,7 @@ export function loadModel(o: LoadOptions): LoadedModel {
       recipe,
       weights: synthetic ? 'synthetic' : 'real',
       device,
-      deviceName: model.deviceName(),
+      deviceName: device === 'cpu' ? cpuDeviceName(threads) : model.deviceName(),
       maxModelLen,
       numKvBlocks,
       modelId: synthetic ? o.model : modelIdOf(o.model),

@@ -1,0 +1,230 @@
+/**
+ * `pnpm bench` — serving sweeps (workload x precision x max batch x request rate), `--profile-blocks` decode-step
+ * breakdowns, and `pnpm bench kernels` op microbenchmarks. Results go to results/<run>/ (see schema.ts).
+ * Ctrl-C stops after the current step: finished points are already on disk, the summary is written from them, and the
+ * exit code is 130; `--run NAME --resume` continues the run.
+ */
+import path from 'node:path';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { REPO_ROOT } from '@quantbench/engine';
+import { cudaAvailable, loadBenchEngine, loaderFromModule, type EngineLoader } from './engine_driver.ts';
+import { runKernelBench } from './kernels.ts';
+import { resolveBench, parseIntList, type RawBenchFlags } from './options.ts';
+import { profileBlocks } from './profile_blocks.ts';
+import { terminalProgress } from './progress.ts';
+import { defaultRunName, openRunDir } from './run_dir.ts';
+import { renderTable, writeSummary } from './summary.ts';
+import { runSweep } from './sweep.ts';
+
+export const EXIT_INTERRUPTED = 130;
+
+function installSigint(): { signal: AbortSignal; dispose: () => void } {
+  const ac = new AbortController();
+  const onSigint = () => {
+    if (ac.signal.aborted) {
+      process.stderr.write('\nsecond Ctrl-C: exiting now (finished points are already in points.jsonl)\n');
+      process.exit(EXIT_INTERRUPTED);
+    }
+    process.stderr.write('\nCtrl-C: stopping; finished points are kept and the summary is written (Ctrl-C again to quit now)\n');
+    ac.abort();
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+  return {
+    signal: ac.signal,
+    dispose: () => {
+      process.off('SIGINT', onSigint);
+      process.off('SIGTERM', onSigint);
+    },
+  };
+}
+
+const log = (m: string) => process.stderr.write(m + '\n');
+
+export async function main(argv: string[]): Promise<number> {
+  let code = 0;
+  await yargs(argv)
+    .scriptName('pnpm bench')
+    .strict()
+    .option('results-dir', { type: 'string', default: path.join(REPO_ROOT, 'results'), describe: 'where run directories go' })
+    .option('run', { type: 'string', describe: 'run name (results/<run>/); default: a timestamp' })
+    .option('engine-module', { type: 'string', hidden: true, describe: 'module exporting loadEngine (another engine or a test double)' })
+    .command(
+      'kernels',
+      'time native ops (GEMM per precision, quantization, decode attention) with tinybench',
+      (y) =>
+        y
+          .option('dim', { type: 'number', describe: 'GEMM N = K (default 1024; --quick 256)' })
+          .option('tokens', { type: 'string', describe: 'GEMM M values (default 1,16,64; --quick 1,16)' })
+          .option('time-ms', { type: 'number', default: 200, describe: 'tinybench time per case' })
+          .option('quick', { type: 'boolean', default: false })
+          .option('seed', { type: 'number', default: 0 }),
+      async (a) => {
+        const run = a.run ?? defaultRunName();
+        const runDir = path.join(a.resultsDir, run);
+        openRunDir(runDir, true);
+        if (cudaAvailable()) log('note: CUDA op timing with device events is not bound yet; timing the CPU reference ops');
+        const res = await runKernelBench(
+          {
+            runDir,
+            dim: a.dim ?? (a.quick ? 256 : 1024),
+            tokens: a.tokens ? parseIntList(a.tokens, 'tokens') : a.quick ? [1, 16] : [1, 16, 64],
+            attention: a.quick ? { batch: 4, context: 128, heads: 8, kvHeads: 2, headDim: 64 } : { batch: 16, context: 512, heads: 32, kvHeads: 8, headDim: 128 },
+            timeMs: a.timeMs,
+            seed: a.seed,
+          },
+          log,
+        );
+        for (const k of res) {
+          log(`${k.op.padEnd(16)} ${k.precision.padEnd(12)} ${JSON.stringify(k.shape).padEnd(44)} ${k.medianUs.toFixed(1).padStart(10)} us` +
+            (k.achievedTflops !== undefined ? `  ${(k.achievedTflops * 1000).toFixed(2)} GFLOP/s` : ''));
+        }
+        log(`kernel timings: ${path.join(runDir, 'kernels.jsonl')} (CPU: no roofline ceiling measured)`);
+      },
+    )
+    .command(
+      '$0',
+      'serving sweep: workload x precision x max batch size x request rate',
+      (y) =>
+        y
+          .option('model', { type: 'string', describe: 'synthetic:NAME or a model directory (default synthetic:llama-3.1-8b on CUDA, synthetic:tiny on CPU)' })
+          .option('device', { choices: ['auto', 'cpu', 'cuda'] as const, default: 'auto' as const })
+          .option('precision', { type: 'string', describe: 'comma list (default: fp16,int8-w8a8,fp8-dynamic,fp8-static)' })
+          .option('workload', { type: 'string', default: 'prefill-heavy', describe: 'prefill-heavy (2048/128) | decode-heavy (128/2048) | custom' })
+          .option('input-len', { type: 'number' })
+          .option('output-len', { type: 'number' })
+          .option('range-ratio', { type: 'number', default: 0, describe: 'lengths uniform in [L(1-r), L(1+r)] (vLLM random dataset)' })
+          .option('num-prompts', { type: 'number', describe: 'default 256 (1024 at max batch 256); --quick 8' })
+          .option('seed', { type: 'number', default: 0 })
+          .option('batch', { type: 'string', describe: 'max batch sizes (maxNumSeqs), comma list (default 256; --quick 1,4)' })
+          .option('rate', { type: 'string', alias: 'request-rate', default: 'inf', describe: 'request rates in req/s or inf, comma list' })
+          .option('burstiness', { type: 'number', default: 1, describe: 'gamma shape of inter-arrival times (1 = Poisson)' })
+          .option('max-concurrency', { type: 'number' })
+          .option('max-num-batched-tokens', { type: 'number', describe: 'token budget per step (default 8192; --quick 512)' })
+          .option('kv-blocks', { type: 'number', describe: 'KV cache size in 16-token blocks (default: the engine decides)' })
+          .option('chunked-prefill', { type: 'boolean', default: true })
+          .option('goodput', { type: 'string', array: true, describe: 'SLOs, e.g. ttft:500 tpot:50 e2el:10000 (ms)' })
+          .option('quick', { type: 'boolean', describe: 'short profile (default on a CPU-only machine)' })
+          .option('profile-blocks', { type: 'boolean', default: false, describe: 'time decode steps by block vs batch and context instead of serving' })
+          .option('contexts', { type: 'string', describe: '--profile-blocks contexts (default 128,...,2048; --quick 16,...,128)' })
+          .option('decode-steps', { type: 'number', describe: '--profile-blocks decode steps averaged per point' })
+          .option('threads', { type: 'number', describe: 'CPU threads for the CPU backend' })
+          .option('resume', { type: 'boolean', default: false, describe: 'skip points already in results/<run>/points.jsonl' })
+          .option('save-requests', { type: 'boolean', default: false, describe: 'keep per-request timings in each point' }),
+      async (a) => {
+        const flags: RawBenchFlags = {
+          model: a.model,
+          device: a.device,
+          precision: a.precision,
+          workload: a.workload,
+          inputLen: a.inputLen,
+          outputLen: a.outputLen,
+          rangeRatio: a.rangeRatio,
+          numPrompts: a.numPrompts,
+          seed: a.seed,
+          batch: a.batch,
+          rate: a.rate,
+          burstiness: a.burstiness,
+          maxConcurrency: a.maxConcurrency,
+          maxNumBatchedTokens: a.maxNumBatchedTokens,
+          kvBlocks: a.kvBlocks,
+          chunkedPrefill: a.chunkedPrefill,
+          goodput: a.goodput?.map(String),
+          quick: a.quick,
+          profileBlocks: a.profileBlocks,
+          contexts: a.contexts,
+          decodeSteps: a.decodeSteps,
+          threads: a.threads,
+        };
+        const loader: EngineLoader = a.engineModule ? await loaderFromModule(a.engineModule) : loadBenchEngine;
+        const r = resolveBench(flags, a.engineModule ? false : cudaAvailable());
+        for (const n of r.notices) log(n);
+        if (a.resume && !a.run) throw new Error('--resume needs --run NAME (the run to continue)');
+        const run = a.run ?? defaultRunName();
+        const runDir = path.join(a.resultsDir, run);
+        const command = ['pnpm bench', ...argv].join(' ');
+        const sig = installSigint();
+        try {
+          if (a.profileBlocks) {
+            openRunDir(runDir, true);
+            for (const precision of r.precisions) {
+              if (sig.signal.aborted) break;
+              const engine = await loader({ model: r.model, precision, device: r.device, numKvBlocks: r.numKvBlocks, threads: r.threads });
+              try {
+                const pts = profileBlocks(engine, precision, {
+                  runDir,
+                  batches: r.batches,
+                  contexts: r.contexts,
+                  decodeSteps: r.decodeSteps,
+                  maxNumBatchedTokens: r.maxNumBatchedTokens,
+                  seed: r.workload.seed,
+                }, sig.signal);
+                for (const p of pts) {
+                  const b = p.blocksMs;
+                  log(`${precision} batch ${p.batchSize} ctx ${p.contextLen}: step ${p.stepMs.toFixed(2)} ms = attention ${b.attention.toFixed(2)} + mlp ${b.mlp.toFixed(2)} + quant ${b.quantization.toFixed(2)} + other ${b.other.toFixed(2)}`);
+                }
+              } finally {
+                engine.close();
+              }
+            }
+            log(`block breakdown: ${path.join(runDir, 'breakdown.jsonl')}`);
+            if (sig.signal.aborted) code = EXIT_INTERRUPTED;
+            return;
+          }
+          log(`run ${run}: ${r.precisions.length} precision(s) x batch ${r.batches.join(',')} x rate ${r.rates.join(',')} on ${r.model} (${r.device}) -> ${runDir}`);
+          const outcome = await runSweep(
+            {
+              runDir,
+              model: r.model,
+              device: r.device,
+              threads: r.threads,
+              precisions: r.precisions,
+              batches: r.batches,
+              rates: r.rates,
+              workload: r.workload,
+              burstiness: r.burstiness,
+              maxConcurrency: r.maxConcurrency,
+              maxNumBatchedTokens: r.maxNumBatchedTokens,
+              enableChunkedPrefill: r.enableChunkedPrefill,
+              numKvBlocks: r.numKvBlocks,
+              goodput: r.goodput,
+              resume: a.resume,
+              saveRequests: a.saveRequests,
+            },
+            { loader, signal: sig.signal, progress: terminalProgress(), log },
+          );
+          if (outcome.skipped > 0) log(`resumed: ${outcome.skipped} point(s) already done`);
+          const files = writeSummary(runDir, run, command, outcome.points);
+          if (outcome.points.length > 0) process.stdout.write(renderTable(outcome.points) + '\n');
+          log(`points: ${path.join(runDir, 'points.jsonl')}\nsummary: ${files.json}\n         ${files.csv}`);
+          if (outcome.interrupted) {
+            log(`interrupted: continue with \`pnpm bench ${argv.filter((x) => x !== '--resume').join(' ')} --run ${run} --resume\``);
+            code = EXIT_INTERRUPTED;
+          }
+        } finally {
+          sig.dispose();
+        }
+      },
+    )
+    .fail((msg, err) => {
+      if (err) throw err;
+      process.stderr.write(`${msg}\n(see pnpm bench --help)\n`);
+      code = 2;
+    })
+    .help()
+    .parseAsync();
+  return code;
+}
+
+const isMain = process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname);
+if (isMain) {
+  main(hideBin(process.argv)).then(
+    (c) => process.exit(c),
+    (e: unknown) => {
+      const err = e as Error & { code?: string };
+      process.stderr.write(`error${err.code ? ` [${err.code}]` : ''}: ${err.message}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,113 @@
+/**
+ * The bench's only contact with the engine: loading a model (LLM.load) and driving the continuous-batching
+ * EngineCore over its ModelRunner. Everything else in the bench sees the types re-exported here.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import {
+  EngineCore,
+  LLM,
+  cpuDeviceName,
+  type DeviceKind,
+  type EngineCoreOptions,
+  type LlamaConfig,
+  type ModelRunner,
+  type Precision,
+  type PrecisionRecipe,
+  type WeightsKind,
+} from '@quantbench/engine';
+import { ADDON_PATH, loadNative } from '@quantbench/native';
+
+export { EngineCore };
+export type { EngineCoreOptions, ModelRunner, RequestOutput, StepResult, StepStats } from '@quantbench/engine';
+
+export interface BenchEngineInfo {
+  /** synthetic:NAME or a model directory */
+  model: string;
+  weights: WeightsKind;
+  precision: Precision;
+  recipe: PrecisionRecipe;
+  device: DeviceKind;
+  /** Human-readable device for provenance. */
+  deviceName: string;
+  vocabSize: number;
+  /** Token ids a random prompt must not contain (BOS/EOS/special). */
+  specialTokenIds: number[];
+  /** Architecture, when known (roofline estimates need it). */
+  arch?: LlamaConfig;
+}
+
+export interface BenchEngine {
+  info: BenchEngineInfo;
+  runner: ModelRunner;
+  createCore(opts: EngineCoreOptions): EngineCore;
+  close(): void;
+}
+
+export interface LoadEngineOptions {
+  model: string;
+  precision: Precision;
+  device: DeviceKind;
+  /** Override the KV cache size (blocks of 16 tokens); default: the engine's choice. */
+  numKvBlocks?: number;
+  /** CPU threads; default: the engine's choice. */
+  threads?: number;
+}
+
+export type EngineLoader = (o: LoadEngineOptions) => Promise<BenchEngine>;
+
+export class EngineUnavailableError extends Error {
+  readonly code = 'ENGINE_UNAVAILABLE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'EngineUnavailableError';
+  }
+}
+
+/** True when the native addon is built with CUDA and a GPU is visible. */
+export function cudaAvailable(): boolean {
+  if (!fs.existsSync(ADDON_PATH)) return false;
+  try {
+    return loadNative().cudaAvailable();
+  } catch {
+    return false;
+  }
+}
+
+/** Loads a model through the engine's LLM.load; the LLM itself is the ModelRunner the EngineCore drives. */
+export const loadBenchEngine: EngineLoader = async (o) => {
+  if (!fs.existsSync(ADDON_PATH)) {
+    throw new EngineUnavailableError(`native addon not built (${ADDON_PATH}); run \`pnpm build\` first`);
+  }
+  const llm = await LLM.load({ model: o.model, precision: o.precision, device: o.device, kvBlocks: o.numKvBlocks, threads: o.threads });
+  const info = llm.info;
+  const special = new Set<number>(llm.eosTokenIds);
+  if (info.arch.bosTokenId !== null) special.add(info.arch.bosTokenId);
+  return {
+    info: {
+      model: info.model,
+      weights: info.weights,
+      precision: info.precision,
+      recipe: info.recipe,
+      device: info.device,
+      // Provenance wants the CPU model and thread count, not just "cpu".
+      deviceName: info.device === 'cpu' && !info.deviceName.includes(':') ? cpuDeviceName(o.threads ?? loadNative().hardwareThreads()) : info.deviceName,
+      vocabSize: info.arch.vocabSize,
+      specialTokenIds: [...special],
+      arch: info.arch,
+    },
+    runner: llm,
+    createCore: (opts) => llm.engineCore(opts),
+    close: () => llm.close(),
+  };
+};
+
+/** Loads a module that exports `loadEngine: EngineLoader` (--engine-module: another engine, or a test double). */
+export async function loaderFromModule(file: string): Promise<EngineLoader> {
+  const mod = (await import(pathToFileURL(path.resolve(file)).href)) as { loadEngine?: EngineLoader };
+  if (typeof mod.loadEngine !== 'function') {
+    throw new EngineUnavailableError(`${file} does not export loadEngine(options)`);
+  }
+  return mod.loadEngine;
+}

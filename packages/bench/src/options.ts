@@ -1,0 +1,150 @@
+/**
+ * Turns parsed CLI flags into a sweep configuration: defaults (the study's protocol on CUDA; the --quick profile,
+ * which a CPU-only machine gets by default), list parsing and validation.
+ *
+ * --quick: 8 prompts per point, short lengths of the same shape (prefill-heavy 128/8, decode-heavy 16/64),
+ * batches 1,4, maxNumBatchedTokens 512, contexts 16..128 for --profile-blocks. Meant to show the whole path in
+ * about a minute on the CPU backend with synthetic:tiny.
+ */
+import { BENCH_PRECISIONS, isPrecision, type DeviceKind, type Precision } from '@quantbench/engine';
+import { parseGoodput, type GoodputSlo } from './metrics.ts';
+import type { Rate } from './sweep.ts';
+import { QUICK_PRESETS, WORKLOAD_PRESETS, type WorkloadName } from './workload.ts';
+
+export class OptionError extends Error {
+  readonly code = 'BAD_OPTION';
+  constructor(message: string) {
+    super(message);
+    this.name = 'OptionError';
+  }
+}
+
+export interface RawBenchFlags {
+  model?: string;
+  device: 'auto' | DeviceKind;
+  precision?: string;
+  workload: string;
+  inputLen?: number;
+  outputLen?: number;
+  rangeRatio: number;
+  numPrompts?: number;
+  seed: number;
+  batch?: string;
+  rate: string;
+  burstiness: number;
+  maxConcurrency?: number;
+  maxNumBatchedTokens?: number;
+  kvBlocks?: number;
+  chunkedPrefill: boolean;
+  goodput?: string[];
+  quick?: boolean;
+  profileBlocks: boolean;
+  contexts?: string;
+  decodeSteps?: number;
+  threads?: number;
+}
+
+export interface ResolvedBench {
+  device: DeviceKind;
+  model: string;
+  quick: boolean;
+  /** Plain-language notes for the console (CPU fallback, quick profile). */
+  notices: string[];
+  precisions: Precision[];
+  batches: number[];
+  rates: Rate[];
+  workload: { name: WorkloadName; inputLen: number; outputLen: number; rangeRatio: number; numPrompts: number | null; seed: number };
+  burstiness: number;
+  maxConcurrency: number | null;
+  maxNumBatchedTokens: number;
+  enableChunkedPrefill: boolean;
+  numKvBlocks?: number;
+  goodput?: GoodputSlo;
+  contexts: number[];
+  decodeSteps: number;
+  threads?: number;
+}
+
+export function parseIntList(s: string, what: string): number[] {
+  const out = s.split(',').map((x) => Number(x.trim()));
+  if (out.length === 0 || out.some((x) => !Number.isInteger(x) || x < 1)) {
+    throw new OptionError(`--${what} takes positive integers separated by commas, got "${s}"`);
+  }
+  return out;
+}
+
+export function parseRates(s: string): Rate[] {
+  return s.split(',').map((x) => {
+    const t = x.trim().toLowerCase();
+    if (t === 'inf' || t === 'infinity') return 'inf';
+    const v = Number(t);
+    if (!(v > 0) || !Number.isFinite(v)) throw new OptionError(`--rate takes "inf" or positive req/s values, got "${x}"`);
+    return v;
+  });
+}
+
+export function parsePrecisions(s: string | undefined): Precision[] {
+  if (!s) return [...BENCH_PRECISIONS];
+  return s.split(',').map((x) => {
+    const p = x.trim();
+    if (!isPrecision(p)) throw new OptionError(`unknown precision "${p}"; use ${BENCH_PRECISIONS.join(', ')} (or fp32, bf16)`);
+    return p;
+  });
+}
+
+export function resolveBench(f: RawBenchFlags, cudaAvailable: boolean): ResolvedBench {
+  const notices: string[] = [];
+  let device: DeviceKind;
+  if (f.device === 'auto') device = cudaAvailable ? 'cuda' : 'cpu';
+  else device = f.device;
+  if (device === 'cuda' && !cudaAvailable) throw new OptionError('--device cuda: no CUDA device/backend available; use --device cpu');
+  const cpuFallback = f.device === 'auto' && device === 'cpu';
+  const model = f.model ?? (device === 'cuda' ? 'synthetic:llama-3.1-8b' : 'synthetic:tiny');
+  if (cpuFallback && !f.model) {
+    notices.push('No GPU found: running the CPU reference backend on synthetic:tiny (a small random-weight model). ' +
+      'These numbers show the pipeline works; they say nothing about H100 performance.');
+  }
+  const quick = f.quick ?? cpuFallback;
+  if (quick && f.quick === undefined) notices.push('Using the --quick profile (pass --no-quick for the full protocol).');
+  let name: WorkloadName;
+  let inputLen: number;
+  let outputLen: number;
+  if (f.workload === 'custom') {
+    if (!f.inputLen || !f.outputLen) throw new OptionError('--workload custom needs --input-len and --output-len');
+    name = 'custom';
+    inputLen = f.inputLen;
+    outputLen = f.outputLen;
+  } else if (f.workload in WORKLOAD_PRESETS) {
+    name = f.workload as WorkloadName;
+    const preset = (quick ? QUICK_PRESETS : WORKLOAD_PRESETS)[f.workload as keyof typeof WORKLOAD_PRESETS];
+    inputLen = f.inputLen ?? preset.inputLen;
+    outputLen = f.outputLen ?? preset.outputLen;
+    if (f.inputLen !== undefined || f.outputLen !== undefined) name = 'custom';
+  } else {
+    throw new OptionError(`unknown --workload "${f.workload}"; use prefill-heavy, decode-heavy or custom`);
+  }
+  const batches = f.batch ? parseIntList(f.batch, 'batch') : quick ? [1, 4] : f.profileBlocks ? [64] : [256];
+  if (f.burstiness <= 0) throw new OptionError('--burstiness must be > 0');
+  if (f.maxConcurrency !== undefined && (!Number.isInteger(f.maxConcurrency) || f.maxConcurrency < 1)) {
+    throw new OptionError('--max-concurrency must be a positive integer');
+  }
+  return {
+    device,
+    model,
+    quick,
+    notices,
+    precisions: parsePrecisions(f.precision),
+    batches,
+    rates: parseRates(f.rate),
+    workload: { name, inputLen, outputLen, rangeRatio: f.rangeRatio, numPrompts: f.numPrompts ?? (quick ? 8 : null), seed: f.seed },
+    burstiness: f.burstiness,
+    maxConcurrency: f.maxConcurrency ?? null,
+    maxNumBatchedTokens: f.maxNumBatchedTokens ?? (quick ? 512 : 8192),
+    enableChunkedPrefill: f.chunkedPrefill,
+    numKvBlocks: f.kvBlocks,
+    goodput: f.goodput && f.goodput.length > 0 ? parseGoodput(f.goodput) : undefined,
+    contexts: f.contexts ? parseIntList(f.contexts, 'contexts') : quick ? [16, 32, 64, 128] : [128, 256, 512, 1024, 2048],
+    decodeSteps: f.decodeSteps ?? (quick ? 4 : 16),
+    threads: f.threads,
+  };
+}

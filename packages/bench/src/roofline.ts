@@ -1,0 +1,96 @@
+/**
+ * Roofline ratios: ideal time under the bound (bytes / bandwidth or FLOPs / peak, whichever is larger, per engine
+ * step) over the measured forward time. Ceilings are the H100 SXM figures the study uses; on the CPU backend no
+ * ceiling has been measured, so no ratio is given.
+ */
+import type { DeviceKind, LlamaConfig, Precision } from '@quantbench/engine';
+import type { RooflineRatio } from './schema.ts';
+
+/** Achievable HBM3 bandwidth assumed for H100 (TB/s). */
+export const H100_BANDWIDTH_TBS = 3.0;
+/** Dense tensor-core peaks of H100 SXM (TFLOP/s, TOP/s for int8). */
+export const H100_PEAK_TFLOPS: Record<Precision, number> = {
+  fp32: 67,
+  fp16: 989,
+  bf16: 989,
+  'int8-w8a8': 1979,
+  'fp8-dynamic': 1979,
+  'fp8-static': 1979,
+};
+export const CPU_ROOFLINE_NOTE = 'CPU backend: no bandwidth/compute ceiling measured, so no roofline ratio';
+
+export function bytesPerWeight(p: Precision): number {
+  if (p === 'fp32') return 4;
+  if (p === 'fp16' || p === 'bf16') return 2;
+  return 1;
+}
+
+export interface ModelCost {
+  /** Parameters of the linear layers (q,k,v,o,gate,up,down) of all layers plus lm_head. */
+  linearParams: number;
+  /** Bytes of the weights read once per forward (embeddings rows are negligible and left out). */
+  weightBytes: number;
+  /** KV cache bytes per token of context (K and V, all layers, 16-bit). */
+  kvBytesPerToken: number;
+  /** Attention FLOPs per (query token, context token) pair. */
+  attnFlopsPerPair: number;
+}
+
+export function modelCost(a: LlamaConfig, p: Precision): ModelCost {
+  const h = a.hiddenSize;
+  const qDim = a.numHeads * a.headDim;
+  const kvDim = a.numKvHeads * a.headDim;
+  const perLayer = h * qDim + 2 * h * kvDim + qDim * h + 3 * h * a.intermediateSize;
+  const lmHead = h * a.vocabSize;
+  const linearParams = a.numLayers * perLayer + lmHead;
+  // lm_head stays 16-bit in the quantized recipes.
+  const weightBytes = a.numLayers * perLayer * bytesPerWeight(p) + lmHead * (p === 'fp32' ? 4 : 2);
+  return {
+    linearParams,
+    weightBytes,
+    kvBytesPerToken: 2 * a.numLayers * kvDim * 2,
+    attnFlopsPerPair: 4 * a.numLayers * qDim,
+  };
+}
+
+/** Ideal ms of one step under the roofline. */
+export function idealStepMs(cost: ModelCost, p: Precision, numTokens: number, sumContextLens: number): { ms: number; bound: 'bandwidth' | 'compute' } {
+  const bytes = cost.weightBytes + cost.kvBytesPerToken * sumContextLens;
+  const flops = 2 * cost.linearParams * numTokens + cost.attnFlopsPerPair * numTokens * (sumContextLens / Math.max(1, numTokens));
+  const bwMs = (bytes / (H100_BANDWIDTH_TBS * 1e12)) * 1000;
+  const fMs = (flops / (H100_PEAK_TFLOPS[p] * 1e12)) * 1000;
+  return bwMs >= fMs ? { ms: bwMs, bound: 'bandwidth' } : { ms: fMs, bound: 'compute' };
+}
+
+/** Accumulates a point's steps; null result on the CPU or without an architecture. */
+export class RooflineAccumulator {
+  private idealMs = 0;
+  private measuredMs = 0;
+  private bwMs = 0;
+  private computeMs = 0;
+  constructor(
+    private readonly device: DeviceKind,
+    private readonly precision: Precision,
+    private readonly cost: ModelCost | null,
+  ) {}
+
+  add(numTokens: number, sumContextLens: number, forwardMs: number): void {
+    if (!this.cost || numTokens === 0) return;
+    const s = idealStepMs(this.cost, this.precision, numTokens, sumContextLens);
+    this.idealMs += s.ms;
+    if (s.bound === 'bandwidth') this.bwMs += s.ms;
+    else this.computeMs += s.ms;
+    this.measuredMs += forwardMs;
+  }
+
+  result(): RooflineRatio | null {
+    if (this.device !== 'cuda' || !this.cost || this.measuredMs <= 0) return null;
+    return {
+      bound: this.bwMs >= this.computeMs ? 'bandwidth' : 'compute',
+      ratio: this.idealMs / this.measuredMs,
+      peakBandwidthTBs: H100_BANDWIDTH_TBS,
+      peakTflops: H100_PEAK_TFLOPS[this.precision],
+      note: 'sum over steps of max(bytes/BW, FLOPs/peak) over summed forward time; assumes H100 SXM ceilings',
+    };
+  }
+}

@@ -1,0 +1,215 @@
+/**
+ * A sweep: precision x max batch size x request rate over one workload. Each precision's model is loaded once;
+ * each point gets a fresh EngineCore (maxNumSeqs = batch) and is appended to points.jsonl as soon as it finishes.
+ * An abort (Ctrl-C) drops only the unfinished point.
+ */
+import { makeProvenance, type DeviceKind, type Precision } from '@quantbench/engine';
+import { arrivalOffsetsMs } from './arrivals.ts';
+import { loadBenchEngine, type BenchEngine, type EngineLoader } from './engine_driver.ts';
+import { computeMetrics, type GoodputSlo } from './metrics.ts';
+import { silentProgress, type SweepProgress } from './progress.ts';
+import { CPU_ROOFLINE_NOTE, RooflineAccumulator, modelCost } from './roofline.ts';
+import { appendPoint, openRunDir } from './run_dir.ts';
+import { BENCH_SCHEMA_VERSION, type BenchPoint, type WorkloadSpec } from './schema.ts';
+import { servePoint } from './serve_point.ts';
+import { defaultNumPrompts, sampleRequests, type WorkloadName } from './workload.ts';
+
+export type Rate = number | 'inf';
+
+export interface SweepConfig {
+  runDir: string;
+  model: string;
+  device: DeviceKind;
+  threads?: number;
+  precisions: Precision[];
+  batches: number[];
+  rates: Rate[];
+  workload: {
+    name: WorkloadName;
+    inputLen: number;
+    outputLen: number;
+    rangeRatio: number;
+    /** null: the study's default for the batch size (256, or 1024 at batch 256) */
+    numPrompts: number | null;
+    seed: number;
+  };
+  burstiness: number;
+  maxConcurrency: number | null;
+  maxNumBatchedTokens: number;
+  enableChunkedPrefill: boolean;
+  numKvBlocks?: number;
+  goodput?: GoodputSlo;
+  resume: boolean;
+  /** Keep per-request timings in each point. */
+  saveRequests: boolean;
+}
+
+export interface SweepHooks {
+  loader?: EngineLoader;
+  signal?: AbortSignal;
+  progress?: SweepProgress;
+  log?: (msg: string) => void;
+}
+
+export interface SweepOutcome {
+  /** Every point of the run (resumed ones first). */
+  points: BenchPoint[];
+  newPoints: BenchPoint[];
+  skipped: number;
+  interrupted: boolean;
+}
+
+export function workloadKeyName(w: SweepConfig['workload']): string {
+  return w.name === 'custom' ? `custom-${w.inputLen}x${w.outputLen}r${w.rangeRatio}` : w.name;
+}
+
+export function pointKey(w: SweepConfig['workload'], precision: Precision, batch: number, rate: Rate): string {
+  return `${workloadKeyName(w)}|${precision}|${batch}|${rate}`;
+}
+
+export function countPoints(cfg: SweepConfig): number {
+  return cfg.precisions.length * cfg.batches.length * cfg.rates.length;
+}
+
+export async function runSweep(cfg: SweepConfig, hooks: SweepHooks = {}): Promise<SweepOutcome> {
+  const loader = hooks.loader ?? loadBenchEngine;
+  const progress = hooks.progress ?? silentProgress;
+  const log = hooks.log ?? (() => {});
+  const existing = openRunDir(cfg.runDir, cfg.resume);
+  const done = new Set(existing.map((p) => p.key));
+  const newPoints: BenchPoint[] = [];
+  const total = countPoints(cfg);
+  let index = 0;
+  let skipped = 0;
+  let interrupted = false;
+
+  outer: for (const precision of cfg.precisions) {
+    const todo = cfg.batches.flatMap((b) => cfg.rates.map((r) => ({ batch: b, rate: r })));
+    const pending = todo.filter(({ batch, rate }) => !done.has(pointKey(cfg.workload, precision, batch, rate)));
+    skipped += todo.length - pending.length;
+    index += todo.length - pending.length;
+    if (pending.length === 0) continue;
+    if (hooks.signal?.aborted) {
+      interrupted = true;
+      break;
+    }
+    const engine = await loader({ model: cfg.model, precision, device: cfg.device, numKvBlocks: cfg.numKvBlocks, threads: cfg.threads });
+    try {
+      warmUp(engine, cfg);
+      for (const { batch, rate } of pending) {
+        index++;
+        const key = pointKey(cfg.workload, precision, batch, rate);
+        const point = await runPoint(engine, cfg, precision, batch, rate, key, index, total, hooks.signal, progress);
+        if (!point) {
+          interrupted = true;
+          log(`interrupted during ${key}: that point is not recorded; finished points are in ${cfg.runDir}`);
+          break outer;
+        }
+        appendPoint(cfg.runDir, point);
+        newPoints.push(point);
+        done.add(key);
+        log(
+          `${key}: ${point.metrics.completed}/${point.metrics.completed + point.metrics.failed} ok, ` +
+            `${point.metrics.outputThroughput.toFixed(1)} out tok/s, TTFT p50 ${point.metrics.ttftMs.median.toFixed(1)} ms` +
+            (point.metrics.preemptions ? `, ${point.metrics.preemptions} preemptions` : ''),
+        );
+      }
+    } finally {
+      engine.close();
+    }
+  }
+  return { points: [...existing, ...newPoints], newPoints, skipped, interrupted };
+}
+
+/** One short unmeasured request so first-call costs (allocation, thread start) stay out of the first point. */
+function warmUp(engine: BenchEngine, cfg: SweepConfig): void {
+  const core = engine.createCore({ maxNumSeqs: 1, maxNumBatchedTokens: cfg.maxNumBatchedTokens, enableChunkedPrefill: cfg.enableChunkedPrefill });
+  const allowed = [...Array(Math.min(engine.info.vocabSize, 64)).keys()].filter((t) => !engine.info.specialTokenIds.includes(t));
+  core.addRequest({ id: 'warmup', promptIds: allowed.slice(0, 8), params: { maxTokens: 2, ignoreEos: true } });
+  while (core.hasUnfinished()) core.step();
+}
+
+async function runPoint(
+  engine: BenchEngine,
+  cfg: SweepConfig,
+  precision: Precision,
+  batch: number,
+  rate: Rate,
+  key: string,
+  index: number,
+  total: number,
+  signal: AbortSignal | undefined,
+  progress: SweepProgress,
+): Promise<BenchPoint | null> {
+  const numPrompts = cfg.workload.numPrompts ?? defaultNumPrompts(batch);
+  const workload: WorkloadSpec = {
+    name: cfg.workload.name,
+    inputLen: cfg.workload.inputLen,
+    outputLen: cfg.workload.outputLen,
+    rangeRatio: cfg.workload.rangeRatio,
+    numPrompts,
+    seed: cfg.workload.seed,
+  };
+  const requests = sampleRequests(workload, engine.info.vocabSize, engine.info.specialTokenIds);
+  const arrivals = arrivalOffsetsMs(numPrompts, rate, cfg.burstiness, cfg.workload.seed);
+  const core = engine.createCore({ maxNumSeqs: batch, maxNumBatchedTokens: cfg.maxNumBatchedTokens, enableChunkedPrefill: cfg.enableChunkedPrefill });
+  const roof = new RooflineAccumulator(engine.info.device, precision, engine.info.arch ? modelCost(engine.info.arch, precision) : null);
+  progress.startPoint(key, index, total, numPrompts);
+  let res;
+  try {
+    res = await servePoint(core, {
+      requests,
+      arrivalsMs: arrivals,
+      maxConcurrency: cfg.maxConcurrency,
+      signal,
+      onStep: (s) => roof.add(s.numPrefillTokens + s.numDecodeTokens, s.sumContextLens, s.forwardMs),
+      onRequestDone: (d) => progress.update(d),
+    });
+  } finally {
+    progress.stopPoint();
+  }
+  if (res.aborted) return null;
+  const { metrics, perRequest } = computeMetrics(res.records, res.durationS, cfg.goodput);
+  const stepMs = res.hostMs + res.forwardMs;
+  const info = engine.info;
+  const point: BenchPoint = {
+    schema: 'quantbench.bench.point',
+    version: BENCH_SCHEMA_VERSION,
+    key,
+    provenance: makeProvenance({ device: info.deviceName, deviceKind: info.device, model: info.model, weights: info.weights, recipe: info.recipe }),
+    workload,
+    precision,
+    engine: {
+      maxNumSeqs: batch,
+      maxNumBatchedTokens: cfg.maxNumBatchedTokens,
+      blockSize: engine.runner.blockSize,
+      numKvBlocks: engine.runner.numKvBlocks,
+    },
+    requestRate: rate,
+    burstiness: cfg.burstiness,
+    maxConcurrency: cfg.maxConcurrency,
+    metrics: {
+      ...metrics,
+      preemptions: res.preemptions,
+      hostOverheadFraction: stepMs > 0 ? res.hostMs / stepMs : 0,
+    },
+    steps: {
+      count: res.steps,
+      meanHostMs: res.steps ? res.hostMs / res.steps : 0,
+      meanForwardMs: res.steps ? res.forwardMs / res.steps : 0,
+    },
+  };
+  const roofline = roof.result();
+  if (roofline) point.roofline = roofline;
+  else point.rooflineNote = info.device === 'cpu' ? CPU_ROOFLINE_NOTE : 'no architecture known: roofline not computed';
+  if (cfg.saveRequests) {
+    point.requests = perRequest.map((r) => ({
+      ttftMs: r.ttftMs,
+      tpotMs: r.tpotMs ?? 0,
+      e2elMs: r.e2elMs,
+      inputLen: r.inputLen,
+      outputLen: r.outputLen,
+    }));
+  }
+  return point;
+}

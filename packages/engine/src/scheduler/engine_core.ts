@@ -1,0 +1,298 @@
+/**
+ * Continuous-batching engine core, after vLLM v1's scheduler: one token budget per step; running requests first
+ * (decodes, then unfinished prefill chunks), then new requests while budget, sequence slots and KV blocks last.
+ * When the KV cache runs out, the most recently admitted running request is preempted by recompute: its blocks are
+ * freed and it goes back to the front of the waiting queue with prompt + generated tokens, to be prefilled again.
+ */
+import { performance } from 'node:perf_hooks';
+import { buildBatch, type ScheduledSlice } from './batch_builder.ts';
+import { SchedulerError } from './errors.ts';
+import { KvCacheManager } from './kv_cache_manager.ts';
+import { SchedRequest, seedFromId } from './request.ts';
+import type {
+  AddRequestArgs,
+  BlockTimings,
+  EngineCoreOptions,
+  ModelRunner,
+  RequestOutput,
+  SchedFinishReason,
+  StepResult,
+} from './types.ts';
+
+export class EngineCore {
+  readonly runner: ModelRunner;
+  readonly maxNumSeqs: number;
+  readonly maxNumBatchedTokens: number;
+  readonly enableChunkedPrefill: boolean;
+  readonly profileBlocks: boolean;
+  readonly kv: KvCacheManager;
+  private readonly requests = new Map<string, SchedRequest>();
+  private waiting: SchedRequest[] = [];
+  private running: SchedRequest[] = [];
+  /** Finished outside a step (abort, rejected at add): reported by the next step(). */
+  private finishedPending: SchedRequest[] = [];
+  private readonly eos: ReadonlySet<number>;
+  /** Totals since construction. */
+  totalPreemptions = 0;
+  totalSteps = 0;
+
+  constructor(runner: ModelRunner, opts: EngineCoreOptions) {
+    const { maxNumSeqs, maxNumBatchedTokens } = opts;
+    if (!Number.isInteger(maxNumSeqs) || maxNumSeqs < 1) {
+      throw new SchedulerError('BAD_CONFIG', `maxNumSeqs must be an integer >= 1, got ${maxNumSeqs}`);
+    }
+    if (!Number.isInteger(maxNumBatchedTokens) || maxNumBatchedTokens < 1) {
+      throw new SchedulerError('BAD_CONFIG', `maxNumBatchedTokens must be an integer >= 1, got ${maxNumBatchedTokens}`);
+    }
+    this.enableChunkedPrefill = opts.enableChunkedPrefill ?? true;
+    if (!this.enableChunkedPrefill && maxNumBatchedTokens < runner.maxModelLen) {
+      throw new SchedulerError(
+        'BAD_CONFIG',
+        `without chunked prefill maxNumBatchedTokens (${maxNumBatchedTokens}) must be >= maxModelLen (${runner.maxModelLen}); ` +
+          'raise it or enable chunked prefill',
+      );
+    }
+    this.profileBlocks = opts.profileBlocks ?? false;
+    this.runner = runner;
+    this.maxNumSeqs = maxNumSeqs;
+    this.maxNumBatchedTokens = maxNumBatchedTokens;
+    this.kv = new KvCacheManager(runner.numKvBlocks, runner.blockSize);
+    this.eos = new Set(runner.eosTokenIds);
+  }
+
+  addRequest(args: AddRequestArgs): void {
+    const { id, promptIds, params } = args;
+    if (this.requests.has(id)) {
+      throw new SchedulerError('DUPLICATE_REQUEST', `request id "${id}" is already in the engine; use unique ids`);
+    }
+    if (!Number.isInteger(params.maxTokens) || params.maxTokens < 1) {
+      throw new SchedulerError('BAD_REQUEST', `request "${id}": maxTokens must be an integer >= 1, got ${params.maxTokens}`);
+    }
+    if (promptIds.length === 0) {
+      throw new SchedulerError('BAD_REQUEST', `request "${id}": empty prompt`);
+    }
+    const req = new SchedRequest(id, promptIds, params, args.arrivalTime ?? performance.now(), params.seed ?? seedFromId(id));
+    this.requests.set(id, req);
+    const reject = this.neverFits(req);
+    if (reject) {
+      this.finish(req, 'error', reject);
+      this.finishedPending.push(req);
+      return;
+    }
+    this.waiting.push(req);
+  }
+
+  /** Why the request can never run, or null. A request that fits alone in the cache always completes. */
+  private neverFits(req: SchedRequest): string | null {
+    const maxLen = this.runner.maxModelLen;
+    if (req.promptLen >= maxLen) {
+      return `prompt of ${req.promptLen} tokens leaves no room under maxModelLen ${maxLen}`;
+    }
+    // The last sampled token never enters the cache.
+    const peakTokens = Math.min(req.promptLen + req.params.maxTokens - 1, maxLen);
+    const need = this.kv.blocksFor(peakTokens);
+    if (need > this.runner.numKvBlocks) {
+      return (
+        `needs ${need} KV blocks (${peakTokens} tokens) but the cache holds ${this.runner.numKvBlocks}; ` +
+        'lower maxTokens / the prompt, or allocate more KV blocks'
+      );
+    }
+    return null;
+  }
+
+  abortRequest(id: string): void {
+    const req = this.requests.get(id);
+    if (!req || req.status === 'finished') return;
+    if (req.status === 'waiting') this.waiting = this.waiting.filter((r) => r !== req);
+    else this.running = this.running.filter((r) => r !== req);
+    this.kv.free(id);
+    this.finish(req, 'abort');
+    this.finishedPending.push(req);
+  }
+
+  hasUnfinished(): boolean {
+    return this.waiting.length > 0 || this.running.length > 0 || this.finishedPending.length > 0;
+  }
+
+  get numWaiting(): number {
+    return this.waiting.length;
+  }
+
+  get numRunning(): number {
+    return this.running.length;
+  }
+
+  private finish(req: SchedRequest, reason: SchedFinishReason, error?: string): void {
+    req.status = 'finished';
+    req.finishReason = reason;
+    req.error = error;
+  }
+
+  private preempt(victim: SchedRequest): void {
+    this.running = this.running.filter((r) => r !== victim);
+    this.kv.free(victim.id);
+    victim.numComputed = 0;
+    victim.status = 'waiting';
+    victim.numPreemptions++;
+    this.waiting.unshift(victim);
+  }
+
+  /** The running request to preempt so that `req` can grow: the latest admitted one not scheduled yet, else req. */
+  private pickVictim(req: SchedRequest, scheduled: ReadonlySet<SchedRequest>): SchedRequest {
+    for (let i = this.running.length - 1; i >= 0; i--) {
+      const r = this.running[i];
+      if (r !== req && !scheduled.has(r)) return r;
+    }
+    return req;
+  }
+
+  private schedule(): { slices: ScheduledSlice[]; preempted: number } {
+    let budget = this.maxNumBatchedTokens;
+    const slices: ScheduledSlice[] = [];
+    const scheduled = new Set<SchedRequest>();
+    let preempted = 0;
+    const maxLen = this.runner.maxModelLen;
+
+    const tryRunning = (req: SchedRequest): void => {
+      let numNew = Math.min(req.numUncomputed, budget);
+      numNew = Math.min(numNew, maxLen - req.numComputed);
+      if (numNew <= 0) return;
+      for (;;) {
+        if (this.kv.allocateSlots(req.id, req.numComputed + numNew)) break;
+        const victim = this.pickVictim(req, scheduled);
+        this.preempt(victim);
+        preempted++;
+        if (victim === req) return;
+      }
+      slices.push({ req, numNew, samples: req.numComputed + numNew === req.numTokens });
+      scheduled.add(req);
+      budget -= numNew;
+    };
+
+    // 1. Running decodes, then running requests part-way through their prefill.
+    for (const req of this.running.slice()) {
+      if (budget <= 0) break;
+      if (req.status === 'running' && req.numUncomputed === 1) tryRunning(req);
+    }
+    for (const req of this.running.slice()) {
+      if (budget <= 0) break;
+      if (req.status === 'running' && !scheduled.has(req) && req.numUncomputed > 1) tryRunning(req);
+    }
+
+    // 2. Waiting requests (FCFS, preempted ones at the front), unless this step had to preempt.
+    if (preempted === 0) {
+      while (this.waiting.length > 0 && budget > 0 && this.running.length < this.maxNumSeqs) {
+        const req = this.waiting[0];
+        let numNew = req.numUncomputed;
+        if (!this.enableChunkedPrefill && numNew > budget) break;
+        numNew = Math.min(numNew, budget);
+        if (!this.kv.allocateSlots(req.id, numNew)) break;
+        this.waiting.shift();
+        req.status = 'running';
+        this.running.push(req);
+        slices.push({ req, numNew, samples: numNew === req.numTokens });
+        scheduled.add(req);
+        budget -= numNew;
+      }
+    }
+
+    // Nothing runnable while work remains cannot happen for requests that passed neverFits(); guard against a hang.
+    if (slices.length === 0 && this.running.length === 0 && this.waiting.length > 0) {
+      const req = this.waiting.shift()!;
+      this.finish(req, 'error', 'could not be scheduled with an empty engine (KV cache or token budget too small)');
+      this.finishedPending.push(req);
+    }
+    return { slices, preempted };
+  }
+
+  step(): StepResult {
+    const t0 = performance.now();
+    this.totalSteps++;
+    const { slices, preempted } = this.schedule();
+    this.totalPreemptions += preempted;
+    const outputs: RequestOutput[] = [];
+    let numPrefillTokens = 0;
+    let numDecodeTokens = 0;
+    let forwardMs = 0;
+    let sumContextLens = 0;
+    let blockMs: BlockTimings | undefined;
+
+    if (slices.length > 0) {
+      const batch = buildBatch(slices, this.kv, this.profileBlocks);
+      for (let i = 0; i < batch.contextLens.length; i++) sumContextLens += batch.contextLens[i];
+      const tf = performance.now();
+      const result = this.runner.forward(batch);
+      forwardMs = performance.now() - tf;
+      if (this.profileBlocks && result.blockMs) blockMs = { ...result.blockMs };
+      let k = 0;
+      for (const s of slices) {
+        const { req, numNew } = s;
+        const isDecode = numNew === 1 && req.numComputed === req.numTokens - 1 && req.numOutput > 0;
+        if (isDecode) numDecodeTokens += numNew;
+        else numPrefillTokens += numNew;
+        req.numComputed += numNew;
+        if (!s.samples) continue;
+        const token = result.sampled[k];
+        const logprob = result.sampledLogprob[k];
+        k++;
+        req.tokens.push(token);
+        req.pendingTokens.push(token);
+        if (req.params.logprobs) req.pendingLogprobs.push(logprob);
+        const reason = this.stopReason(req, token);
+        if (reason) {
+          this.finish(req, reason);
+          this.running = this.running.filter((r) => r !== req);
+          this.kv.free(req.id);
+        }
+      }
+      for (const s of slices) {
+        const req = s.req;
+        if (req.pendingTokens.length === 0 && req.status !== 'finished') continue;
+        outputs.push(this.takeOutput(req));
+      }
+    }
+    for (const req of this.finishedPending) outputs.push(this.takeOutput(req));
+    this.finishedPending = [];
+    for (const o of outputs) if (o.finished) this.requests.delete(o.id);
+
+    const hostMs = performance.now() - t0 - forwardMs;
+    return {
+      outputs,
+      stats: {
+        numPrefillTokens,
+        numDecodeTokens,
+        numRunning: this.running.length,
+        numWaiting: this.waiting.length,
+        hostMs,
+        forwardMs,
+        preempted,
+        kvBlocksUsed: this.kv.numUsedBlocks,
+        numSeqs: slices.length,
+        sumContextLens,
+        ...(blockMs ? { blockMs } : {}),
+      },
+    };
+  }
+
+  private stopReason(req: SchedRequest, token: number): SchedFinishReason | null {
+    if (!req.params.ignoreEos && this.eos.has(token)) return 'eos';
+    if (req.stopIds.has(token)) return 'stop';
+    if (req.numOutput >= req.params.maxTokens) return 'length';
+    if (req.numTokens >= this.runner.maxModelLen) return 'length';
+    return null;
+  }
+
+  private takeOutput(req: SchedRequest): RequestOutput {
+    const out: RequestOutput = {
+      id: req.id,
+      newTokenIds: req.pendingTokens,
+      newLogprobs: req.pendingLogprobs,
+      finished: req.status === 'finished',
+    };
+    if (req.finishReason) out.finishReason = req.finishReason;
+    if (req.error) out.error = req.error;
+    req.pendingTokens = [];
+    req.pendingLogprobs = [];
+    return out;
+  }
+}

@@ -1,0 +1,11 @@
+/** Typed scheduler errors. */
+export type SchedulerErrorCode = 'BAD_CONFIG' | 'DUPLICATE_REQUEST' | 'BAD_REQUEST' | 'BLOCK_ACCOUNTING';
+
+export class SchedulerError extends Error {
+  readonly code: SchedulerErrorCode;
+  constructor(code: SchedulerErrorCode, message: string) {
+    super(message);
+    this.name = 'SchedulerError';
+    this.code = code;
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * EngineCore driving the real native CPU model (synthetic:tiny): recompute preemption and chunked prefill must not
+ * change greedy tokens. Skips when the native addon is not built.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { test } from 'node:test';
+import { ADDON_PATH } from '@quantbench/native';
+import { LLM } from '../src/llm.ts';
+import type { EngineCoreOptions, RequestParams } from '../src/scheduler/index.ts';
+import { rng } from './scheduler_fake_runner.ts';
+
+const skip = fs.existsSync(ADDON_PATH) ? false : `skipped: native addon not built (${ADDON_PATH}); run pnpm build`;
+
+interface Req {
+  id: string;
+  promptIds: number[];
+  params: RequestParams;
+}
+
+function workload(seed: number, n: number, maxPrompt: number, maxOut: number): Req[] {
+  const r = rng(seed);
+  return Array.from({ length: n }, (_, i) => ({
+    id: `q${i}`,
+    promptIds: Array.from({ length: 4 + Math.floor(r() * maxPrompt) }, () => 3 + Math.floor(r() * 500)),
+    params: { maxTokens: 2 + Math.floor(r() * maxOut), ignoreEos: true, logprobs: true },
+  }));
+}
+
+function run(llm: LLM, reqs: Req[], opts: EngineCoreOptions) {
+  const core = llm.engineCore(opts);
+  reqs.forEach((q) => core.addRequest(q));
+  const toks = new Map<string, number[]>(reqs.map((q) => [q.id, []]));
+  const lps = new Map<string, number[]>(reqs.map((q) => [q.id, []]));
+  const reasons = new Map<string, string>();
+  let mixed = 0;
+  while (core.hasUnfinished()) {
+    const { outputs, stats } = core.step();
+    if (stats.numPrefillTokens > 0 && stats.numDecodeTokens > 0) mixed++;
+    for (const o of outputs) {
+      toks.get(o.id)!.push(...o.newTokenIds);
+      lps.get(o.id)!.push(...o.newLogprobs);
+      if (o.finished) reasons.set(o.id, o.finishReason!);
+    }
+  }
+  return { toks, lps, reasons, core, mixed };
+}
+
+test('real CPU model: KV exhaustion preempts and reproduces the unconstrained greedy tokens', { skip }, async () => {
+  const big = await LLM.load({ model: 'synthetic:tiny', precision: 'fp32', device: 'cpu', kvBlocks: 256 });
+  const small = await LLM.load({ model: 'synthetic:tiny', precision: 'fp32', device: 'cpu', kvBlocks: 12 });
+  try {
+    const reqs = workload(5, 8, 40, 24);
+    const ref = run(big, reqs, { maxNumSeqs: 16, maxNumBatchedTokens: 1024 });
+    const con = run(small, reqs, { maxNumSeqs: 8, maxNumBatchedTokens: 64 });
+    assert.equal(ref.core.totalPreemptions, 0);
+    assert.ok(con.core.totalPreemptions > 0, 'the 12-block cache forces preemption');
+    for (const q of reqs) {
+      assert.equal(con.reasons.get(q.id), 'length');
+      assert.deepEqual(con.toks.get(q.id), ref.toks.get(q.id), `tokens of ${q.id}`);
+      assert.equal(con.toks.get(q.id)!.length, q.params.maxTokens);
+    }
+    assert.equal(con.core.kv.numUsedBlocks, 0);
+  } finally {
+    big.close();
+    small.close();
+  }
+});
+
+test('real CPU model: chunked prefill mixed with decodes gives the same greedy tokens as whole prefill', { skip }, async () => {
+  const llm = await LLM.load({ model: 'synthetic:tiny', precision: 'fp16', device: 'cpu', kvBlocks: 256 });
+  try {
+    const reqs = workload(9, 6, 60, 12);
+    const whole = run(llm, reqs, { maxNumSeqs: 8, maxNumBatchedTokens: llm.maxModelLen, enableChunkedPrefill: false });
+    const chunked = run(llm, reqs, { maxNumSeqs: 8, maxNumBatchedTokens: 20 });
+    assert.ok(chunked.mixed > 0, 'some steps mix prefill chunks and decodes');
+    for (const q of reqs) {
+      assert.deepEqual(chunked.toks.get(q.id), whole.toks.get(q.id), `tokens of ${q.id}`);
+      const a = chunked.lps.get(q.id)!;
+      const b = whole.lps.get(q.id)!;
+      assert.equal(a.length, b.length);
+      a.forEach((x, i) => assert.ok(Math.abs(x - b[i]) < 1e-3, `logprob ${i} of ${q.id}: ${x} vs ${b[i]}`));
+    }
+  } finally {
+    llm.close();
+  }
+});

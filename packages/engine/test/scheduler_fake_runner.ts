@@ -1,0 +1,133 @@
+/**
+ * Test-only deterministic ModelRunner with a real paged "KV cache": each token's state is written to its slot via
+ * the block table and the next token is a hash of every state in the context, read back through the block table.
+ * Wrong block tables, overwritten blocks, bad positions or seeds change the tokens; malformed batches throw.
+ */
+import type { NativeBatch, NativeStepResult } from '@quantbench/native';
+import type { ModelRunner } from '../src/scheduler/index.ts';
+
+function mix(a: number, b: number): number {
+  let h = (a ^ Math.imul(b, 0x9e3779b1)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+export interface FakeRunnerOptions {
+  numKvBlocks: number;
+  blockSize?: number;
+  vocab?: number;
+  eosTokenIds?: number[];
+  maxModelLen?: number;
+}
+
+export class FakeRunner implements ModelRunner {
+  readonly numKvBlocks: number;
+  readonly blockSize: number;
+  readonly eosTokenIds: number[];
+  readonly maxModelLen: number;
+  readonly vocab: number;
+  private readonly cache: Uint32Array;
+  private readonly written: Uint8Array;
+  /** Every batch seen, for assertions. */
+  readonly batches: { numSeqs: number; numTokens: number; rowsPerSeq: number[]; sampled: number }[] = [];
+
+  constructor(o: FakeRunnerOptions) {
+    this.numKvBlocks = o.numKvBlocks;
+    this.blockSize = o.blockSize ?? 16;
+    this.vocab = o.vocab ?? 97;
+    this.eosTokenIds = o.eosTokenIds ?? [];
+    this.maxModelLen = o.maxModelLen ?? 4096;
+    this.cache = new Uint32Array(this.numKvBlocks * this.blockSize);
+    this.written = new Uint8Array(this.numKvBlocks * this.blockSize);
+  }
+
+  private slot(table: Int32Array, base: number, pos: number): number {
+    const b = table[base + Math.floor(pos / this.blockSize)];
+    if (b === undefined || b < 0 || b >= this.numKvBlocks) throw new Error(`position ${pos} has no KV block (got ${b})`);
+    return b * this.blockSize + (pos % this.blockSize);
+  }
+
+  forward(batch: NativeBatch): NativeStepResult {
+    const { tokens, positions, seqStarts, contextLens, blockTables, maxBlocksPerSeq } = batch;
+    const S = contextLens.length;
+    const T = tokens.length;
+    if (seqStarts.length !== S + 1 || seqStarts[0] !== 0 || seqStarts[S] !== T) throw new Error('bad seqStarts');
+    if (positions.length !== T || blockTables.length !== S * maxBlocksPerSeq) throw new Error('bad batch sizes');
+    const sampleRows = batch.sampleRows ?? new Int32Array(0);
+    const n = sampleRows.length;
+    if (batch.seeds?.length !== 3 * n || batch.temperature?.length !== n || batch.topP?.length !== n) {
+      throw new Error('sampling arrays must have one entry (seeds: three) per sample row');
+    }
+    const rowSeq = new Int32Array(T);
+    const rowsPerSeq: number[] = [];
+    for (let s = 0; s < S; s++) {
+      const a = seqStarts[s];
+      const e = seqStarts[s + 1];
+      if (e <= a) throw new Error(`sequence ${s} has no rows`);
+      rowsPerSeq.push(e - a);
+      for (let r = a; r < e; r++) {
+        rowSeq[r] = s;
+        if (positions[r] !== positions[a] + (r - a)) throw new Error('positions not contiguous');
+      }
+      if (contextLens[s] !== positions[e - 1] + 1) throw new Error('contextLens != last position + 1');
+    }
+    // Write every row's state (reads the previous position's state from the cache, like attention would).
+    const state = new Uint32Array(T);
+    for (let r = 0; r < T; r++) {
+      const s = rowSeq[r];
+      const base = s * maxBlocksPerSeq;
+      const p = positions[r];
+      let prev = 0x1234;
+      if (p > 0) {
+        const ps = this.slot(blockTables, base, p - 1);
+        if (!this.written[ps]) throw new Error(`reading KV slot never written (position ${p - 1})`);
+        prev = this.cache[ps];
+      }
+      const h = mix(mix(prev, tokens[r]), p);
+      const sl = this.slot(blockTables, base, p);
+      this.cache[sl] = h;
+      this.written[sl] = 1;
+      state[r] = h;
+    }
+    const sampled = new Int32Array(n);
+    const sampledLogprob = new Float32Array(n);
+    for (let k = 0; k < n; k++) {
+      const r = sampleRows[k];
+      if (r < 0 || r >= T) throw new Error('sample row out of range');
+      const s = rowSeq[r];
+      if (r !== seqStarts[s + 1] - 1) throw new Error('sample row is not the last row of its sequence');
+      const counter = batch.seeds![3 * k + 2];
+      if (counter !== contextLens[s]) throw new Error(`seed counter ${counter} != position of the sampled token ${contextLens[s]}`);
+      // Fold every context entry (through the block table) into the logits' stand-in.
+      let acc = 0;
+      const base = s * maxBlocksPerSeq;
+      for (let p = 0; p < contextLens[s]; p++) acc = mix(acc, this.cache[this.slot(blockTables, base, p)]);
+      let h = mix(acc, state[r]);
+      if (batch.temperature![k] > 0) h = mix(mix(mix(h, batch.seeds![3 * k]), batch.seeds![3 * k + 1]), counter);
+      sampled[k] = h % this.vocab;
+      sampledLogprob[k] = -((h >>> 8) % 1000) / 100;
+    }
+    this.batches.push({ numSeqs: S, numTokens: T, rowsPerSeq, sampled: n });
+    return {
+      sampled,
+      sampledLogprob,
+      gatherLogprob: new Float32Array(0),
+      gatherIsArgmax: new Uint8Array(0),
+      logits: new Float32Array(0),
+      blockMs: { attention: 0, mlp: 0, quantization: 0, other: 0, total: 0 },
+    };
+  }
+}
+
+/** Seeded PRNG for test inputs (mulberry32). */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
