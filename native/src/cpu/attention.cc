@@ -1,4 +1,5 @@
 // Paged KV cache write and causal GQA attention over the paged cache (varlen batch): CPU reference.
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -40,26 +41,33 @@ void attention_paged(const float* q, const float* k_cache, const float* v_cache,
       const float* qv = q + ((size_t)t * H + h) * Dh;
       scores.assign(ctx, 0.0);
       double mx = -INFINITY;
-      for (int p = 0; p < ctx; ++p) {
-        size_t slot = (size_t)bt[p / block_size] * block_size + p % block_size;
-        const float* kv = k_cache + slot * kv_row + (size_t)kvh * Dh;
-        double d = 0;
-        for (int i = 0; i < Dh; ++i) d += (double)qv[i] * kv[i];
-        d = (float)(d * scale);  // fp32 scores
-        scores[p] = d;
-        if (d > mx) mx = d;
+      // walk the sequence's blocks in order: position p lives at block p / block_size, offset p % block_size
+      for (int p0 = 0, blk = 0; p0 < ctx; p0 += block_size, ++blk) {
+        const float* kb = k_cache + (size_t)bt[blk] * block_size * kv_row + (size_t)kvh * Dh;
+        int n = std::min(block_size, ctx - p0);
+        for (int o = 0; o < n; ++o) {
+          const float* kv = kb + (size_t)o * kv_row;
+          double d = 0;
+          for (int i = 0; i < Dh; ++i) d += (double)qv[i] * kv[i];
+          d = (float)(d * scale);  // fp32 scores
+          scores[p0 + o] = d;
+          if (d > mx) mx = d;
+        }
       }
       double sum = 0;
       for (int p = 0; p < ctx; ++p) {
-        scores[p] = std::exp(scores[p] - mx);
+        scores[p] = std::exp((float)(scores[p] - mx));  // fp32 softmax numerators, summed in double
         sum += scores[p];
       }
       std::fill(acc.begin(), acc.end(), 0.0);
-      for (int p = 0; p < ctx; ++p) {
-        size_t slot = (size_t)bt[p / block_size] * block_size + p % block_size;
-        const float* vv = v_cache + slot * kv_row + (size_t)kvh * Dh;
-        double w = scores[p] / sum;
-        for (int i = 0; i < Dh; ++i) acc[i] += w * vv[i];
+      for (int p0 = 0, blk = 0; p0 < ctx; p0 += block_size, ++blk) {
+        const float* vb = v_cache + (size_t)bt[blk] * block_size * kv_row + (size_t)kvh * Dh;
+        int n = std::min(block_size, ctx - p0);
+        for (int o = 0; o < n; ++o) {
+          const float* vv = vb + (size_t)o * kv_row;
+          double w = scores[p0 + o] / sum;
+          for (int i = 0; i < Dh; ++i) acc[i] += w * vv[i];
+        }
       }
       float* o = out + ((size_t)t * H + h) * Dh;
       for (int i = 0; i < Dh; ++i) o[i] = round_act((float)acc[i], act);

@@ -23,6 +23,12 @@ export interface TaskResult {
   /** Recovery vs fp16 of the same model, percent, for the task's primary metric (when an fp16 run exists). */
   recoveryPct?: number;
   primaryMetric: string;
+  /** lm-eval task config version. */
+  version?: string;
+  /** Which file/layout the eval docs came from. */
+  evalSource?: string;
+  /** Known differences from lm-eval's documents or protocol for this run (empty when none). */
+  deviations?: string[];
 }
 
 export interface GroupResult {
@@ -32,6 +38,10 @@ export interface GroupResult {
   subtasks: string[];
   recoveryPct?: number;
   primaryMetric: string;
+  /** Unweighted mean over the leaf tasks (for micro groups such as mmlu). */
+  macroMetrics?: Record<string, MetricValue>;
+  /** Documents over all leaf tasks. */
+  numSamples?: number;
 }
 
 export interface EvalResult {
@@ -42,7 +52,19 @@ export interface EvalResult {
   results: Record<string, TaskResult>;
   groups: Record<string, GroupResult>;
   'n-shot': Record<string, number>;
-  config: { limit: number | null; batchSize: number; dataDir: string; seed: number };
+  config: {
+    limit: number | null;
+    batchSize: number;
+    dataDir: string;
+    /** Few-shot sampler seed (lm-eval fewshot_random_seed). */
+    seed: number;
+    /** --num-fewshot override, null when each task used its protocol's count. */
+    numFewshot?: number | null;
+    /** What ran when a few-shot split was absent. */
+    fewshotFallback?: string;
+    /** Requests answered by the model in this run vs reused from the request cache. */
+    requests?: { total: number; computed: number; fromCache: number };
+  };
   versions: Record<string, string>;
   durationS: number;
 }
@@ -70,12 +92,30 @@ export interface FidelityResult {
       flipsRightToWrong: number;
       flipsWrongToRight: number;
       numCompared: number;
-      /** Mean KL(ref || quant) over the answer-choice distribution. */
-      choiceKl: number;
-      /** Agreement of argmax choice. */
+      /** Mean KL(ref || quant) over the answer-choice distribution (softmax of choice log-likelihoods); null for generation tasks. */
+      choiceKl: number | null;
+      /** Agreement of argmax choice (generation tasks: identical generated text). */
       top1Agreement: number;
+      /** Primary metric of each run, for context. */
+      refScore?: number;
+      quantScore?: number;
     }
   >;
   /** Next-token distribution fidelity on a text. */
   text?: { file: string; tokens: number; kl: number; top1Agreement: number; pplRef: number; pplQuant: number };
+  /** How "correct" is decided for flips: primary metric >= 0.5 (acc, mc1, exact_match are 0/1; mc2 is a mass). */
+  flipRule?: string;
+}
+
+/** `pnpm eval perplexity --text FILE`: perplexity per precision and next-token fidelity vs fp16. */
+export interface PerplexityResult {
+  schema: 'quantbench.eval.perplexity';
+  version: number;
+  file: string;
+  /** Text is scored in independent chunks of at most this many characters (each chunk starts a fresh context). */
+  chunkChars: number;
+  chunks: number;
+  perPrecision: Record<string, { ppl: number; tokens: number; provenance: Provenance }>;
+  /** KL(fp16 || precision) of the full next-token distributions, averaged over tokens. */
+  vsReference: Record<string, { kl: number; top1Agreement: number; tokens: number }>;
 }

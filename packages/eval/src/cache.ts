@@ -1,0 +1,78 @@
+/**
+ * Request cache: one JSONL file per model+precision, a line per answered request keyed by the request's hash.
+ * Lines are appended (synchronously) after every batch, so an interrupted run keeps everything already computed and
+ * a rerun skips it; runs of different precisions can be compared request by request.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { GenerateRequest, LoglikelihoodRequest, LoglikelihoodResponse } from '@quantbench/lm-eval-ts-shim';
+
+export type CachedValue = { ll: LoglikelihoodResponse } | { gen: string };
+
+export function llKey(r: LoglikelihoodRequest): string {
+  return createHash('sha256').update(JSON.stringify(['ll', r.context, r.continuation])).digest('hex').slice(0, 32);
+}
+
+export function genKey(r: GenerateRequest): string {
+  return createHash('sha256').update(JSON.stringify(['gen', r.context, r.until, r.maxGenToks])).digest('hex').slice(0, 32);
+}
+
+/** Identity of a model+precision configuration: what must match for a cached answer to be reusable. */
+export interface CacheIdentity {
+  model: string;
+  precision: string;
+  dtype?: string;
+  device?: string;
+  calib?: string;
+}
+
+export function cacheFileName(id: CacheIdentity): string {
+  const h = createHash('sha256').update(JSON.stringify([path.resolve(id.model), id.precision, id.dtype ?? '', id.device ?? '', id.calib ?? ''])).digest('hex').slice(0, 12);
+  const base = path.basename(id.model).replace(/[^A-Za-z0-9._-]/g, '_');
+  return `${base}_${id.precision}_${h}.jsonl`;
+}
+
+export class RequestCache {
+  private readonly map = new Map<string, CachedValue>();
+  readonly file: string;
+
+  constructor(dir: string, id: CacheIdentity) {
+    fs.mkdirSync(dir, { recursive: true });
+    this.file = path.join(dir, cacheFileName(id));
+    if (fs.existsSync(this.file)) {
+      for (const line of fs.readFileSync(this.file, 'utf8').split('\n')) {
+        if (!line.trim()) continue;
+        try {
+          const { k, v } = JSON.parse(line) as { k: string; v: CachedValue };
+          this.map.set(k, v);
+        } catch {
+          // a line cut by a hard kill: ignore it, the request is simply recomputed
+        }
+      }
+    }
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get(key: string): CachedValue | undefined {
+    return this.map.get(key);
+  }
+
+  has(key: string): boolean {
+    return this.map.has(key);
+  }
+
+  /** Record answers and append them to disk before returning. */
+  put(entries: [string, CachedValue][]): void {
+    if (!entries.length) return;
+    let text = '';
+    for (const [k, v] of entries) {
+      this.map.set(k, v);
+      text += `${JSON.stringify({ k, v })}\n`;
+    }
+    fs.appendFileSync(this.file, text);
+  }
+}

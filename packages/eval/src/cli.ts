@@ -1,0 +1,203 @@
+/**
+ * `pnpm eval` — lm-eval-compatible accuracy for each precision, recovery vs fp16, and precision-fidelity metrics.
+ *   pnpm eval mmlu --model DIR --precision fp8-static [--num-fewshot 5] [--limit 20]
+ *   pnpm eval leaderboard-v1 --model DIR --precision all
+ *   pnpm eval perplexity --text FILE --model DIR --precision fp16,int8-w8a8
+ * Every answered request is appended to a cache (.cache/eval/) as it is computed: Ctrl-C loses nothing, and the
+ * same command resumes. Results go to --out (default results/eval-<model>/), see schema.ts.
+ */
+import path from 'node:path';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { BENCH_PRECISIONS, isPrecision, missingDataMessage, REPO_ROOT, resolveDataDir, type ActDtype, type DeviceKind, type Precision } from '@quantbench/engine';
+import { GROUPS, listTasks, TASKS, type FewshotFallback } from '@quantbench/lm-eval-ts-shim';
+import { loadEngineLM, type EvalModel, type LoadOptions } from './engine_lm.ts';
+import { EvalError } from './errors.ts';
+import { runEval } from './evaluate.ts';
+import { runPerplexity } from './perplexity_cmd.ts';
+import { modelLabel } from './run_files.ts';
+
+export const EXIT_INTERRUPTED = 130;
+
+export interface CliDeps {
+  loadModel(opts: LoadOptions): Promise<EvalModel>;
+  log(msg: string): void;
+}
+
+const defaultDeps: CliDeps = { loadModel: loadEngineLM, log: (m) => process.stderr.write(`${m}\n`) };
+
+export function parsePrecisions(spec: string): Precision[] {
+  if (spec.trim() === 'all') return [...BENCH_PRECISIONS];
+  const ps = spec.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const p of ps) {
+    if (!isPrecision(p)) throw new EvalError('BAD_ARGS', `unknown precision "${p}"; use one of ${BENCH_PRECISIONS.join(', ')}, fp32, bf16, a comma list, or all`);
+  }
+  if (!ps.length) throw new EvalError('BAD_ARGS', '--precision is empty');
+  return ps as Precision[];
+}
+
+function dataDirOrThrow(flag: string | undefined): string {
+  const d = resolveDataDir(flag);
+  if (!d) throw new EvalError('NO_DATA', missingDataMessage('datasets/').replace(/^skipped: /, 'no data dir: '));
+  return d;
+}
+
+function installSigint(): { stopped: () => boolean; dispose: () => void } {
+  let stop = false;
+  const on = () => {
+    if (stop) {
+      process.stderr.write('\nsecond Ctrl-C: exiting now (answers so far are in the request cache)\n');
+      process.exit(EXIT_INTERRUPTED);
+    }
+    stop = true;
+    process.stderr.write('\nCtrl-C: stopping after the current batch; answers so far are cached (Ctrl-C again to quit now)\n');
+  };
+  process.on('SIGINT', on);
+  process.on('SIGTERM', on);
+  return {
+    stopped: () => stop,
+    dispose: () => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+    },
+  };
+}
+
+const modelOptions = {
+  model: { type: 'string', demandOption: true, describe: 'HF model directory (or synthetic:NAME)' },
+  precision: { type: 'string', default: 'fp16', describe: `one precision, a comma list, or "all" (${BENCH_PRECISIONS.join(', ')})` },
+  device: { choices: ['cpu', 'cuda'] as const, describe: 'engine device (default: the engine chooses)' },
+  dtype: { choices: ['fp32', 'fp16', 'bf16'] as const, describe: 'activation dtype of the 16-bit parts' },
+  calib: { type: 'string', describe: 'calibration text for fp8-static / int8 SmoothQuant (engine default otherwise)' },
+  'data-dir': { type: 'string', describe: 'shared data dir holding datasets/ (default: $QB_DATA_DIR, then ../shared)' },
+  out: { type: 'string', describe: 'run directory (default results/eval-<model>)' },
+  progress: { type: 'boolean', default: true, describe: 'progress bar with ETA on stderr (--no-progress to hide)' },
+} as const;
+
+export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise<number> {
+  let code = 0;
+  const outDir = (out: string | undefined, model: string) => out ?? path.join(REPO_ROOT, 'results', `eval-${modelLabel(model)}`);
+  await yargs(argv)
+    .scriptName('pnpm eval')
+    .usage('$0 <task|group> --model DIR [--precision fp16|...|all]\n$0 perplexity --text FILE --model DIR [--precision ...]')
+    .strict()
+    .command(
+      'list',
+      'list tasks and groups',
+      (y) => y,
+      () => {
+        for (const g of GROUPS.values()) deps.log(`group ${g.name.padEnd(22)} ${g.aggregation.padEnd(6)} ${g.members.length} members`);
+        for (const t of TASKS.values()) deps.log(`task  ${t.name.padEnd(40)} ${t.outputType.padEnd(16)} ${t.numFewshot}-shot default`);
+      },
+    )
+    .command(
+      'perplexity',
+      'perplexity of a text per precision, and next-token KL / top-1 agreement vs fp16',
+      (y) =>
+        y
+          .options(modelOptions)
+          .option('text', { type: 'string', demandOption: true, describe: 'text file to score' })
+          .option('chunk-chars', { type: 'number', default: 4000, describe: 'score the text in chunks of at most this many characters' })
+          .option('max-chunks', { type: 'number', describe: 'score only the first N chunks' }),
+      async (a) => {
+        const out = outDir(a.out, a.model);
+        const { files } = await runPerplexity(
+          {
+            text: a.text,
+            model: a.model,
+            precisions: parsePrecisions(a.precision),
+            out,
+            chunkChars: a.chunkChars,
+            maxChunks: a.maxChunks ?? null,
+            device: a.device as DeviceKind | undefined,
+            dtype: a.dtype as ActDtype | undefined,
+            calib: a.calib,
+            progress: a.progress,
+          },
+          { loadModel: (o) => deps.loadModel({ ...o, dataDir: resolveDataDir(a.dataDir) ?? undefined }), log: deps.log },
+        );
+        for (const f of files) deps.log(`wrote ${f}`);
+      },
+    )
+    .command(
+      '$0 <task>',
+      'evaluate a task, a group (mmlu, leaderboard-v1, ...) or a comma list',
+      (y) =>
+        y
+          .positional('task', { type: 'string', demandOption: true, describe: `task or group: ${listTasks().filter((n) => !n.startsWith('mmlu_')).join(', ')}, mmlu_<subject>` })
+          .options(modelOptions)
+          .option('num-fewshot', { type: 'number', describe: "override every task's few-shot count (default: the task's / group's protocol)" })
+          .option('limit', { type: 'number', describe: 'evaluate only the first N documents of each task' })
+          .option('batch-size', { type: 'number', default: 64, describe: 'requests per engine call' })
+          .option('cache-dir', { type: 'string', describe: 'request cache directory (default .cache/eval)' })
+          .option('seed', { type: 'number', default: 1234, describe: "few-shot sampler seed (lm-eval's fewshot_random_seed)" })
+          .option('fewshot-fallback', {
+            choices: ['zero-shot', 'eval-split'] as const,
+            default: 'zero-shot' as const,
+            describe: 'when a few-shot split is absent: run 0-shot, or draw shots from the eval split minus the doc (recorded in fewshotSource)',
+          }),
+      async (a) => {
+        const dataDir = dataDirOrThrow(a.dataDir);
+        const sig = installSigint();
+        try {
+          const out = outDir(a.out, a.model);
+          const res = await runEval(
+            {
+              tasks: a.task,
+              model: a.model,
+              precisions: parsePrecisions(a.precision),
+              numFewshot: a.numFewshot ?? null,
+              limit: a.limit ?? null,
+              batchSize: a.batchSize,
+              dataDir,
+              out,
+              cacheDir: a.cacheDir ?? path.join(REPO_ROOT, '.cache', 'eval'),
+              device: a.device as DeviceKind | undefined,
+              dtype: a.dtype as ActDtype | undefined,
+              calib: a.calib,
+              seed: a.seed,
+              fewshotFallback: a.fewshotFallback as FewshotFallback,
+              progress: a.progress && process.stderr.isTTY === true,
+            },
+            { loadModel: (o) => deps.loadModel({ ...o, dataDir }), shouldStop: sig.stopped, log: deps.log },
+          );
+          for (const r of res.results) {
+            const head = Object.entries(r.groups).map(([g, v]) => `${g} ${v.primaryMetric}=${v.metrics[v.primaryMetric].value.toFixed(4)}`);
+            const tasks = Object.entries(r.results)
+              .filter(([n]) => !n.startsWith('mmlu_'))
+              .map(([n, v]) => `${n} ${v.primaryMetric}=${v.metrics[v.primaryMetric].value.toFixed(4)}`);
+            deps.log(`${r.precision}: ${[...head, ...tasks].join('  ')}`);
+          }
+        } catch (e) {
+          if (e instanceof EvalError && e.code === 'INTERRUPTED') {
+            deps.log(e.message);
+            code = EXIT_INTERRUPTED;
+            return;
+          }
+          throw e;
+        } finally {
+          sig.dispose();
+        }
+      },
+    )
+    .fail((msg, err) => {
+      if (err) throw err;
+      process.stderr.write(`${msg}\n(see pnpm eval --help)\n`);
+      code = 2;
+    })
+    .help()
+    .parseAsync();
+  return code;
+}
+
+const isMain = process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname);
+if (isMain) {
+  main(hideBin(process.argv)).then(
+    (c) => process.exit(c),
+    (e: unknown) => {
+      const err = e as Error & { code?: string };
+      process.stderr.write(`error${err.code ? ` [${err.code}]` : ''}: ${err.message}\n`);
+      process.exit(1);
+    },
+  );
+}

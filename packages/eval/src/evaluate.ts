@@ -1,0 +1,191 @@
+/**
+ * `pnpm eval <task|group>`: plan the tasks once, then for each precision (fp16 first) load the model, answer the
+ * requests (cached), score, write results + samples, and compare every quantized run with the fp16 run of the same
+ * model in the same directory (recovery %, fidelity).
+ */
+import type { ActDtype, DeviceKind, Precision } from '@quantbench/engine';
+import {
+  DEFAULT_FEWSHOT_SEED,
+  expand,
+  SHIM_VERSION,
+  TASKS,
+  type FewshotFallback,
+  type TaskPlan,
+} from '@quantbench/lm-eval-ts-shim';
+import fs from 'node:fs';
+import { RequestCache } from './cache.ts';
+import type { EvalModel, LoadOptions } from './engine_lm.ts';
+import { EvalError } from './errors.ts';
+import { compareSamples, FLIP_RULE } from './fidelity.ts';
+import { makeProgress } from './progress.ts';
+import { aggregateGroups, applyRecovery, summarizeTask, toSamples } from './results.ts';
+import { evalFile, fidelityFile, readEvalResult, readFidelity, readSamples, samplesFile, writeJson, writeSamples } from './run_files.ts';
+import { runPlans } from './runner.ts';
+import { EVAL_SCHEMA_VERSION, type EvalResult, type FidelityResult, type TaskResult } from './schema.ts';
+
+export const EVAL_VERSION = '0.1.0';
+
+export interface EvalArgs {
+  tasks: string;
+  model: string;
+  precisions: Precision[];
+  numFewshot: number | null;
+  limit: number | null;
+  batchSize: number;
+  dataDir: string;
+  out: string;
+  cacheDir: string;
+  device?: DeviceKind;
+  dtype?: ActDtype;
+  calib?: string;
+  seed?: number;
+  fewshotFallback?: FewshotFallback;
+  progress?: boolean;
+}
+
+export interface EvalDeps {
+  loadModel(opts: LoadOptions): Promise<EvalModel>;
+  shouldStop?: () => boolean;
+  log?: (msg: string) => void;
+}
+
+export interface EvalOutcome {
+  results: EvalResult[];
+  files: string[];
+  stats: Record<string, { total: number; computed: number; fromCache: number }>;
+}
+
+/** fp16 first so every quantized run can be compared as soon as it finishes. */
+export function orderPrecisions(ps: Precision[]): Precision[] {
+  const uniq = [...new Set(ps)];
+  return [...uniq.filter((p) => p === 'fp16'), ...uniq.filter((p) => p !== 'fp16')];
+}
+
+export async function planTasks(args: EvalArgs): Promise<{ plans: TaskPlan[]; groups: ReturnType<typeof expand>['groups'] }> {
+  const { tasks, groups } = expand(args.tasks);
+  const plans: TaskPlan[] = [];
+  for (const t of tasks) {
+    const reg = TASKS.get(t.name);
+    if (!reg) throw new EvalError('BAD_ARGS', `unknown task ${t.name}`);
+    plans.push(
+      await reg.prepare(args.dataDir, {
+        numFewshot: args.numFewshot ?? t.numFewshot,
+        limit: args.limit,
+        seed: args.seed ?? DEFAULT_FEWSHOT_SEED,
+        fewshotFallback: args.fewshotFallback ?? 'zero-shot',
+      }),
+    );
+  }
+  return { plans, groups };
+}
+
+export async function runEval(args: EvalArgs, deps: EvalDeps): Promise<EvalOutcome> {
+  const log = deps.log ?? ((m: string) => process.stderr.write(`${m}\n`));
+  const { plans, groups } = await planTasks(args);
+  const nDocs = plans.reduce((a, p) => a + p.docs.length, 0);
+  log(`eval: ${plans.length} task(s), ${nDocs} documents, precisions ${orderPrecisions(args.precisions).join(', ')}`);
+  for (const p of plans) if (p.fewshotSource.startsWith('none (0-shot):')) log(`  ${p.task}: ${p.fewshotSource}`);
+
+  const outcome: EvalOutcome = { results: [], files: [], stats: {} };
+  fs.mkdirSync(args.out, { recursive: true });
+  for (const precision of orderPrecisions(args.precisions)) {
+    const started = Date.now();
+    const model = await deps.loadModel({ model: args.model, precision, dtype: args.dtype, device: args.device, calib: args.calib });
+    try {
+      const cache = new RequestCache(args.cacheDir, {
+        model: args.model,
+        precision,
+        dtype: args.dtype,
+        device: model.info.device,
+        calib: args.calib,
+      });
+      const { tasks, stats } = await runPlans(plans, model, cache, {
+        batchSize: args.batchSize,
+        progress: makeProgress(args.progress),
+        shouldStop: deps.shouldStop,
+        label: precision,
+      });
+      outcome.stats[precision] = { total: stats.requests, computed: stats.computed, fromCache: stats.fromCache };
+      const results: Record<string, TaskResult> = {};
+      const nShot: Record<string, number> = {};
+      const versions: Record<string, string> = { 'quantbench-eval': EVAL_VERSION, 'lm-eval-ts-shim': SHIM_VERSION };
+      for (const t of tasks) {
+        results[t.plan.task] = summarizeTask(t);
+        nShot[t.plan.task] = t.plan.numFewshot;
+        versions[t.plan.task] = t.plan.version;
+        const sf = samplesFile(args.out, t.plan.task, precision);
+        writeSamples(sf, toSamples(t));
+        outcome.files.push(sf);
+      }
+      const result: EvalResult = {
+        schema: 'quantbench.eval.result',
+        version: EVAL_SCHEMA_VERSION,
+        provenance: model.provenance(),
+        precision,
+        results,
+        groups: aggregateGroups(results, groups),
+        'n-shot': nShot,
+        config: {
+          limit: args.limit,
+          batchSize: args.batchSize,
+          dataDir: args.dataDir,
+          seed: args.seed ?? DEFAULT_FEWSHOT_SEED,
+          numFewshot: args.numFewshot,
+          fewshotFallback: args.fewshotFallback ?? 'zero-shot',
+          requests: outcome.stats[precision],
+        },
+        versions,
+        durationS: (Date.now() - started) / 1000,
+      };
+      const ef = evalFile(args.out, args.model, precision);
+      writeJson(ef, result);
+      outcome.files.push(ef);
+      outcome.results.push(result);
+      log(`  ${precision}: ${stats.computed} requests computed, ${stats.fromCache} from cache -> ${ef}`);
+    } finally {
+      await model.close();
+    }
+  }
+  outcome.files.push(...compareWithReference(args.out, args.model, args.precisions, log));
+  return outcome;
+}
+
+/**
+ * For each quantized precision with a result in `out`, fill recovery % from the fp16 result and write the fidelity
+ * file from the per-sample files. Returns the files written.
+ */
+export function compareWithReference(out: string, model: string, precisions: Precision[], log: (m: string) => void = () => {}): string[] {
+  const ref = readEvalResult(evalFile(out, model, 'fp16'));
+  if (!ref) return [];
+  const written: string[] = [];
+  for (const p of precisions) {
+    if (p === 'fp16') continue;
+    const ef = evalFile(out, model, p);
+    const q = readEvalResult(ef);
+    if (!q) continue;
+    applyRecovery(q, ref);
+    writeJson(ef, q);
+    const perTask: FidelityResult['perTask'] = {};
+    for (const [task, tr] of Object.entries(q.results)) {
+      const rs = readSamples(samplesFile(out, task, 'fp16'));
+      const qs = readSamples(samplesFile(out, task, p));
+      if (rs && qs) perTask[task] = compareSamples(rs, qs, tr.primaryMetric);
+    }
+    const ff = fidelityFile(out, model, p);
+    const prev = readFidelity(ff);
+    const fid: FidelityResult = {
+      schema: 'quantbench.eval.fidelity',
+      version: EVAL_SCHEMA_VERSION,
+      provenance: q.provenance,
+      precision: p,
+      reference: 'fp16',
+      perTask: { ...(prev?.perTask ?? {}), ...perTask },
+      ...(prev?.text ? { text: prev.text } : {}),
+      flipRule: FLIP_RULE,
+    };
+    writeJson(ff, fid);
+    written.push(ff);
+    log(`  ${p}: recovery and fidelity vs fp16 -> ${ff}`);
+  }
+  return written;
+}

@@ -1,0 +1,50 @@
+/** Files of a run directory (see schema.ts): names and typed read/write. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { EvalError } from './errors.ts';
+import { EVAL_SCHEMA_VERSION, type EvalResult, type EvalSample, type FidelityResult } from './schema.ts';
+
+export function modelLabel(model: string): string {
+  const base = model.startsWith('synthetic:') ? model.slice('synthetic:'.length) : path.basename(path.resolve(model));
+  return base.replace(/[^A-Za-z0-9._-]/g, '_');
+}
+
+export const evalFile = (dir: string, model: string, precision: string) => path.join(dir, `eval_${modelLabel(model)}_${precision}.json`);
+export const samplesFile = (dir: string, task: string, precision: string) => path.join(dir, `samples_${task}_${precision}.jsonl`);
+export const fidelityFile = (dir: string, model: string, precision: string) => path.join(dir, `fidelity_${modelLabel(model)}_${precision}.json`);
+export const perplexityFile = (dir: string, model: string) => path.join(dir, `perplexity_${modelLabel(model)}.json`);
+
+export function writeJson(file: string, value: unknown): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp`;
+  fs.writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
+  fs.renameSync(tmp, file);
+}
+
+export function writeSamples(file: string, samples: EvalSample[]): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, samples.map((s) => JSON.stringify(s)).join('\n') + (samples.length ? '\n' : ''));
+}
+
+export function readEvalResult(file: string): EvalResult | null {
+  if (!fs.existsSync(file)) return null;
+  const v = JSON.parse(fs.readFileSync(file, 'utf8')) as EvalResult;
+  if (v.schema !== 'quantbench.eval.result' || v.version !== EVAL_SCHEMA_VERSION) {
+    throw new EvalError('BAD_RESULT_FILE', `${file} is not a quantbench eval result v${EVAL_SCHEMA_VERSION}; move it away or rerun`);
+  }
+  return v;
+}
+
+export function readSamples(file: string): EvalSample[] | null {
+  if (!fs.existsSync(file)) return null;
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as EvalSample);
+}
+
+export function readFidelity(file: string): FidelityResult | null {
+  if (!fs.existsSync(file)) return null;
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as FidelityResult;
+}
