@@ -4,7 +4,7 @@
  * calibrates when the precision needs it, quantizes, and allocates the paged KV cache.
  */
 import path from 'node:path';
-import { loadNative, type NativeModel } from '@quantbench/native';
+import { loadNative, type NativeDtype, type NativeModel } from '@quantbench/native';
 import { openCheckpoint } from '../checkpoint/index.ts';
 import { parseQuantizationConfig } from '../checkpoint/compressed_tensors.ts';
 import { EngineError, wrapNative } from '../errors.ts';
@@ -17,6 +17,11 @@ import { parseLlamaConfig, syntheticConfig } from './config.ts';
 import { toNativeConfig } from './native_config.ts';
 
 export const KV_BLOCK_SIZE = 16;
+
+const NATIVE_DTYPES: readonly NativeDtype[] = ['F32', 'F16', 'BF16', 'F8_E4M3', 'I8', 'I32', 'F64'];
+function isNativeDtype(d: string): d is NativeDtype {
+  return (NATIVE_DTYPES as readonly string[]).includes(d);
+}
 
 export interface LoadOptions {
   /** HF model directory, or synthetic:llama-3.1-8b / synthetic:tiny */
@@ -131,7 +136,11 @@ export function loadModel(o: LoadOptions): LoadedModel {
       const names = [...ckpt.tensors.keys()].filter((n) => !n.endsWith('rotary_emb.inv_freq'));
       names.forEach((name, i) => {
         const t = ckpt!.tensors.get(name)!;
-        wrapNative(`loading tensor ${name} from ${t.file}`, () => model.loadTensor(name, t.file, t.offset, t.nbytes, t.dtype as never, t.shape));
+        if (!isNativeDtype(t.dtype)) {
+          throw new EngineError('BAD_CONFIG', `tensor ${name} in ${t.file} has dtype ${t.dtype}; quantbench loads ${NATIVE_DTYPES.join(', ')}`);
+        }
+        const dtype = t.dtype;
+        wrapNative(`loading tensor ${name} from ${t.file}`, () => model.loadTensor(name, t.file, t.offset, t.nbytes, dtype, t.shape));
         if (i % 16 === 0) progress(`loading tensors ${i + 1}/${names.length}`);
       });
     }
