@@ -1,0 +1,184 @@
+// Small-M weight-streaming GEMM core (decode, M <= 64), shared by the fp8 / int8 / 16-bit launchers.
+//
+// y[M, N] = x[M, K] * W[N, K]^T computed as y^T = W * x^T on mma.sync: W rows are the mma's M dimension (16 rows per
+// m-tile), tokens its N dimension (8 per n-tile). A block owns 16*MT weight rows; its WARPS warps split K; partial
+// sums meet in shared memory and the block applies the dequant epilogue.
+//
+// K permutation: a lane (g = lane/4, t = lane%4) loads 16 contiguous bytes of weight rows g and g+8 at byte
+// t*16 of each 64-byte chunk, and the same 16 bytes of token g's activation row. A dot product does not depend on
+// the order of k, so the bytes are fed to two mmas (A = {wa.x, wb.x, wa.y, wb.y}, B = {xa.x, xa.y}, then .z/.w) in a
+// k order that is the same permutation for A and B: 16-byte coalesced loads instead of 4-byte fragment loads.
+// (8-bit types: m16n8k32, 16-bit types: m16n8k16; the register mapping is identical.)
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "device_common.cuh"
+
+namespace qb::cuda::smallm {
+
+enum class Kind : int { FP8 = 0, INT8 = 1, F16 = 2, BF16 = 3 };
+
+template <Kind K>
+struct AccOf {
+  using T = float;
+};
+template <>
+struct AccOf<Kind::INT8> {
+  using T = int32_t;
+};
+
+// d = a * b + c on one 16x8 tile, k = 32 (8-bit) or 16 (16-bit).
+template <Kind K>
+__device__ __forceinline__ void mma(typename AccOf<K>::T (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                    uint32_t b0, uint32_t b1) {
+  if constexpr (K == Kind::FP8) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+  } else if constexpr (K == Kind::INT8) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+        : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+  } else if constexpr (K == Kind::BF16) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+  } else {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+  }
+}
+
+struct Epilogue {
+  const float* s_a;  // null: 1
+  int a_per_token;
+  const float* s_w;  // null: 1
+  int w_per_channel;
+  void* y;
+  ActDtype y_dtype;
+};
+
+// NT: n-tiles of 8 tokens (M <= 8*NT); MT: m-tiles of 16 rows per block; WARPS: K split; U: chunks per load batch;
+// MINB: blocks per SM the register budget must allow.
+template <Kind KIND, int NT, int MT, int WARPS, int U, int MINB>
+__global__ void __launch_bounds__(WARPS * 32, MINB)
+    gemm_smallm_kernel(const uint8_t* __restrict__ x, const uint8_t* __restrict__ w, int M, int N, int row_bytes,
+                       Epilogue ep) {
+  using Acc = typename AccOf<KIND>::T;
+  constexpr bool kPromote = (KIND == Kind::FP8);  // fp8 mma accumulates with reduced precision: promote per chunk
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, t4 = lane & 3;
+  const int row_base = blockIdx.x * (16 * MT);
+
+  const uint8_t* wr[MT][2];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      int r = min(row_base + mt * 16 + h * 8 + g, N - 1);  // clamped rows are computed and discarded
+      wr[mt][h] = w + (size_t)r * row_bytes + t4 * 16;
+    }
+  }
+  const uint8_t* xr[NT];
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) xr[nt] = x + (size_t)min(nt * 8 + g, M - 1) * row_bytes + t4 * 16;
+
+  Acc acc[MT][NT][4];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) acc[mt][nt][i] = 0;
+
+  const int nchunks = (row_bytes + 63) >> 6;
+  const int per_warp = (nchunks + WARPS - 1) / WARPS;
+  const int c_begin = warp * per_warp;
+  const int c_end = min(c_begin + per_warp, nchunks);
+  const int lane_bytes = row_bytes - t4 * 16;  // this lane's piece of chunk c is valid iff c*64 < lane_bytes
+
+  // One 64-byte chunk per row for every m-tile and n-tile (pieces past the row end read as zero).
+  auto compute = [&](const uint4 (&wa)[MT], const uint4 (&wb)[MT], int c, bool ok) {
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+      const uint4 xa = ok ? dev::ldg16(xr[nt] + (size_t)c * 64) : make_uint4(0, 0, 0, 0);
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        if constexpr (kPromote) {
+          float d[4] = {0.f, 0.f, 0.f, 0.f};
+          mma<KIND>(d, wa[mt].x, wb[mt].x, wa[mt].y, wb[mt].y, xa.x, xa.y);
+          mma<KIND>(d, wa[mt].z, wb[mt].z, wa[mt].w, wb[mt].w, xa.z, xa.w);
+#pragma unroll
+          for (int i = 0; i < 4; ++i) acc[mt][nt][i] += d[i];
+        } else {
+          mma<KIND>(acc[mt][nt], wa[mt].x, wb[mt].x, wa[mt].y, wb[mt].y, xa.x, xa.y);
+          mma<KIND>(acc[mt][nt], wa[mt].z, wb[mt].z, wa[mt].w, wb[mt].w, xa.z, xa.w);
+        }
+      }
+    }
+  };
+
+  // Main loop: U whole chunks per batch, all U*2*MT weight loads issued before the first mma (no predicates).
+  const int full_end = min(c_end, row_bytes >> 6);  // chunks fully inside the row
+  int c0 = c_begin;
+  for (; c0 + U <= full_end; c0 += U) {
+    uint4 wa[U][MT], wb[U][MT];
+#pragma unroll
+    for (int u = 0; u < U; ++u)
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        wa[u][mt] = dev::ldg_stream(wr[mt][0] + (size_t)(c0 + u) * 64);
+        wb[u][mt] = dev::ldg_stream(wr[mt][1] + (size_t)(c0 + u) * 64);
+      }
+#pragma unroll
+    for (int u = 0; u < U; ++u) compute(wa[u], wb[u], c0 + u, true);
+  }
+  // Tail: remaining chunks one at a time, with the row-end check.
+  for (; c0 < c_end; ++c0) {
+    const bool ok = c0 * 64 < lane_bytes;
+    uint4 wa[MT], wb[MT];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+      wa[mt] = ok ? dev::ldg_stream(wr[mt][0] + (size_t)c0 * 64) : make_uint4(0, 0, 0, 0);
+      wb[mt] = ok ? dev::ldg_stream(wr[mt][1] + (size_t)c0 * 64) : make_uint4(0, 0, 0, 0);
+    }
+    compute(wa, wb, c0, ok);
+  }
+
+  // Cross-warp reduction, one n-tile at a time (keeps shared memory at WARPS*MT*512 bytes).
+  __shared__ Acc red[WARPS][MT][4][32];
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+    if (nt * 8 >= M) break;  // uniform across the block
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) red[warp][mt][i][lane] = acc[mt][nt][i];
+    __syncthreads();
+    for (int o = threadIdx.x; o < MT * 128; o += WARPS * 32) {
+      const int mt = o >> 7, i = (o >> 5) & 3, l = o & 31;
+      Acc s = 0;
+#pragma unroll
+      for (int ww = 0; ww < WARPS; ++ww) s += red[ww][mt][i][l];
+      const int row = row_base + mt * 16 + (l >> 2) + ((i & 2) ? 8 : 0);
+      const int tok = nt * 8 + (l & 3) * 2 + (i & 1);
+      if (row < N && tok < M) {
+        const float sa = ep.s_a ? ep.s_a[ep.a_per_token ? tok : 0] : 1.0f;
+        const float sw = ep.s_w ? ep.s_w[ep.w_per_channel ? row : 0] : 1.0f;
+        dev::store_act(ep.y, (size_t)tok * N + row, dequant_epilogue((float)s, sa, sw), ep.y_dtype);
+      }
+    }
+    __syncthreads();
+  }
+}
+
+}  // namespace qb::cuda::smallm

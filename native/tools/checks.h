@@ -1,0 +1,47 @@
+// Declarations shared by the harness's check and timing files.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cpu/ops.h"
+#include "cuda/cuda_ops.h"
+#include "harness_util.h"
+
+struct BenchRow {
+  std::string op, precision, shape, kernel;
+  double median_us, bytes, flops, tbs, tflops, roofline;
+  std::string bound;  // "bandwidth" or "compute"
+};
+
+struct Harness {
+  qbh::Rng rng;
+  bool quick;
+  cudaStream_t stream = nullptr;
+  std::string device;
+  std::vector<qbh::CheckResult> results;
+  std::vector<BenchRow> bench;
+  Harness(uint64_t seed, bool q) : rng(seed), quick(q) { qb::cuda::check(cudaStreamCreate(&stream), "cudaStreamCreate"); }
+  void record(const std::string& name, bool pass, const std::string& detail) {
+    results.push_back({name, pass, detail});
+    std::printf("%s %-58s %s\n", pass ? "PASS" : "FAIL", name.c_str(), detail.c_str());
+    std::fflush(stdout);
+  }
+};
+
+// Measured ceilings on the H100 (shared/device/NOTES.md): roofline denominators.
+constexpr double kPeakBytesPerS = 3.0e12;
+constexpr double kPeakBf16Flops = 715e12;
+constexpr double kPeakFp8Flops = 1270e12;
+constexpr double kPeakInt8Ops = 1270e12;  // assumed equal to the measured fp8 rate (same dense tensor rate on H100)
+
+void run_checks(Harness& h);
+void check_quant(Harness& h);
+void check_fused(Harness& h);
+void check_gemm_smallm(Harness& h);
+void check_gemm_lt(Harness& h);
+void run_bench(Harness& h);
+void write_jsonl(const Harness& h, const std::string& path);
+void print_table(const Harness& h);
