@@ -4,6 +4,7 @@ export type EngineErrorCode =
   | 'UNKNOWN_PRECISION'
   | 'UNKNOWN_MODEL'
   | 'NO_CUDA'
+  | 'TOO_BIG_FOR_CPU'
   | 'NEEDS_CALIBRATION'
   | 'BAD_CALIBRATION'
   | 'BAD_REQUEST'

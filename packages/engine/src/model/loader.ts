@@ -13,7 +13,7 @@ import { cpuDeviceName } from '../provenance.ts';
 import { calibrate, DEFAULT_CALIBRATION } from '../quant/calibration.ts';
 import { ByteTokenizer, loadTokenizer, type TextTokenizer } from '../tokenizer/tokenizer.ts';
 import { isPrecision, isQuantized, type ActDtype, type DeviceKind, type LlamaConfig, type Precision, type PrecisionRecipe, type WeightsKind } from '../types.ts';
-import { parseLlamaConfig, syntheticConfig } from './config.ts';
+import { parseLlamaConfig, syntheticConfig, weightBytes } from './config.ts';
 import { toNativeConfig } from './native_config.ts';
 
 export const KV_BLOCK_SIZE = 16;
@@ -125,6 +125,11 @@ export function loadModel(o: LoadOptions): LoadedModel {
     throw new EngineError('BAD_CONFIG', `precision ${precision} runs with dtype ${defaultDtype(precision)}, not ${dtype}`);
   }
   const maxModelLen = Math.min(o.maxModelLen ?? 4096, arch.maxPositionEmbeddings);
+  // The CPU reference keeps weights as fp32: refuse models that cannot fit before allocating anything.
+  const cpuBytes = 2 * weightBytes(arch, false);
+  if (device === 'cpu' && cpuBytes > 12e9) {
+    throw new EngineError('TOO_BIG_FOR_CPU', `${o.model} needs about ${Math.round(cpuBytes / 1e9)} GB as fp32 on the CPU reference backend; run it with --device cuda`);
+  }
   const nativeCfg = toNativeConfig(arch, { actDtype: dtype, device, threads, maxPositions: maxModelLen });
   const model = wrapNative('creating the model', () => new native.NativeModel(nativeCfg));
 
