@@ -4,8 +4,7 @@
 
 namespace qb {
 namespace {
-const char* kProj[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-                        "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj"};
+const char* const* kProj = kProjNames;
 
 const Linear& linear_of(const LayerWeights& L, int j) {
   const Linear* a[7] = {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down};
@@ -41,20 +40,7 @@ HostTensor f32_tensor(const std::vector<float>& v, std::vector<int64_t> shape) {
 }  // namespace
 
 std::vector<std::string> export_names(const ModelConfig& cfg, const LlamaWeights& W) {
-  std::vector<std::string> n = {"model.embed_tokens.weight", "model.norm.weight"};
-  if (!cfg.tie) n.push_back("lm_head.weight");
-  bool q = is_quantized(W.precision);
-  for (int i = 0; i < cfg.layers; ++i) {
-    std::string p = layer_prefix(i);
-    n.push_back(p + "input_layernorm.weight");
-    n.push_back(p + "post_attention_layernorm.weight");
-    for (auto* proj : kProj) {
-      n.push_back(p + proj + ".weight");
-      if (q) n.push_back(p + proj + ".weight_scale");
-      if (W.precision == Precision::FP8_STATIC) n.push_back(p + proj + ".input_scale");
-    }
-  }
-  return n;
+  return llama_tensor_names(cfg, is_quantized(W.precision), W.precision == Precision::FP8_STATIC);
 }
 
 HostTensor export_tensor(const ModelConfig& cfg, const LlamaWeights& W, const std::string& name) {

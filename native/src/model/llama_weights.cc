@@ -31,19 +31,21 @@ const char* precision_name(Precision p) {
 
 std::string layer_prefix(int i) { return "model.layers." + std::to_string(i) + "."; }
 
-static const char* kProj[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-                               "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj"};
+const char* const kProjNames[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                                   "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj"};
+static const char* const* kProj = kProjNames;
 
-std::vector<std::string> required_tensor_names(const ModelConfig& cfg, bool prequantized) {
+std::vector<std::string> llama_tensor_names(const ModelConfig& cfg, bool weight_scales, bool input_scales) {
   std::vector<std::string> n = {"model.embed_tokens.weight", "model.norm.weight"};
   if (!cfg.tie) n.push_back("lm_head.weight");
   for (int i = 0; i < cfg.layers; ++i) {
     std::string p = layer_prefix(i);
     n.push_back(p + "input_layernorm.weight");
     n.push_back(p + "post_attention_layernorm.weight");
-    for (auto* proj : kProj) {
-      n.push_back(p + proj + ".weight");
-      if (prequantized) n.push_back(p + proj + ".weight_scale");
+    for (int j = 0; j < 7; ++j) {
+      n.push_back(p + kProj[j] + ".weight");
+      if (weight_scales) n.push_back(p + kProj[j] + ".weight_scale");
+      if (input_scales) n.push_back(p + kProj[j] + ".input_scale");
     }
   }
   return n;

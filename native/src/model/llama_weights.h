@@ -42,8 +42,14 @@ struct PrepareOptions {
   bool prequantized = false;                           // weights come as codes + scales from the store
 };
 
+// HF module names of a layer's seven linears, in the order q, k, v, o, gate, up, down.
+extern const char* const kProjNames[7];
+// HF tensor names of a Llama checkpoint, with .weight_scale / .input_scale for quantized linears when asked.
+std::vector<std::string> llama_tensor_names(const ModelConfig& cfg, bool weight_scales, bool input_scales);
 // Names of the HF tensors a Llama checkpoint must hold.
-std::vector<std::string> required_tensor_names(const ModelConfig& cfg, bool prequantized);
+inline std::vector<std::string> required_tensor_names(const ModelConfig& cfg, bool prequantized) {
+  return llama_tensor_names(cfg, prequantized, false);
+}
 std::string layer_prefix(int i);
 
 LlamaWeights prepare_weights(const ModelConfig& cfg, const TensorStore& store, Precision p, const PrepareOptions& opt);
