@@ -157,12 +157,12 @@ export class LLM implements ModelRunner {
         }
         if (out.finished) {
           s.done = true;
-          s.finish = out.finishReason === 'eos' || out.finishReason === 'stop' ? (out.finishReason === 'eos' ? 'eos' : 'stop') : 'length';
+          s.finish = out.finishReason === 'eos' || out.finishReason === 'stop' ? out.finishReason : 'length';
         }
       }
     }
     return state.map((s) => {
-      let ids = s.ids;
+      const ids = s.ids;
       let text = s.finish === 'stop' && stops.length > 0 ? s.text : tok.decode(ids, true);
       if (s.finish === 'eos' && ids.length > 0 && this.eosTokenIds.includes(ids[ids.length - 1]!)) {
         text = tok.decode(ids.slice(0, -1), true);
