@@ -15,19 +15,10 @@ import {
   type WriteEntry,
 } from '../src/checkpoint/index.ts';
 import { dataPath, missingDataMessage } from '../src/datadir.ts';
+import { rng } from './helpers.ts';
 
 // ---- helpers -------------------------------------------------------------------------------------------------
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomBytes(r: () => number, n: number): Uint8Array {
   const b = new Uint8Array(n);

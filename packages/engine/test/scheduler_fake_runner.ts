@@ -5,6 +5,8 @@
  */
 import type { NativeBatch, NativeStepResult } from '@quantbench/native';
 import type { ModelRunner } from '../src/scheduler/index.ts';
+import { rng } from './helpers.ts';
+export { rng } from './helpers.ts';
 
 function mix(a: number, b: number): number {
   let h = (a ^ Math.imul(b, 0x9e3779b1)) >>> 0;
@@ -120,14 +122,3 @@ export class FakeRunner implements ModelRunner {
   }
 }
 
-/** Seeded PRNG for test inputs (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
