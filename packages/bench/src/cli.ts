@@ -6,8 +6,7 @@
  */
 import path from 'node:path';
 import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
-import { REPO_ROOT } from '@quantbench/engine';
+import { REPO_ROOT, runCliMain } from '@quantbench/engine';
 import { cudaAvailable, loadBenchEngine, loaderFromModule, type EngineLoader } from './engine_driver.ts';
 import { runKernelBench } from './kernels.ts';
 import { resolveBench, parseIntList, type RawBenchFlags } from './options.ts';
@@ -217,14 +216,4 @@ export async function main(argv: string[]): Promise<number> {
   return code;
 }
 
-const isMain = process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname);
-if (isMain) {
-  main(hideBin(process.argv)).then(
-    (c) => process.exit(c),
-    (e: unknown) => {
-      const err = e as Error & { code?: string };
-      process.stderr.write(`error${err.code ? ` [${err.code}]` : ''}: ${err.message}\n`);
-      process.exit(1);
-    },
-  );
-}
+runCliMain(import.meta.url, main);

@@ -8,3 +8,4 @@ export { KV_BLOCK_SIZE } from './model/loader.ts';
 export { loadTokenizer, ByteTokenizer, type TextTokenizer, type ChatMessage } from './tokenizer/tokenizer.ts';
 export * from './scheduler/index.ts';
 export type * from './scheduler/types.ts';
+export { runCliMain } from './cli/common.ts';

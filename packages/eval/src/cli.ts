@@ -8,8 +8,7 @@
  */
 import path from 'node:path';
 import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
-import { BENCH_PRECISIONS, isPrecision, missingDataMessage, REPO_ROOT, resolveDataDir, type ActDtype, type DeviceKind, type Precision } from '@quantbench/engine';
+import { BENCH_PRECISIONS, isPrecision, missingDataMessage, REPO_ROOT, resolveDataDir, runCliMain, type ActDtype, type DeviceKind, type Precision } from '@quantbench/engine';
 import { GROUPS, listTasks, TASKS, type FewshotFallback } from '@quantbench/lm-eval-ts-shim';
 import { loadEngineLM, type EvalModel, type LoadOptions } from './engine_lm.ts';
 import { EvalError } from './errors.ts';
@@ -190,14 +189,4 @@ export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise
   return code;
 }
 
-const isMain = process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname);
-if (isMain) {
-  main(hideBin(process.argv)).then(
-    (c) => process.exit(c),
-    (e: unknown) => {
-      const err = e as Error & { code?: string };
-      process.stderr.write(`error${err.code ? ` [${err.code}]` : ''}: ${err.message}\n`);
-      process.exit(1);
-    },
-  );
-}
+runCliMain(import.meta.url, main);
