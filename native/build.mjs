@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Builds the native addon with CMake against the local Node headers (no header download).
 // Env: NODE_INCLUDE_DIR (default: <node prefix>/include/node), QB_CUDA=0 to skip the CUDA backend,
-// QB_BUILD_DIR (default native/build), QB_JOBS.
+// QB_BUILD_DIR (default native/build; a different dir is copied to native/build unless QB_BUILD_COPY=0), QB_JOBS.
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
@@ -36,7 +36,8 @@ try {
   process.exit(1);
 }
 const out = path.join(buildDir, 'quantbench_native.node');
-if (buildDir !== path.join(here, 'build')) {
+// QB_BUILD_COPY=0: leave native/build alone (a private build for a long run, used through QB_NATIVE_ADDON).
+if (buildDir !== path.join(here, 'build') && process.env.QB_BUILD_COPY !== '0') {
   fs.mkdirSync(path.join(here, 'build'), { recursive: true });
   fs.copyFileSync(out, path.join(here, 'build', 'quantbench_native.node'));
 }

@@ -164,7 +164,8 @@ export interface NativeOps {
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-export const ADDON_PATH = path.resolve(here, '../build/quantbench_native.node');
+/** The built addon; QB_NATIVE_ADDON points elsewhere (a copy for long runs, or a bundle's neighbour on the GPU machine). */
+export const ADDON_PATH = process.env.QB_NATIVE_ADDON ? path.resolve(process.env.QB_NATIVE_ADDON) : path.resolve(here, '../build/quantbench_native.node');
 
 let cached: NativeAddon | undefined;
 export function loadNative(): NativeAddon {

@@ -209,6 +209,7 @@ void run_bench(Harness& h) {
   const uint64_t seed = 12345;
   std::vector<int> small = h.quick ? std::vector<int>{1, 64} : std::vector<int>{1, 16, 32, 64};
   std::vector<int> large = h.quick ? std::vector<int>{2048} : std::vector<int>{256, 2048, 8192};
+  if (h.wants("gemm")) {
   for (int M : small)
     for (const Shape& sh : kLlama) {
       for (GemmKind k : {GemmKind::FP8, GemmKind::INT8, GemmKind::BF16}) bench_gemm(h, k, false, M, sh, seed);
@@ -219,7 +220,10 @@ void run_bench(Harness& h) {
     for (int M : large)
       for (const Shape& sh : kLlama)
         for (GemmKind k : {GemmKind::BF16, GemmKind::FP8, GemmKind::INT8}) bench_gemm(h, k, true, M, sh, seed);
-  bench_act(h, seed);
+  }
+  if (h.wants("act")) bench_act(h, seed);
+  if (h.wants("attention")) bench_attention(h);
+  if (h.wants("sampling")) bench_sampling(h);
 }
 
 void write_jsonl(const Harness& h, const std::string& path) {

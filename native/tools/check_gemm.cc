@@ -69,8 +69,11 @@ void check_gemm_lt(Harness& h) {
 }
 
 void run_checks(Harness& h) {
-  check_quant(h);
-  check_fused(h);
-  check_gemm_smallm(h);
-  check_gemm_lt(h);
+  if (h.wants("quant")) check_quant(h);
+  if (h.wants("fused")) check_fused(h);
+  if (h.wants("gemm_smallm")) check_gemm_smallm(h);
+  if (h.wants("gemm_lt")) check_gemm_lt(h);
+  if (h.wants("attention")) check_attention(h);
+  if (h.wants("sampling")) check_sampling(h);
+  if (h.wants("weights")) check_weights(h);
 }

@@ -21,6 +21,12 @@ struct Harness {
   bool quick;
   cudaStream_t stream = nullptr;
   std::string device;
+  std::string only;  // comma-separated group names; empty = all
+  bool wants(const char* group) const {
+    if (only.empty()) return true;
+    std::string g = std::string(",") + only + ",";
+    return g.find(std::string(",") + group + ",") != std::string::npos;
+  }
   std::vector<qbh::CheckResult> results;
   std::vector<BenchRow> bench;
   Harness(uint64_t seed, bool q) : rng(seed), quick(q) { qb::cuda::check(cudaStreamCreate(&stream), "cudaStreamCreate"); }
@@ -42,6 +48,11 @@ void check_quant(Harness& h);
 void check_fused(Harness& h);
 void check_gemm_smallm(Harness& h);
 void check_gemm_lt(Harness& h);
+void check_attention(Harness& h);  // check_attention.cc: RoPE + paged KV write, prefill/decode paged attention
+void check_sampling(Harness& h);   // check_sampling.cc: embedding, logits -> sample / gather / argmax
+void check_weights(Harness& h);    // check_weights.cc: GPU weight preparation (synthetic values, weight quant)
+void bench_attention(Harness& h);
+void bench_sampling(Harness& h);
 void run_bench(Harness& h);
 void write_jsonl(const Harness& h, const std::string& path);
 void print_table(const Harness& h);

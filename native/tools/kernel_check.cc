@@ -1,5 +1,7 @@
 // CUDA kernel harness: checks every kernel against its CPU twin (cpu/ops.h) on fresh random inputs, then times them.
-// Usage: qb_kernel_check [--seed N] [--checks-only | --bench-only] [--jsonl FILE] [--quick]
+// Usage: qb_kernel_check [--seed N] [--checks-only | --bench-only] [--jsonl FILE] [--quick] [--only G1,G2]
+// Groups (--only): quant, fused, gemm_smallm, gemm_lt, attention, sampling, weights (checks); gemm, act, attention,
+// sampling (timings).
 // Exit status: 0 when every check passed, 1 when any failed, 2 on a setup/CUDA error.
 #include <cuda_runtime.h>
 
@@ -20,7 +22,7 @@ using namespace qbh;
 int main(int argc, char** argv) {
   uint64_t seed = (uint64_t)std::chrono::system_clock::now().time_since_epoch().count();
   bool checks = true, bench = true, quick = false;
-  std::string jsonl;
+  std::string jsonl, only;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--seed" && i + 1 < argc) seed = std::strtoull(argv[++i], nullptr, 10);
@@ -28,6 +30,7 @@ int main(int argc, char** argv) {
     else if (a == "--bench-only") checks = false;
     else if (a == "--quick") quick = true;
     else if (a == "--jsonl" && i + 1 < argc) jsonl = argv[++i];
+    else if (a == "--only" && i + 1 < argc) only = argv[++i];
     else { std::fprintf(stderr, "unknown argument %s\n", a.c_str()); return 2; }
   }
   try {
@@ -44,6 +47,7 @@ int main(int argc, char** argv) {
     qb::cpu::set_num_threads((int)std::max(1u, std::thread::hardware_concurrency()));
     Harness h(seed, quick);
     h.device = prop.name;
+    h.only = only;
     if (checks) run_checks(h);
     if (bench) run_bench(h);
     int failed = 0;

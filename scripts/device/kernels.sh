@@ -36,7 +36,7 @@ if command -v cuobjdump >/dev/null; then
   grep -E "gemm_smallm" "$OUT/sass_summary.txt" | sed -E 's/^void //' | cut -c1-200 || true
 fi
 
-ARGS=(--jsonl "$OUT/kernels.jsonl" "$@")
+ARGS=(--jsonl "$OUT/kernels.jsonl" "$@")  # e.g. --only attention --checks-only
 [[ -n "${QB_SEED:-}" ]] && ARGS+=(--seed "$QB_SEED")
 nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv,noheader 2>/dev/null || true
 set +e
