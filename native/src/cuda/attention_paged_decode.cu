@@ -1,0 +1,321 @@
+// Row-wise paged attention with a split context (flash-decoding) for decode rows, and for every row when the head dim
+// has no tensor-core path (Dh 8/16/32). Twin: cpu::attention_paged.
+//
+// One block (4 warps) per (row, group of GC query heads sharing one KV head, context split). Each warp walks 16-token
+// steps of the split: a token's head slice (Dh x 16 bit) is read by Dh/8 lanes with 16-byte streaming loads, K and V
+// of the whole step issued before use; the K/V data is used for all GC query heads (GQA: read once per KV head).
+// Each lane keeps its own online softmax (max, sum, acc) in fp32 over its tokens; lanes, warps, then splits are merged
+// with the usual rescaling (exp2 domain: q is pre-scaled by scale*log2(e)). With one split the block writes the output;
+// otherwise it writes (max, sum, unnormalized acc) to the workspace and the combine kernel (one warp per row and head)
+// merges the splits. Grid and split plan depend only on T, H, Hkv, Dh, max_context (attention_common.cuh); a split
+// beyond a row's context exits at once, and the last split takes whatever context is left.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "attention_common.cuh"
+#include "device_common.cuh"
+
+namespace qb::cuda::attn {
+namespace {
+
+constexpr int kWarps = 4;
+
+struct RowParams {
+  const uint16_t* q;
+  int ld_q;
+  const uint16_t* kc;
+  const uint16_t* vc;
+  const int32_t* seq_starts;
+  const int32_t* positions;
+  const int32_t* bt;
+  int max_blocks, T, S, H, Hkv, bs;
+  float scale_log2;
+  uint16_t* out;
+  int ld_out;
+  float2* ws_ml;  // [splits, T, H] (max, sum)
+  float* ws_acc;  // [splits, T, H, Dh]
+  int splits, split_len, only_single;
+};
+
+// Exact 16-bit -> fp32 (hardware conversions; identical to numerics.h, which is slower in a loop).
+template <ActDtype A>
+__device__ __forceinline__ float to_f32(uint16_t x) {
+  if constexpr (A == ActDtype::BF16)
+    return __uint_as_float((uint32_t)x << 16);
+  else
+    return __half2float(__ushort_as_half(x));
+}
+template <ActDtype A>
+__device__ __forceinline__ void unpack8(const uint4& r, float f[8]) {
+  const uint16_t* e = reinterpret_cast<const uint16_t*>(&r);
+#pragma unroll
+  for (int j = 0; j < 8; ++j) f[j] = to_f32<A>(e[j]);
+}
+
+template <ActDtype A, int DH, int GC>
+__global__ void __launch_bounds__(kWarps * 32) rowwise_kernel(RowParams p) {
+  using AT = dev::Act<A>;
+  constexpr int LPT = DH / 8;                // lanes per token (8 elements each)
+  constexpr int TPW = 32 / LPT;              // tokens per warp pass
+  constexpr int WT = TPW > 16 ? TPW : 16;    // tokens per warp step
+  constexpr int R = WT / TPW;                // tokens per lane per step
+  __shared__ float sm_m[kWarps][GC], sm_l[kWarps][GC];
+  __shared__ __align__(16) float sm_acc[kWarps][GC][DH];
+
+  const int t = blockIdx.x, hc = blockIdx.y, split = blockIdx.z;
+  const int s = find_seq(p.seq_starts, p.S, t);
+  if (p.only_single && __ldg(p.seq_starts + s + 1) - __ldg(p.seq_starts + s) > 1) return;
+  const int ctx = __ldg(p.positions + t) + 1;
+  const int lo = split * p.split_len;
+  const int hi = split == p.splits - 1 ? ctx : min(ctx, lo + p.split_len);
+  if (lo >= hi) return;
+  const int G = p.H / p.Hkv;
+  const int h0 = hc * GC, kvh = h0 / G;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int tl = lane / LPT, dl = lane % LPT;
+
+  float qf[GC][8];
+#pragma unroll
+  for (int g = 0; g < GC; ++g) {
+    uint4 raw = dev::ldg16(p.q + (size_t)t * p.ld_q + (size_t)(h0 + g) * DH + dl * 8);
+    unpack8<A>(raw, qf[g]);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) qf[g][e] *= p.scale_log2;
+  }
+  float m[GC], l[GC], acc[GC][8];
+#pragma unroll
+  for (int g = 0; g < GC; ++g) {
+    m[g] = -INFINITY;
+    l[g] = 0.f;
+#pragma unroll
+    for (int e = 0; e < 8; ++e) acc[g][e] = 0.f;
+  }
+  const int32_t* bt = p.bt + (size_t)s * p.max_blocks;
+  const size_t tok_stride = (size_t)p.Hkv * DH;
+  const size_t head_off = (size_t)kvh * DH + dl * 8;
+
+  for (int base = lo + warp * WT; base < hi; base += kWarps * WT) {
+    uint4 kr[R], vr[R];
+#pragma unroll
+    for (int j = 0; j < R; ++j) {
+      const int pos = base + j * TPW + tl;
+      if (pos < hi) {
+        const int blk = pos / p.bs;
+        const int pg = __ldg(bt + blk);
+        const size_t idx = ((size_t)pg * p.bs + (pos - blk * p.bs)) * tok_stride + head_off;
+        kr[j] = dev::ldg_stream(p.kc + idx);
+        vr[j] = dev::ldg_stream(p.vc + idx);
+      } else {
+        kr[j] = make_uint4(0, 0, 0, 0);
+        vr[j] = make_uint4(0, 0, 0, 0);
+      }
+    }
+    float sc[R][GC];
+#pragma unroll
+    for (int j = 0; j < R; ++j) {
+      float kf[8];
+      unpack8<A>(kr[j], kf);
+#pragma unroll
+      for (int g = 0; g < GC; ++g) {
+        float d = 0.f;
+#pragma unroll
+        for (int e = 0; e < 8; ++e) d = fmaf(qf[g][e], kf[e], d);
+#pragma unroll
+        for (int o = 1; o < LPT; o <<= 1) d += __shfl_xor_sync(0xffffffffu, d, o);
+        sc[j][g] = (base + j * TPW + tl < hi) ? d : -INFINITY;
+      }
+    }
+    float mn[GC];
+#pragma unroll
+    for (int g = 0; g < GC; ++g) {
+      float mx = sc[0][g];
+#pragma unroll
+      for (int j = 1; j < R; ++j) mx = fmaxf(mx, sc[j][g]);
+      mn[g] = fmaxf(m[g], mx);
+      const float mu = mn[g] == -INFINITY ? 0.f : mn[g];
+      const float corr = exp2f(m[g] - mu);
+      l[g] *= corr;
+#pragma unroll
+      for (int e = 0; e < 8; ++e) acc[g][e] *= corr;
+#pragma unroll
+      for (int j = 0; j < R; ++j) {
+        sc[j][g] = exp2f(sc[j][g] - mu);
+        l[g] += sc[j][g];
+      }
+      m[g] = mn[g];
+    }
+#pragma unroll
+    for (int j = 0; j < R; ++j) {
+      float vf[8];
+      unpack8<A>(vr[j], vf);
+#pragma unroll
+      for (int g = 0; g < GC; ++g)
+#pragma unroll
+        for (int e = 0; e < 8; ++e) acc[g][e] = fmaf(sc[j][g], vf[e], acc[g][e]);
+    }
+  }
+  // merge lanes holding the same dims (different tokens)
+#pragma unroll
+  for (int o = LPT; o < 32; o <<= 1) {
+#pragma unroll
+    for (int g = 0; g < GC; ++g) {
+      const float mo = __shfl_xor_sync(0xffffffffu, m[g], o);
+      const float lo_ = __shfl_xor_sync(0xffffffffu, l[g], o);
+      const float mx = fmaxf(m[g], mo);
+      const float c1 = m[g] == -INFINITY ? 0.f : exp2f(m[g] - mx);
+      const float c2 = mo == -INFINITY ? 0.f : exp2f(mo - mx);
+      l[g] = l[g] * c1 + lo_ * c2;
+#pragma unroll
+      for (int e = 0; e < 8; ++e) {
+        const float ao = __shfl_xor_sync(0xffffffffu, acc[g][e], o);
+        acc[g][e] = acc[g][e] * c1 + ao * c2;
+      }
+      m[g] = mx;
+    }
+  }
+  if (lane < LPT) {
+#pragma unroll
+    for (int g = 0; g < GC; ++g) {
+#pragma unroll
+      for (int e = 0; e < 8; ++e) sm_acc[warp][g][dl * 8 + e] = acc[g][e];
+      if (lane == 0) {
+        sm_m[warp][g] = m[g];
+        sm_l[warp][g] = l[g];
+      }
+    }
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < GC * DH; i += kWarps * 32) {
+    const int g = i / DH, d = i - g * DH;
+    float M = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) M = fmaxf(M, sm_m[w][g]);
+    float L = 0.f, a = 0.f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) {
+      const float c = sm_m[w][g] == -INFINITY ? 0.f : exp2f(sm_m[w][g] - M);
+      L += sm_l[w][g] * c;
+      a += sm_acc[w][g][d] * c;
+    }
+    if (p.splits == 1) {
+      p.out[(size_t)t * p.ld_out + (size_t)(h0 + g) * DH + d] = AT::store(a / L);
+    } else {
+      const size_t r = ((size_t)split * p.T + t) * p.H + h0 + g;
+      p.ws_acc[r * DH + d] = a;
+      if (d == 0) p.ws_ml[r] = make_float2(M, L);
+    }
+  }
+}
+
+// Merge the splits of one (row, head) per warp.
+template <ActDtype A, int DH>
+__global__ void __launch_bounds__(128) combine_kernel(RowParams p) {
+  using AT = dev::Act<A>;
+  const int t = blockIdx.x;
+  const int h = blockIdx.y * 4 + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+  if (h >= p.H) return;
+  const int s = find_seq(p.seq_starts, p.S, t);
+  if (p.only_single && __ldg(p.seq_starts + s + 1) - __ldg(p.seq_starts + s) > 1) return;
+  const int ctx = __ldg(p.positions + t) + 1;
+  const int nval = min(p.splits, (ctx + p.split_len - 1) / p.split_len);
+  float mi = -INFINITY, li = 0.f;
+  if (lane < nval) {
+    const float2 ml = p.ws_ml[((size_t)lane * p.T + t) * p.H + h];
+    mi = ml.x;
+    li = ml.y;
+  }
+  float M = mi;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
+  const float c = lane < nval ? exp2f(mi - M) : 0.f;
+  float L = li * c;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) L += __shfl_xor_sync(0xffffffffu, L, o);
+  const float invL = 1.f / L;
+  for (int d0 = 0; d0 < DH; d0 += 32) {
+    const int d = d0 + lane;
+    float a = 0.f;
+    for (int i = 0; i < nval; ++i) {
+      const float ci = __shfl_sync(0xffffffffu, c, i);
+      if (d < DH) a += ci * p.ws_acc[(((size_t)i * p.T + t) * p.H + h) * DH + d];
+    }
+    if (d < DH) p.out[(size_t)t * p.ld_out + (size_t)h * DH + d] = AT::store(a * invL);
+  }
+}
+
+template <ActDtype A, int DH>
+void launch_dh(const RowParams& rp, int gc, dim3 grid, cudaStream_t st) {
+  if constexpr (DH >= 64) {
+    switch (gc) {
+      case 8:
+        if constexpr (DH == 64) rowwise_kernel<A, DH, 8><<<grid, kWarps * 32, 0, st>>>(rp);
+        break;
+      case 4: rowwise_kernel<A, DH, 4><<<grid, kWarps * 32, 0, st>>>(rp); break;
+      case 2: rowwise_kernel<A, DH, 2><<<grid, kWarps * 32, 0, st>>>(rp); break;
+      default: rowwise_kernel<A, DH, 1><<<grid, kWarps * 32, 0, st>>>(rp); break;
+    }
+  } else {
+    rowwise_kernel<A, DH, 1><<<grid, kWarps * 32, 0, st>>>(rp);
+  }
+  check_launch("paged_attention (row-wise split-KV)");
+  if (rp.splits > 1) {
+    combine_kernel<A, DH><<<dim3(rp.T, (rp.H + 3) / 4), 128, 0, st>>>(rp);
+    check_launch("paged_attention (split combine)");
+  }
+}
+
+template <ActDtype A>
+void launch_act(const RowParams& rp, int Dh, int gc, dim3 grid, cudaStream_t st) {
+  switch (Dh) {
+    case 8: launch_dh<A, 8>(rp, gc, grid, st); break;
+    case 16: launch_dh<A, 16>(rp, gc, grid, st); break;
+    case 32: launch_dh<A, 32>(rp, gc, grid, st); break;
+    case 64: launch_dh<A, 64>(rp, gc, grid, st); break;
+    default: launch_dh<A, 128>(rp, gc, grid, st); break;
+  }
+}
+
+}  // namespace
+
+void launch_rowwise(const PagedAttentionArgs& a, bool only_single, cudaStream_t stream) {
+  const int gc = head_chunk(a.H, a.Hkv, a.Dh);
+  const SplitPlan plan = plan_splits((long)a.T * (a.H / gc), a.max_context);
+  RowParams rp;
+  rp.q = static_cast<const uint16_t*>(a.q);
+  rp.ld_q = a.ld_q;
+  rp.kc = static_cast<const uint16_t*>(a.k_cache);
+  rp.vc = static_cast<const uint16_t*>(a.v_cache);
+  rp.seq_starts = a.seq_starts;
+  rp.positions = a.positions;
+  rp.bt = a.block_tables;
+  rp.max_blocks = a.max_blocks;
+  rp.T = a.T;
+  rp.S = a.S;
+  rp.H = a.H;
+  rp.Hkv = a.Hkv;
+  rp.bs = a.block_size;
+  rp.scale_log2 = a.scale * 1.4426950408889634f;
+  rp.out = static_cast<uint16_t*>(a.out);
+  rp.ld_out = a.ld_out;
+  rp.splits = plan.splits;
+  rp.split_len = plan.split_len;
+  rp.only_single = only_single ? 1 : 0;
+  rp.ws_ml = nullptr;
+  rp.ws_acc = nullptr;
+  if (plan.splits > 1) {
+    const size_t ml_bytes = ((size_t)plan.splits * a.T * a.H * sizeof(float2) + 255) / 256 * 256;
+    const size_t need = ml_bytes + (size_t)plan.splits * a.T * a.H * a.Dh * sizeof(float);
+    require(a.workspace != nullptr && a.workspace_bytes >= need, "paged_attention",
+            "workspace too small: need " + std::to_string(need) + " bytes (paged_attention_workspace_bytes)");
+    require((uintptr_t)a.workspace % 16 == 0, "paged_attention", "workspace must be 16-byte aligned");
+    rp.ws_ml = static_cast<float2*>(a.workspace);
+    rp.ws_acc = reinterpret_cast<float*>(static_cast<char*>(a.workspace) + ml_bytes);
+  }
+  dim3 grid(a.T, a.H / gc, plan.splits);
+  if (a.act == ActDtype::BF16)
+    launch_act<ActDtype::BF16>(rp, a.Dh, gc, grid, stream);
+  else
+    launch_act<ActDtype::F16>(rp, a.Dh, gc, grid, stream);
+}
+
+}  // namespace qb::cuda::attn
