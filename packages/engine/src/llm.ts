@@ -24,6 +24,11 @@ export interface LoglikelihoodOptions {
   /** Token budget of one forward (default 4096). */
   maxBatchTokens?: number;
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Share computation between requests of one forward (default true): identical inputs become one sequence, and
+   * common full KV blocks of a prefix are computed once. Results are bit-identical either way (see scorePairs).
+   */
+  sharePrefix?: boolean;
 }
 
 export interface TokenLogprobsResult {
@@ -175,6 +180,11 @@ export class LLM implements ModelRunner {
 
   /** lm-eval's context/continuation split: trailing spaces of the context move to the continuation. */
   encodePair(context: string, continuation: string, addBos = false): Scored {
+    return this.encodePairMemo(context, continuation, addBos, null);
+  }
+
+  /** encodePair with an optional memo of context encodings (requests of one document share their context). */
+  private encodePairMemo(context: string, continuation: string, addBos: boolean, memo: Map<string, number[]> | null): Scored {
     const tok = this.tokenizer;
     const nSpaces = context.length - context.trimEnd().length;
     if (nSpaces > 0) {
@@ -186,9 +196,16 @@ export class LLM implements ModelRunner {
       return { ctx: [prefix], cont: tok.encode(continuation, false) };
     }
     const whole = tok.encode(context + continuation, false);
-    const ctx = tok.encode(context, false);
+    let ctx = memo?.get(context);
+    if (!ctx) {
+      ctx = tok.encode(context, false);
+      if (memo) {
+        if (memo.size >= 256) memo.clear();
+        memo.set(context, ctx);
+      }
+    }
     const cont = whole.slice(ctx.length);
-    return { ctx: addBos ? [prefix, ...ctx] : ctx, cont };
+    return { ctx: addBos ? [prefix, ...ctx] : [...ctx], cont };
   }
 
   private prefixTokenId(): number {
@@ -198,7 +215,10 @@ export class LLM implements ModelRunner {
   }
 
   async loglikelihood(reqs: LoglikelihoodRequest[], o: LoglikelihoodOptions = {}): Promise<LoglikelihoodResult[]> {
-    return this.exclusive(() => this.scorePairs(reqs.map((r) => this.encodePair(r.context, r.continuation, o.addBos ?? false)), o));
+    return this.exclusive(() => {
+      const memo = new Map<string, number[]>();
+      return this.scorePairs(reqs.map((r) => this.encodePairMemo(r.context, r.continuation, o.addBos ?? false, memo)), o);
+    });
   }
 
   /** Score pre-tokenized (context, continuation) pairs. */
@@ -206,45 +226,62 @@ export class LLM implements ModelRunner {
     return this.exclusive(() => this.scorePairs(pairs.map((p) => ({ ctx: p.context, cont: p.continuation })), o));
   }
 
+  /**
+   * Scores pairs in prefill-only forwards of at most `maxBatchTokens` computed tokens. The model input of a pair is
+   * ctx+cont minus its last token, left-truncated to maxModelLen (lm-eval); the last cont.length rows of the input
+   * predict the continuation. With prefix sharing (default), inside one forward:
+   *   - pairs with the same input are one sequence whose rows are gathered once per pair (MMLU's " A".." D");
+   *   - a sequence whose first k full KV blocks (16 tokens each) hold the same tokens as blocks some earlier sequence
+   *     of the forward computes references those blocks in its block table and computes only its tokens from 16k on;
+   *     rows it needs below 16k are gathered from the sequence that computed them.
+   * This is exact: every op of the forward is per row (per-token quantization, per-row GEMMs) or per row over the
+   * paged cache (attention), and each layer writes every row's K/V before any row's attention reads them, so a row's
+   * result depends only on its tokens and position, never on the batch it is in.
+   */
   private scorePairs(items: Scored[], o: LoglikelihoodOptions): LoglikelihoodResult[] {
-    const budget = Math.min(o.maxBatchTokens ?? 4096, this.numKvBlocks * this.blockSize);
+    const budget = Math.max(1, Math.min(o.maxBatchTokens ?? 4096, this.numKvBlocks * this.blockSize));
+    const share = o.sharePrefix ?? true;
     const results: LoglikelihoodResult[] = new Array(items.length);
     // Keep the last maxModelLen tokens (lm-eval truncates from the left).
     const seqs = items.map((it, idx) => {
       if (it.cont.length === 0) throw new EngineError('BAD_REQUEST', `request ${idx}: the continuation encodes to no tokens`);
       const all = [...it.ctx, ...it.cont];
       const input = all.slice(0, -1).slice(-this.maxModelLen);
+      if (it.cont.length > input.length) {
+        throw new EngineError('BAD_REQUEST', `request ${idx}: ${it.cont.length} continuation tokens but only ${input.length} input positions predict them (empty context, or a continuation longer than maxModelLen ${this.maxModelLen})`);
+      }
       return { idx, input, cont: it.cont };
     });
-    let pos = 0;
-    while (pos < seqs.length) {
-      const group: typeof seqs = [];
-      let tokens = 0;
-      let blocks = 0;
-      while (pos < seqs.length) {
-        const s = seqs[pos]!;
-        const nb = Math.ceil(s.input.length / this.blockSize);
-        if (group.length > 0 && (tokens + s.input.length > budget || blocks + nb > this.numKvBlocks)) break;
-        group.push(s);
-        tokens += s.input.length;
-        blocks += nb;
-        pos++;
-      }
-      const r = this.forward(this.scoringBatch(group.map((g) => ({ input: g.input, targets: g.cont }))));
-      let k = 0;
-      for (const g of group) {
+    // Sequences that share a prefix go to the same forward: order by input tokens (the runner's order otherwise).
+    const order = share ? seqs.map((_, i) => i).sort((a, b) => compareIds(seqs[a]!.input, seqs[b]!.input) || a - b) : seqs.map((_, i) => i);
+    let done = 0;
+    const run = (plan: ScoringPlan) => {
+      const { batch, gathers } = plan.build();
+      const r = this.forward(batch);
+      for (const { idx, first, n } of gathers) {
         const lps: number[] = [];
         let greedy = true;
-        for (let j = 0; j < g.cont.length; j++, k++) {
-          lps.push(r.gatherLogprob[k]!);
-          if (!r.gatherIsArgmax[k]) greedy = false;
+        for (let j = 0; j < n; j++) {
+          lps.push(r.gatherLogprob[first + j]!);
+          if (!r.gatherIsArgmax[first + j]) greedy = false;
         }
-        const res: LoglikelihoodResult = { logprob: lps.reduce((a, b) => a + b, 0), isGreedy: greedy, numTokens: g.cont.length };
+        const res: LoglikelihoodResult = { logprob: lps.reduce((a, b) => a + b, 0), isGreedy: greedy, numTokens: n };
         if (o.tokenLogprobs) res.tokenLogprobs = lps;
-        results[g.idx] = res;
+        results[idx] = res;
       }
-      o.onProgress?.(pos, seqs.length);
+      done += gathers.length;
+      o.onProgress?.(done, seqs.length);
+    };
+    let plan = new ScoringPlan(this.blockSize, share);
+    for (const i of order) {
+      const s = seqs[i]!;
+      if (!plan.tryAdd(s.idx, s.input, s.cont, budget, this.numKvBlocks)) {
+        run(plan);
+        plan = new ScoringPlan(this.blockSize, share);
+        plan.tryAdd(s.idx, s.input, s.cont, budget, this.numKvBlocks);
+      }
     }
+    if (!plan.empty) run(plan);
     return results;
   }
 
@@ -368,4 +405,132 @@ export function logSoftmax(logits: Float32Array): Float32Array {
   const out = new Float32Array(logits.length);
   for (let i = 0; i < logits.length; i++) out[i] = logits[i]! - lse;
   return out;
+}
+
+function compareIds(a: number[], b: number[]): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
+}
+
+/** A full KV block computed by some sequence of the forward: its physical block and the batch row of its first token. */
+interface SharedBlock {
+  id: number;
+  block: number;
+  row: number;
+}
+
+interface PlannedSeq {
+  input: number[];
+  /** Position of the first token this sequence computes (a multiple of the block size); rows below come from `shared`. */
+  start: number;
+  /** Batch row of position `start` (meaningless when the sequence computes nothing). */
+  rowStart: number;
+  shared: SharedBlock[];
+  ownBlocks: number[];
+}
+
+/**
+ * One scoring forward under construction: unique inputs as sequences over fresh blocks, shared full blocks through a
+ * trie keyed by (parent block, 16 tokens), and gathered rows per request.
+ */
+class ScoringPlan {
+  private seqs: PlannedSeq[] = [];
+  private byInput = new Map<string, PlannedSeq>();
+  private trie = new Map<string, SharedBlock>();
+  private gatherRows: number[] = [];
+  private gatherTargets: number[] = [];
+  private gathers: { idx: number; first: number; n: number }[] = [];
+  private tokens = 0;
+  private blocks = 0;
+  private nextId = 1;
+
+  constructor(private readonly bs: number, private readonly share: boolean) {}
+
+  get empty(): boolean {
+    return this.gathers.length === 0;
+  }
+
+  /** Adds a request unless it would push a non-empty plan past the token or block budget. */
+  tryAdd(idx: number, input: number[], targets: number[], budget: number, maxBlocks: number): boolean {
+    const bs = this.bs;
+    let seq = this.share ? this.byInput.get(input.join(',')) : undefined;
+    if (!seq) {
+      const shared: SharedBlock[] = [];
+      if (this.share) {
+        let parent = 0;
+        for (let b = 0; (b + 1) * bs <= input.length; b++) {
+          const node = this.trie.get(blockKey(parent, input, b, bs));
+          if (!node) break;
+          shared.push(node);
+          parent = node.id;
+        }
+      }
+      const start = shared.length * bs;
+      const nTok = input.length - start;
+      const nBlk = Math.ceil(input.length / bs) - shared.length;
+      if (!this.empty && (this.tokens + nTok > budget || this.blocks + nBlk > maxBlocks)) return false;
+      const ownBlocks: number[] = [];
+      for (let b = 0; b < nBlk; b++) ownBlocks.push(this.blocks + b);
+      seq = { input, start, rowStart: this.tokens, shared, ownBlocks };
+      this.tokens += nTok;
+      this.blocks += nBlk;
+      this.seqs.push(seq);
+      if (this.share) {
+        this.byInput.set(input.join(','), seq);
+        let parent = shared.length > 0 ? shared[shared.length - 1]!.id : 0;
+        for (let b = shared.length; (b + 1) * bs <= input.length; b++) {
+          const node: SharedBlock = { id: this.nextId++, block: ownBlocks[b - shared.length]!, row: seq.rowStart + (b * bs - start) };
+          this.trie.set(blockKey(parent, input, b, bs), node);
+          parent = node.id;
+        }
+      }
+    }
+    const first = this.gatherRows.length;
+    const p0 = input.length - targets.length;
+    for (let j = 0; j < targets.length; j++) {
+      const p = p0 + j;
+      this.gatherRows.push(p >= seq.start ? seq.rowStart + (p - seq.start) : seq.shared[Math.floor(p / bs)]!.row + (p % bs));
+      this.gatherTargets.push(targets[j]!);
+    }
+    this.gathers.push({ idx, first, n: targets.length });
+    return true;
+  }
+
+  build(): { batch: NativeBatch; gathers: { idx: number; first: number; n: number }[] } {
+    const run = this.seqs.filter((s) => s.start < s.input.length);
+    const maxBlocks = Math.max(1, ...run.map((s) => s.shared.length + s.ownBlocks.length));
+    const tokens = new Int32Array(this.tokens);
+    const positions = new Int32Array(this.tokens);
+    const seqStarts = new Int32Array(run.length + 1);
+    const contextLens = new Int32Array(run.length);
+    const blockTables = new Int32Array(run.length * maxBlocks).fill(-1);
+    run.forEach((s, si) => {
+      for (let p = s.start; p < s.input.length; p++) {
+        tokens[s.rowStart + p - s.start] = s.input[p]!;
+        positions[s.rowStart + p - s.start] = p;
+      }
+      seqStarts[si + 1] = s.rowStart + s.input.length - s.start;
+      contextLens[si] = s.input.length;
+      [...s.shared.map((n) => n.block), ...s.ownBlocks].forEach((blk, b) => (blockTables[si * maxBlocks + b] = blk));
+    });
+    return {
+      batch: {
+        tokens,
+        positions,
+        seqStarts,
+        contextLens,
+        blockTables,
+        maxBlocksPerSeq: maxBlocks,
+        gatherRows: Int32Array.from(this.gatherRows),
+        gatherTargets: Int32Array.from(this.gatherTargets),
+        logitRows: new Int32Array(0),
+      },
+      gathers: this.gathers,
+    };
+  }
+}
+
+function blockKey(parent: number, input: number[], b: number, bs: number): string {
+  return `${parent}:${input.slice(b * bs, (b + 1) * bs).join(',')}`;
 }

@@ -1,7 +1,7 @@
 /**
  * Runs task plans against an LM: collects every request, skips those already in the cache, batches the rest
- * sorted longest-first (requests with the same context stay adjacent, so an engine can share the prefix), appends
- * each batch's answers to the cache, then scores every document.
+ * longest-first with all requests of one context adjacent (so an engine call sees a document's choices together and
+ * can share their prefix), appends each batch's answers to the cache, then scores every document.
  */
 import type { DocResponse, GenerateRequest, LM, LoglikelihoodRequest, TaskPlan } from '@quantbench/lm-eval-ts-shim';
 import { genKey, llKey, type RequestCache } from './cache.ts';
@@ -35,14 +35,25 @@ export interface RunStats {
   computed: number;
 }
 
-function lengthOrder<T extends { context: string }>(extra: (r: T) => string) {
-  return (a: T, b: T) => {
-    const la = a.context.length + extra(a).length;
-    const lb = b.context.length + extra(b).length;
-    if (la !== lb) return lb - la;
-    if (a.context !== b.context) return a.context < b.context ? -1 : 1;
-    return 0;
-  };
+/**
+ * Longest-first order that keeps requests with the same context together: contexts ordered by their longest request
+ * (context + extra), ties by context; inside a context, longest first, then by extra.
+ */
+export function groupedLengthOrder<T extends { context: string }>(items: T[], extra: (r: T) => string): T[] {
+  const len = (r: T) => r.context.length + extra(r).length;
+  const longest = new Map<string, number>();
+  for (const r of items) longest.set(r.context, Math.max(longest.get(r.context) ?? 0, len(r)));
+  return [...items].sort((a, b) => {
+    if (a.context !== b.context) {
+      const d = longest.get(b.context)! - longest.get(a.context)!;
+      if (d !== 0) return d;
+      return a.context < b.context ? -1 : 1;
+    }
+    const d = len(b) - len(a);
+    if (d !== 0) return d;
+    const ea = extra(a), eb = extra(b);
+    return ea < eb ? -1 : ea > eb ? 1 : 0;
+  });
 }
 
 export async function runPlans(plans: TaskPlan[], lm: LM, cache: RequestCache, opts: RunOptions): Promise<{ tasks: ScoredTask[]; stats: RunStats }> {
@@ -61,18 +72,21 @@ export async function runPlans(plans: TaskPlan[], lm: LM, cache: RequestCache, o
       }
     }
   }
-  const llTodo = [...ll].filter(([k]) => !cache.has(k));
-  const genTodo = [...gen].filter(([k]) => !cache.has(k));
-  llTodo.sort((a, b) => lengthOrder<LoglikelihoodRequest>((r) => r.continuation)(a[1], b[1]));
-  genTodo.sort((a, b) => lengthOrder<GenerateRequest>(() => '')(a[1], b[1]));
+  const keyed = <R extends { context: string }>(m: Map<string, R>) => [...m].filter(([k]) => !cache.has(k)).map(([key, r]) => ({ key, r, context: r.context }));
+  const llTodo = groupedLengthOrder(keyed(ll), (x) => x.r.continuation).map((x) => [x.key, x.r] as const);
+  const genTodo = groupedLengthOrder(keyed(gen), () => '').map((x) => [x.key, x.r] as const);
   const computed = llTodo.length + genTodo.length;
 
   const bs = Math.max(1, opts.batchSize);
   opts.progress.start(computed, opts.label ?? 'eval');
   try {
-    for (let i = 0; i < llTodo.length; i += bs) {
+    for (let i = 0; i < llTodo.length; ) {
       if (opts.shouldStop?.()) throw interrupted(cache);
-      const batch = llTodo.slice(i, i + bs);
+      // a batch does not split the requests of one context (it may grow to twice the batch size for that)
+      let end = Math.min(llTodo.length, i + bs);
+      while (end < llTodo.length && end - i < 2 * bs && llTodo[end]![1].context === llTodo[end - 1]![1].context) end++;
+      const batch = llTodo.slice(i, end);
+      i = end;
       const res = await lm.loglikelihood(batch.map(([, r]) => r));
       cache.put(batch.map(([k], j) => [k, { ll: { logprob: res[j].logprob, isGreedy: res[j].isGreedy } }]));
       opts.progress.increment(batch.length);
