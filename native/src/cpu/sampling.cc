@@ -4,16 +4,11 @@
 #include <numeric>
 #include <vector>
 
+#include "../common/rng.h"
 #include "ops.h"
 
 namespace qb::cpu {
 namespace {
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
 double logsumexp(const float* x, int V) {
   float mx = -INFINITY;
   for (int i = 0; i < V; ++i) mx = std::fmax(mx, x[i]);
@@ -29,11 +24,8 @@ int argmax(const float* x, int V) {
 }
 }  // namespace
 
-// Uniform in [0, 1) with 24 random bits: identical on host and device.
-float rng_uniform(uint64_t seed, uint64_t counter) {
-  uint64_t r = splitmix64(seed ^ splitmix64(counter));
-  return (float)(r >> 40) * (1.0f / 16777216.0f);
-}
+// Uniform in [0, 1) with 24 random bits: identical on host and device (common/rng.h is the definition).
+float rng_uniform(uint64_t seed, uint64_t counter) { return qb::rng::uniform(seed, counter); }
 
 int32_t sample_row(const float* logits, int V, float temperature, float top_p, uint64_t seed, uint64_t counter,
                    float* logprob) {
