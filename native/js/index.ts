@@ -112,6 +112,10 @@ export interface NativeModel {
   exportTensor(name: string): NativeTensor;
   /** Bytes of one KV block (all layers, K and V). */
   kvBlockBytes(): number;
+  /** KV blocks fitting in `utilization` of GPU memory after weights and a workspace for maxTokens per step (0 on the CPU). */
+  suggestKvBlocks(utilization: number, maxTokens: number): number;
+  /** Timing runs: fill the KV cache with seeded random values. */
+  fillKvRandom(seed: number): void;
   deviceName(): string;
   free(): void;
 }

@@ -12,6 +12,7 @@
 
 #ifdef QB_WITH_CUDA
 #include "../cuda/cuda_model.h"
+#include "../cuda/cuda_check.h"
 #endif
 
 namespace qb {
@@ -30,6 +31,23 @@ auto guard(Napi::Env env, F&& f) -> decltype(f()) {
     throw err;
   } catch (const Napi::Error&) {
     throw;
+#ifdef QB_WITH_CUDA
+  } catch (const qb::cuda::CudaOomError& e) {
+    Napi::Error err = Napi::Error::New(env, e.what());
+    err.Set("code", Napi::String::New(env, "CUDA_OOM"));
+    err.Set("requestedBytes", Napi::Number::New(env, (double)e.requested()));
+    err.Set("freeBytes", Napi::Number::New(env, (double)e.free_bytes()));
+    throw err;
+  } catch (const qb::cuda::CudaError& e) {
+    Napi::Error err = Napi::Error::New(env, e.what());
+    err.Set("code", Napi::String::New(env, "CUDA_ERROR"));
+    err.Set("where", Napi::String::New(env, e.where()));
+    throw err;
+  } catch (const qb::cuda::CudaArgError& e) {
+    Napi::Error err = Napi::Error::New(env, e.what());
+    err.Set("code", Napi::String::New(env, "CUDA_BAD_ARGUMENT"));
+    throw err;
+#endif
   } catch (const std::bad_alloc&) {
     Napi::Error err = Napi::Error::New(env, "out of host memory");
     err.Set("code", Napi::String::New(env, "OOM"));
@@ -72,6 +90,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                         InstanceMethod("exportNames", &ModelWrap::ExportNames),
                         InstanceMethod("exportTensor", &ModelWrap::ExportTensor),
                         InstanceMethod("kvBlockBytes", &ModelWrap::KvBlockBytes),
+                        InstanceMethod("suggestKvBlocks", &ModelWrap::SuggestKvBlocks),
+                        InstanceMethod("fillKvRandom", &ModelWrap::FillKvRandom),
                         InstanceMethod("deviceName", &ModelWrap::DeviceName),
                         InstanceMethod("free", &ModelWrap::Free)});
   }
@@ -146,8 +166,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value Synthesize(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&] {
       Model& mm = m(info.Env());
-      synthesize_weights(mm.config(), mm.store(), (uint64_t)info[0].As<Napi::Number>().Int64Value(),
-                         info[1].As<Napi::Number>().Int32Value(), info[2].As<Napi::Number>().FloatValue());
+      mm.synthesize((uint64_t)info[0].As<Napi::Number>().Int64Value(), info[1].As<Napi::Number>().Int32Value(),
+                    info[2].As<Napi::Number>().FloatValue());
       return info.Env().Undefined();
     });
   }
@@ -170,6 +190,21 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
         }
       }
       m(info.Env()).finalize(p, opt);
+      return info.Env().Undefined();
+    });
+  }
+
+  Napi::Value SuggestKvBlocks(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&] {
+      int n = m(info.Env()).suggest_kv_blocks(info[0].As<Napi::Number>().DoubleValue(),
+                                              info[1].As<Napi::Number>().Int32Value());
+      return Napi::Number::New(info.Env(), n);
+    });
+  }
+
+  Napi::Value FillKvRandom(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&] {
+      m(info.Env()).fill_kv_random((uint64_t)info[0].As<Napi::Number>().Int64Value());
       return info.Env().Undefined();
     });
   }

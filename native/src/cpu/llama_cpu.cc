@@ -46,6 +46,16 @@ class CpuModel final : public Model {
     num_blocks_ = num_blocks;
   }
 
+  void fill_kv_random(uint64_t seed) override {
+    uint64_t x = seed;
+    for (auto* caches : {&k_cache_, &v_cache_})
+      for (auto& layer : *caches)
+        for (auto& v : layer) {
+          x = x * 6364136223846793005ull + 1442695040888963407ull;
+          v = round_act(((float)(x >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f), cfg_.act);
+        }
+  }
+
   void set_calibration(bool on) override {
     calibrating_ = on;
     if (on && calib_.empty()) {

@@ -1,6 +1,30 @@
+// The Llama forward on the CUDA backend: the same Model interface and semantics as the CPU reference
+// (cpu/llama_cpu.cc), one varlen step (prefill chunks + decodes) over a paged KV cache, using our kernels:
+//   embed -> [rmsnorm(+quant) -> qkv GEMM -> rope + KV write -> paged attention -> (quant) o GEMM
+//             -> residual + rmsnorm(+quant) -> gate_up GEMM -> silu*mul(+quant) -> down GEMM] x L
+//   -> residual + final rmsnorm -> lm_head (16-bit, rows that need logits only) -> sample / gather on the GPU.
+// Only token ids and the requested log-probs (and logits rows when asked) come back to the host.
+// Decode-only steps run as CUDA graphs captured per batch-size bucket (see DecodeGraphs below).
 #include "cuda_model.h"
 
 #include <cuda_runtime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
+
+#include "cuda_attention.h"
+#include "cuda_check.h"
+#include "cuda_model_weights.h"
+#include "cuda_ops.h"
+#include "cuda_sampling.h"
+#ifdef QB_HAVE_CUBLASLT
+#include "gemm_lt.h"
+#endif
 
 namespace qb {
 
@@ -13,12 +37,772 @@ int cuda_device_count() {
   return n;
 }
 
-bool cuda_model_implemented() { return false; }
+bool cuda_model_implemented() { return true; }
 
-std::unique_ptr<Model> create_cuda_model(const ModelConfig&) {
-  throw QbError("CUDA_MODEL_MISSING",
-                "the CUDA model forward is not implemented yet (its kernels are built and checked by "
-                "scripts/device/kernels.sh); run with device 'cpu'");
-}
+namespace {
+
+using namespace qb::cuda;
+using Clock = std::chrono::steady_clock;
+
+// Bumped whenever a device buffer moves: captured decode graphs hold raw pointers and are re-captured after a move.
+uint64_t g_buffer_generation = 0;
+
+// A device buffer that grows on demand (never inside a graph capture: capture only follows an eager run of the
+// same shape, which sized everything).
+struct GrowBuf {
+  void* p = nullptr;
+  size_t bytes = 0;
+  const char* what = "buffer";
+  explicit GrowBuf(const char* w) : what(w) {}
+  ~GrowBuf() {
+    if (p) cudaFree(p);
+  }
+  void* ensure(size_t n) {
+    if (n > bytes) {
+      if (p) {
+        cudaDeviceSynchronize();
+        cudaFree(p);
+        p = nullptr;
+      }
+      size_t want = std::max<size_t>(n + n / 4, 256);
+      p = device_alloc(want, what);
+      bytes = want;
+      ++g_buffer_generation;
+    }
+    return p;
+  }
+  template <typename T>
+  T* as() const {
+    return static_cast<T*>(p);
+  }
+};
+
+struct PinnedBuf {
+  void* p = nullptr;
+  size_t bytes = 0;
+  ~PinnedBuf() {
+    if (p) cudaFreeHost(p);
+  }
+  void* ensure(size_t n) {
+    if (n > bytes) {
+      if (p) cudaFreeHost(p);
+      p = nullptr;
+      size_t want = std::max<size_t>(n + n / 4, 4096);
+      check(cudaMallocHost(&p, want), "pinned host buffer");
+      bytes = want;
+    }
+    return p;
+  }
+};
+
+// Named device events for --profile-blocks: elapsed time between consecutive marks goes to the first mark's block.
+class BlockTimer {
+ public:
+  enum Block { Attention = 0, Mlp, Quant, Other, kBlocks };
+  void start(cudaStream_t s) {
+    on_ = true;
+    n_ = 0;
+    mark(Other, s);
+  }
+  void mark(Block b, cudaStream_t s) {
+    if (!on_) return;
+    if (n_ == events_.size()) {
+      cudaEvent_t e;
+      check(cudaEventCreate(&e), "cudaEventCreate");
+      events_.push_back(e);
+      blocks_.push_back(Other);
+    }
+    blocks_[n_] = b;
+    check(cudaEventRecord(events_[n_], s), "cudaEventRecord");
+    ++n_;
+  }
+  // After a stream sync: milliseconds per block.
+  void finish(double out[kBlocks]) {
+    for (int i = 0; i < kBlocks; ++i) out[i] = 0;
+    for (size_t i = 0; i + 1 < n_; ++i) {
+      float ms = 0;
+      check(cudaEventElapsedTime(&ms, events_[i], events_[i + 1]), "cudaEventElapsedTime");
+      out[blocks_[i]] += ms;
+    }
+    on_ = false;
+  }
+  bool on() const { return on_; }
+  ~BlockTimer() {
+    for (auto e : events_) cudaEventDestroy(e);
+  }
+
+ private:
+  bool on_ = false;
+  size_t n_ = 0;
+  std::vector<cudaEvent_t> events_;
+  std::vector<Block> blocks_;
+};
+
+// Per-step metadata, packed into one pinned host block and copied to the device in one transfer.
+struct StepMeta {
+  // offsets (in 4-byte words) into the packed block
+  size_t tokens, positions, slots, seq_starts, block_tables, rows, sample_idx, temperature, top_p, seeds,
+      gather_idx, gather_targets, total;
+};
+
+class CudaModel final : public Model {
+ public:
+  explicit CudaModel(const ModelConfig& cfg) : Model(cfg) {
+    if (cuda_device_count() == 0) throw QbError("NO_CUDA", "no CUDA GPU is visible; use device 'cpu'");
+    check(cudaGetDevice(&dev_), "cudaGetDevice");
+    check(cudaGetDeviceProperties(&prop_, dev_), "cudaGetDeviceProperties");
+    if (prop_.major < 9)
+      throw QbError("GPU_UNSUPPORTED",
+                    std::string("GPU ") + prop_.name + " is sm_" + std::to_string(prop_.major) +
+                        std::to_string(prop_.minor) + ": the CUDA backend is built for sm_90a (Hopper) only, so it "
+                        "can run none of fp16, bf16, int8-w8a8, fp8-dynamic, fp8-static here" +
+                        (prop_.major * 10 + prop_.minor < 89 ? " (and this GPU has no FP8 tensor cores, sm_89+, for "
+                                                               "fp8-dynamic / fp8-static in any build)"
+                                                             : "") +
+                        "; use device 'cpu'");
+    if (cfg.act == ActDtype::F32)
+      throw QbError("UNSUPPORTED_ON_CUDA", "fp32 activations run on the CPU reference only; use fp16 or bf16 on cuda");
+    if (cfg.hidden % 16 || (cfg.heads * cfg.head_dim) % 16 || (cfg.kv_heads * cfg.head_dim) % 8)
+      throw QbError("UNSUPPORTED_ON_CUDA", "the CUDA kernels need hidden size and heads*head_dim multiples of 16");
+    check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+#ifdef QB_HAVE_CUBLASLT
+    lt_ = std::make_unique<LtContext>();
+#endif
+  }
+  ~CudaModel() override {
+    graphs_clear();
+    if (k_cache_) cudaFree(k_cache_);
+    if (v_cache_) cudaFree(v_cache_);
+    if (stream_) cudaStreamDestroy(stream_);
+  }
+
+  std::string device_name() const override { return prop_.name; }
+
+  void synthesize(uint64_t seed, int outlier_channels, float outlier_gain) override {
+    synth_.enabled = true;
+    synth_.seed = seed;
+    synth_.outlier_channels = outlier_channels;
+    synth_.outlier_gain = outlier_gain;
+    store_.clear();
+  }
+
+  void finalize(Precision p, const PrepareOptions& opt) override {
+    if (p == Precision::F32)
+      throw QbError("UNSUPPORTED_ON_CUDA", "fp32 runs on the CPU reference only (device 'cpu')");
+    if ((p == Precision::FP8_DYNAMIC || p == Precision::FP8_STATIC) && prop_.major * 10 + prop_.minor < 89)
+      throw QbError("GPU_UNSUPPORTED", std::string("GPU ") + prop_.name + " has no FP8 tensor cores (sm_89+): it can "
+                                       "run fp16, bf16 and int8-w8a8, not " + precision_name(p));
+    graphs_clear();
+    W_.reset();  // free the previous preparation first (calibration re-prepares)
+    auto W = std::make_unique<DevWeights>();
+    prepare_device_weights(cfg_, store_, synth_, p, opt, *W, stream_);
+    W_ = std::move(W);
+    Fp_ = W_->inter_padded;
+  }
+
+  int suggest_kv_blocks(double utilization, int max_tokens) override {
+    size_t fr = 0, tot = 0;
+    check(cudaMemGetInfo(&fr, &tot), "cudaMemGetInfo");
+    const double budget = utilization * (double)tot - (double)(tot - fr) - (double)workspace_estimate(max_tokens);
+    const double per_block = (double)kv_block_bytes();
+    return budget > per_block ? (int)std::min(budget / per_block, 2e9) : 0;
+  }
+
+  void allocate_kv_cache(int num_blocks) override {
+    graphs_clear();
+    if (k_cache_) cudaFree(k_cache_);
+    if (v_cache_) cudaFree(v_cache_);
+    k_cache_ = v_cache_ = nullptr;
+    size_t half = (size_t)num_blocks * kv_block_bytes() / 2;
+    k_cache_ = device_alloc(half, "KV cache (keys)");
+    v_cache_ = device_alloc(half, "KV cache (values)");
+    num_blocks_ = num_blocks;
+  }
+
+  void fill_kv_random(uint64_t seed) override {
+    if (!k_cache_) throw QbError("NOT_READY", "the KV cache is not allocated");
+    const size_t n = (size_t)num_blocks_ * kBlockSize * cfg_.kv_heads * cfg_.head_dim * cfg_.layers;
+    const FillKind kind = cfg_.act == ActDtype::BF16 ? FillKind::BF16 : FillKind::F16;
+    fill_random(k_cache_, n, kind, seed, 1.0f, stream_);
+    fill_random(v_cache_, n, kind, seed + 1, 1.0f, stream_);
+    check(cudaStreamSynchronize(stream_), "fill_kv_random");
+  }
+
+  void set_calibration(bool on) override {
+    calibrating_ = on;
+    if (on && !calib_dev_.p) {
+      const int qd = cfg_.heads * cfg_.head_dim;
+      calib_off_[0] = 0;
+      calib_off_[1] = calib_off_[0] + (size_t)cfg_.layers * cfg_.hidden;
+      calib_off_[2] = calib_off_[1] + (size_t)cfg_.layers * qd;
+      calib_off_[3] = calib_off_[2] + (size_t)cfg_.layers * cfg_.hidden;
+      calib_off_[4] = calib_off_[3] + (size_t)cfg_.layers * Fp_;
+      calib_dev_.ensure(calib_off_[4] * 4);
+      check(cudaMemset(calib_dev_.p, 0, calib_off_[4] * 4), "calibration statistics");
+    }
+  }
+
+  std::map<std::string, std::vector<float>> calibration_stats() const override {
+    std::map<std::string, std::vector<float>> out;
+    if (!calib_dev_.p) return out;
+    check(cudaStreamSynchronize(stream_), "calibration statistics");
+    std::vector<float> all(calib_off_[4]);
+    check(cudaMemcpy(all.data(), calib_dev_.p, all.size() * 4, cudaMemcpyDeviceToHost), "calibration statistics");
+    const int qd = cfg_.heads * cfg_.head_dim;
+    const char* keys[4] = {"attn_in", "o_in", "mlp_in", "down_in"};
+    const int widths[4] = {cfg_.hidden, qd, cfg_.hidden, Fp_};
+    const int keep[4] = {cfg_.hidden, qd, cfg_.hidden, cfg_.inter};
+    for (int k = 0; k < 4; ++k) {
+      auto& v = out[keys[k]];
+      for (int l = 0; l < cfg_.layers; ++l) {
+        const float* row = all.data() + calib_off_[k] + (size_t)l * widths[k];
+        v.insert(v.end(), row, row + keep[k]);
+      }
+    }
+    return out;
+  }
+
+  const LlamaWeights& weights() const override {
+    throw QbError("UNSUPPORTED_ON_CUDA",
+                  "prepared weights live on the GPU; export / inspect them with device 'cpu' (pnpm quantize runs there)");
+  }
+
+  StepResult forward(const Batch& b) override {
+    if (!W_) throw QbError("NOT_READY", "model weights are not prepared: call finalize() first");
+    if (!k_cache_) throw QbError("NOT_READY", "the KV cache is not allocated: call allocate_kv_cache() first");
+    validate_batch(b, cfg_, num_blocks_);
+    auto t0 = Clock::now();
+    StepResult R;
+    Step st = plan_step(b);
+    bool graphable = !b.profile && !calibrating_ && !no_graphs_ && st.decode_only && st.T <= kMaxGraphBatch &&
+                     b.gather_rows.empty() && b.logit_rows.empty() && b.sample_rows.size() == (size_t)st.T &&
+                     st.max_context <= graph_max_blocks() * kBlockSize;
+    for (int i = 0; graphable && i < st.T; ++i) graphable = b.sample_rows[i] == i;
+    if (graphable) {
+      run_decode_graph(b, st);
+    } else {
+      upload_meta(b, st, st.T, std::max(1, b.max_blocks));
+      if (b.profile) timer_.start(stream_);
+      run_layers(st.T, st.S, st.max_q_len, st.max_context);
+      run_head(b, st);
+      timer_.mark(BlockTimer::Other, stream_);
+    }
+    collect(b, st, R);
+    if (b.profile) {
+      double ms[BlockTimer::kBlocks];
+      timer_.finish(ms);
+      R.ms_attention = ms[BlockTimer::Attention];
+      R.ms_mlp = ms[BlockTimer::Mlp];
+      R.ms_quant = ms[BlockTimer::Quant];
+      R.ms_other = ms[BlockTimer::Other];
+    }
+    R.ms_total = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    return R;
+  }
+
+ private:
+  static constexpr int kMaxGraphBatch = 256;
+  static constexpr size_t kLogitsBytes = 256ull << 20;  // logits scratch per chunk of rows
+
+  struct Step {
+    int T = 0, S = 0, max_q_len = 1, max_context = 1;
+    bool decode_only = false;
+    std::vector<int32_t> slots, rows;  // rows: sorted unique rows that need logits
+    int R = 0, chunk_rows = 0;
+    StepMeta meta{};
+  };
+
+  size_t kv_block_bytes() const {
+    return 2ull * cfg_.layers * kBlockSize * cfg_.kv_heads * cfg_.head_dim * 2;  // k + v, 16-bit
+  }
+  int qkv_width() const { return (cfg_.heads + 2 * cfg_.kv_heads) * cfg_.head_dim; }
+
+  size_t workspace_estimate(int T) const {
+    const size_t D = cfg_.hidden, qd = (size_t)cfg_.heads * cfg_.head_dim, F = (cfg_.inter + 15) / 16 * 16;
+    size_t per_tok = 2 * (3 * D + qkv_width() + qd + 3 * F) + std::max({D, qd, F}) + 64;
+    size_t lt = (size_t)T * 2 * F * 4;  // fp32 scratch of the library fp8 / int8 path (gate_up)
+    return (size_t)T * per_tok + lt + kLogitsBytes + paged_attention_workspace_bytes(T, cfg_.heads, cfg_.head_dim,
+                                                                                      cfg_.max_pos) +
+           (256ull << 20);
+  }
+
+  Step plan_step(const Batch& b) {
+    Step st;
+    st.T = (int)b.tokens.size();
+    st.S = (int)b.seq_starts.size() - 1;
+    st.slots.resize(st.T);
+    st.decode_only = true;
+    for (int s = 0; s < st.S; ++s) {
+      int n = b.seq_starts[s + 1] - b.seq_starts[s];
+      st.max_q_len = std::max(st.max_q_len, n);
+      if (n != 1) st.decode_only = false;
+      for (int i = b.seq_starts[s]; i < b.seq_starts[s + 1]; ++i) {
+        int p = b.positions[i];
+        st.max_context = std::max(st.max_context, p + 1);
+        st.slots[i] = b.block_tables[(size_t)s * b.max_blocks + p / kBlockSize] * kBlockSize + p % kBlockSize;
+      }
+    }
+    for (auto* v : {&b.sample_rows, &b.gather_rows, &b.logit_rows}) st.rows.insert(st.rows.end(), v->begin(), v->end());
+    std::sort(st.rows.begin(), st.rows.end());
+    st.rows.erase(std::unique(st.rows.begin(), st.rows.end()), st.rows.end());
+    st.R = (int)st.rows.size();
+    st.chunk_rows = (int)std::max<size_t>(1, std::min<size_t>(std::max(st.R, 1), kLogitsBytes / ((size_t)cfg_.vocab * 4)));
+    return st;
+  }
+
+  // Packs the step's metadata (padded to T_pad rows / S_pad sequences and block tables mb wide for graph buckets,
+  // so the layout depends on the bucket only) and uploads it.
+  void upload_meta(const Batch& b, Step& st, int T_pad, int mb) {
+    const int T = st.T, S = st.S, S_pad = S + (T_pad - T);
+    const int copy_cols = std::min(mb, b.max_blocks);
+    StepMeta& m = st.meta;
+    size_t o = 0;
+    auto take = [&](size_t n) {
+      size_t r = o;
+      o += (n + 3) / 4 * 4;  // 16-byte aligned sections
+      return r;
+    };
+    m.tokens = take(T_pad);
+    m.positions = take(T_pad);
+    m.slots = take(T_pad);
+    m.seq_starts = take(S_pad + 1);
+    m.block_tables = take((size_t)S_pad * mb);
+    m.rows = take(std::max(st.R, T_pad));
+    size_t ns = std::max<size_t>(b.sample_rows.size(), T_pad), ng = b.gather_rows.size();
+    m.sample_idx = take(ns);
+    m.temperature = take(ns);
+    m.top_p = take(ns);
+    m.seeds = take(3 * ns);
+    m.gather_idx = take(ng);
+    m.gather_targets = take(ng);
+    m.total = o;
+    int32_t* h = static_cast<int32_t*>(meta_host_.ensure(o * 4));
+    std::memset(h, 0, o * 4);
+    std::copy(b.tokens.begin(), b.tokens.end(), h + m.tokens);
+    std::copy(b.positions.begin(), b.positions.end(), h + m.positions);
+    std::copy(st.slots.begin(), st.slots.end(), h + m.slots);
+    for (int i = T; i < T_pad; ++i) h[m.slots + i] = -1;  // padding rows: no KV write, position 0, block 0
+    std::copy(b.seq_starts.begin(), b.seq_starts.end(), h + m.seq_starts);
+    for (int s = S; s < S_pad; ++s) h[m.seq_starts + s + 1] = h[m.seq_starts + s] + 1;
+    for (int s = 0; s < S; ++s)
+      std::copy(b.block_tables.begin() + (size_t)s * b.max_blocks,
+                b.block_tables.begin() + (size_t)s * b.max_blocks + copy_cols, h + m.block_tables + (size_t)s * mb);
+    std::copy(st.rows.begin(), st.rows.end(), h + m.rows);
+    for (int i = st.R; i < T_pad && T_pad > T; ++i) h[m.rows + i] = i;  // graph buckets: every padded row sampled
+    auto local = [&](int row) { return (int32_t)(std::lower_bound(st.rows.begin(), st.rows.end(), row) - st.rows.begin()); };
+    for (size_t i = 0; i < b.sample_rows.size(); ++i) {
+      h[m.sample_idx + i] = local(b.sample_rows[i]);
+      std::memcpy(&h[m.temperature + i], &b.temperature[i], 4);
+      std::memcpy(&h[m.top_p + i], &b.top_p[i], 4);
+      std::memcpy(&h[m.seeds + 3 * i], &b.seeds[3 * i], 12);
+    }
+    for (size_t i = b.sample_rows.size(); i < (size_t)T_pad && T_pad > T; ++i) {
+      h[m.sample_idx + i] = (int32_t)i;  // padding rows: greedy, discarded
+      float one = 1.0f;
+      std::memcpy(&h[m.top_p + i], &one, 4);
+    }
+    for (size_t i = 0; i < ng; ++i) {
+      h[m.gather_idx + i] = local(b.gather_rows[i]);
+      h[m.gather_targets + i] = b.gather_targets[i];
+    }
+    meta_dev_.ensure(o * 4);
+    check(cudaMemcpyAsync(meta_dev_.p, h, o * 4, cudaMemcpyHostToDevice, stream_), "upload step metadata");
+    cur_meta_ = m;
+    cur_max_blocks_ = mb;
+  }
+  const int32_t* meta(size_t off) const { return meta_dev_.as<int32_t>() + off; }
+
+  void ensure_workspace(int T, int max_context) {
+    const size_t D = cfg_.hidden, qd = (size_t)cfg_.heads * cfg_.head_dim;
+    resid_.ensure((size_t)T * D * 2);
+    normed_.ensure((size_t)T * D * 2);
+    branch_.ensure((size_t)T * D * 2);
+    qkv_.ensure((size_t)T * qkv_width() * 2);
+    attn_.ensure((size_t)T * qd * 2);
+    gu_.ensure((size_t)T * 2 * Fp_ * 2);
+    hmid_.ensure((size_t)T * Fp_ * 2);
+    xq_.ensure((size_t)T * std::max({D, qd, (size_t)Fp_}) + 16);
+    xs_.ensure((size_t)T * 4 + 16);
+    attn_ws_.ensure(paged_attention_workspace_bytes(T, cfg_.heads, cfg_.head_dim, max_context));
+  }
+
+  QuantMode quant_mode() const {
+    switch (W_->precision) {
+      case Precision::INT8_W8A8: return QuantMode::Int8PerToken;
+      case Precision::FP8_DYNAMIC: return QuantMode::Fp8PerToken;
+      case Precision::FP8_STATIC: return QuantMode::Fp8Static;
+      default: return QuantMode::None;
+    }
+  }
+  // The quantized input for a linear: per-token scales in xs_, or the layer's static scale.
+  QuantOut quant_out(int layer, int which) {
+    QuantOut q;
+    q.mode = calibrating_ ? QuantMode::None : quant_mode();
+    if (q.mode == QuantMode::None) return q;
+    q.q = xq_.p;
+    q.scale = q.mode == QuantMode::Fp8Static ? W_->static_scales + (size_t)layer * 4 + which : xs_.as<float>();
+    return q;
+  }
+
+  void record(int which, int layer, const void* x, int T, int K) {
+    if (!calibrating_) return;
+    const int widths[4] = {cfg_.hidden, cfg_.heads * cfg_.head_dim, cfg_.hidden, Fp_};
+    absmax_columns(x, cfg_.act, T, K, calib_dev_.as<float>() + calib_off_[which] + (size_t)layer * widths[which],
+                   stream_);
+  }
+
+  // y[M, N] = x W^T for one linear. x16: 16-bit input; q: quantized input (xq_/xs_ or static scale).
+  void linear(const DevLinear& L, const void* x16, const QuantOut& q, int M, void* y) {
+    const ActDtype act = cfg_.act;
+    const bool per_tok = q.mode == QuantMode::Int8PerToken || q.mode == QuantMode::Fp8PerToken;
+    const bool small = M <= 16;
+    switch (L.precision) {
+      case Precision::INT8_W8A8:
+#ifdef QB_HAVE_CUBLASLT
+        if (!small) {
+          gemm_int8_w8a8_lt(*lt_, static_cast<const int8_t*>(q.q), q.scale, per_tok, static_cast<const int8_t*>(L.w),
+                            L.w_scale, true, M, L.N, L.K, y, act, stream_);
+          return;
+        }
+#endif
+        for (int m0 = 0; m0 < M; m0 += kSmallMMax) {
+          int m = std::min(kSmallMMax, M - m0);
+          gemm_int8_w8a8_smallm(static_cast<const int8_t*>(q.q) + (size_t)m0 * L.K, per_tok ? q.scale + m0 : q.scale,
+                                per_tok, static_cast<const int8_t*>(L.w), L.w_scale, true, m, L.N, L.K,
+                                static_cast<uint16_t*>(y) + (size_t)m0 * L.N, act, stream_);
+        }
+        return;
+      case Precision::FP8_DYNAMIC:
+      case Precision::FP8_STATIC:
+#ifdef QB_HAVE_CUBLASLT
+        if (!small) {
+          gemm_fp8_lt(*lt_, static_cast<const uint8_t*>(q.q), q.scale, per_tok, static_cast<const uint8_t*>(L.w),
+                      L.w_scale, true, M, L.N, L.K, y, act, stream_);
+          return;
+        }
+#endif
+        for (int m0 = 0; m0 < M; m0 += kSmallMMax) {
+          int m = std::min(kSmallMMax, M - m0);
+          gemm_fp8_smallm(static_cast<const uint8_t*>(q.q) + (size_t)m0 * L.K, per_tok ? q.scale + m0 : q.scale,
+                          per_tok, static_cast<const uint8_t*>(L.w), L.w_scale, true, m, L.N, L.K,
+                          static_cast<uint16_t*>(y) + (size_t)m0 * L.N, act, stream_);
+        }
+        return;
+      default:
+        gemm16(x16, L.w, M, L.N, L.K, y, act);
+    }
+  }
+
+  void gemm16(const void* x, const void* w, int M, int N, int K, void* y, ActDtype y_dtype) {
+#ifdef QB_HAVE_CUBLASLT
+    if (M > 16) {
+      gemm_f16_lt(*lt_, x, w, cfg_.act, M, N, K, y, y_dtype, stream_);
+      return;
+    }
+#endif
+    const size_t ysz = y_dtype == ActDtype::F32 ? 4 : 2;
+    for (int m0 = 0; m0 < M; m0 += kSmallMMax) {
+      int m = std::min(kSmallMMax, M - m0);
+      gemm_f16_smallm(static_cast<const uint16_t*>(x) + (size_t)m0 * K, w, cfg_.act, m, N, K,
+                      static_cast<uint8_t*>(y) + (size_t)m0 * N * ysz, y_dtype, stream_);
+    }
+  }
+
+  // Quantize a 16-bit activation for the next linear (no-op for 16-bit precisions / calibration).
+  void quantize(const void* x, int T, int K, const QuantOut& q) {
+    switch (q.mode) {
+      case QuantMode::Int8PerToken:
+        quant_per_token_int8(x, cfg_.act, T, K, static_cast<int8_t*>(q.q), q.scale, stream_);
+        break;
+      case QuantMode::Fp8PerToken:
+        quant_per_token_fp8(x, cfg_.act, T, K, static_cast<uint8_t*>(q.q), q.scale, stream_);
+        break;
+      case QuantMode::Fp8Static:
+        quant_static_fp8(x, cfg_.act, T, K, q.scale, static_cast<uint8_t*>(q.q), stream_);
+        break;
+      default:
+        break;
+    }
+  }
+
+  // Every layer, for T rows (device metadata already uploaded). Leaves the final-norm output in normed_.
+  void run_layers(int T, int S, int max_q_len, int max_context) {
+    const ModelConfig& c = cfg_;
+    const int D = c.hidden, qd = c.heads * c.head_dim;
+    ensure_workspace(T, max_context);
+    const StepMeta& m = cur_meta_;
+    embedding(W_->embed, meta(m.tokens), T, D, c.act, resid_.p, stream_);
+    {
+      QuantOut q = quant_out(0, 0);
+      rmsnorm_residual_quant(resid_.p, nullptr, W_->layers[0].ln1, c.act, T, D, c.eps,
+                             q.mode == QuantMode::None ? normed_.p : nullptr, q, stream_);
+    }
+    for (int l = 0; l < c.layers; ++l) {
+      const DevLayer& L = W_->layers[l];
+      // ---- attention block (incl. QKV and O projections) ----
+      timer_.mark(BlockTimer::Attention, stream_);
+      record(0, l, normed_.p, T, D);
+      linear(L.qkv, normed_.p, quant_out(l, 0), T, qkv_.p);
+      rope_qkv_kv_write(qkv_.p, qkv_width(), c.act, meta(m.positions), meta(m.slots), T, c.heads, c.kv_heads,
+                        c.head_dim, W_->rope_cos, W_->rope_sin, layer_k(l), layer_v(l), kBlockSize, stream_);
+      PagedAttentionArgs a;
+      a.q = qkv_.p;
+      a.ld_q = qkv_width();
+      a.k_cache = layer_k(l);
+      a.v_cache = layer_v(l);
+      a.seq_starts = meta(m.seq_starts);
+      a.positions = meta(m.positions);
+      a.block_tables = meta(m.block_tables);
+      a.max_blocks = cur_max_blocks_;
+      a.T = T;
+      a.S = S;
+      a.H = c.heads;
+      a.Hkv = c.kv_heads;
+      a.Dh = c.head_dim;
+      a.block_size = kBlockSize;
+      a.scale = 1.0f / std::sqrt((float)c.head_dim);
+      a.act = c.act;
+      a.max_q_len = max_q_len;
+      a.max_context = max_context;
+      a.out = attn_.p;
+      a.ld_out = qd;
+      a.workspace = attn_ws_.p;
+      a.workspace_bytes = attn_ws_.bytes;
+      paged_attention(a, stream_);
+      record(1, l, attn_.p, T, qd);
+      QuantOut qo = quant_out(l, 1);
+      timer_.mark(BlockTimer::Quant, stream_);
+      quantize(attn_.p, T, qd, qo);
+      timer_.mark(BlockTimer::Attention, stream_);
+      linear(L.o, attn_.p, qo, T, branch_.p);
+
+      // ---- MLP block ----
+      timer_.mark(BlockTimer::Mlp, stream_);
+      QuantOut qm = quant_out(l, 2);
+      rmsnorm_residual_quant(branch_.p, resid_.p, L.ln2, c.act, T, D, c.eps,
+                             qm.mode == QuantMode::None ? normed_.p : nullptr, qm, stream_);
+      record(2, l, normed_.p, T, D);
+      linear(L.gate_up, normed_.p, qm, T, gu_.p);
+      QuantOut qd_ = quant_out(l, 3);
+      silu_mul_quant(gu_.p, static_cast<uint16_t*>(gu_.p) + Fp_, 2 * Fp_, c.act, T, Fp_,
+                     qd_.mode == QuantMode::None ? hmid_.p : nullptr, qd_, stream_);
+      record(3, l, hmid_.p, T, Fp_);
+      linear(L.down, hmid_.p, qd_, T, branch_.p);
+      const bool last = l + 1 == c.layers;
+      QuantOut qn = last ? QuantOut{} : quant_out(l + 1, 0);
+      rmsnorm_residual_quant(branch_.p, resid_.p, last ? W_->final_norm : W_->layers[l + 1].ln1, c.act, T, D, c.eps,
+                             qn.mode == QuantMode::None ? normed_.p : nullptr, qn, stream_);
+    }
+    timer_.mark(BlockTimer::Other, stream_);
+  }
+
+  // lm_head for the rows that need logits, chunked; sampling and log-prob gathering on the GPU.
+  void run_head(const Batch& b, const Step& st) {
+    const int V = cfg_.vocab, D = cfg_.hidden;
+    const int R = st.R;
+    const size_t ns = b.sample_rows.size(), ng = b.gather_rows.size(), nl = b.logit_rows.size();
+    if (R == 0) return;
+    sampled_.ensure(std::max<size_t>(ns, 1) * 8 + 16);
+    gathered_.ensure(std::max<size_t>(ng, 1) * 5 + 16);
+    const int chunk = st.chunk_rows;
+    xrows_.ensure((size_t)std::min(chunk, R) * D * 2);
+    logits_.ensure((size_t)std::min(chunk, R) * V * 4);
+    if (nl) logits_host_.ensure(nl * (size_t)V * 4);
+    for (int r0 = 0; r0 < R; r0 += chunk) {
+      const int rc = std::min(chunk, R - r0);
+      gather_rows(normed_.p, meta(cur_meta_.rows) + r0, rc, D, cfg_.act, xrows_.p, stream_);
+      gemm16(xrows_.p, W_->lm_head, rc, V, D, logits_.p, ActDtype::F32);
+      // Entries whose row falls in this chunk: rows are sorted, so the local indices [r0, r0 + rc) select them.
+      head_entries(b, st, r0, rc);
+    }
+  }
+
+  // Sampling / gathering / logits copy for the entries whose logits row lies in chunk [r0, r0 + rc).
+  void head_entries(const Batch& b, const Step& st, int r0, int rc) {
+    const int V = cfg_.vocab;
+    const float* chunk_logits = logits_.as<float>() - (size_t)r0 * V;  // indexable by global local-row index
+    const size_t ns = b.sample_rows.size(), ng = b.gather_rows.size();
+    auto in_chunk = [&](int row) {
+      int li = (int)(std::lower_bound(st.rows.begin(), st.rows.end(), row) - st.rows.begin());
+      return li >= r0 && li < r0 + rc;
+    };
+    if (ns) {
+      if (r0 == 0 && r0 + rc >= st.R) {
+        run_sampling(chunk_logits, 0, (int)ns, st);
+      } else {
+        for (size_t i = 0; i < ns; ++i)
+          if (in_chunk(b.sample_rows[i])) run_sampling(chunk_logits, (int)i, 1, st);
+      }
+    }
+    if (ng) {
+      int32_t* lp_idx = const_cast<int32_t*>(meta(st.meta.gather_idx));
+      if (r0 == 0 && r0 + rc >= st.R) {
+        gather_logprob_rows(chunk_logits, V, lp_idx, meta(st.meta.gather_targets), (int)ng, gathered_.as<float>(),
+                            gathered_.as<uint8_t>() + ng * 4 + 8, stream_);
+      } else {
+        for (size_t i = 0; i < ng; ++i)
+          if (in_chunk(b.gather_rows[i]))
+            gather_logprob_rows(chunk_logits, V, lp_idx + i, meta(st.meta.gather_targets) + i, 1,
+                                gathered_.as<float>() + i, gathered_.as<uint8_t>() + ng * 4 + 8 + i, stream_);
+      }
+    }
+    for (size_t i = 0; i < b.logit_rows.size(); ++i) {
+      if (!in_chunk(b.logit_rows[i])) continue;
+      int li = (int)(std::lower_bound(st.rows.begin(), st.rows.end(), b.logit_rows[i]) - st.rows.begin());
+      check(cudaMemcpyAsync(static_cast<float*>(logits_host_.p) + i * (size_t)V, chunk_logits + (size_t)li * V,
+                            (size_t)V * 4, cudaMemcpyDeviceToHost, stream_),
+            "download logits");
+    }
+  }
+
+  void run_sampling(const float* logits, int first, int n, const Step& st) {
+    const int V = cfg_.vocab;
+    size_t ws = sample_rows_workspace_bytes(n, V);
+    sample_ws_.ensure(ws + 16);
+    const StepMeta& m = st.meta;
+    sample_rows(logits, V, meta(m.sample_idx) + first, n, reinterpret_cast<const float*>(meta(m.temperature)) + first,
+                reinterpret_cast<const float*>(meta(m.top_p)) + first,
+                reinterpret_cast<const uint32_t*>(meta(m.seeds)) + 3 * first, sampled_.as<int32_t>() + first,
+                reinterpret_cast<float*>(sampled_.as<int32_t>() + sampled_cap()) + first, sample_ws_.p, sample_ws_.bytes,
+                stream_);
+  }
+  size_t sampled_cap() const { return sampled_.bytes / 8; }
+
+  // Copy results to the host (one sync).
+  void collect(const Batch& b, const Step& st, StepResult& R) {
+    const size_t ns = b.sample_rows.size(), ng = b.gather_rows.size(), nl = b.logit_rows.size();
+    uint8_t* h = static_cast<uint8_t*>(out_host_.ensure(ns * 8 + ng * 5 + 64));
+    if (ns) {
+      check(cudaMemcpyAsync(h, sampled_.p, ns * 4, cudaMemcpyDeviceToHost, stream_), "download sampled tokens");
+      check(cudaMemcpyAsync(h + ns * 4, sampled_.as<int32_t>() + sampled_cap(), ns * 4, cudaMemcpyDeviceToHost,
+                            stream_),
+            "download sampled log-probs");
+    }
+    if (ng) {
+      check(cudaMemcpyAsync(h + ns * 8, gathered_.p, ng * 4, cudaMemcpyDeviceToHost, stream_), "download log-probs");
+      check(cudaMemcpyAsync(h + ns * 8 + ng * 4, gathered_.as<uint8_t>() + ng * 4 + 8, ng, cudaMemcpyDeviceToHost,
+                            stream_),
+            "download log-probs");
+    }
+    check(cudaStreamSynchronize(stream_), "forward step");
+    R.sampled.resize(ns);
+    R.sampled_logprob.resize(ns);
+    std::memcpy(R.sampled.data(), h, ns * 4);
+    std::memcpy(R.sampled_logprob.data(), h + ns * 4, ns * 4);
+    R.gather_logprob.resize(ng);
+    R.gather_is_argmax.resize(ng);
+    std::memcpy(R.gather_logprob.data(), h + ns * 8, ng * 4);
+    std::memcpy(R.gather_is_argmax.data(), h + ns * 8 + ng * 4, ng);
+    R.logits.resize(nl * (size_t)cfg_.vocab);
+    if (nl) std::memcpy(R.logits.data(), logits_host_.p, R.logits.size() * 4);
+    (void)st;
+  }
+
+  // ---- CUDA graphs for decode-only steps, per batch-size bucket ----
+  // The graph holds every kernel of the step at fixed device addresses; per-step contents (tokens, positions, slots,
+  // block tables, sampling parameters) live in the metadata buffer, refreshed by a copy before each replay. Launch
+  // shapes depend on the bucket size and the bounds (max_blocks, max_context = the table's width) only.
+  struct Graph {
+    cudaGraphExec_t exec = nullptr;
+    uint64_t generation = 0;  // g_buffer_generation (+ cuBLASLt scratch moves) at capture
+  };
+  static int bucket_of(int T) {
+    int b = 1;
+    while (b < T) b *= 2;
+    return b;
+  }
+  int graph_max_blocks() const { return (cfg_.max_pos + kBlockSize - 1) / kBlockSize; }
+  uint64_t generation() const {
+#ifdef QB_HAVE_CUBLASLT
+    return g_buffer_generation + lt_->scratch_generation();
+#else
+    return g_buffer_generation;
+#endif
+  }
+  // A decode step as a graph over the padded bucket: dummy rows write no KV (slot -1), attend to position 0 of block
+  // 0 and sample greedily; their outputs are dropped.
+  void run_decode_graph(const Batch& b, Step& st) {
+    const int Tb = bucket_of(st.T), mb = graph_max_blocks();
+    upload_meta(b, st, Tb, mb);
+    Step pst = st;
+    pst.T = pst.R = Tb;
+    pst.S = st.S + (Tb - st.T);
+    pst.chunk_rows = Tb;  // one chunk: Tb * V * 4 bytes fit the logits scratch for Tb <= kMaxGraphBatch (checked)
+    pst.rows.resize(Tb);
+    for (int i = 0; i < Tb; ++i) pst.rows[i] = i;
+    Batch pb;
+    pb.sample_rows = pst.rows;
+    Graph& g = graphs_[Tb];
+    if (g.exec && g.generation == generation()) {
+      check(cudaGraphLaunch(g.exec, stream_), "cudaGraphLaunch (decode step)");
+      return;
+    }
+    // First sight of this bucket (or buffers moved): run eagerly once, which sizes every buffer, then capture.
+    run_layers(Tb, pst.S, 1, mb * kBlockSize);
+    run_head(pb, pst);
+    check(cudaStreamSynchronize(stream_), "decode step");
+    if (g.exec) cudaGraphExecDestroy(g.exec);
+    g.exec = nullptr;
+    const uint64_t gen = generation();
+    cudaGraph_t graph = nullptr;
+    check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+    try {
+      run_layers(Tb, pst.S, 1, mb * kBlockSize);
+      run_head(pb, pst);
+    } catch (...) {
+      cudaStreamEndCapture(stream_, &graph);
+      if (graph) cudaGraphDestroy(graph);
+      throw;
+    }
+    check(cudaStreamEndCapture(stream_, &graph), "cudaStreamEndCapture");
+    if (gen != generation()) {  // a buffer moved during capture: keep the eager result, capture next time
+      cudaGraphDestroy(graph);
+      return;
+    }
+    cudaError_t e = cudaGraphInstantiate(&g.exec, graph, 0);
+    cudaGraphDestroy(graph);
+    check(e, "cudaGraphInstantiate (decode step)");
+    g.generation = gen;
+  }
+  void graphs_clear() {
+    for (auto& kv : graphs_)
+      if (kv.second.exec) cudaGraphExecDestroy(kv.second.exec);
+    graphs_.clear();
+  }
+
+  size_t kv_layer_bytes() const { return (size_t)num_blocks_ * kBlockSize * cfg_.kv_heads * cfg_.head_dim * 2; }
+  void* layer_k(int l) const { return static_cast<uint8_t*>(k_cache_) + (size_t)l * kv_layer_bytes(); }
+  void* layer_v(int l) const { return static_cast<uint8_t*>(v_cache_) + (size_t)l * kv_layer_bytes(); }
+
+  int dev_ = 0;
+  cudaDeviceProp prop_{};
+  cudaStream_t stream_ = nullptr;
+#ifdef QB_HAVE_CUBLASLT
+  std::unique_ptr<LtContext> lt_;
+#endif
+  SynthSource synth_;
+  std::unique_ptr<DevWeights> W_;
+  int Fp_ = 0;
+  void* k_cache_ = nullptr;
+  void* v_cache_ = nullptr;
+  bool calibrating_ = false;
+  GrowBuf calib_dev_{"calibration statistics"};
+  size_t calib_off_[5] = {0, 0, 0, 0, 0};
+  GrowBuf resid_{"residual"}, normed_{"normed activations"}, branch_{"branch activations"}, qkv_{"qkv"},
+      attn_{"attention output"}, gu_{"gate_up output"}, hmid_{"mlp activations"}, xq_{"quantized activations"},
+      xs_{"activation scales"}, attn_ws_{"attention workspace"}, xrows_{"lm_head rows"}, logits_{"logits"},
+      sample_ws_{"sampling workspace"}, sampled_{"sampled tokens"}, gathered_{"gathered log-probs"},
+      meta_dev_{"step metadata"};
+  PinnedBuf meta_host_, out_host_, logits_host_;
+  StepMeta cur_meta_{};
+  int cur_max_blocks_ = 1;
+  BlockTimer timer_;
+  std::map<int, Graph> graphs_;
+  bool no_graphs_ = std::getenv("QB_CUDA_GRAPHS") && std::string(std::getenv("QB_CUDA_GRAPHS")) == "0";
+};
+
+}  // namespace
+
+std::unique_ptr<Model> create_cuda_model(const ModelConfig& cfg) { return std::make_unique<CudaModel>(cfg); }
 
 }  // namespace qb

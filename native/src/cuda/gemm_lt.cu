@@ -56,6 +56,7 @@ void* LtContext::scratch(size_t bytes) {
     scratch_ = nullptr;
     scratch_ = device_alloc(bytes, "cuBLASLt scratch");
     scratch_bytes_ = bytes;
+    ++generation_;
   }
   return scratch_;
 }
@@ -64,6 +65,7 @@ float* LtContext::scale_vec(int which, size_t n) {
     if (vec_[which]) cudaFree(vec_[which]);
     vec_[which] = static_cast<float*>(device_alloc(n * sizeof(float), "cuBLASLt scale vector"));
     vec_n_[which] = n;
+    ++generation_;
   }
   return vec_[which];
 }

@@ -32,6 +32,8 @@ class LtContext {
   void* workspace() const { return ws_; }
   size_t workspace_bytes() const { return ws_bytes_; }
   void* scratch(size_t bytes);        // grows; for int32 / fp32 intermediate outputs
+  // Counts moves of the scratch / scale buffers (CUDA graphs holding their addresses must be re-captured).
+  uint64_t scratch_generation() const { return generation_; }
   float* scale_vec(int which, size_t n);  // two float vectors (broadcast per-tensor scales)
   LtPlan* plan(const std::string& key);
   void put_plan(const std::string& key, LtPlan* p);
@@ -47,6 +49,7 @@ class LtContext {
   float* vec_[2] = {nullptr, nullptr};
   size_t vec_n_[2] = {0, 0};
   std::map<std::string, LtPlan*> plans_;
+  uint64_t generation_ = 0;
 };
 
 void gemm_f16_lt(LtContext& ctx, const void* x, const void* w, ActDtype in_dtype, int M, int N, int K, void* y,

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "../common/synth.h"
 #include "../quant/weight_quant.h"
 
 namespace qb {
@@ -53,7 +54,7 @@ std::vector<std::string> llama_tensor_names(const ModelConfig& cfg, bool weight_
 
 namespace {
 
-void proj_shape(const ModelConfig& c, int j, int& N, int& K) {
+void proj_shape_impl(const ModelConfig& c, int j, int& N, int& K) {
   int qd = c.heads * c.head_dim, kvd = c.kv_heads * c.head_dim;
   switch (j) {
     case 0: N = qd; K = c.hidden; break;
@@ -118,7 +119,7 @@ float scalar_of(const std::string& name, const HostTensor& t) {
 }
 
 // Linear from a compressed-tensors checkpoint: codes + scales as stored.
-Linear load_prequantized(const TensorStore& st, const std::string& base, int N, int K, Precision p) {
+Linear load_prequantized_impl(const TensorStore& st, const std::string& base, int N, int K, Precision p) {
   Linear L;
   L.N = N;
   L.K = K;
@@ -170,6 +171,18 @@ float static_scale(const std::vector<float>& absmax, int layer, int K) {
 }
 
 }  // namespace
+
+void proj_shape(const ModelConfig& c, int j, int& N, int& K) { proj_shape_impl(c, j, N, K); }
+Linear load_prequantized(const TensorStore& st, const std::string& base, int N, int K, Precision p) {
+  return load_prequantized_impl(st, base, N, K, p);
+}
+void expect_tensor_shape(const std::string& name, const HostTensor& t, std::vector<int64_t> shape) {
+  expect_shape(name, t, std::move(shape));
+}
+const std::vector<float>& calibration_of(const PrepareOptions& opt, const char* key, const ModelConfig& cfg, int K) {
+  return calib_of(opt, key, cfg, K);
+}
+float static_fp8_input_scale(const std::vector<float>& absmax, int layer, int K) { return static_scale(absmax, layer, K); }
 
 void rope_tables(const ModelConfig& cfg, std::vector<float>& cos_tab, std::vector<float>& sin_tab) {
   int half = cfg.head_dim / 2;
@@ -234,14 +247,14 @@ LlamaWeights prepare_weights(const ModelConfig& cfg, const TensorStore& st, Prec
     if (opt.prequantized) {
       for (int j = 0; j < 7; ++j) {
         int N, K;
-        proj_shape(cfg, j, N, K);
-        *lin[j] = load_prequantized(st, pre + kProj[j], N, K, p);
+        proj_shape_impl(cfg, j, N, K);
+        *lin[j] = load_prequantized_impl(st, pre + kProj[j], N, K, p);
       }
     } else {
       std::vector<float> w[7];
       int Ns[7], Ks[7];
       for (int j = 0; j < 7; ++j) {
-        proj_shape(cfg, j, Ns[j], Ks[j]);
+        proj_shape_impl(cfg, j, Ns[j], Ks[j]);
         const std::string name = pre + kProj[j] + ".weight";
         const HostTensor& t = st.get(name);
         expect_shape(name, t, {Ns[j], Ks[j]});
@@ -292,13 +305,6 @@ LlamaWeights prepare_weights(const ModelConfig& cfg, const TensorStore& st, Prec
 // ---------------------------------------------------------------------------------------------------------------
 // Synthetic weights
 
-static uint64_t mix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
 uint64_t name_hash(const std::string& s) {
   uint64_t h = 1469598103934665603ull;  // FNV-1a
   for (unsigned char c : s) {
@@ -308,40 +314,63 @@ uint64_t name_hash(const std::string& s) {
   return h;
 }
 
-// Uniform in [-amplitude, amplitude): 24 random bits, exact float arithmetic up to the final multiply.
 float synth_value(uint64_t seed, uint64_t tensor_hash, uint64_t index, float amplitude) {
-  uint64_t r = mix64(seed ^ tensor_hash ^ mix64(index));
-  float u = (float)(r >> 40) * (1.0f / 16777216.0f);
-  return (u * 2.0f - 1.0f) * amplitude;
+  return synth_uniform(seed, tensor_hash, index, amplitude);
+}
+
+std::vector<int> synth_outlier_channels(const ModelConfig& cfg, uint64_t seed, int outlier_channels) {
+  std::vector<int> outliers;
+  for (int j = 0; j < outlier_channels && j < cfg.hidden; ++j) {
+    int c = (int)(synth_mix64(seed ^ 0x6f75746c696572ull ^ (uint64_t)j) % (uint64_t)cfg.hidden);
+    if (std::find(outliers.begin(), outliers.end(), c) == outliers.end()) outliers.push_back(c);
+  }
+  return outliers;
+}
+
+std::vector<float> synth_norm(const ModelConfig& cfg, const std::string& name, uint64_t seed,
+                              const std::vector<int>& outliers, float outlier_gain) {
+  std::vector<float> v(cfg.hidden);
+  uint64_t h = name_hash(name);
+  for (int i = 0; i < cfg.hidden; ++i) v[i] = 1.0f + synth_value(seed, h, i, 0.1f);
+  for (int c : outliers) v[c] = outlier_gain;
+  return v;
+}
+
+float synth_matrix_amplitude(const ModelConfig& cfg, const std::string& name) {
+  const float sqrt3 = 1.7320508f;
+  if (name == "model.embed_tokens.weight") return 1.0f * sqrt3;
+  if (name == "lm_head.weight") return 1.0f / std::sqrt((float)cfg.hidden) * sqrt3;
+  for (int j = 0; j < 7; ++j) {
+    std::string suffix = std::string(kProj[j]) + ".weight";
+    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      int N, K;
+      proj_shape(cfg, j, N, K);
+      // Residual-branch outputs (o, down) are scaled down so the residual stream stays O(1) over many layers.
+      float sd = 1.0f / std::sqrt((float)K) * ((j == 3 || j == 6) ? 1.0f / std::sqrt(2.0f * cfg.layers) : 1.0f);
+      return sd * sqrt3;
+    }
+  }
+  throw QbError("BAD_CONFIG", "no synthetic rule for tensor '" + name + "'");
 }
 
 void synthesize_weights(const ModelConfig& cfg, TensorStore& st, uint64_t seed, int outlier_channels,
                         float outlier_gain) {
-  const float sqrt3 = 1.7320508f;
-  auto fill = [&](const std::string& name, std::vector<int64_t> shape, float std_dev) {
+  auto fill = [&](const std::string& name, std::vector<int64_t> shape) {
     size_t n = 1;
     for (auto d : shape) n *= (size_t)d;
     std::vector<float> v(n);
     uint64_t h = name_hash(name);
-    float a = std_dev * sqrt3;
+    float a = synth_matrix_amplitude(cfg, name);
     for (size_t i = 0; i < n; ++i) v[i] = synth_value(seed, h, i, a);
     st.set_float(name, shape, std::move(v));
   };
   // Outlier channels: a few hidden channels whose norm gains are large, as trained LLMs have.
-  std::vector<int> outliers;
-  for (int j = 0; j < outlier_channels && j < cfg.hidden; ++j) {
-    int c = (int)(mix64(seed ^ 0x6f75746c696572ull ^ (uint64_t)j) % (uint64_t)cfg.hidden);
-    if (std::find(outliers.begin(), outliers.end(), c) == outliers.end()) outliers.push_back(c);
-  }
+  std::vector<int> outliers = synth_outlier_channels(cfg, seed, outlier_channels);
   auto norm = [&](const std::string& name) {
-    std::vector<float> v(cfg.hidden);
-    uint64_t h = name_hash(name);
-    for (int i = 0; i < cfg.hidden; ++i) v[i] = 1.0f + synth_value(seed, h, i, 0.1f);
-    for (int c : outliers) v[c] = outlier_gain;
-    st.set_float(name, {cfg.hidden}, std::move(v));
+    st.set_float(name, {cfg.hidden}, synth_norm(cfg, name, seed, outliers, outlier_gain));
   };
-  fill("model.embed_tokens.weight", {cfg.vocab, cfg.hidden}, 1.0f);
-  if (!cfg.tie) fill("lm_head.weight", {cfg.vocab, cfg.hidden}, 1.0f / std::sqrt((float)cfg.hidden));
+  fill("model.embed_tokens.weight", {cfg.vocab, cfg.hidden});
+  if (!cfg.tie) fill("lm_head.weight", {cfg.vocab, cfg.hidden});
   norm("model.norm.weight");
   for (int i = 0; i < cfg.layers; ++i) {
     std::string pre = layer_prefix(i);
@@ -350,9 +379,7 @@ void synthesize_weights(const ModelConfig& cfg, TensorStore& st, uint64_t seed, 
     for (int j = 0; j < 7; ++j) {
       int N, K;
       proj_shape(cfg, j, N, K);
-      // Residual-branch outputs (o, down) are scaled down so the residual stream stays O(1) over many layers.
-      float sd = 1.0f / std::sqrt((float)K) * ((j == 3 || j == 6) ? 1.0f / std::sqrt(2.0f * cfg.layers) : 1.0f);
-      fill(pre + kProj[j] + ".weight", {N, K}, sd);
+      fill(pre + kProj[j] + ".weight", {N, K});
     }
   }
 }

@@ -63,5 +63,20 @@ void synthesize_weights(const ModelConfig& cfg, TensorStore& store, uint64_t see
                         float outlier_gain);
 float synth_value(uint64_t seed, uint64_t tensor_hash, uint64_t index, float amplitude);
 uint64_t name_hash(const std::string& s);
+// The pieces of synthesize_weights(), for backends that generate the matrices themselves (the CUDA model):
+// matrix values are synth_value(seed, name_hash(name), i, synth_matrix_amplitude(cfg, name)); norms are small.
+float synth_matrix_amplitude(const ModelConfig& cfg, const std::string& name);
+std::vector<int> synth_outlier_channels(const ModelConfig& cfg, uint64_t seed, int outlier_channels);
+std::vector<float> synth_norm(const ModelConfig& cfg, const std::string& name, uint64_t seed,
+                              const std::vector<int>& outliers, float outlier_gain);
+
+// Pieces of prepare_weights() shared with the CUDA model's on-GPU preparation.
+void proj_shape(const ModelConfig& c, int j, int& N, int& K);  // j indexes kProjNames
+const std::vector<float>& calibration_of(const PrepareOptions& opt, const char* key, const ModelConfig& cfg, int K);
+float static_fp8_input_scale(const std::vector<float>& absmax, int layer, int K);
+// A compressed-tensors linear (codes, weight_scale, input_scale for fp8-static) with its checks.
+Linear load_prequantized(const TensorStore& st, const std::string& base, int N, int K, Precision p);
+// Throws DTYPE_SHAPE naming the tensor when its shape differs from `shape`.
+void expect_tensor_shape(const std::string& name, const HostTensor& t, std::vector<int64_t> shape);
 
 }  // namespace qb

@@ -41,8 +41,17 @@ class Model {
   const ModelConfig& config() const { return cfg_; }
   TensorStore& store() { return store_; }
 
+  // Seeded synthetic weights (the CPU fills the host store; the CUDA model generates them on the GPU at finalize).
+  virtual void synthesize(uint64_t seed, int outlier_channels, float outlier_gain) {
+    synthesize_weights(cfg_, store_, seed, outlier_channels, outlier_gain);
+  }
   virtual void finalize(Precision p, const PrepareOptions& opt) = 0;
+  // KV blocks that fit in `utilization` of device memory after the weights and a workspace for max_tokens tokens
+  // per step (0: the backend has no memory limit to size from; the caller picks).
+  virtual int suggest_kv_blocks(double utilization, int max_tokens) { return 0; }
   virtual void allocate_kv_cache(int num_blocks) = 0;
+  // Timing runs: fill the whole KV cache with seeded random values (never time attention on zeros / garbage).
+  virtual void fill_kv_random(uint64_t seed) = 0;
   virtual StepResult forward(const Batch& b) = 0;
   virtual void set_calibration(bool on) = 0;
   virtual std::map<std::string, std::vector<float>> calibration_stats() const = 0;

@@ -45,6 +45,12 @@ std::vector<float> smoothquant_factors(const std::vector<float>& act_absmax, con
   for (size_t g = 0; g < weights.size(); ++g)
     for (int n = 0; n < rows[g]; ++n)
       for (int k = 0; k < K; ++k) wmax[k] = std::fmax(wmax[k], std::fabs(weights[g][(size_t)n * K + k]));
+  return smoothquant_factors_from_wmax(act_absmax, wmax, alpha);
+}
+
+std::vector<float> smoothquant_factors_from_wmax(const std::vector<float>& act_absmax, const std::vector<float>& wmax,
+                                                 float alpha) {
+  const int K = (int)wmax.size();
   std::vector<float> s(K, 1.0f);
   for (int k = 0; k < K; ++k) {
     if (act_absmax[k] > 0 && wmax[k] > 0) {

@@ -15,6 +15,9 @@ float quant_weight_fp8_per_tensor(const float* w, int N, int K, uint8_t* q);
 // SmoothQuant factors for a group of linears sharing one input (q/k/v, or gate/up):
 // s_j = clamp(act_absmax_j^alpha / w_absmax_j^(1-alpha), 1e-5) with w_absmax_j = max over the group's rows of |W[:, j]|.
 // Channels whose activation or weight absmax is 0 get s_j = 1.
+// The same from precomputed per-column weight absmax (max over the group's rows of |W[:, j]|).
+std::vector<float> smoothquant_factors_from_wmax(const std::vector<float>& act_absmax, const std::vector<float>& wmax,
+                                                 float alpha);
 std::vector<float> smoothquant_factors(const std::vector<float>& act_absmax, const std::vector<const float*>& weights,
                                        const std::vector<int>& rows, int K, float alpha);
 

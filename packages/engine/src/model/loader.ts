@@ -38,8 +38,12 @@ export interface LoadOptions {
   smoothquantAlpha?: number;
   /** Longest sequence (default min(max_position_embeddings, 4096)). */
   maxModelLen?: number;
-  /** KV cache size in blocks of 16 tokens (default: 2048 on the CPU). */
+  /** KV cache size in blocks of 16 tokens (default: 2048 on the CPU; on CUDA, what fits in gpuMemoryUtilization). */
   kvBlocks?: number;
+  /** CUDA: fraction of GPU memory for weights + KV cache + workspace (default 0.9, as vLLM). */
+  gpuMemoryUtilization?: number;
+  /** CUDA: tokens per step the workspace is reserved for when sizing the KV cache (default 8192). */
+  maxNumBatchedTokens?: number;
   /** Synthetic weights */
   seed?: number;
   outlierChannels?: number;
@@ -150,7 +154,7 @@ export function loadModel(o: LoadOptions): LoadedModel {
       });
     }
 
-    const numKvBlocks = o.kvBlocks ?? 2048;
+    let numKvBlocks = o.kvBlocks ?? 2048;
     let recipe: PrecisionRecipe;
     if (scheme) {
       wrapNative('preparing quantized weights', () => model.finalize(precision, { prequantized: true }));
@@ -174,6 +178,18 @@ export function loadModel(o: LoadOptions): LoadedModel {
     } else {
       wrapNative('preparing weights', () => model.finalize(precision, {}));
       recipe = recipeFor(precision, dtype, 'none');
+    }
+    if (device === 'cuda' && o.kvBlocks === undefined) {
+      const util = o.gpuMemoryUtilization ?? 0.9;
+      if (!(util > 0 && util <= 1)) throw new EngineError('BAD_CONFIG', `gpuMemoryUtilization must be in (0, 1], got ${util}`);
+      model.allocateKvCache(1);  // release the calibration cache before measuring free memory
+      const fit = wrapNative('sizing the KV cache', () => model.suggestKvBlocks(util, o.maxNumBatchedTokens ?? 8192));
+      const need = Math.ceil(maxModelLen / KV_BLOCK_SIZE);
+      if (fit < need) {
+        throw new EngineError('CUDA_OOM', `after the weights, ${Math.round(util * 100)}% of GPU memory leaves room for ${fit} KV blocks of ${KV_BLOCK_SIZE} tokens; one ${maxModelLen}-token sequence needs ${need}: raise gpuMemoryUtilization or lower maxModelLen`);
+      }
+      numKvBlocks = fit;
+      progress(`KV cache: ${fit} blocks (${fit * KV_BLOCK_SIZE} tokens) in ${Math.round(util * 100)}% of GPU memory`);
     }
     wrapNative('allocating the KV cache', () => model.allocateKvCache(numKvBlocks));
     return {
