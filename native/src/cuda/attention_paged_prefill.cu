@@ -71,6 +71,11 @@ __device__ __forceinline__ void mma16816(float c[4], const uint32_t a[4], uint32
         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
+__device__ __forceinline__ float fast_exp2(float x) {  // MUFU.EX2; exp2(-inf) = 0
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
 // Round two floats to the act dtype, pack (lo in the low half), and return the rounded values.
 template <ActDtype A>
 __device__ __forceinline__ uint32_t pack_round(float& lo, float& hi) {
@@ -245,7 +250,7 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_kernel(PfParams p) {
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
       const float mnew = fmaxf(mrow[r], mx);
       const float mu = mnew == -INFINITY ? 0.f : mnew;
-      const float corr = exp2f(mrow[r] - mu);
+      const float corr = fast_exp2(mrow[r] - mu);
       mrow[r] = mnew;
       lrow[r] *= corr;
 #pragma unroll
@@ -255,7 +260,7 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_kernel(PfParams p) {
       }
 #pragma unroll
       for (int nt = 0; nt < BN / 8; ++nt) {
-        float x0 = exp2f(sc[nt][2 * r] - mu), x1 = exp2f(sc[nt][2 * r + 1] - mu);
+        float x0 = fast_exp2(sc[nt][2 * r] - mu), x1 = fast_exp2(sc[nt][2 * r + 1] - mu);
         // A fragment of P for k-step nt/2: a0 (row, keys 0-7), a1 (row+8, keys 0-7), a2 (row, 8-15), a3 (row+8, 8-15)
         pa[nt >> 1][(nt & 1) * 2 + r] = pack_round<A>(x0, x1);
         lrow[r] += x0 + x1;
