@@ -113,11 +113,12 @@ test('an interrupted run keeps the answered batches and the rerun computes only 
   const cacheFiles = fs.readdirSync(a.cacheDir);
   assert.equal(cacheFiles.length, 1);
   const lines = fs.readFileSync(path.join(a.cacheDir, cacheFiles[0]), 'utf8').trim().split('\n');
-  assert.equal(lines.length, 6, 'two batches of 3 were saved');
+  // two batches were saved: at least 3 requests each, at most 6 (a batch grows to keep a context's requests together)
+  assert.ok(lines.length >= 6 && lines.length <= 12, `two batches saved (${lines.length} lines)`);
   const resume = fakeLoader();
   const res = await runEval(a, { loadModel: resume.load, log: quiet });
-  assert.equal(res.stats.fp16.fromCache, 6);
-  assert.equal(resume.models[0].calls.requests, res.stats.fp16.total - 6);
+  assert.equal(res.stats.fp16.fromCache, lines.length);
+  assert.equal(resume.models[0].calls.requests, res.stats.fp16.total - lines.length);
   fs.rmSync(dir, { recursive: true });
 });
 
