@@ -19,6 +19,7 @@ if [[ -f .device/data.tar.xz && ! -d /tmp/shared/models ]]; then
   mkdir -p /tmp/shared && tar -xJf .device/data.tar.xz -C /tmp/shared
 fi
 export QB_DATA_DIR="${QB_DATA_DIR:-/tmp/shared}"
+export QB_REPO_ROOT="$PWD"  # the bundles live in .device/bundle; repo files (calibration text, results/) resolve from here
 BUILD="${QB_GPU_BUILD:-/tmp/qb-gpu-build}"
 if [[ ! -f "$BUILD/quantbench_native.node" || "${QB_REBUILD:-1}" == 1 ]]; then
   GEN=(); command -v ninja >/dev/null && GEN=(-G Ninja)
@@ -33,7 +34,9 @@ what="${1:-check}"; shift || true
 case "$what" in
   build) echo "built $QB_NATIVE_ADDON" ;;
   check) node .device/bundle/gpu_check.mjs --out "$OUT/gpu_check.json" "$@" ;;
-  latency) node .device/bundle/gpu_latency.mjs --out "$OUT/gpu_latency.jsonl" "$@" ;;
+  latency)
+    python3 scripts/device/ceilings.py "$OUT/ceilings.json" || echo "ceilings not measured (torch missing?)"
+    node .device/bundle/gpu_latency.mjs --out "$OUT/gpu_latency.jsonl" --ceilings "$OUT/ceilings.json" "$@" ;;
   bench) node .device/bundle/bench.mjs "$@" ;;
   eval) node .device/bundle/eval.mjs "$@" ;;
   *) echo "unknown command $what (check | latency | bench | eval | build)"; exit 2 ;;

@@ -11,9 +11,14 @@
  * (weights generated on the GPU, compared with the CPU's host generation; head_dim 16).
  *
  * Tolerances (why): the CPU accumulates in double, the GPU in fp32 with other orders, and both round every
- * activation to 16 bits, so a rounding can land one ulp apart and propagate. 16-bit: mean KL < 1e-4 and top-1
- * ≥ 99%. Quantized: a one-ulp difference can move an activation to the next fp8/int8 code, so mean KL < 2e-3 and
- * top-1 ≥ 97% — still 5-50x below the quantization's own KL vs fp16 (printed alongside for scale).
+ * activation to 16 bits, so a rounding can land one ulp apart and propagate. fp16: mean KL < 1e-4 and top-1
+ * ≥ 99%; bf16 (8 mantissa bits, 8x coarser): KL < 3e-4, top-1 ≥ 98%. Quantized: one ulp upstream moves a token's
+ * per-token scale and so re-rounds every code of the row — a fresh draw of the quantization noise. Two draws differ
+ * by about as much as one draw differs from fp16, so the bound is relative to the quantization's own error on the
+ * CPU: KL(cpu || gpu) ≤ 1.5 x KL(cpu fp16 || cpu quantized) and top-1 ≥ (cpu fp16 vs quantized top-1) - 5 points.
+ * A wiring bug (wrong scale, layout, padding) lands far outside: KL of order 1 and top-1 near chance.
+ * Greedy ids must match for ≥ 20 of 40 tokens on average for 16-bit stories260K; elsewhere (quantized, or the
+ * flat random-weight distributions of synthetic:tiny) the matching prefix is reported, not asserted.
  */
 import fs from 'node:fs';
 import { LLM } from '../../packages/engine/src/index.ts';
@@ -83,7 +88,7 @@ async function main() {
     rows.push(r);
     console.log(`${r.pass ? 'PASS' : 'FAIL'} ${r.model} ${r.precision} ${r.check} ${JSON.stringify(Object.fromEntries(Object.entries(r).filter(([k]) => !['model', 'precision', 'check', 'pass'].includes(k))))}`);
   };
-  const precisions: Precision[] = only ? [only as Precision] : ['fp16', 'bf16', 'int8-w8a8', 'fp8-dynamic', 'fp8-static'];
+  const precisions: Precision[] = only ? ['fp16', only as Precision] : ['fp16', 'bf16', 'int8-w8a8', 'fp8-dynamic', 'fp8-static'];
   const stories = dataPath('models/stories260K/hf');
   if (!stories) console.log('SKIP stories260K: no data dir (set QB_DATA_DIR); checking synthetic:tiny only');
   const models: string[] = [...(stories ? [stories] : []), 'synthetic:tiny'];
@@ -96,8 +101,8 @@ async function main() {
       const gpu = await LLM.load({ model, precision, device: 'cuda', kvBlocks: 256 });
       const V = cpu.info.arch.vocabSize;
       const quant = !['fp16', 'bf16'].includes(precision);
-      const klBound = quant ? 2e-3 : 1e-4;
-      const topBound = quant ? 0.97 : 0.99;
+      let klBound = precision === 'bf16' ? 3e-4 : 1e-4;
+      let topBound = precision === 'bf16' ? 0.98 : 0.99;
       // 1. logits at every position
       const cpuL: Float32Array[] = [];
       const gpuL: Float32Array[] = [];
@@ -117,9 +122,14 @@ async function main() {
       };
       const c = compare(cat(cpuL), cat(gpuL), V);
       if (precision === 'fp16') cpuRef16 = cpuL;
-      const quantKl = cpuRef16 && precision !== 'fp16' ? compare(cat(cpuRef16), cat(cpuL), V).meanKl : undefined;
+      const own = cpuRef16 && precision !== 'fp16' ? compare(cat(cpuRef16), cat(cpuL), V) : undefined;
+      if (quant) {
+        if (!own) throw new Error('run fp16 first: quantized bounds are relative to the CPU quantization error');
+        klBound = 1.5 * own.meanKl;
+        topBound = own.top1 - 0.05;
+      }
       const finite = gpuL.every((x) => x.every(Number.isFinite));
-      emit({ model: id, precision, check: 'logits', pass: finite && c.meanKl < klBound && c.top1 >= topBound, ...c, klBound, topBound, cpuKlVsFp16: quantKl });
+      emit({ model: id, precision, check: 'logits', pass: finite && c.meanKl < klBound && c.top1 >= topBound, ...c, klBound, topBound, cpuKlVsFp16: own?.meanKl, cpuTop1VsFp16: own?.top1 });
 
       // 2. batched greedy generation (decode steps: CUDA graphs on the GPU)
       const g1 = await cpu.generate(PROMPTS, { maxTokens: 40, ignoreEos: true });
@@ -130,7 +140,9 @@ async function main() {
         return k;
       });
       const meanPrefix = prefix.reduce((a, b) => a + b, 0) / prefix.length;
-      emit({ model: id, precision, check: 'greedy', pass: quant ? meanPrefix >= 10 : meanPrefix >= 20, matchingPrefix: prefix, tokens: 40, sample: g2[0]!.text.slice(0, 80) });
+      const asserted = !quant && !id.startsWith('synthetic:');
+      const sameLength = g2.every((o) => o.ids.length === 40);
+      emit({ model: id, precision, check: 'greedy', pass: sameLength && (!asserted || meanPrefix >= 20), asserted, matchingPrefix: prefix, tokens: 40, sample: g2[0]!.text.slice(0, 80) });
 
       // 3. batch invariance on the GPU: a text alone vs inside the generation batch's mixed steps
       const alone = await gpu.scoreLogits(gpu.tokenizer.encode(TEXTS[0]!, true));

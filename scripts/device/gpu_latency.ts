@@ -12,9 +12,11 @@ import { loadModel } from '../../packages/engine/src/model/loader.ts';
 import type { NativeBatch } from '../../native/js/index.ts';
 import type { Precision } from '../../packages/engine/src/types.ts';
 
-const PEAK_BW = 3.0e12;
-const PEAK_16 = 715e12;
-const PEAK_8 = 1270e12;
+// Roofline denominators: measured on the machine at hand by ceilings.py (--ceilings), else the H100's
+// (shared/device/NOTES.md: 3.0 TB/s copy, 715 TFLOP/s bf16, 1270 TFLOP/s fp8).
+let PEAK_BW = 3.0e12;
+let PEAK_16 = 715e12;
+let PEAK_8 = 1270e12;
 
 function argv() {
   const a = process.argv.slice(2);
@@ -29,6 +31,7 @@ function argv() {
     batches: (get('--batch', '1,16,64,256') as string).split(',').map(Number),
     contexts: (get('--context', '128,2048') as string).split(',').map(Number),
     iters: Number(get('--iters', '20')),
+    ceilings: get('--ceilings'),
   };
 }
 
@@ -80,6 +83,14 @@ function prefillBatch(T: number, V: number): NativeBatch {
 
 async function main() {
   const o = argv();
+  let ceilings: Record<string, unknown> = { source: 'H100 (shared/device/NOTES.md)', copyTBs: 3.0, bf16Tflops: 715, fp8Tflops: 1270 };
+  if (o.ceilings && fs.existsSync(o.ceilings)) {
+    const c = JSON.parse(fs.readFileSync(o.ceilings, 'utf8')) as { copyTBs: number; bf16Tflops: number; fp8Tflops: number };
+    ceilings = { source: 'measured here (scripts/device/ceilings.py)', ...c };
+    PEAK_BW = c.copyTBs * 1e12;
+    PEAK_16 = c.bf16Tflops * 1e12;
+    PEAK_8 = c.fp8Tflops * 1e12;
+  }
   const lines: string[] = [];
   const emit = (row: Record<string, unknown>) => {
     const s = JSON.stringify(row);
@@ -96,7 +107,7 @@ async function main() {
     const linParams = a.numLayers * (a.hiddenSize * (a.numHeads + 2 * a.numKvHeads) * a.headDim + a.numHeads * a.headDim * a.hiddenSize + 3 * a.hiddenSize * a.intermediateSize);
     const wBytes = linParams * (precision === 'fp16' || precision === 'bf16' ? 2 : 1) + V * a.hiddenSize * 2;
     const kvPerTok = a.numLayers * 2 * a.numKvHeads * a.headDim * 2;
-    const base = { device: m.deviceName, commit: o.commit, model: 'synthetic:llama-3.1-8b', weights: 'synthetic', precision, recipe: m.recipe, kvBlocks: m.numKvBlocks };
+    const base = { device: m.deviceName, commit: o.commit, model: 'synthetic:llama-3.1-8b', weights: 'synthetic', precision, recipe: m.recipe, kvBlocks: m.numKvBlocks, ceilings };
     console.log(`${precision}: loaded in ${loadS.toFixed(1)} s on ${m.deviceName}; KV ${m.numKvBlocks} blocks`);
     m.native.fillKvRandom(12345);
     const time = (b: () => NativeBatch, iters: number) => {

@@ -95,6 +95,7 @@ export async function main(argv: string[]): Promise<number> {
           .option('output-len', { type: 'number' })
           .option('range-ratio', { type: 'number', default: 0, describe: 'lengths uniform in [L(1-r), L(1+r)] (vLLM random dataset)' })
           .option('num-prompts', { type: 'number', describe: 'default 256 (1024 at max batch 256); --quick 8' })
+          .option('prompts-per-batch', { type: 'number', describe: 'instead of --num-prompts: max(2, N x max batch) prompts per point (short GPU runs: N waves of a full batch)' })
           .option('seed', { type: 'number', default: 0 })
           .option('batch', { type: 'string', describe: 'max batch sizes (maxNumSeqs), comma list (default 256; --quick 1,4)' })
           .option('rate', { type: 'string', alias: 'request-rate', default: 'inf', describe: 'request rates in req/s or inf, comma list' })
@@ -121,6 +122,7 @@ export async function main(argv: string[]): Promise<number> {
           outputLen: a.outputLen,
           rangeRatio: a.rangeRatio,
           numPrompts: a.numPrompts,
+          promptsPerBatch: a.promptsPerBatch,
           seed: a.seed,
           batch: a.batch,
           rate: a.rate,

@@ -28,6 +28,7 @@ export interface RawBenchFlags {
   outputLen?: number;
   rangeRatio: number;
   numPrompts?: number;
+  promptsPerBatch?: number;
   seed: number;
   batch?: string;
   rate: string;
@@ -53,7 +54,7 @@ export interface ResolvedBench {
   precisions: Precision[];
   batches: number[];
   rates: Rate[];
-  workload: { name: WorkloadName; inputLen: number; outputLen: number; rangeRatio: number; numPrompts: number | null; seed: number };
+  workload: { name: WorkloadName; inputLen: number; outputLen: number; rangeRatio: number; numPrompts: number | null; promptsPerBatch: number | null; seed: number };
   burstiness: number;
   maxConcurrency: number | null;
   maxNumBatchedTokens: number;
@@ -123,6 +124,8 @@ export function resolveBench(f: RawBenchFlags, cudaAvailable: boolean): Resolved
   } else {
     throw new OptionError(`unknown --workload "${f.workload}"; use prefill-heavy, decode-heavy or custom`);
   }
+  if (f.promptsPerBatch !== undefined && !(f.promptsPerBatch > 0)) throw new OptionError('--prompts-per-batch must be > 0');
+  if (f.promptsPerBatch !== undefined && f.numPrompts !== undefined) throw new OptionError('give --num-prompts or --prompts-per-batch, not both');
   const batches = f.batch ? parseIntList(f.batch, 'batch') : quick ? [1, 4] : f.profileBlocks ? [64] : [256];
   if (f.burstiness <= 0) throw new OptionError('--burstiness must be > 0');
   if (f.maxConcurrency !== undefined && (!Number.isInteger(f.maxConcurrency) || f.maxConcurrency < 1)) {
@@ -136,7 +139,7 @@ export function resolveBench(f: RawBenchFlags, cudaAvailable: boolean): Resolved
     precisions: parsePrecisions(f.precision),
     batches,
     rates: parseRates(f.rate),
-    workload: { name, inputLen, outputLen, rangeRatio: f.rangeRatio, numPrompts: f.numPrompts ?? (quick ? 8 : null), seed: f.seed },
+    workload: { name, inputLen, outputLen, rangeRatio: f.rangeRatio, numPrompts: f.numPrompts ?? (quick && f.promptsPerBatch === undefined ? 8 : null), promptsPerBatch: f.promptsPerBatch ?? null, seed: f.seed },
     burstiness: f.burstiness,
     maxConcurrency: f.maxConcurrency ?? null,
     maxNumBatchedTokens: f.maxNumBatchedTokens ?? (quick ? 512 : 8192),

@@ -31,6 +31,8 @@ export interface SweepConfig {
     rangeRatio: number;
     /** null: the study's default for the batch size (256, or 1024 at batch 256) */
     numPrompts: number | null;
+    /** When set (and numPrompts is null): max(2, round(promptsPerBatch * batch)) prompts per point. */
+    promptsPerBatch?: number | null;
     seed: number;
   };
   burstiness: number;
@@ -141,7 +143,8 @@ async function runPoint(
   signal: AbortSignal | undefined,
   progress: SweepProgress,
 ): Promise<BenchPoint | null> {
-  const numPrompts = cfg.workload.numPrompts ?? defaultNumPrompts(batch);
+  const ppb = cfg.workload.promptsPerBatch;
+  const numPrompts = cfg.workload.numPrompts ?? (ppb ? Math.max(2, Math.round(ppb * batch)) : defaultNumPrompts(batch));
   const workload: WorkloadSpec = {
     name: cfg.workload.name,
     inputLen: cfg.workload.inputLen,

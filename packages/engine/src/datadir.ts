@@ -3,7 +3,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Root of the quantbench checkout (three levels above this file). */
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+/** The repository root (QB_REPO_ROOT overrides it for bundled builds, which live elsewhere). */
+export const REPO_ROOT = process.env.QB_REPO_ROOT ? path.resolve(process.env.QB_REPO_ROOT) : path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
 export const DATA_DIR_ENV = 'QB_DATA_DIR';
 
