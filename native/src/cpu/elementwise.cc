@@ -37,27 +37,30 @@ void rmsnorm_residual(const float* x, float* residual, const float* w, int T, in
 void rope(float* x, const int32_t* positions, int T, int H, int Dh, const float* cos_tab, const float* sin_tab,
           ActDtype act) {
   int half = Dh / 2;
-  for (int t = 0; t < T; ++t) {
-    const float* c = cos_tab + (size_t)positions[t] * half;
-    const float* s = sin_tab + (size_t)positions[t] * half;
-    for (int h = 0; h < H; ++h) {
-      float* v = x + ((size_t)t * H + h) * Dh;
-      for (int i = 0; i < half; ++i) {
-        float a = v[i], b = v[i + half];
-        v[i] = round_act(a * c[i] - b * s[i], act);
-        v[i + half] = round_act(b * c[i] + a * s[i], act);
+  parallel_for(T, 64, [&](long tb, long te) {
+    for (long t = tb; t < te; ++t) {
+      const float* c = cos_tab + (size_t)positions[t] * half;
+      const float* s = sin_tab + (size_t)positions[t] * half;
+      for (int h = 0; h < H; ++h) {
+        float* v = x + ((size_t)t * H + h) * Dh;
+        for (int i = 0; i < half; ++i) {
+          float a = v[i], b = v[i + half];
+          v[i] = round_act(a * c[i] - b * s[i], act);
+          v[i + half] = round_act(b * c[i] + a * s[i], act);
+        }
       }
     }
-  }
+  });
 }
 
 void silu_mul(const float* g, const float* u, int T, int F, float* out, ActDtype act) {
-  size_t n = (size_t)T * F;
-  for (size_t i = 0; i < n; ++i) {
-    float gv = g[i];
-    float s = gv / (1.0f + std::exp(-gv));
-    out[i] = round_act(s * u[i], act);
-  }
+  parallel_for(T, 16, [&](long tb, long te) {
+    for (size_t i = (size_t)tb * F; i < (size_t)te * F; ++i) {
+      float gv = g[i];
+      float s = gv / (1.0f + std::exp(-gv));
+      out[i] = round_act(s * u[i], act);
+    }
+  });
 }
 
 void add(const float* a, const float* b, size_t n, float* y, ActDtype act) {
