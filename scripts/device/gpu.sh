@@ -19,6 +19,8 @@ if [[ -f .device/data.tar.xz && ! -d /tmp/shared/models ]]; then
   mkdir -p /tmp/shared && tar -xJf .device/data.tar.xz -C /tmp/shared
 fi
 export QB_DATA_DIR="${QB_DATA_DIR:-/tmp/shared}"
+# The copy on the GPU machine carries a stale .git: provenance takes the commit staged in .device/commit.
+[[ -f .device/commit ]] && export QB_COMMIT="${QB_COMMIT:-$(cut -d" " -f1 .device/commit)+bundle}"
 export QB_REPO_ROOT="$PWD"  # the bundles live in .device/bundle; repo files (calibration text, results/) resolve from here
 BUILD="${QB_GPU_BUILD:-/tmp/qb-gpu-build}"
 if [[ ! -f "$BUILD/quantbench_native.node" || "${QB_REBUILD:-1}" == 1 ]]; then

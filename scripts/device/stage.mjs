@@ -42,5 +42,9 @@ if (process.argv.includes('--data')) {
   const parts = ['models/stories260K', 'tokenizers/llama-3.1', 'datasets'].filter((p) => fs.existsSync(path.join(shared, p)));
   execFileSync('tar', ['-cJf', path.join(out, 'data.tar.xz'), '-C', shared, ...parts]);
 }
+// The commit the bundles were built from (provenance on the GPU machine, whose copy has no usable .git).
+const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root }).toString().trim();
+const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root }).toString().trim() !== '';
+fs.writeFileSync(path.join(out, 'commit'), `${head}${dirty ? '+dirty' : ''}\n`);
 const size = (p) => (fs.existsSync(p) ? (fs.statSync(p).size / 1e6).toFixed(1) + ' MB' : 'missing');
 console.log(`staged .device/: bundles ${Object.keys(entries).join(', ')}; node ${size(path.join(out, 'node/node.xz'))}; data ${size(path.join(out, 'data.tar.xz'))}`);
