@@ -33,11 +33,14 @@ export function profileBlocks(engine: BenchEngine, precision: Precision, cfg: Pr
     for (const ctx of cfg.contexts) {
       if (signal?.aborted) return out;
       const core = engine.createCore({ maxNumSeqs: batch, maxNumBatchedTokens: cfg.maxNumBatchedTokens, profileBlocks: true });
+      // Chunked prefill mixes the first requests' decodes with the last ones' prefill: every request must still be
+      // decoding when the last prefill chunk is done, so it gets as many tokens as there are prefill steps on top.
+      const prefillSteps = Math.ceil((batch * ctx) / cfg.maxNumBatchedTokens) + 1;
       for (let i = 0; i < batch; i++) {
         core.addRequest({
           id: `p${i}`,
           promptIds: Array.from({ length: ctx }, token),
-          params: { maxTokens: cfg.decodeSteps + 1, ignoreEos: true },
+          params: { maxTokens: cfg.decodeSteps + 1 + prefillSteps, ignoreEos: true },
         });
       }
       const acc = { attention: 0, mlp: 0, quantization: 0, other: 0 };
@@ -52,6 +55,7 @@ export function profileBlocks(engine: BenchEngine, precision: Precision, cfg: Pr
           acc.other += stats.blockMs.other;
           stepMs += stats.blockMs.total;
           n++;
+          if (n === cfg.decodeSteps) for (let i = 0; i < batch; i++) core.abortRequest(`p${i}`);
         }
       }
       if (n === 0) continue; // never a full decode batch (KV cache too small for batch x context)
