@@ -3,14 +3,16 @@
 #   check    GPU-vs-CPU end-to-end checks (stories260K per precision, synthetic:tiny)  -> $OUT/gpu_check.json
 #   latency  decode / prefill step latency on synthetic Llama-3.1-8B                   -> $OUT/gpu_latency.jsonl
 #   bench …  / eval …  the CLIs, bundled (arguments passed through)
-# Stage first on the dev machine: bash ../shared/device/stage-node.sh && node scripts/device/stage.mjs --data
-# Usage: bash scripts/device/gpu.sh check|latency|bench ARGS|eval ARGS|build
+# On the device tool's machine (no Node, no node_modules): stage first on the dev machine with
+#   bash ../shared/device/stage-node.sh && node scripts/device/stage.mjs --data   (then carry .device)
+# On a GPU machine set up with `bash scripts/setup.sh` (Node + node_modules): it runs the TS sources through tsx.
+# Usage: bash scripts/device/gpu.sh check|latency|bench ARGS|eval ARGS|build   (pnpm test:gpu = check)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 OUT="${OUT:-$PWD/.device-out}"
 mkdir -p "$OUT"
 export PATH="/usr/local/cuda/bin:/tmp/nodebin:$PATH"
-if ! command -v node >/dev/null; then
+if ! command -v node >/dev/null && [[ -f .device/node/node.xz ]]; then
   mkdir -p /tmp/nodebin
   xz -d -c .device/node/node.xz >/tmp/nodebin/node
   chmod +x /tmp/nodebin/node
@@ -18,28 +20,38 @@ fi
 if [[ -f .device/data.tar.xz && ! -d /tmp/shared/models ]]; then
   mkdir -p /tmp/shared && tar -xJf .device/data.tar.xz -C /tmp/shared
 fi
-export QB_DATA_DIR="${QB_DATA_DIR:-/tmp/shared}"
+[[ -d /tmp/shared/models ]] && export QB_DATA_DIR="${QB_DATA_DIR:-/tmp/shared}"
 # The copy on the GPU machine carries a stale .git: provenance takes the commit staged in .device/commit.
 [[ -f .device/commit ]] && export QB_COMMIT="${QB_COMMIT:-$(cut -d" " -f1 .device/commit)+bundle}"
 export QB_REPO_ROOT="$PWD"  # the bundles live in .device/bundle; repo files (calibration text, results/) resolve from here
 BUILD="${QB_GPU_BUILD:-/tmp/qb-gpu-build}"
 if [[ ! -f "$BUILD/quantbench_native.node" || "${QB_REBUILD:-1}" == 1 ]]; then
   GEN=(); command -v ninja >/dev/null && GEN=(-G Ninja)
-  cmake -S native -B "$BUILD" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release -DQB_CUDA_TOOLS=ON \
-    -DNODE_INCLUDE_DIR="$PWD/.device/node/include/node" -DNODE_ADDON_API_DIR="$PWD/.device/node-addon-api" \
+  if [[ -d .device/node-addon-api ]]; then
+    NODE_ARGS=(-DNODE_INCLUDE_DIR="$PWD/.device/node/include/node" -DNODE_ADDON_API_DIR="$PWD/.device/node-addon-api")
+  else
+    NODE_ARGS=(-DNODE_INCLUDE_DIR="$(node -p "require('path').resolve(process.execPath, '../../include/node')")"
+               -DNODE_ADDON_API_DIR="$(cd native && node -p "require('path').dirname(require.resolve('node-addon-api/package.json'))")")
+  fi
+  cmake -S native -B "$BUILD" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release -DQB_CUDA_TOOLS=ON "${NODE_ARGS[@]}" \
     >"$OUT/cmake.log" 2>&1 || { tail -30 "$OUT/cmake.log"; exit 1; }
   cmake --build "$BUILD" -j "$(nproc)" >"$OUT/build.log" 2>&1 || {
     grep -E "error|undefined" -A3 "$OUT/build.log" | head -60; echo "build failed"; exit 1; }
 fi
 export QB_NATIVE_ADDON="$BUILD/quantbench_native.node"
+# A bundled entry point when staged (.device/bundle), else the TS source through tsx.
+run_ts() {
+  local name="$1" src="$2"; shift 2
+  if [[ -f ".device/bundle/$name.mjs" ]]; then node ".device/bundle/$name.mjs" "$@"; else node --import tsx "$src" "$@"; fi
+}
 what="${1:-check}"; shift || true
 case "$what" in
   build) echo "built $QB_NATIVE_ADDON" ;;
-  check) node .device/bundle/gpu_check.mjs --out "$OUT/gpu_check.json" "$@" ;;
+  check) run_ts gpu_check scripts/device/gpu_check.ts --out "$OUT/gpu_check.json" "$@" ;;
   latency)
     python3 scripts/device/ceilings.py "$OUT/ceilings.json" || echo "ceilings not measured (torch missing?)"
-    node .device/bundle/gpu_latency.mjs --out "$OUT/gpu_latency.jsonl" --ceilings "$OUT/ceilings.json" "$@" ;;
-  bench) node .device/bundle/bench.mjs "$@" ;;
-  eval) node .device/bundle/eval.mjs "$@" ;;
+    run_ts gpu_latency scripts/device/gpu_latency.ts --out "$OUT/gpu_latency.jsonl" --ceilings "$OUT/ceilings.json" "$@" ;;
+  bench) run_ts bench packages/bench/src/cli.ts "$@" ;;
+  eval) run_ts eval packages/eval/src/cli.ts "$@" ;;
   *) echo "unknown command $what (check | latency | bench | eval | build)"; exit 2 ;;
 esac
