@@ -27,26 +27,6 @@ struct Shape {
 };
 const Shape kLlama[] = {{"qkv", 6144, 4096}, {"o", 4096, 4096}, {"gate_up", 28672, 4096}, {"down", 4096, 14336}};
 
-void add_row(Harness& h, const std::string& op, const std::string& prec, const std::string& shape,
-             const std::string& kernel, double us, double bytes, double flops, double peak_flops) {
-  BenchRow r;
-  r.op = op;
-  r.precision = prec;
-  r.shape = shape;
-  r.kernel = kernel;
-  r.median_us = us;
-  r.bytes = bytes;
-  r.flops = flops;
-  r.tbs = bytes / (us * 1e-6) / 1e12;
-  r.tflops = flops / (us * 1e-6) / 1e12;
-  const double t_bw = bytes / kPeakBytesPerS, t_c = peak_flops > 0 ? flops / peak_flops : 0;
-  r.roofline = std::max(t_bw, t_c) / (us * 1e-6);
-  r.bound = t_bw >= t_c ? "bandwidth" : "compute";
-  h.bench.push_back(r);
-  std::printf("TIME %-22s %-10s %-28s %-18s %9.2f us %6.2f TB/s %7.1f TFLOP/s roofline %5.1f%% (%s)\n", op.c_str(),
-              prec.c_str(), shape.c_str(), kernel.c_str(), us, r.tbs, r.tflops, 100 * r.roofline, r.bound.c_str());
-  std::fflush(stdout);
-}
 
 struct GemmBufs {
   std::vector<DevBuf> w;
@@ -131,7 +111,7 @@ void bench_gemm(Harness& h, GemmKind k, bool lt, int M, const Shape& sh, uint64_
   double flops = 2.0 * M * N * K;
   char shape[64];
   std::snprintf(shape, sizeof shape, "%s M=%d N=%d K=%d", sh.name, M, N, K);
-  add_row(h, "gemm", gemm_kind_name(k), shape, kernel, us, bytes, flops, peak_for(k));
+  add_bench_row(h, "gemm", gemm_kind_name(k), shape, kernel, us, bytes, flops, peak_for(k));
 }
 
 void bench_act(Harness& h, uint64_t seed) {
@@ -158,7 +138,7 @@ void bench_act(Harness& h, uint64_t seed) {
                                          nullptr, qo, h.stream);
       };
       double us = time_median_us(launch, 3, 25, std::max(10, copies), h.stream);
-      add_row(h, "rmsnorm_residual_quant", "fp8", "T=" + std::to_string(T) + " D=4096", "fused", us,
+      add_bench_row(h, "rmsnorm_residual_quant", "fp8", "T=" + std::to_string(T) + " D=4096", "fused", us,
               n * 2.0 * 3 + n + 4.0 * T + D * 2, 0, 0);
     }
     // silu * mul + fp8 per-token quant, F = 14336 (gate_up layout)
@@ -178,7 +158,7 @@ void bench_act(Harness& h, uint64_t seed) {
         qb::cuda::silu_mul_quant(g, g + F, 2 * F, qb::ActDtype::BF16, T, F, nullptr, qo, h.stream);
       };
       double us = time_median_us(launch, 3, 25, std::max(10, copies), h.stream);
-      add_row(h, "silu_mul_quant", "fp8", "T=" + std::to_string(T) + " F=14336", "fused", us, n * 4.0 + n + 4.0 * T,
+      add_bench_row(h, "silu_mul_quant", "fp8", "T=" + std::to_string(T) + " F=14336", "fused", us, n * 4.0 + n + 4.0 * T,
               0, 0);
     }
     // plain per-token fp8 quant, K = 4096
@@ -197,13 +177,34 @@ void bench_act(Harness& h, uint64_t seed) {
                                       h.stream);
       };
       double us = time_median_us(launch, 3, 25, std::max(10, copies), h.stream);
-      add_row(h, "quant_per_token", "fp8", "T=" + std::to_string(T) + " K=4096", "rowwise", us, n * 3.0 + 4.0 * T, 0,
+      add_bench_row(h, "quant_per_token", "fp8", "T=" + std::to_string(T) + " K=4096", "rowwise", us, n * 3.0 + 4.0 * T, 0,
               0);
     }
   }
 }
 
 }  // namespace
+
+void add_bench_row(Harness& h, const std::string& op, const std::string& prec, const std::string& shape,
+                   const std::string& kernel, double us, double bytes, double flops, double peak_flops) {
+  BenchRow r;
+  r.op = op;
+  r.precision = prec;
+  r.shape = shape;
+  r.kernel = kernel;
+  r.median_us = us;
+  r.bytes = bytes;
+  r.flops = flops;
+  r.tbs = bytes / (us * 1e-6) / 1e12;
+  r.tflops = flops / (us * 1e-6) / 1e12;
+  const double t_bw = bytes / kPeakBytesPerS, t_c = peak_flops > 0 ? flops / peak_flops : 0;
+  r.roofline = std::max(t_bw, t_c) / (us * 1e-6);
+  r.bound = t_bw >= t_c ? "bandwidth" : "compute";
+  h.bench.push_back(r);
+  std::printf("TIME %-22s %-10s %-28s %-18s %9.2f us %6.2f TB/s %7.1f TFLOP/s roofline %5.1f%% (%s)\n", op.c_str(),
+              prec.c_str(), shape.c_str(), kernel.c_str(), us, r.tbs, r.tflops, 100 * r.roofline, r.bound.c_str());
+  std::fflush(stdout);
+}
 
 void run_bench(Harness& h) {
   const uint64_t seed = 12345;

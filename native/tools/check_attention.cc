@@ -301,27 +301,6 @@ void check_attention(Harness& h) {
 // ---------------------------------------------------------------------------------------------------------------
 namespace {
 
-void add_row(Harness& h, const std::string& op, const std::string& shape, const std::string& kernel, double us,
-             double bytes, double flops) {
-  BenchRow r;
-  r.op = op;
-  r.precision = "bf16";
-  r.shape = shape;
-  r.kernel = kernel;
-  r.median_us = us;
-  r.bytes = bytes;
-  r.flops = flops;
-  r.tbs = bytes / (us * 1e-6) / 1e12;
-  r.tflops = flops / (us * 1e-6) / 1e12;
-  const double t_bw = bytes / kPeakBytesPerS, t_c = flops / kPeakBf16Flops;
-  r.roofline = std::max(t_bw, t_c) / (us * 1e-6);
-  r.bound = t_bw >= t_c ? "bandwidth" : "compute";
-  h.bench.push_back(r);
-  std::printf("TIME %-22s %-10s %-28s %-18s %9.2f us %6.2f TB/s %7.1f TFLOP/s roofline %5.1f%% (%s)\n", op.c_str(),
-              r.precision.c_str(), shape.c_str(), kernel.c_str(), us, r.tbs, r.tflops, 100 * r.roofline,
-              r.bound.c_str());
-  std::fflush(stdout);
-}
 
 constexpr int kH = 32, kHkv = 8, kDh = 128, kBs = 16;
 
@@ -403,7 +382,7 @@ void bench_case(Harness& h, const std::string& label, const std::vector<SeqSpec>
   double us = time_median_us(launch, 3, h.quick ? 5 : 15, batch, h.stream);
   const double bytes = kv_bytes + (double)T * kH * kDh * 2 * 2;
   const bool tc = maxq > 1;
-  add_row(h, "paged_attention", label, tc ? "tc-prefill" : "rowwise-splitkv", us, bytes, flops);
+  add_bench_row(h, "paged_attention", "bf16", label, tc ? "tc-prefill" : "rowwise-splitkv", us, bytes, flops, kPeakBf16Flops);
 }
 
 }  // namespace
@@ -446,6 +425,6 @@ void bench_attention(Harness& h) {
     double us = time_median_us(launch, 3, 15, 10, h.stream);
     // read q|k|v, write q|k back, write k and v to the cache
     double bytes = (double)T * ((double)ld * 2 + (kH + kHkv) * kDh * 2 + 2.0 * kHkv * kDh * 2);
-    add_row(h, "rope_qkv_kv_write", "T=" + std::to_string(T) + " H=32 Hkv=8 Dh=128", "fused", us, bytes, 0);
+    add_bench_row(h, "rope_qkv_kv_write", "bf16", "T=" + std::to_string(T) + " H=32 Hkv=8 Dh=128", "fused", us, bytes, 0, 0);
   }
 }

@@ -289,25 +289,6 @@ void check_absmax(Harness& h) {
   }
 }
 
-void add_bench(Harness& h, const std::string& op, const std::string& shape, const std::string& kernel, double us,
-               double bytes) {
-  BenchRow r;
-  r.op = op;
-  r.precision = "f32";
-  r.shape = shape;
-  r.kernel = kernel;
-  r.median_us = us;
-  r.bytes = bytes;
-  r.flops = 0;
-  r.tbs = bytes / (us * 1e-6) / 1e12;
-  r.tflops = 0;
-  r.roofline = bytes / kPeakBytesPerS / (us * 1e-6);
-  r.bound = "bandwidth";
-  h.bench.push_back(r);
-  std::printf("TIME %-22s %-34s %-14s %9.2f us %6.2f TB/s roofline %5.1f%%\n", op.c_str(), shape.c_str(),
-              kernel.c_str(), us, r.tbs, 100 * r.roofline);
-  std::fflush(stdout);
-}
 
 }  // namespace
 
@@ -359,8 +340,8 @@ void bench_sampling(Harness& h) {
                               sd.as<uint32_t>(), tok.as<int32_t>(), lp.as<float>(), ws.p, wsb, h.stream);
       };
       double us = time_median_us(launch, 3, 15, 10, h.stream);
-      add_bench(h, "sample_rows", "n=" + std::to_string(n) + " V=128256 " + m.name, "block/row", us,
-                (double)n * V * 4);
+      add_bench_row(h, "sample_rows", "f32", "n=" + std::to_string(n) + " V=128256 " + m.name, "block/row", us,
+                (double)n * V * 4, 0, 0);
     }
   }
   for (int n : {1, 256}) {
@@ -369,7 +350,7 @@ void bench_sampling(Harness& h) {
                                     ia.as<uint8_t>(), h.stream);
     };
     double us = time_median_us(launch, 3, 15, 10, h.stream);
-    add_bench(h, "gather_logprob_rows", "n=" + std::to_string(n) + " V=128256", "block/row", us, (double)n * V * 4);
+    add_bench_row(h, "gather_logprob_rows", "f32", "n=" + std::to_string(n) + " V=128256", "block/row", us, (double)n * V * 4, 0, 0);
   }
   lg.clear();
   // Embedding from a bf16 [128256, 4096] table; gather of lm_head rows; calibration absmax.
@@ -383,7 +364,7 @@ void bench_sampling(Harness& h) {
       DevBuf tk = to_dev(tok), out((size_t)T * D * 2);
       auto launch = [&](int) { qb::cuda::embedding(table.p, tk.as<int32_t>(), T, D, ActDtype::BF16, out.p, h.stream); };
       double us = time_median_us(launch, 3, 15, 10, h.stream);
-      add_bench(h, "embedding", "T=" + std::to_string(T) + " D=4096 bf16", "gather", us, (double)T * D * 2 * 2);
+      add_bench_row(h, "embedding", "bf16", "T=" + std::to_string(T) + " D=4096 bf16", "gather", us, (double)T * D * 2 * 2, 0, 0);
     }
     for (int R : {64, 512}) {
       const int Tx = 4096;
@@ -392,15 +373,15 @@ void bench_sampling(Harness& h) {
       DevBuf rw = to_dev(rows), out((size_t)R * D * 2);
       auto launch = [&](int) { qb::cuda::gather_rows(table.p, rw.as<int32_t>(), R, D, ActDtype::BF16, out.p, h.stream); };
       double us = time_median_us(launch, 3, 15, 10, h.stream);
-      add_bench(h, "gather_rows", "R=" + std::to_string(R) + " D=4096 bf16", "gather", us, (double)R * D * 2 * 2);
+      add_bench_row(h, "gather_rows", "bf16", "R=" + std::to_string(R) + " D=4096 bf16", "gather", us, (double)R * D * 2 * 2, 0, 0);
     }
     for (auto [T, K] : {std::pair{64, 4096}, std::pair{2048, 4096}, std::pair{2048, 14336}}) {
       DevBuf cm((size_t)K * 4);
       qb::cuda::check(cudaMemset(cm.p, 0, cm.n), "memset");
       auto launch = [&](int) { qb::cuda::absmax_columns(table.p, ActDtype::BF16, T, K, cm.as<float>(), h.stream); };
       double us = time_median_us(launch, 3, 15, 10, h.stream);
-      add_bench(h, "absmax_columns", "T=" + std::to_string(T) + " K=" + std::to_string(K) + " bf16", "colwise", us,
-                (double)T * K * 2);
+      add_bench_row(h, "absmax_columns", "bf16", "T=" + std::to_string(T) + " K=" + std::to_string(K) + " bf16", "colwise", us,
+                (double)T * K * 2, 0, 0);
     }
   }
 }

@@ -55,4 +55,7 @@ void bench_attention(Harness& h);
 void bench_sampling(Harness& h);
 void run_bench(Harness& h);
 void write_jsonl(const Harness& h, const std::string& path);
+// One timing row (TB/s, TFLOP/s, roofline ratio vs kPeakBytesPerS / peak_flops, bound), printed as a TIME line.
+void add_bench_row(Harness& h, const std::string& op, const std::string& prec, const std::string& shape,
+                   const std::string& kernel, double us, double bytes, double flops, double peak_flops);
 void print_table(const Harness& h);
