@@ -80,7 +80,7 @@ const out: KernelTiming[] = timings.map((t) => {
   } as KernelTiming;
 });
 
-const dir = path.join(REPO_ROOT, 'results', run);
+const dir = path.join(process.env.QB_RESULTS_DIR ?? path.join(REPO_ROOT, 'results'), run);
 fs.mkdirSync(dir, { recursive: true });
 fs.writeFileSync(path.join(dir, 'kernels.jsonl'), out.map((o) => JSON.stringify(o)).join('\n') + '\n');
 fs.writeFileSync(path.join(dir, 'checks.jsonl'), checks.map((c) => JSON.stringify(c)).join('\n') + '\n');

@@ -4,9 +4,10 @@
  * Ctrl-C stops after the current step: finished points are already on disk, the summary is written from them, and the
  * exit code is 130; `--run NAME --resume` continues the run.
  */
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import yargs from 'yargs';
-import { REPO_ROOT, runCliMain } from '@quantbench/engine';
+import { gitCommit, REPO_ROOT, runCliMain } from '@quantbench/engine';
 import { cudaAvailable, loadBenchEngine, loaderFromModule, type EngineLoader } from './engine_driver.ts';
 import { runKernelBench } from './kernels.ts';
 import { resolveBench, parseIntList, type RawBenchFlags } from './options.ts';
@@ -51,19 +52,32 @@ export async function main(argv: string[]): Promise<number> {
     .option('engine-module', { type: 'string', hidden: true, describe: 'module exporting loadEngine (another engine or a test double)' })
     .command(
       'kernels',
-      'time native ops (GEMM per precision, quantization, decode attention) with tinybench',
+      'time native ops: CUDA kernels with device events on a GPU, the CPU reference ops with tinybench otherwise',
       (y) =>
         y
           .option('dim', { type: 'number', describe: 'GEMM N = K (default 1024; --quick 256)' })
           .option('tokens', { type: 'string', describe: 'GEMM M values (default 1,16,64; --quick 1,16)' })
           .option('time-ms', { type: 'number', default: 200, describe: 'tinybench time per case' })
           .option('quick', { type: 'boolean', default: false })
-          .option('seed', { type: 'number', default: 0 }),
+          .option('seed', { type: 'number', default: 0 })
+          .option('cpu', { type: 'boolean', default: false, describe: 'time the CPU reference ops even when a CUDA GPU is visible' }),
       async (a) => {
         const run = a.run ?? defaultRunName();
         const runDir = path.join(a.resultsDir, run);
         openRunDir(runDir, true);
-        if (cudaAvailable()) log('note: CUDA op timing with device events is not bound yet; timing the CPU reference ops');
+        if (cudaAvailable() && !a.cpu) {
+          // GPU: the CUDA kernel harness (native/tools: CUDA events, graph replay, rotating weights) times every
+          // kernel; its rows are imported into this run with provenance (scripts/device/import_kernels.ts).
+          const out = path.join(runDir, 'harness');
+          log(`CUDA device visible: timing the CUDA kernels with device events (scripts/device/kernels.sh) -> ${out}`);
+          const env = { ...process.env, OUT: out, QB_RESULTS_DIR: a.resultsDir };
+          const h = spawnSync('bash', [path.join(REPO_ROOT, 'scripts/device/kernels.sh'), '--bench-only', ...(a.quick ? ['--quick'] : [])], { stdio: 'inherit', env });
+          if (h.status !== 0) throw new Error(`the CUDA kernel harness failed (exit ${h.status}); its log is in ${out}`);
+          const imp = spawnSync(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'scripts/device/import_kernels.ts'), out, gitCommit(), run], { stdio: 'inherit', env, cwd: REPO_ROOT });
+          if (imp.status !== 0) throw new Error(`importing the harness timings failed (exit ${imp.status})`);
+          log(`kernel timings: ${path.join(runDir, 'kernels.jsonl')} (device events; roofline vs the H100 ceilings)`);
+          return;
+        }
         const res = await runKernelBench(
           {
             runDir,

@@ -1,8 +1,7 @@
 /**
  * `pnpm bench kernels`: native op microbenchmarks with tinybench on the CPU reference ops (GEMM per precision and
  * shape, activation quantization, paged decode attention). Timings include the binding's copies of the inputs.
- * GPU timing with device events needs a CUDA op binding (not exposed yet), so on a GPU machine this still times
- * the CPU ops and says so.
+ * On a GPU machine the CLI runs the CUDA kernel harness instead (device events; see cli.ts), unless --cpu.
  */
 import { Bench } from 'tinybench';
 import { cpuDeviceName, makeProvenance, type PrecisionRecipe } from '@quantbench/engine';
