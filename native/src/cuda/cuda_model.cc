@@ -287,7 +287,7 @@ class CudaModel final : public Model {
       run_head(b, st);
       timer_.mark(BlockTimer::Other, stream_);
     }
-    collect(b, st, R);
+    collect(b, R);
     if (b.profile) {
       double ms[BlockTimer::kBlocks];
       timer_.finish(ms);
@@ -635,7 +635,7 @@ class CudaModel final : public Model {
       }
     }
     if (ng) {
-      int32_t* lp_idx = const_cast<int32_t*>(meta(st.meta.gather_idx));
+      const int32_t* lp_idx = meta(st.meta.gather_idx);
       if (r0 == 0 && r0 + rc >= st.R) {
         gather_logprob_rows(chunk_logits, V, lp_idx, meta(st.meta.gather_targets), (int)ng, gathered_.as<float>(),
                             gathered_.as<uint8_t>() + ng * 4 + 8, stream_);
@@ -669,7 +669,7 @@ class CudaModel final : public Model {
   size_t sampled_cap() const { return sampled_.bytes / 8; }
 
   // Copy results to the host (one sync).
-  void collect(const Batch& b, const Step& st, StepResult& R) {
+  void collect(const Batch& b, StepResult& R) {
     const size_t ns = b.sample_rows.size(), ng = b.gather_rows.size(), nl = b.logit_rows.size();
     uint8_t* h = static_cast<uint8_t*>(out_host_.ensure(ns * 8 + ng * 5 + 64));
     if (ns) {
@@ -695,7 +695,6 @@ class CudaModel final : public Model {
     std::memcpy(R.gather_is_argmax.data(), h + ns * 8 + ng * 4, ng);
     R.logits.resize(nl * (size_t)cfg_.vocab);
     if (nl) std::memcpy(R.logits.data(), logits_host_.p, R.logits.size() * 4);
-    (void)st;
   }
 
   // ---- CUDA graphs for decode-only steps, per batch-size bucket ----

@@ -1,6 +1,5 @@
-// The CUDA model (issue 3): the same Model interface as the CPU reference, running our kernels on the GPU.
-// Status: the kernels (cuda_ops.h) are built and checked against their CPU twins by native/tools; the GPU forward
-// that strings them together is not written yet, so create_cuda_model() refuses with a clear error.
+// The CUDA model (issue 3): the same Model interface and semantics as the CPU reference, running our kernels on the
+// GPU (cuda_model.cc: forward, KV cache, decode CUDA graphs; cuda_model_weights.cc: weight preparation on the GPU).
 #pragma once
 #include <memory>
 
@@ -8,7 +7,8 @@
 
 namespace qb {
 int cuda_device_count();
-// True once the GPU forward exists; the engine picks device 'auto' = cuda only then.
+// True when this build has the GPU forward (the engine picks device 'auto' = cuda when a GPU is visible).
 bool cuda_model_implemented();
+// Throws QbError NO_CUDA (no GPU), GPU_UNSUPPORTED (below sm_90: names what the GPU could run), UNSUPPORTED_ON_CUDA.
 std::unique_ptr<Model> create_cuda_model(const ModelConfig& cfg);
 }  // namespace qb
