@@ -182,7 +182,7 @@ export function loadModel(o: LoadOptions): LoadedModel {
     if (device === 'cuda' && o.kvBlocks === undefined) {
       const util = o.gpuMemoryUtilization ?? 0.9;
       if (!(util > 0 && util <= 1)) throw new EngineError('BAD_CONFIG', `gpuMemoryUtilization must be in (0, 1], got ${util}`);
-      model.allocateKvCache(1);  // release the calibration cache before measuring free memory
+      wrapNative('releasing the calibration KV cache', () => model.allocateKvCache(1));  // before measuring free memory
       const fit = wrapNative('sizing the KV cache', () => model.suggestKvBlocks(util, o.maxNumBatchedTokens ?? 8192));
       const need = Math.ceil(maxModelLen / KV_BLOCK_SIZE);
       if (fit < need) {
