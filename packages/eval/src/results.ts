@@ -22,11 +22,21 @@ export function summarizeTask(t: ScoredTask): TaskResult {
   };
 }
 
+/**
+ * A generation task's reference is dataset text: per-sample files (committed under results/) keep only its last line
+ * (the final answer, e.g. GSM8K's "#### 18"); docId locates the full reference in the dataset.
+ */
+export function sampleTarget(target: number | string): number | string {
+  if (typeof target === 'number') return target;
+  const lines = target.trimEnd().split('\n');
+  return lines[lines.length - 1]!;
+}
+
 export function toSamples(t: ScoredTask): EvalSample[] {
   return t.docs.map((d) => ({
     task: t.plan.task,
     docId: d.docId,
-    target: d.target,
+    target: sampleTarget(d.target),
     ...(d.choices ? { choices: d.choices } : {}),
     ...(d.generation !== undefined ? { generation: d.generation } : {}),
     metrics: d.metrics,

@@ -72,6 +72,7 @@ export interface EvalResult {
 export interface EvalSample {
   task: string;
   docId: number;
+  /** Gold choice index, or a generation task's reference reduced to its last line (no dataset text in results). */
   target: number | string;
   /** Per choice: summed logprob and is_greedy (multiple choice tasks). */
   choices?: { logprob: number; isGreedy: boolean; numChars: number }[];
