@@ -453,43 +453,44 @@ class CudaModel final : public Model {
 
   // y[M, N] = x W^T for one linear. x16: 16-bit input; q: quantized input (xq_/xs_ or static scale).
   void linear(const DevLinear& L, const void* x16, const QuantOut& q, int M, void* y) {
-    const ActDtype act = cfg_.act;
-    const bool per_tok = q.mode == QuantMode::Int8PerToken || q.mode == QuantMode::Fp8PerToken;
-    const bool small = M <= 16;
     switch (L.precision) {
       case Precision::INT8_W8A8:
 #ifdef QB_HAVE_CUBLASLT
-        if (!small) {
-          gemm_int8_w8a8_lt(*lt_, static_cast<const int8_t*>(q.q), q.scale, per_tok, static_cast<const int8_t*>(L.w),
-                            L.w_scale, true, M, L.N, L.K, y, act, stream_);
-          return;
-        }
+        return linear_8bit<int8_t>(L, q, M, y, gemm_int8_w8a8_lt, gemm_int8_w8a8_smallm);
+#else
+        return linear_8bit<int8_t>(L, q, M, y, nullptr, gemm_int8_w8a8_smallm);
 #endif
-        for (int m0 = 0; m0 < M; m0 += kSmallMMax) {
-          int m = std::min(kSmallMMax, M - m0);
-          gemm_int8_w8a8_smallm(static_cast<const int8_t*>(q.q) + (size_t)m0 * L.K, per_tok ? q.scale + m0 : q.scale,
-                                per_tok, static_cast<const int8_t*>(L.w), L.w_scale, true, m, L.N, L.K,
-                                static_cast<uint16_t*>(y) + (size_t)m0 * L.N, act, stream_);
-        }
-        return;
       case Precision::FP8_DYNAMIC:
       case Precision::FP8_STATIC:
 #ifdef QB_HAVE_CUBLASLT
-        if (!small) {
-          gemm_fp8_lt(*lt_, static_cast<const uint8_t*>(q.q), q.scale, per_tok, static_cast<const uint8_t*>(L.w),
-                      L.w_scale, true, M, L.N, L.K, y, act, stream_);
-          return;
-        }
+        return linear_8bit<uint8_t>(L, q, M, y, gemm_fp8_lt, gemm_fp8_smallm);
+#else
+        return linear_8bit<uint8_t>(L, q, M, y, nullptr, gemm_fp8_smallm);
 #endif
-        for (int m0 = 0; m0 < M; m0 += kSmallMMax) {
-          int m = std::min(kSmallMMax, M - m0);
-          gemm_fp8_smallm(static_cast<const uint8_t*>(q.q) + (size_t)m0 * L.K, per_tok ? q.scale + m0 : q.scale,
-                          per_tok, static_cast<const uint8_t*>(L.w), L.w_scale, true, m, L.N, L.K,
-                          static_cast<uint16_t*>(y) + (size_t)m0 * L.N, act, stream_);
-        }
-        return;
       default:
-        gemm16(x16, L.w, M, L.N, L.K, y, act);
+        gemm16(x16, L.w, M, L.N, L.K, y, cfg_.act);
+    }
+  }
+
+  // W8A8 linear on codes of type C (int8 / fp8-e4m3): the library kernel for M > 16 when built with cuBLASLt, else
+  // our small-M kernel in chunks of kSmallMMax rows (per-token scales advance with the rows).
+  template <typename C, typename LtFn, typename SmallFn>
+  void linear_8bit(const DevLinear& L, const QuantOut& q, int M, void* y, LtFn lt, SmallFn smallm) {
+    const bool per_tok = q.mode == QuantMode::Int8PerToken || q.mode == QuantMode::Fp8PerToken;
+    const C* x = static_cast<const C*>(q.q);
+    const C* w = static_cast<const C*>(L.w);
+#ifdef QB_HAVE_CUBLASLT
+    if (M > 16) {
+      lt(*lt_, x, q.scale, per_tok, w, L.w_scale, true, M, L.N, L.K, y, cfg_.act, stream_);
+      return;
+    }
+#else
+    (void)lt;
+#endif
+    for (int m0 = 0; m0 < M; m0 += kSmallMMax) {
+      const int m = std::min(kSmallMMax, M - m0);
+      smallm(x + (size_t)m0 * L.K, per_tok ? q.scale + m0 : q.scale, per_tok, w, L.w_scale, true, m, L.N, L.K,
+             static_cast<uint16_t*>(y) + (size_t)m0 * L.N, cfg_.act, stream_);
     }
   }
 
