@@ -39,6 +39,10 @@ const out = path.join(buildDir, 'quantbench_native.node');
 // QB_BUILD_COPY=0: leave native/build alone (a private build for a long run, used through QB_NATIVE_ADDON).
 if (buildDir !== path.join(here, 'build') && process.env.QB_BUILD_COPY !== '0') {
   fs.mkdirSync(path.join(here, 'build'), { recursive: true });
-  fs.copyFileSync(out, path.join(here, 'build', 'quantbench_native.node'));
+  // Copy then rename: a process that has the old addon loaded keeps its (unlinked) file; copying over it in place
+  // would change the mapped library under that process (SIGBUS).
+  const dst = path.join(here, 'build', 'quantbench_native.node');
+  fs.copyFileSync(out, dst + '.tmp');
+  fs.renameSync(dst + '.tmp', dst);
 }
 console.log(`built ${out}`);

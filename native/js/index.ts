@@ -142,6 +142,8 @@ export interface NativeAddon {
   /** True when this build has a working CUDA model and a GPU is visible. */
   cudaAvailable(): boolean;
   builtWithCuda(): boolean;
+  /** Brackets a region for `ncu --profile-from-start off` (no-op on a CPU-only build). */
+  cudaProfiler(on: boolean): void;
   hardwareThreads(): number;
 }
 

@@ -68,7 +68,8 @@ qb::cuda::LtContext& bench_lt() {
 }
 #endif
 
-void bench_gemm(Harness& h, GemmKind k, bool lt, int M, const Shape& sh, uint64_t seed) {
+// unscaled: fp8 through cuBLASLt with unit scales and bf16 output (the GEMM alone, scales left to the consumer).
+void bench_gemm(Harness& h, GemmKind k, bool lt, int M, const Shape& sh, uint64_t seed, bool unscaled = false) {
   const int N = sh.N, K = sh.K;
   const size_t eb = gemm_elem_bytes(k);
   const qb::ActDtype yd = qb::ActDtype::BF16;
@@ -93,14 +94,17 @@ void bench_gemm(Harness& h, GemmKind k, bool lt, int M, const Shape& sh, uint64_
     launch = [&](int i) {
       const DevBuf& w = b.w[i % b.w.size()];
       switch (k) {
-        case GemmKind::FP8: qb::cuda::gemm_fp8_lt(ctx, b.x.as<uint8_t>(), b.sa.as<float>(), true, w.as<uint8_t>(), b.sw.as<float>(), true, M, N, K, b.y.p, yd, h.stream); break;
+        case GemmKind::FP8:
+          if (unscaled) qb::cuda::gemm_fp8_lt_unscaled_bf16(ctx, b.x.as<uint8_t>(), w.as<uint8_t>(), M, N, K, b.y.p, h.stream);
+          else qb::cuda::gemm_fp8_lt(ctx, b.x.as<uint8_t>(), b.sa.as<float>(), true, w.as<uint8_t>(), b.sw.as<float>(), true, M, N, K, b.y.p, yd, h.stream);
+          break;
         case GemmKind::INT8: qb::cuda::gemm_int8_w8a8_lt(ctx, b.x.as<int8_t>(), b.sa.as<float>(), true, w.as<int8_t>(), b.sw.as<float>(), true, M, N, K, b.y.p, yd, h.stream); break;
         default: qb::cuda::gemm_f16_lt(ctx, b.x.p, w.p, k == GemmKind::F16 ? qb::ActDtype::F16 : qb::ActDtype::BF16, M, N, K, b.y.p, yd, h.stream); break;
       }
     };
     launch(0);  // plan creation outside the timing
     qb::cuda::check(cudaStreamSynchronize(h.stream), "lt plan");
-    kernel = k == GemmKind::FP8 ? (ctx.last_fp8_outer_vec ? "cublasLt-outervec" : "cublasLt+epilogue")
+    kernel = k == GemmKind::FP8 ? (unscaled ? "cublasLt-bf16-unscaled" : ctx.last_fp8_outer_vec ? "cublasLt-outervec" : "cublasLt+epilogue")
            : k == GemmKind::INT8 ? "cublasLt-i32+epilogue" : "cublasLt";
 #else
     return;
@@ -220,7 +224,10 @@ void run_bench(Harness& h) {
   if (lt_available())
     for (int M : large)
       for (const Shape& sh : kLlama)
-        for (GemmKind k : {GemmKind::BF16, GemmKind::FP8, GemmKind::INT8}) bench_gemm(h, k, true, M, sh, seed);
+        for (GemmKind k : {GemmKind::BF16, GemmKind::FP8, GemmKind::INT8}) {
+          bench_gemm(h, k, true, M, sh, seed);
+          if (k == GemmKind::FP8) bench_gemm(h, k, true, M, sh, seed, true);
+        }
   }
   if (h.wants("act")) bench_act(h, seed);
   if (h.wants("attention")) bench_attention(h);

@@ -2,11 +2,12 @@
 # On the GPU machine (device tool, carry .device): unpack Node and the data, build the addon with nvcc, then run
 #   check    GPU-vs-CPU end-to-end checks (stories260K per precision, synthetic:tiny)  -> $OUT/gpu_check.json
 #   latency  decode / prefill step latency on synthetic Llama-3.1-8B                   -> $OUT/gpu_latency.jsonl
+#   profile [PRECISIONS]  per-kernel device time (ncu) of a 2048 prefill and eager decode steps -> $OUT/ncu_*.txt
 #   bench …  / eval …  the CLIs, bundled (arguments passed through)
 # On the device tool's machine (no Node, no node_modules): stage first on the dev machine with
 #   bash ../shared/device/stage-node.sh && node scripts/device/stage.mjs --data   (then carry .device)
 # On a GPU machine set up with `bash scripts/setup.sh` (Node + node_modules): it runs the TS sources through tsx.
-# Usage: bash scripts/device/gpu.sh check|latency|bench ARGS|eval ARGS|build   (pnpm test:gpu = check)
+# Usage: bash scripts/device/gpu.sh check|latency|profile|bench ARGS|eval ARGS|build   (pnpm test:gpu = check)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 OUT="${OUT:-$PWD/.device-out}"
@@ -51,7 +52,16 @@ case "$what" in
   latency)
     python3 scripts/device/ceilings.py "$OUT/ceilings.json" || echo "ceilings not measured (torch missing?)"
     run_ts gpu_latency scripts/device/gpu_latency.ts --out "$OUT/gpu_latency.jsonl" --ceilings "$OUT/ceilings.json" "$@" ;;
+  profile)  # per-kernel device time of one prefill and two eager decode steps per precision (ncu)
+    prec="${1:-fp16,fp8-static}"
+    for p in ${prec//,/ }; do
+      QB_CUDA_GRAPHS=0 ncu --profile-from-start off --clock-control none --cache-control none \
+        --metrics gpu__time_duration.sum --csv \
+        node .device/bundle/gpu_latency.mjs --ncu --precision "$p" >"$OUT/ncu_$p.csv" 2>"$OUT/ncu_$p.err" ||
+        { tail -5 "$OUT/ncu_$p.err"; echo "ncu failed for $p"; }
+      python3 scripts/device/ncu_summary.py "$OUT/ncu_$p.csv" "$p" | tee "$OUT/ncu_$p.txt"
+    done ;;
   bench) run_ts bench packages/bench/src/cli.ts "$@" ;;
   eval) run_ts eval packages/eval/src/cli.ts "$@" ;;
-  *) echo "unknown command $what (check | latency | bench | eval | build)"; exit 2 ;;
+  *) echo "unknown command $what (check | latency | profile | bench | eval | build)"; exit 2 ;;
 esac

@@ -9,6 +9,7 @@
  */
 import fs from 'node:fs';
 import { loadModel } from '../../packages/engine/src/model/loader.ts';
+import { loadNative } from '../../native/js/index.ts';
 import type { NativeBatch } from '../../native/js/index.ts';
 import type { Precision } from '../../packages/engine/src/types.ts';
 
@@ -32,6 +33,9 @@ function argv() {
     contexts: (get('--context', '128,2048') as string).split(',').map(Number),
     iters: Number(get('--iters', '20')),
     ceilings: get('--ceilings'),
+    // Per-kernel profile: run under `ncu --profile-from-start off` (gpu.sh kernels-profile); only the bracketed
+    // forwards (one 2048-token prefill, eager decode at batch 1 / context 128 and batch 64 / context 2048) are captured.
+    ncu: a.includes('--ncu'),
   };
 }
 
@@ -126,6 +130,18 @@ async function main() {
       const blockMedians = Object.fromEntries(Object.entries(blocks).map(([k, v]) => [k, median(v)]));
       return { ms: median(ts), blocks: Object.keys(blockMedians).length ? blockMedians : undefined };
     };
+    if (o.ncu) {
+      // Eager forwards (QB_CUDA_GRAPHS=0 set by the caller), warmed up, then captured in this order: prefill,
+      // decode b1 ctx128, decode b64 ctx2048; each forward starts with the embedding kernel (the summary splits there).
+      const runs = [() => prefillBatch(2048, V), () => decodeBatch(1, 128, V, false), () => decodeBatch(64, 2048, V, false)];
+      for (const r of runs) for (let i = 0; i < 2; i++) m.native.forward(r());
+      loadNative().cudaProfiler(true);
+      for (const r of runs) m.native.forward(r());
+      loadNative().cudaProfiler(false);
+      console.log(`${precision}: profiled region done`);
+      m.native.free();
+      continue;
+    }
     for (const ctx of o.contexts) {
       for (const B of o.batches) {
         const need = B * Math.ceil(ctx / 16);

@@ -374,6 +374,13 @@ Napi::Value BuiltWithCuda(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), false);
 #endif
 }
+// Profiling runs: bracket a region for ncu --profile-from-start off (no-op without CUDA).
+Napi::Value CudaProfiler(const Napi::CallbackInfo& info) {
+#ifdef QB_WITH_CUDA
+  cuda_profiler(info[0].ToBoolean().Value());
+#endif
+  return info.Env().Undefined();
+}
 Napi::Value HardwareThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), std::thread::hardware_concurrency());
 }
@@ -393,6 +400,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("ops", OpsObject(env));
   exports.Set("cudaAvailable", Napi::Function::New(env, CudaAvailable));
   exports.Set("builtWithCuda", Napi::Function::New(env, BuiltWithCuda));
+  exports.Set("cudaProfiler", Napi::Function::New(env, CudaProfiler));
   exports.Set("hardwareThreads", Napi::Function::New(env, HardwareThreads));
   return exports;
 }

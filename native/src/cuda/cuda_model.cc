@@ -7,6 +7,7 @@
 // Decode-only steps run as CUDA graphs captured per batch-size bucket (see DecodeGraphs below).
 #include "cuda_model.h"
 
+#include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -27,6 +28,8 @@
 #endif
 
 namespace qb {
+
+void cuda_profiler(bool on) { (void)(on ? cudaProfilerStart() : cudaProfilerStop()); }  // advisory: errors ignored
 
 int cuda_device_count() {
   int n = 0;

@@ -195,6 +195,18 @@ void gemm_fp8_lt(LtContext& ctx, const uint8_t* x, const float* s_a, bool a_per_
   ctx.last_fp8_outer_vec = false;
 }
 
+// fp8 e4m3 TN GEMM with unit scales and a bf16 output: acc rounded to bf16, scales left to the consumer.
+void gemm_fp8_lt_unscaled_bf16(LtContext& ctx, const uint8_t* x, const uint8_t* w, int M, int N, int K, void* y,
+                               cudaStream_t stream) {
+  const char* name = "gemm_fp8_lt_unscaled_bf16";
+  check_lt_args(name, M, N, K, 1);
+  LtPlan* p = get_plan(ctx, name, CUDA_R_8F_E4M3, CUDA_R_16BF, CUBLAS_COMPUTE_32F, CUDA_R_32F, ScaleKind::None, M, N,
+                       K);
+  if (!p->ok) throw CudaError(name, "cuBLASLt found no fp8 algorithm with bf16 output for this shape");
+  const float one = 1.0f, zero = 0.0f;
+  run_plan(ctx, p, name, &one, &zero, w, x, y, stream);
+}
+
 void gemm_int8_w8a8_lt(LtContext& ctx, const int8_t* x, const float* s_a, bool a_per_token, const int8_t* w,
                        const float* s_w, bool w_per_channel, int M, int N, int K, void* y, ActDtype y_dtype,
                        cudaStream_t stream) {

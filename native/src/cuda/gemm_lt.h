@@ -57,6 +57,9 @@ void gemm_f16_lt(LtContext& ctx, const void* x, const void* w, ActDtype in_dtype
 void gemm_fp8_lt(LtContext& ctx, const uint8_t* x, const float* s_a, bool a_per_token, const uint8_t* w,
                  const float* s_w, bool w_per_channel, int M, int N, int K, void* y, ActDtype y_dtype,
                  cudaStream_t stream);
+// Unit scales, bf16 output (the accumulator rounded to 8 significant bits): scales applied by the consumer.
+void gemm_fp8_lt_unscaled_bf16(LtContext& ctx, const uint8_t* x, const uint8_t* w, int M, int N, int K, void* y,
+                               cudaStream_t stream);
 void gemm_int8_w8a8_lt(LtContext& ctx, const int8_t* x, const float* s_a, bool a_per_token, const int8_t* w,
                        const float* s_w, bool w_per_channel, int M, int N, int K, void* y, ActDtype y_dtype,
                        cudaStream_t stream);
