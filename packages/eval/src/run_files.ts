@@ -1,6 +1,7 @@
 /** Files of a run directory (see schema.ts): names and typed read/write. */
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { EvalError } from './errors.ts';
 import { EVAL_SCHEMA_VERSION, type EvalResult, type EvalSample, type FidelityResult } from './schema.ts';
 
@@ -10,7 +11,8 @@ export function modelLabel(model: string): string {
 }
 
 export const evalFile = (dir: string, model: string, precision: string) => path.join(dir, `eval_${modelLabel(model)}_${precision}.json`);
-export const samplesFile = (dir: string, task: string, precision: string) => path.join(dir, `samples_${task}_${precision}.jsonl`);
+/** Per-sample lines, gzip-compressed (`zcat` reads them): a full MMLU run is ~4.7 MB of JSONL per precision. */
+export const samplesFile = (dir: string, task: string, precision: string) => path.join(dir, `samples_${task}_${precision}.jsonl.gz`);
 export const fidelityFile = (dir: string, model: string, precision: string) => path.join(dir, `fidelity_${modelLabel(model)}_${precision}.json`);
 export const perplexityFile = (dir: string, model: string) => path.join(dir, `perplexity_${modelLabel(model)}.json`);
 
@@ -23,7 +25,10 @@ export function writeJson(file: string, value: unknown): void {
 
 export function writeSamples(file: string, samples: EvalSample[]): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, samples.map((s) => JSON.stringify(s)).join('\n') + (samples.length ? '\n' : ''));
+  const text = samples.map((s) => JSON.stringify(s)).join('\n') + (samples.length ? '\n' : '');
+  const tmp = `${file}.tmp`;
+  fs.writeFileSync(tmp, file.endsWith('.gz') ? zlib.gzipSync(text, { level: 9 }) : text);
+  fs.renameSync(tmp, file);
 }
 
 export function readEvalResult(file: string): EvalResult | null {
@@ -35,10 +40,14 @@ export function readEvalResult(file: string): EvalResult | null {
   return v;
 }
 
+/** Reads FILE (`.jsonl.gz`), or the same name without `.gz` as written before samples were compressed. */
 export function readSamples(file: string): EvalSample[] | null {
-  if (!fs.existsSync(file)) return null;
-  return fs
-    .readFileSync(file, 'utf8')
+  const plain = file.endsWith('.gz') ? file.slice(0, -3) : file;
+  let text: string;
+  if (fs.existsSync(file)) text = file.endsWith('.gz') ? zlib.gunzipSync(fs.readFileSync(file)).toString('utf8') : fs.readFileSync(file, 'utf8');
+  else if (fs.existsSync(plain)) text = fs.readFileSync(plain, 'utf8');
+  else return null;
+  return text
     .split('\n')
     .filter((l) => l.trim())
     .map((l) => JSON.parse(l) as EvalSample);

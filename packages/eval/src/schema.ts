@@ -1,7 +1,7 @@
 /**
  * Result format of `pnpm eval`. The report reads these. A run directory results/<run>/ holds:
  *   eval_<model>_<precision>.json           EvalResult (lm-eval-like)
- *   samples_<task>_<precision>.jsonl        EvalSample lines
+ *   samples_<task>_<precision>.jsonl.gz     EvalSample lines (gzip)
  *   fidelity_<model>_<precision>.json       FidelityResult (when an fp16 run of the same model exists)
  */
 import type { Provenance } from '@quantbench/engine';

@@ -69,7 +69,7 @@ const EVAL_RE = /^eval_.+\.json$/;
 const FIDELITY_RE = /^fidelity_.+\.json$/;
 const PERPLEXITY_RE = /^perplexity_.+\.json$/;
 /** Files that belong to a run but are not read by the report (kept quiet). */
-const KNOWN_UNREAD = [/^summary\.csv$/, /^samples_.+\.jsonl$/];
+const KNOWN_UNREAD = [/^summary\.csv$/, /^samples_.+\.jsonl(\.gz)?$/];
 
 export function isResultFile(name: string): boolean {
   return (
