@@ -16,6 +16,7 @@
 #include <numeric>
 
 #include "checks.h"
+#include "scaled_in_fixture.h"
 #include "cuda/cuda_attention.h"
 
 using namespace qbh;
@@ -199,11 +200,15 @@ void check_attention_case(Harness& h, const char* label, const std::vector<SeqSp
   h.record(name, ok, det);
 }
 
-void check_rope(Harness& h, int T, int H, int Hkv, int Dh, ActDtype d) {
+// scaled: qkv is an unscaled linear output (ScaledIn, per-token x per-channel scales); the v part of qkv then stays
+// unscaled in place (only the cache gets finished v), which the expected rows reflect.
+void check_rope(Harness& h, int T, int H, int Hkv, int Dh, ActDtype d, bool scaled = false) {
   const int ld = (H + 2 * Hkv) * Dh + 8;  // padded rows
   const int half = Dh / 2, max_pos = 4096, bs = 16, num_blocks = 9;
   const size_t kv_row = (size_t)Hkv * Dh;
   std::vector<float> x = rand_act(h.rng, (size_t)T * ld, d, h.rng.uniform(0.5f, 3.0f));
+  ScaledFixture sf;
+  if (scaled) sf = make_scaled(h.rng, x, T, ld, d, true, true);
   std::vector<float> cosv((size_t)max_pos * half), sinv((size_t)max_pos * half);
   for (int p = 0; p < max_pos; ++p)
     for (int i = 0; i < half; ++i) {
@@ -239,16 +244,22 @@ void check_rope(Harness& h, int T, int H, int Hkv, int Dh, ActDtype d) {
   }
   DevBuf xd = act_to_dev(x, d), kd = act_to_dev(kc, d), vd = act_to_dev(vc, d);
   DevBuf pd = to_dev(pos), sd = to_dev(slot), cd = to_dev(cosv), snd = to_dev(sinv);
+  std::vector<uint16_t> acc_bits;
+  if (scaled) {  // the kernel works in place on the accumulators; untouched parts (v, padding) keep their bf16 bits
+    xd = std::move(sf.acc);
+    acc_bits = from_dev<uint16_t>(xd, x.size());
+  }
   std::string err;
   try {
     qb::cuda::rope_qkv_kv_write(xd.p, ld, d, pd.as<int32_t>(), sd.as<int32_t>(), T, H, Hkv, Dh, cd.as<float>(),
-                                snd.as<float>(), kd.p, vd.p, bs, h.stream);
+                                snd.as<float>(), kd.p, vd.p, bs, h.stream, sf.si);
     qb::cuda::check(cudaStreamSynchronize(h.stream), "rope check");
   } catch (const std::exception& e) {
     err = e.what();
   }
   char name[160];
-  std::snprintf(name, sizeof name, "rope_qkv_kv_write %s T=%d H=%d Hkv=%d Dh=%d", dtype_name(d), T, H, Hkv, Dh);
+  std::snprintf(name, sizeof name, "rope_qkv_kv_write %s%s T=%d H=%d Hkv=%d Dh=%d", dtype_name(d),
+                scaled ? " qkv-unscaled" : "", T, H, Hkv, Dh);
   if (!err.empty()) {
     h.record(name, false, "error: " + err);
     return;
@@ -259,7 +270,17 @@ void check_rope(Harness& h, int T, int H, int Hkv, int Dh, ActDtype d) {
       if (std::memcmp(&ge[i], &ex[i], 4) != 0 && !(std::isnan(ge[i]) && std::isnan(ex[i]))) ++bad;
     return bad;
   };
-  size_t bx = cmp(act_from_dev(xd, x.size(), d), xe), bk = cmp(act_from_dev(kd, kc.size(), d), kce),
+  std::vector<float> xg = act_from_dev(xd, x.size(), d);
+  if (scaled) {  // v and padding columns: the accumulator bits must be left as they were
+    const std::vector<uint16_t> bits = from_dev<uint16_t>(xd, x.size());
+    for (int t = 0; t < T; ++t)
+      for (int i = (H + Hkv) * Dh; i < ld; ++i) {
+        const size_t j = (size_t)t * ld + i;
+        xg[j] = xe[j] = 0.0f;
+        if (bits[j] != acc_bits[j]) xg[j] = 1.0f;  // counted as a mismatch
+      }
+  }
+  size_t bx = cmp(xg, xe), bk = cmp(act_from_dev(kd, kc.size(), d), kce),
          bv = cmp(act_from_dev(vd, vc.size(), d), vce);
   char det[200];
   std::snprintf(det, sizeof det, "bit-exact required: qkv mismatches %zu/%zu, k cache %zu/%zu, v cache %zu/%zu", bx,
@@ -275,6 +296,8 @@ void check_attention(Harness& h) {
     check_rope(h, 37, 32, 8, 128, d);
     check_rope(h, 5, 8, 4, 8, d);
     check_rope(h, 19, 6, 2, 32, d);
+    check_rope(h, 37, 32, 8, 128, d, true);
+    check_rope(h, 3, 8, 4, 8, d, true);
   }
   struct Dims {
     int Dh, H, Hkv;

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "checks.h"
+#include "scaled_in_fixture.h"
 
 using namespace qbh;
 using qb::cuda::QuantMode;
@@ -122,10 +123,15 @@ void check_fused(Harness& h) {
   // ---- RMSNorm + residual (+quant)
   for (ActDtype d : {ActDtype::BF16, ActDtype::F16}) {
     for (auto [T, D] : {std::pair{1, 4096}, std::pair{19, 1040}, std::pair{3, 8192}}) {
-      for (bool with_res : {true, false}) {
+      for (int variant = 0; variant < 3; ++variant) {  // 0: +residual, 1: no residual, 2: +residual, x unscaled (ScaledIn)
+        const bool with_res = variant != 1, scaled = variant == 2;
         for (QuantMode m : modes) {
           size_t n = (size_t)T * D;
           auto x = rand_act(h.rng, n, d, 0.5f);
+          // The production pairing: per-token fp8 with per-token input scales, the others with a per-tensor one.
+          ScaledFixture sf;
+          if (scaled) sf = make_scaled(h.rng, x, T, D, d, m == QuantMode::Fp8PerToken || m == QuantMode::None, true);
+          const void* xin_p = nullptr;
           auto res = rand_act(h.rng, n, d, 2.0f);
           std::vector<float> w(D);
           for (auto& v : w) v = qb::round_act(1.0f + h.rng.normal(0.2f), d);
@@ -133,6 +139,7 @@ void check_fused(Harness& h) {
           qb::cpu::rmsnorm_residual(x.data(), with_res ? res_c.data() : nullptr, w.data(), T, D, eps, out_c.data(), d);
           DevBuf xd = act_to_dev(x, d), rd = act_to_dev(res, d), wd = act_to_dev(w, d), od(n * 2), qd(n),
                  sd(4 * T);
+          xin_p = scaled ? sf.acc.p : xd.p;
           od.poison();
           qd.poison();
           sd.poison();
@@ -144,7 +151,8 @@ void check_fused(Harness& h) {
             sd.upload(sc.data(), 4);
           }
           QuantOut qo{m, m == QuantMode::None ? nullptr : qd.p, m == QuantMode::None ? nullptr : sd.as<float>()};
-          qb::cuda::rmsnorm_residual_quant(xd.p, with_res ? rd.p : nullptr, wd.p, d, T, D, eps, od.p, qo, h.stream);
+          qb::cuda::rmsnorm_residual_quant(xin_p, with_res ? rd.p : nullptr, wd.p, d, T, D, eps, od.p, qo, h.stream,
+                                           sf.si);
           qb::cuda::check(cudaStreamSynchronize(h.stream), "rmsnorm check");
           auto out_g = act_from_dev(od, n, d);
           bool ok1, ok2 = true, ok3 = true;
@@ -167,13 +175,15 @@ void check_fused(Harness& h) {
             DevBuf qd2(n);
             qd2.poison();
             QuantOut qo2{m, qd2.p, is_dynamic(m) ? sd.as<float>() : sd.as<float>()};
-            qb::cuda::rmsnorm_residual_quant(xd.p, with_res ? rd.p : nullptr, wd.p, d, T, D, eps, nullptr, qo2, h.stream);
+            qb::cuda::rmsnorm_residual_quant(xin_p, with_res ? rd.p : nullptr, wd.p, d, T, D, eps, nullptr, qo2, h.stream,
+                                             sf.si);
             qb::cuda::check(cudaStreamSynchronize(h.stream), "rmsnorm check (no out)");
             bool same = from_dev<uint8_t>(qd2, n) == qg;
             ok3 = ok3 && same;
             det += same ? "; out=null path identical" : "; out=null path DIFFERS";
           }
           h.record(std::string("rmsnorm_residual_quant ") + mode_name(m) + " " + dtype_name(d) + (with_res ? " +res" : "") +
+                       (scaled ? " x-unscaled" : "") +
                        " T=" + std::to_string(T) + " D=" + std::to_string(D),
                    ok1 && ok2 && ok3, det);
         }
@@ -182,10 +192,13 @@ void check_fused(Harness& h) {
   }
   // ---- SiLU * mul (+quant), fused gate_up layout: g = gu[t, 0:F], u = gu[t, F:2F]
   for (ActDtype d : {ActDtype::BF16, ActDtype::F16}) {
-    for (auto [T, F] : {std::pair{1, 14336}, std::pair{13, 1040}}) {
+    for (auto [T, F] : {std::pair{1, 14336}, std::pair{13, 1040}, std::pair{40, 2064}}) {
       for (QuantMode m : modes) {
+       for (bool scaled : {false, true}) {
         size_t n = (size_t)T * F;
         auto gu = rand_act(h.rng, 2 * n, d, 2.0f);
+        ScaledFixture sf;
+        if (scaled) sf = make_scaled(h.rng, gu, T, 2 * F, d, m == QuantMode::Fp8PerToken || m == QuantMode::None, true);
         std::vector<float> g(n), u(n), out_c(n);
         for (int t = 0; t < T; ++t)
           for (int i = 0; i < F; ++i) {
@@ -205,8 +218,10 @@ void check_fused(Harness& h) {
           sd.upload(sc.data(), 4);
         }
         QuantOut qo{m, m == QuantMode::None ? nullptr : qd.p, m == QuantMode::None ? nullptr : sd.as<float>()};
-        const uint16_t* gp = gud.as<uint16_t>();
-        qb::cuda::silu_mul_quant(gp, gp + F, 2 * F, d, T, F, od.p, qo, h.stream);
+        const uint16_t* gp = scaled ? sf.acc.as<uint16_t>() : gud.as<uint16_t>();
+        qb::cuda::ScaledIn uin = sf.si;
+        if (scaled) uin.s_w += F;
+        qb::cuda::silu_mul_quant(gp, gp + F, 2 * F, d, T, F, od.p, qo, h.stream, sf.si, uin);
         qb::cuda::check(cudaStreamSynchronize(h.stream), "silu check");
         auto out_g = act_from_dev(od, n, d);
         bool ok1, ok3 = true;
@@ -218,9 +233,10 @@ void check_fused(Harness& h) {
           auto sg = from_dev<float>(sd, is_dynamic(m) ? T : 1);
           det += "; " + cmp_quant(qg, qc, sg, is_dynamic(m) ? sc : std::vector<float>{sc[0]}, ok3);
         }
-        h.record(std::string("silu_mul_quant ") + mode_name(m) + " " + dtype_name(d) + " T=" + std::to_string(T) +
-                     " F=" + std::to_string(F),
+        h.record(std::string("silu_mul_quant ") + mode_name(m) + " " + dtype_name(d) + (scaled ? " gu-unscaled" : "") +
+                     " T=" + std::to_string(T) + " F=" + std::to_string(F),
                  ok1 && ok3, det);
+       }
       }
     }
   }

@@ -132,7 +132,7 @@ async function main() {
     };
     if (o.ncu) {
       // Eager forwards (QB_CUDA_GRAPHS=0 set by the caller), warmed up, then captured in this order: prefill,
-      // decode b1 ctx128, decode b64 ctx2048; each forward starts with the embedding kernel (the summary splits there).
+      // decode b1 ctx128, decode b64 ctx2048; each forward ends with the sampling kernel (the summary splits there).
       const runs = [() => prefillBatch(2048, V), () => decodeBatch(1, 128, V, false), () => decodeBatch(64, 2048, V, false)];
       for (const r of runs) for (let i = 0; i < 2; i++) m.native.forward(r());
       loadNative().cudaProfiler(true);

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Summarise `ncu --csv --metrics gpu__time_duration.sum` output of gpu_latency.ts --ncu: per captured forward
-(split at each embedding kernel), time per kernel name (sum, count) and the total. Usage: ncu_summary.py CSV [LABEL]"""
+(each forward ends with the sampling kernel), time per kernel name (sum, count) and the total. Usage: ncu_summary.py CSV [LABEL]"""
 import csv
 import re
 import sys
@@ -12,7 +12,7 @@ NAMES = ["prefill 2048", "decode b1 ctx128", "decode b64 ctx2048"]
 def short(name: str) -> str:
     name = re.sub(r"\(.*", "", name)  # drop argument lists
     name = re.sub(r"^void ", "", name)
-    name = re.sub(r"qb::cuda::(\w+::)*", "", name)
+    name = re.sub(r"qb::(cuda::)?(<unnamed>::)?", "", name)
     return name[:70]
 
 
@@ -29,10 +29,12 @@ def main() -> None:
         rows.append((short(r["Kernel Name"]), us))
     forwards, cur = [], None
     for name, us in rows:
-        if name.startswith("embedding") or cur is None:
+        if cur is None:
             cur = []
             forwards.append(cur)
         cur.append((name, us))
+        if "sample_kernel" in name:
+            cur = None
     label = sys.argv[2] if len(sys.argv) > 2 else ""
     for i, fw in enumerate(forwards):
         agg = OrderedDict()

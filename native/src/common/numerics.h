@@ -7,6 +7,9 @@
 #include <cstring>
 
 #if defined(__CUDACC__)
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
 #define QB_HD __host__ __device__ __forceinline__
 #else
 #define QB_HD inline
@@ -37,7 +40,13 @@ QB_HD float bits_f32(uint32_t u) {
 
 // ---------------------------------------------------------------------------------------------------------------
 // IEEE binary16 (fp16): round to nearest even, overflow to inf, NaN kept (quiet).
+// On the GPU the conversions below are single cvt instructions with the same rounding (round to nearest even,
+// subnormals kept, overflow to inf / fp8 saturation); only NaN payloads may differ. The bit-level code is the
+// definition and runs on the CPU; the kernel checks compare the two bit for bit.
 QB_HD uint16_t f32_to_f16_bits(float f) {
+#if defined(__CUDA_ARCH__)
+  return __half_as_ushort(__float2half_rn(f));
+#endif
   uint32_t x = f32_bits(f);
   uint32_t sign = (x >> 16) & 0x8000u;
   uint32_t absx = x & 0x7fffffffu;
@@ -63,6 +72,9 @@ QB_HD uint16_t f32_to_f16_bits(float f) {
 }
 
 QB_HD float f16_bits_to_f32(uint16_t h) {
+#if defined(__CUDA_ARCH__)
+  return __half2float(__ushort_as_half(h));
+#endif
   uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
   uint32_t exp = (h >> 10) & 0x1fu;
   uint32_t mant = h & 0x3ffu;
@@ -76,6 +88,9 @@ QB_HD float f16_bits_to_f32(uint16_t h) {
 
 // bfloat16: round to nearest even, NaN kept (quiet).
 QB_HD uint16_t f32_to_bf16_bits(float f) {
+#if defined(__CUDA_ARCH__)
+  return __bfloat16_as_ushort(__float2bfloat16_rn(f));
+#endif
   uint32_t x = f32_bits(f);
   if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40u);
   uint32_t lsb = (x >> 16) & 1u;
@@ -102,6 +117,9 @@ QB_HD float round_act(float v, ActDtype d) {
 constexpr float kFp8Max = 448.0f;
 
 QB_HD uint8_t f32_to_fp8e4m3(float f) {
+#if defined(__CUDA_ARCH__)
+  return (uint8_t)__nv_cvt_float_to_fp8(f, __NV_SATFINITE, __NV_E4M3);
+#endif
   uint32_t x = f32_bits(f);
   uint8_t sign = (uint8_t)((x >> 24) & 0x80u);
   uint32_t absx = x & 0x7fffffffu;
@@ -127,6 +145,9 @@ QB_HD uint8_t f32_to_fp8e4m3(float f) {
 }
 
 QB_HD float fp8e4m3_to_f32(uint8_t c) {
+#if defined(__CUDA_ARCH__)
+  return __half2float(__half(__nv_cvt_fp8_to_halfraw((__nv_fp8_storage_t)c, __NV_E4M3)));
+#endif
   uint32_t sign = (uint32_t)(c & 0x80u) << 24;
   uint32_t exp = (c >> 3) & 0xfu;
   uint32_t mant = c & 0x7u;

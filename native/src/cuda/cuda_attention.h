@@ -14,9 +14,11 @@ namespace qb::cuda {
 // Applies RoPE (rotate-half, HF Llama) in place to the q and k parts using cos/sin tables [max_pos, Dh/2] (fp32,
 // device) at positions[t], rounding to act like cpu::rope; then writes k (rotated) and v to the caches at slot
 // slot_mapping[t] (= block * block_size + offset); a negative slot skips the cache write for that row.
+// qin: qkv may be an unscaled linear output (ScaledIn, cuda_ops.h): q and k are rotated from, and written back as,
+// finished act values; v is finished as it is copied to the cache (the v part of qkv is left as it was).
 void rope_qkv_kv_write(void* qkv, int ld, ActDtype act, const int32_t* positions, const int32_t* slot_mapping, int T,
                        int H, int Hkv, int Dh, const float* cos_tab, const float* sin_tab, void* k_cache,
-                       void* v_cache, int block_size, cudaStream_t stream);
+                       void* v_cache, int block_size, cudaStream_t stream, const ScaledIn& qin = {});
 
 struct PagedAttentionArgs {
   const void* q = nullptr;  // [T, ld_q] act; head h of row t at q + t*ld_q + h*Dh (may point into the qkv buffer)

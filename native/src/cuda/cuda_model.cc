@@ -17,6 +17,7 @@
 #include <cstring>
 #include <map>
 #include <string>
+#include <type_traits>
 
 #include "cuda_attention.h"
 #include "cuda_check.h"
@@ -425,7 +426,7 @@ class CudaModel final : public Model {
     gu_.ensure((size_t)T * 2 * Fp_ * 2);
     hmid_.ensure((size_t)T * Fp_ * 2);
     xq_.ensure((size_t)T * std::max({D, qd, (size_t)Fp_}) + 16);
-    xs_.ensure((size_t)T * 4 + 16);
+    xs_.ensure(2 * ((size_t)T * 4 + 16));  // two halves: see quant_out
     attn_ws_.ensure(paged_attention_workspace_bytes(T, cfg_.heads, cfg_.head_dim, max_context));
   }
 
@@ -437,13 +438,16 @@ class CudaModel final : public Model {
       default: return QuantMode::None;
     }
   }
-  // The quantized input for a linear: per-token scales in xs_, or the layer's static scale.
+  // The quantized input for a linear: per-token scales in xs_, or the layer's static scale. Per-token scales alternate
+  // between xs_'s halves (qkv, gate_up: first; o, down: second): a consumer that finishes an unscaled linear output
+  // (ScaledIn) reads that linear's input scales while it writes the next linear's.
   QuantOut quant_out(int layer, int which) {
     QuantOut q;
     q.mode = calibrating_ ? QuantMode::None : quant_mode();
     if (q.mode == QuantMode::None) return q;
     q.q = xq_.p;
-    q.scale = q.mode == QuantMode::Fp8Static ? W_->static_scales + (size_t)layer * 4 + which : xs_.as<float>();
+    q.scale = q.mode == QuantMode::Fp8Static ? W_->static_scales + (size_t)layer * 4 + which
+                                             : xs_.as<float>() + (which & 1) * (xs_.bytes / 2 / 16 * 4);
     return q;
   }
 
@@ -454,8 +458,9 @@ class CudaModel final : public Model {
                    stream_);
   }
 
-  // y[M, N] = x W^T for one linear. x16: 16-bit input; q: quantized input (xq_/xs_ or static scale).
-  void linear(const DevLinear& L, const void* x16, const QuantOut& q, int M, void* y) {
+  // y[M, N] = x W^T for one linear. x16: 16-bit input; q: quantized input (xq_/xs_ or static scale). Returns how the
+  // consumer reads y: finished (ScaledIn{}), or unscaled bf16 with the scales to apply (fp8 through cuBLASLt).
+  ScaledIn linear(const DevLinear& L, const void* x16, const QuantOut& q, int M, void* y) {
     switch (L.precision) {
       case Precision::INT8_W8A8:
 #ifdef QB_HAVE_CUBLASLT
@@ -472,20 +477,31 @@ class CudaModel final : public Model {
 #endif
       default:
         gemm16(x16, L.w, M, L.N, L.K, y, cfg_.act);
+        return {};
     }
   }
 
   // W8A8 linear on codes of type C (int8 / fp8-e4m3): the library kernel for M > 16 when built with cuBLASLt, else
   // our small-M kernel in chunks of kSmallMMax rows (per-token scales advance with the rows).
+  // fp8 with M > 16 goes through the library with unit scales and a bf16 output, the scales left to the consumer
+  // (ScaledIn): the library's fp32-output path plus our epilogue moved ~3x the bytes (gate_up at M = 2048: 575 us
+  // against 348 us on the H100, results/kernels-h100-*); the cost is one bf16 rounding of the unscaled accumulator
+  // (relative 2^-9, against e4m3's 2^-4 input steps).
   template <typename C, typename LtFn, typename SmallFn>
-  void linear_8bit(const DevLinear& L, const QuantOut& q, int M, void* y, LtFn lt, SmallFn smallm) {
+  ScaledIn linear_8bit(const DevLinear& L, const QuantOut& q, int M, void* y, LtFn lt, SmallFn smallm) {
     const bool per_tok = q.mode == QuantMode::Int8PerToken || q.mode == QuantMode::Fp8PerToken;
     const C* x = static_cast<const C*>(q.q);
     const C* w = static_cast<const C*>(L.w);
 #ifdef QB_HAVE_CUBLASLT
     if (M > 16) {
+      if constexpr (std::is_same_v<C, uint8_t>) {
+        if (!fp8_epilogue_in_lt_) {
+          gemm_fp8_lt_unscaled_bf16(*lt_, x, w, M, L.N, L.K, y, stream_);
+          return ScaledIn{q.scale, L.w_scale, per_tok, true};
+        }
+      }
       lt(*lt_, x, q.scale, per_tok, w, L.w_scale, true, M, L.N, L.K, y, cfg_.act, stream_);
-      return;
+      return {};
     }
 #else
     (void)lt;
@@ -495,6 +511,7 @@ class CudaModel final : public Model {
       smallm(x + (size_t)m0 * L.K, per_tok ? q.scale + m0 : q.scale, per_tok, w, L.w_scale, true, m, L.N, L.K,
              static_cast<uint16_t*>(y) + (size_t)m0 * L.N, cfg_.act, stream_);
     }
+    return {};
   }
 
   void gemm16(const void* x, const void* w, int M, int N, int K, void* y, ActDtype y_dtype) {
@@ -546,9 +563,9 @@ class CudaModel final : public Model {
       // ---- attention block (incl. QKV and O projections) ----
       timer_.mark(BlockTimer::Attention, stream_);
       record(0, l, normed_.p, T, D);
-      linear(L.qkv, normed_.p, quant_out(l, 0), T, qkv_.p);
+      const ScaledIn qkv_in = linear(L.qkv, normed_.p, quant_out(l, 0), T, qkv_.p);
       rope_qkv_kv_write(qkv_.p, qkv_width(), c.act, meta(m.positions), meta(m.slots), T, c.heads, c.kv_heads,
-                        c.head_dim, W_->rope_cos, W_->rope_sin, layer_k(l), layer_v(l), kBlockSize, stream_);
+                        c.head_dim, W_->rope_cos, W_->rope_sin, layer_k(l), layer_v(l), kBlockSize, stream_, qkv_in);
       PagedAttentionArgs a;
       a.q = qkv_.p;
       a.ld_q = qkv_width();
@@ -578,24 +595,26 @@ class CudaModel final : public Model {
       timer_.mark(BlockTimer::Quant, stream_);
       quantize(attn_.p, T, qd, qo);
       timer_.mark(BlockTimer::Attention, stream_);
-      linear(L.o, attn_.p, qo, T, branch_.p);
+      const ScaledIn o_in = linear(L.o, attn_.p, qo, T, branch_.p);
 
       // ---- MLP block ----
       timer_.mark(BlockTimer::Mlp, stream_);
       QuantOut qm = quant_out(l, 2);
       rmsnorm_residual_quant(branch_.p, resid_.p, L.ln2, c.act, T, D, c.eps,
-                             qm.mode == QuantMode::None ? normed_.p : nullptr, qm, stream_);
+                             qm.mode == QuantMode::None ? normed_.p : nullptr, qm, stream_, o_in);
       record(2, l, normed_.p, T, D);
-      linear(L.gate_up, normed_.p, qm, T, gu_.p);
+      const ScaledIn g_in = linear(L.gate_up, normed_.p, qm, T, gu_.p);
+      ScaledIn u_in = g_in;
+      if (u_in.s_a) u_in.s_w += Fp_;  // u's columns start at Fp_ (per-channel weight scales)
       QuantOut qd_ = quant_out(l, 3);
       silu_mul_quant(gu_.p, static_cast<uint16_t*>(gu_.p) + Fp_, 2 * Fp_, c.act, T, Fp_,
-                     qd_.mode == QuantMode::None ? hmid_.p : nullptr, qd_, stream_);
+                     qd_.mode == QuantMode::None ? hmid_.p : nullptr, qd_, stream_, g_in, u_in);
       record(3, l, hmid_.p, T, Fp_);
-      linear(L.down, hmid_.p, qd_, T, branch_.p);
+      const ScaledIn down_in = linear(L.down, hmid_.p, qd_, T, branch_.p);
       const bool last = l + 1 == c.layers;
       QuantOut qn = last ? QuantOut{} : quant_out(l + 1, 0);
       rmsnorm_residual_quant(branch_.p, resid_.p, last ? W_->final_norm : W_->layers[l + 1].ln1, c.act, T, D, c.eps,
-                             qn.mode == QuantMode::None ? normed_.p : nullptr, qn, stream_);
+                             qn.mode == QuantMode::None ? normed_.p : nullptr, qn, stream_, down_in);
     }
     timer_.mark(BlockTimer::Other, stream_);
   }
@@ -802,6 +821,8 @@ class CudaModel final : public Model {
   BlockTimer timer_;
   std::map<int, Graph> graphs_;
   bool no_graphs_ = std::getenv("QB_CUDA_GRAPHS") && std::string(std::getenv("QB_CUDA_GRAPHS")) == "0";
+  // QB_FP8_LT_EPILOGUE=1: the previous fp8 path (library fp32 output + our epilogue kernel), for comparisons.
+  bool fp8_epilogue_in_lt_ = std::getenv("QB_FP8_LT_EPILOGUE") && std::string(std::getenv("QB_FP8_LT_EPILOGUE")) == "1";
 };
 
 }  // namespace

@@ -54,15 +54,27 @@ struct QuantOut {
   float* scale = nullptr;   // per-token: [T] written; static: [1] read
 };
 
+// A linear's output left unscaled by its producer (the cuBLASLt fp8 path: unit scales, bf16 output, i.e. the fp32
+// accumulator rounded to bf16). The consumer finishes the epilogue as it loads each element:
+//   y = round_act(dequant_epilogue(acc, s_a[t | 0], s_w[n | 0]))   (numerics.h; n = the element's column)
+// and then proceeds exactly as with a y it had read. s_a == nullptr: the input is y already (the default).
+struct ScaledIn {
+  const float* s_a = nullptr;
+  const float* s_w = nullptr;
+  bool a_per_token = false, w_per_channel = false;
+};
+
 // Twin: cpu::rmsnorm_residual (then cpu::quant_* of its output). x, residual, out in act (F16/BF16); w [D] in act.
 // residual may be null (norm of x). out may be null when quant.mode != None (the 16-bit output is then not written).
+// xin: x may be an unscaled linear output (see ScaledIn).
 void rmsnorm_residual_quant(const void* x, void* residual, const void* w, ActDtype act, int T, int D, float eps,
-                            void* out, const QuantOut& quant, cudaStream_t stream);
+                            void* out, const QuantOut& quant, cudaStream_t stream, const ScaledIn& xin = {});
 
 // Twin: cpu::silu_mul (then cpu::quant_*). g[t, :F] at g + t*ld, u likewise (ld = 2F for a fused gate_up output with
 // u = g + F); out [T, F] in act (may be null when quantizing).
+// gin / uin: g / u may be unscaled linear outputs (uin.s_w points at u's first column's scale).
 void silu_mul_quant(const void* g, const void* u, int ld, ActDtype act, int T, int F, void* out, const QuantOut& quant,
-                    cudaStream_t stream);
+                    cudaStream_t stream, const ScaledIn& gin = {}, const ScaledIn& uin = {});
 
 // ---------------------------------------------------------------------------------------------------------------
 // Synthetic data on the GPU: value_i ~ approx normal(0, scale) from a counter hash of (seed, i), stored as `kind`

@@ -5,6 +5,7 @@
 #include "cuda_ops.h"
 #include "device_common.cuh"
 #include "row_quant.cuh"
+#include "scaled_in.cuh"
 
 namespace qb::cuda {
 namespace {
@@ -14,7 +15,7 @@ constexpr int kThreads = 512;
 template <ActDtype A, QuantMode MODE>
 __global__ void __launch_bounds__(kThreads)
     silu_mul_kernel(const uint16_t* __restrict__ g, const uint16_t* __restrict__ u, int ld, int F,
-                    uint16_t* __restrict__ out, QuantOut qo) {
+                    uint16_t* __restrict__ out, QuantOut qo, ScaledIn gin, ScaledIn uin) {
   using AT = dev::Act<A>;
   extern __shared__ __align__(16) uint16_t vals[];  // this block's slice of the row
   __shared__ float redf[32];
@@ -24,11 +25,21 @@ __global__ void __launch_bounds__(kThreads)
   const int per = ((F / 8 + gridDim.x - 1) / gridDim.x) * 8;
   const int lo = blockIdx.x * per, hi = min(F, lo + per);
   float amax = 0.0f;
+  const float gsa = gin.s_a ? dev::scaled_in_row(gin, row) : 0.0f;
+  const float usa = uin.s_a ? dev::scaled_in_row(uin, row) : 0.0f;
   for (int i = lo + threadIdx.x * 8; i < hi; i += kThreads * 8) {
-    const uint4 gr = dev::ldg16(g + row * (size_t)ld + i);
-    const uint4 ur = dev::ldg16(u + row * (size_t)ld + i);
-    const uint16_t* ge = reinterpret_cast<const uint16_t*>(&gr);
-    const uint16_t* ue = reinterpret_cast<const uint16_t*>(&ur);
+    uint4 gr = dev::ldg16(g + row * (size_t)ld + i);
+    uint4 ur = dev::ldg16(u + row * (size_t)ld + i);
+    uint16_t* ge = reinterpret_cast<uint16_t*>(&gr);
+    uint16_t* ue = reinterpret_cast<uint16_t*>(&ur);
+    if (gin.s_a) {
+#pragma unroll
+      for (int j = 0; j < 8; ++j) ge[j] = dev::scaled_in_bits<A>(ge[j], gsa, gin, i + j);
+    }
+    if (uin.s_a) {
+#pragma unroll
+      for (int j = 0; j < 8; ++j) ue[j] = dev::scaled_in_bits<A>(ue[j], usa, uin, i + j);
+    }
     uint4 orr;
     uint16_t* oe = reinterpret_cast<uint16_t*>(&orr);
 #pragma unroll
@@ -49,7 +60,8 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 template <ActDtype A, QuantMode MODE>
-void launch_m(const void* g, const void* u, int ld, int T, int F, void* out, const QuantOut& qo, cudaStream_t stream) {
+void launch_m(const void* g, const void* u, int ld, int T, int F, void* out, const QuantOut& qo, cudaStream_t stream,
+              const ScaledIn& gin, const ScaledIn& uin) {
   const int split = dev::row_split(T, F / 8);
   const int per = ((F / 8 + split - 1) / split) * 8;
   const size_t smem = MODE == QuantMode::None ? 0 : (size_t)per * 2;
@@ -68,25 +80,27 @@ void launch_m(const void* g, const void* u, int ld, int T, int F, void* out, con
   cfg.attrs = attr;
   cfg.numAttrs = 1;
   check(cudaLaunchKernelEx(&cfg, k, static_cast<const uint16_t*>(g), static_cast<const uint16_t*>(u), ld, F,
-                           static_cast<uint16_t*>(out), qo), "silu_mul_quant");
+                           static_cast<uint16_t*>(out), qo, gin, uin), "silu_mul_quant");
 }
 
 template <ActDtype A>
-void launch_a(const void* g, const void* u, int ld, int T, int F, void* out, const QuantOut& qo, cudaStream_t stream) {
+void launch_a(const void* g, const void* u, int ld, int T, int F, void* out, const QuantOut& qo, cudaStream_t stream,
+              const ScaledIn& gin, const ScaledIn& uin) {
   switch (qo.mode) {
-    case QuantMode::None: launch_m<A, QuantMode::None>(g, u, ld, T, F, out, qo, stream); break;
-    case QuantMode::Fp8PerToken: launch_m<A, QuantMode::Fp8PerToken>(g, u, ld, T, F, out, qo, stream); break;
-    case QuantMode::Int8PerToken: launch_m<A, QuantMode::Int8PerToken>(g, u, ld, T, F, out, qo, stream); break;
-    case QuantMode::Fp8Static: launch_m<A, QuantMode::Fp8Static>(g, u, ld, T, F, out, qo, stream); break;
-    case QuantMode::Int8Static: launch_m<A, QuantMode::Int8Static>(g, u, ld, T, F, out, qo, stream); break;
+    case QuantMode::None: launch_m<A, QuantMode::None>(g, u, ld, T, F, out, qo, stream, gin, uin); break;
+    case QuantMode::Fp8PerToken: launch_m<A, QuantMode::Fp8PerToken>(g, u, ld, T, F, out, qo, stream, gin, uin); break;
+    case QuantMode::Int8PerToken: launch_m<A, QuantMode::Int8PerToken>(g, u, ld, T, F, out, qo, stream, gin, uin); break;
+    case QuantMode::Fp8Static: launch_m<A, QuantMode::Fp8Static>(g, u, ld, T, F, out, qo, stream, gin, uin); break;
+    case QuantMode::Int8Static: launch_m<A, QuantMode::Int8Static>(g, u, ld, T, F, out, qo, stream, gin, uin); break;
   }
 }
 
 }  // namespace
 
 void silu_mul_quant(const void* g, const void* u, int ld, ActDtype act, int T, int F, void* out, const QuantOut& quant,
-                    cudaStream_t stream) {
+                    cudaStream_t stream, const ScaledIn& gin, const ScaledIn& uin) {
   const char* name = "silu_mul_quant";
+  require((!gin.s_a || gin.s_w) && (!uin.s_a || uin.s_w), name, "scaled input needs s_w");
   require(act == ActDtype::F16 || act == ActDtype::BF16, name, "act must be F16 or BF16");
   require(F > 0 && F % 16 == 0 && F <= 98304, name, "F must be a positive multiple of 16, at most 98304");
   require(ld % 8 == 0 && ld >= F, name, "ld must be a multiple of 8 and >= F");
@@ -96,9 +110,9 @@ void silu_mul_quant(const void* g, const void* u, int ld, ActDtype act, int T, i
     require(((uintptr_t)p % 16) == 0, name, "pointers must be 16-byte aligned");
   if (T <= 0) return;
   if (act == ActDtype::BF16)
-    launch_a<ActDtype::BF16>(g, u, ld, T, F, out, quant, stream);
+    launch_a<ActDtype::BF16>(g, u, ld, T, F, out, quant, stream, gin, uin);
   else
-    launch_a<ActDtype::F16>(g, u, ld, T, F, out, quant, stream);
+    launch_a<ActDtype::F16>(g, u, ld, T, F, out, quant, stream, gin, uin);
   check_launch(name);
 }
 
