@@ -14,6 +14,7 @@
 
 #include "attention_common.cuh"
 #include "device_common.cuh"
+#include "pdl.h"
 
 namespace qb::cuda::attn {
 namespace {
@@ -61,6 +62,8 @@ __global__ void __launch_bounds__(kWarps * 32) rowwise_kernel(RowParams p) {
   constexpr int R = WT / TPW;                // tokens per lane per step
   __shared__ float sm_m[kWarps][GC], sm_l[kWarps][GC];
   __shared__ __align__(16) float sm_acc[kWarps][GC][DH];
+  dev::pdl_wait();
+  dev::pdl_trigger();
 
   const int t = blockIdx.x, hc = blockIdx.y, split = blockIdx.z;
   const int s = find_seq(p.seq_starts, p.S, t);
@@ -211,6 +214,8 @@ __global__ void __launch_bounds__(kWarps * 32) rowwise_kernel(RowParams p) {
 template <ActDtype A, int DH>
 __global__ void __launch_bounds__(128) combine_kernel(RowParams p) {
   using AT = dev::Act<A>;
+  dev::pdl_wait();
+  dev::pdl_trigger();
   const int t = blockIdx.x;
   const int h = blockIdx.y * 4 + (threadIdx.x >> 5), lane = threadIdx.x & 31;
   if (h >= p.H) return;
@@ -245,21 +250,22 @@ __global__ void __launch_bounds__(128) combine_kernel(RowParams p) {
 
 template <ActDtype A, int DH>
 void launch_dh(const RowParams& rp, int gc, dim3 grid, cudaStream_t st) {
+  constexpr const char* kName = "paged_attention (row-wise split-KV)";
   if constexpr (DH >= 64) {
     switch (gc) {
       case 8:
-        if constexpr (DH == 64) rowwise_kernel<A, DH, 8><<<grid, kWarps * 32, 0, st>>>(rp);
+        if constexpr (DH == 64) launch_pdl(kName, rowwise_kernel<A, DH, 8>, grid, kWarps * 32, 0, st, rp);
         break;
-      case 4: rowwise_kernel<A, DH, 4><<<grid, kWarps * 32, 0, st>>>(rp); break;
-      case 2: rowwise_kernel<A, DH, 2><<<grid, kWarps * 32, 0, st>>>(rp); break;
-      default: rowwise_kernel<A, DH, 1><<<grid, kWarps * 32, 0, st>>>(rp); break;
+      case 4: launch_pdl(kName, rowwise_kernel<A, DH, 4>, grid, kWarps * 32, 0, st, rp); break;
+      case 2: launch_pdl(kName, rowwise_kernel<A, DH, 2>, grid, kWarps * 32, 0, st, rp); break;
+      default: launch_pdl(kName, rowwise_kernel<A, DH, 1>, grid, kWarps * 32, 0, st, rp); break;
     }
   } else {
-    rowwise_kernel<A, DH, 1><<<grid, kWarps * 32, 0, st>>>(rp);
+    launch_pdl(kName, rowwise_kernel<A, DH, 1>, grid, kWarps * 32, 0, st, rp);
   }
-  check_launch("paged_attention (row-wise split-KV)");
+  check_launch(kName);
   if (rp.splits > 1) {
-    combine_kernel<A, DH><<<dim3(rp.T, (rp.H + 3) / 4), 128, 0, st>>>(rp);
+    launch_pdl("paged_attention (split combine)", combine_kernel<A, DH>, dim3(rp.T, (rp.H + 3) / 4), 128, 0, st, rp);
     check_launch("paged_attention (split combine)");
   }
 }

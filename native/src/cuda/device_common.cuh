@@ -19,6 +19,11 @@ __device__ __forceinline__ uint4 ldg_stream(const void* p) {
 // 16-byte read-only cached load (activations reused across blocks).
 __device__ __forceinline__ uint4 ldg16(const void* p) { return __ldg(reinterpret_cast<const uint4*>(p)); }
 
+// Programmatic dependent launch (pdl.h): wait for the previous kernel's completion and memory / let the next kernel
+// launch. Both are no-ops in a kernel launched without the attribute.
+__device__ __forceinline__ void pdl_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
+__device__ __forceinline__ void pdl_trigger() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
+
 // Activation element types: storage and exact conversions (numerics.h is the definition).
 template <ActDtype D>
 struct Act;

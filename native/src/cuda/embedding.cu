@@ -4,6 +4,8 @@
 #include <string>
 
 #include "cuda_sampling.h"
+#include "device_common.cuh"
+#include "pdl.h"
 
 namespace qb::cuda {
 namespace {
@@ -13,6 +15,8 @@ constexpr int kThreads = 128;
 template <typename T>
 __global__ void __launch_bounds__(kThreads) gather_kernel(const T* __restrict__ src, const int32_t* __restrict__ idx,
                                                           size_t row_elems, T* __restrict__ dst) {
+  dev::pdl_wait();
+  dev::pdl_trigger();
   const size_t r = blockIdx.x;
   const T* s = src + (size_t)__ldg(idx + r) * row_elems;
   T* d = dst + r * row_elems;
@@ -35,14 +39,14 @@ void launch_gather(const char* name, const void* src, const int32_t* idx, int R,
   const dim3 grid((unsigned)R, (unsigned)std::max(1, ysplit));
   require(R <= 0x7fffffff, name, "too many rows");
   if (unit == 16)
-    gather_kernel<uint4><<<grid, kThreads, 0, stream>>>(static_cast<const uint4*>(src), idx, row_elems,
-                                                        static_cast<uint4*>(dst));
+    launch_pdl(name, gather_kernel<uint4>, grid, kThreads, 0, stream, static_cast<const uint4*>(src), idx, row_elems,
+               static_cast<uint4*>(dst));
   else if (unit == 4)
-    gather_kernel<uint32_t><<<grid, kThreads, 0, stream>>>(static_cast<const uint32_t*>(src), idx, row_elems,
-                                                           static_cast<uint32_t*>(dst));
+    launch_pdl(name, gather_kernel<uint32_t>, grid, kThreads, 0, stream, static_cast<const uint32_t*>(src), idx,
+               row_elems, static_cast<uint32_t*>(dst));
   else
-    gather_kernel<uint16_t><<<grid, kThreads, 0, stream>>>(static_cast<const uint16_t*>(src), idx, row_elems,
-                                                           static_cast<uint16_t*>(dst));
+    launch_pdl(name, gather_kernel<uint16_t>, grid, kThreads, 0, stream, static_cast<const uint16_t*>(src), idx,
+               row_elems, static_cast<uint16_t*>(dst));
   check_launch(name);
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 #include "cuda_check.h"
 #include "gemm_smallm_mma.cuh"
+#include "pdl.h"
 
 namespace qb::cuda::smallm {
 
@@ -9,7 +10,8 @@ template <Kind KIND, int NT, int MT, int WARPS, int U, int MINB>
 void launch_cfg(const uint8_t* x, const uint8_t* w, int M, int N, int row_bytes, const Epilogue& ep,
                 cudaStream_t stream, const char* name) {
   dim3 grid((N + 16 * MT - 1) / (16 * MT));
-  gemm_smallm_kernel<KIND, NT, MT, WARPS, U, MINB><<<grid, WARPS * 32, 0, stream>>>(x, w, M, N, row_bytes, ep);
+  launch_pdl(name, gemm_smallm_kernel<KIND, NT, MT, WARPS, U, MINB>, grid, dim3(WARPS * 32), 0, stream, x, w, M, N,
+             row_bytes, ep);
   check_launch(name);
 }
 

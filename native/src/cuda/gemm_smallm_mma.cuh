@@ -129,9 +129,7 @@ __global__ void __launch_bounds__(WARPS * 32, MINB)
 
   // Main loop: U whole chunks per batch, all U*2*MT weight loads issued before the first mma (no predicates).
   const int full_end = min(c_end, row_bytes >> 6);  // chunks fully inside the row
-  int c0 = c_begin;
-  for (; c0 + U <= full_end; c0 += U) {
-    uint4 wa[U][MT], wb[U][MT];
+  auto load_batch = [&](uint4 (&wa)[U][MT], uint4 (&wb)[U][MT], int c0) {
 #pragma unroll
     for (int u = 0; u < U; ++u)
 #pragma unroll
@@ -139,6 +137,25 @@ __global__ void __launch_bounds__(WARPS * 32, MINB)
         wa[u][mt] = dev::ldg_stream(wr[mt][0] + (size_t)(c0 + u) * 64);
         wb[u][mt] = dev::ldg_stream(wr[mt][1] + (size_t)(c0 + u) * 64);
       }
+  };
+  int c0 = c_begin;
+  {
+    // Programmatic dependent launch (pdl.h): the weights are constants, so the first batch is loaded before waiting
+    // for the previous kernel (whose output x is read only in compute()).
+    uint4 wa[U][MT], wb[U][MT];
+    const bool first = c0 + U <= full_end;
+    if (first) load_batch(wa, wb, c0);
+    dev::pdl_wait();
+    dev::pdl_trigger();
+    if (first) {
+#pragma unroll
+      for (int u = 0; u < U; ++u) compute(wa[u], wb[u], c0 + u, true);
+      c0 += U;
+    }
+  }
+  for (; c0 + U <= full_end; c0 += U) {
+    uint4 wa[U][MT], wb[U][MT];
+    load_batch(wa, wb, c0);
 #pragma unroll
     for (int u = 0; u < U; ++u) compute(wa[u], wb[u], c0 + u, true);
   }

@@ -3,6 +3,7 @@
 // One block per token row; 16-byte loads; absmax pass then quantize pass (the row is re-read from L1/L2).
 #include "cuda_ops.h"
 #include "device_common.cuh"
+#include "pdl.h"
 #include "row_quant.cuh"
 
 namespace qb::cuda {
@@ -16,6 +17,8 @@ __global__ void __launch_bounds__(kThreads) quant_row_kernel(const void* __restr
   using T = typename dev::Act<A>::T;
   constexpr int V = 16 / sizeof(T);  // elements per 16-byte load
   __shared__ float red[32];
+  dev::pdl_wait();
+  dev::pdl_trigger();
   const size_t row = blockIdx.x;
   const T* x = static_cast<const T*>(xv) + row * (size_t)K;
   float s;
@@ -60,12 +63,10 @@ void launch(const char* name, const void* x, ActDtype d, int T, int K, const Qua
   require(((uintptr_t)x % 16) == 0 && ((uintptr_t)qo.q % 16) == 0, name, "x and q must be 16-byte aligned");
   require(qo.scale != nullptr && qo.q != nullptr, name, "q and scale are required");
   if (T == 0) return;
-  if (d == ActDtype::BF16)
-    quant_row_kernel<MODE, ActDtype::BF16><<<T, kThreads, 0, stream>>>(x, K, qo);
-  else if (d == ActDtype::F16)
-    quant_row_kernel<MODE, ActDtype::F16><<<T, kThreads, 0, stream>>>(x, K, qo);
-  else
-    quant_row_kernel<MODE, ActDtype::F32><<<T, kThreads, 0, stream>>>(x, K, qo);
+  auto k = d == ActDtype::BF16  ? quant_row_kernel<MODE, ActDtype::BF16>
+           : d == ActDtype::F16 ? quant_row_kernel<MODE, ActDtype::F16>
+                                : quant_row_kernel<MODE, ActDtype::F32>;
+  launch_pdl(name, k, dim3(T), dim3(kThreads), 0, stream, x, K, qo);
   check_launch(name);
 }
 

@@ -6,6 +6,7 @@
 // see there); the row (slice) stays in shared memory.
 #include "cuda_ops.h"
 #include "device_common.cuh"
+#include "pdl.h"
 #include "row_quant.cuh"
 #include "scaled_in.cuh"
 
@@ -24,6 +25,8 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ float redf[32];
   __shared__ double slotd;
   __shared__ float slotf;
+  dev::pdl_wait();
+  dev::pdl_trigger();
   const size_t row = blockIdx.y;
   const size_t base = row * (size_t)D;
   // Slice of the row owned by this block of the cluster (gridDim.x blocks per row, multiples of 8 elements).
@@ -83,22 +86,10 @@ void launch_m(const void* x, void* residual, const void* w, int T, int D, float 
   // cluster barriers cost more than the split saves at this row length), so rows are not split here.
   const int split = 1;
   const int per = ((D / 8 + split - 1) / split) * 8;
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = dim3(split, T);
-  cfg.blockDim = dim3(kThreads);
-  cfg.dynamicSmemBytes = (size_t)per * 2;
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim.x = split;
-  attr[0].val.clusterDim.y = 1;
-  attr[0].val.clusterDim.z = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = 1;
-  check(cudaLaunchKernelEx(&cfg, rmsnorm_kernel<A, MODE>, static_cast<const uint16_t*>(x),
-                           static_cast<uint16_t*>(residual), static_cast<const uint16_t*>(w), D, eps,
-                           static_cast<uint16_t*>(out), qo, xin),
-        "rmsnorm_residual_quant");
+  // One block per row (a cluster of 1): launched with programmatic dependent launch (pdl.h).
+  launch_pdl("rmsnorm_residual_quant", rmsnorm_kernel<A, MODE>, dim3(split, T), dim3(kThreads), (size_t)per * 2, stream,
+             static_cast<const uint16_t*>(x), static_cast<uint16_t*>(residual), static_cast<const uint16_t*>(w), D,
+             eps, static_cast<uint16_t*>(out), qo, xin);
 }
 
 template <ActDtype A>

@@ -5,6 +5,7 @@
 // each slice also copies its share of v. Positions and slots are read from device arrays (graph-safe).
 #include "cuda_attention.h"
 #include "device_common.cuh"
+#include "pdl.h"
 #include "scaled_in.cuh"
 
 #include <algorithm>
@@ -21,6 +22,8 @@ __global__ void __launch_bounds__(kThreads)
                    const float* __restrict__ sin_tab, uint16_t* __restrict__ kc, uint16_t* __restrict__ vc,
                    ScaledIn qin) {
   using AT = dev::Act<A>;
+  dev::pdl_wait();
+  dev::pdl_trigger();
   const int t = blockIdx.x;
   const int half = Dh / 2;
   const int pos = __ldg(positions + t);
@@ -81,12 +84,9 @@ void rope_qkv_kv_write(void* qkv, int ld, ActDtype act, const int32_t* positions
   auto* vc = static_cast<uint16_t*>(v_cache);
   const int slices = std::min(65535, ((H + Hkv) * (Dh / 2) + kThreads - 1) / kThreads);
   const dim3 grid(T, slices);
-  if (act == ActDtype::BF16)
-    rope_kv_kernel<ActDtype::BF16><<<grid, kThreads, 0, stream>>>(x, ld, positions, slot_mapping, H, Hkv, Dh, cos_tab,
-                                                               sin_tab, kc, vc, qin);
-  else
-    rope_kv_kernel<ActDtype::F16><<<grid, kThreads, 0, stream>>>(x, ld, positions, slot_mapping, H, Hkv, Dh, cos_tab,
-                                                              sin_tab, kc, vc, qin);
+  auto k = act == ActDtype::BF16 ? rope_kv_kernel<ActDtype::BF16> : rope_kv_kernel<ActDtype::F16>;
+  launch_pdl(name, k, grid, dim3(kThreads), 0, stream, x, ld, positions, slot_mapping, H, Hkv, Dh, cos_tab, sin_tab, kc,
+             vc, qin);
   check_launch(name);
 }
 

@@ -4,6 +4,7 @@
 // thread-block cluster of up to 8 blocks when there are few tokens (absmax combined through distributed shared memory).
 #include "cuda_ops.h"
 #include "device_common.cuh"
+#include "pdl.h"
 #include "row_quant.cuh"
 #include "scaled_in.cuh"
 
@@ -20,6 +21,8 @@ __global__ void __launch_bounds__(kThreads)
   extern __shared__ __align__(16) uint16_t vals[];  // this block's slice of the row
   __shared__ float redf[32];
   __shared__ float slot;
+  dev::pdl_wait();
+  dev::pdl_trigger();
   const size_t row = blockIdx.y;
   // Slice of the row owned by this block of the cluster (gridDim.x blocks per row, multiples of 8 elements).
   const int per = ((F / 8 + gridDim.x - 1) / gridDim.x) * 8;
@@ -72,13 +75,19 @@ void launch_m(const void* g, const void* u, int ld, int T, int F, void* out, con
   cfg.blockDim = dim3(kThreads);
   cfg.dynamicSmemBytes = smem;
   cfg.stream = stream;
+  // Split rows: a thread-block cluster; whole rows: programmatic dependent launch (pdl.h) instead.
   cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim.x = split;
-  attr[0].val.clusterDim.y = 1;
-  attr[0].val.clusterDim.z = 1;
+  if (split > 1) {
+    attr[0].id = cudaLaunchAttributeClusterDimension;
+    attr[0].val.clusterDim.x = split;
+    attr[0].val.clusterDim.y = 1;
+    attr[0].val.clusterDim.z = 1;
+  } else {
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+  }
   cfg.attrs = attr;
-  cfg.numAttrs = 1;
+  cfg.numAttrs = split > 1 || pdl_enabled() ? 1 : 0;
   check(cudaLaunchKernelEx(&cfg, k, static_cast<const uint16_t*>(g), static_cast<const uint16_t*>(u), ld, F,
                            static_cast<uint16_t*>(out), qo, gin, uin), "silu_mul_quant");
 }

@@ -1,0 +1,37 @@
+// Programmatic dependent launch (Hopper). A kernel launched with launch_pdl may start while the previous kernel in
+// the stream is still running: it must call dev::pdl_wait() (device_common.cuh) before it touches memory that an
+// earlier kernel writes or reads, and calls dev::pdl_trigger() after that so the next kernel can be launched early.
+// What runs before the wait may only read constants (the small-M GEMMs load their first weight chunks there).
+// Captured into CUDA graphs as programmatic edges. QB_PDL=0 launches normally (for comparisons).
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "cuda_check.h"
+
+namespace qb::cuda {
+
+inline bool pdl_enabled() {
+  static const bool on = !(std::getenv("QB_PDL") && std::strcmp(std::getenv("QB_PDL"), "0") == 0);
+  return on;
+}
+
+template <typename... KArgs, typename... Args>
+void launch_pdl(const char* name, void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                Args&&... args) {
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl_enabled() ? 1 : 0;
+  check(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...), name);
+}
+
+}  // namespace qb::cuda
