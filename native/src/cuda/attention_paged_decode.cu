@@ -200,7 +200,7 @@ __global__ void __launch_bounds__(kWarps * 32) rowwise_kernel(RowParams p) {
       L += sm_l[w][g] * c;
       a += sm_acc[w][g][d] * c;
     }
-    if (p.splits == 1) {
+    if (p.splits == 1 || (split == 0 && ctx <= p.split_len)) {  // the whole context in this split: final output
       p.out[(size_t)t * p.ld_out + (size_t)(h0 + g) * DH + d] = AT::store(a / L);
     } else {
       const size_t r = ((size_t)split * p.T + t) * p.H + h0 + g;
@@ -223,6 +223,7 @@ __global__ void __launch_bounds__(128) combine_kernel(RowParams p) {
   if (p.only_single && __ldg(p.seq_starts + s + 1) - __ldg(p.seq_starts + s) > 1) return;
   const int ctx = __ldg(p.positions + t) + 1;
   const int nval = min(p.splits, (ctx + p.split_len - 1) / p.split_len);
+  if (nval == 1) return;  // written by the row-wise kernel (e.g. short contexts in a decode graph planned for max_pos)
   float mi = -INFINITY, li = 0.f;
   if (lane < nval) {
     const float2 ml = p.ws_ml[((size_t)lane * p.T + t) * p.H + h];

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# One device call that records the CUDA engine's numbers for a commit (issue 3): build, every kernel check against
+# its CPU twin and the kernel timings (kernels.sh), GPU-vs-CPU end-to-end checks (gpu.sh check), step latency
+# (gpu.sh latency) and a per-kernel ncu breakdown (gpu.sh profile). Everything lands in $OUT/rec.tgz (the device tool
+# brings back at most 8 files). Stage first: bash ../shared/device/stage-node.sh && node scripts/device/stage.mjs --data
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+OUT="${OUT:-$PWD/.device-out}"
+R="$OUT/rec"
+mkdir -p "$R"
+step() { echo "== $1 ($(date +%T))"; }
+step build
+bash scripts/device/gpu.sh build >"$R/build.txt" 2>&1 || { tail -30 "$R/build.txt"; exit 1; }
+step kernels
+QB_KERNELS_BUILD=/tmp/qb-gpu-build OUT="$R" timeout 300 bash scripts/device/kernels.sh | tail -3
+step check
+QB_REBUILD=0 OUT="$R" timeout 150 bash scripts/device/gpu.sh check | tail -2
+step latency
+QB_REBUILD=0 OUT="$R" timeout 300 bash scripts/device/gpu.sh latency --commit "$(cut -d' ' -f1 .device/commit)" | tail -2
+step profile
+QB_REBUILD=0 OUT="$R" timeout 200 bash scripts/device/gpu.sh profile fp16,fp8-static | grep -E "^==" 
+rm -f "$R/sass.txt" "$R"/ncu_*.csv
+tar czf "$OUT/rec.tgz" -C "$OUT" rec && rm -rf "$R"
+step done
