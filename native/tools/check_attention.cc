@@ -298,6 +298,8 @@ void check_attention(Harness& h) {
     check_rope(h, 19, 6, 2, 32, d);
     check_rope(h, 37, 32, 8, 128, d, true);
     check_rope(h, 3, 8, 4, 8, d, true);
+    check_rope(h, 7, 4, 2, 6, d);        // Dh % 4 != 0: one pair per thread
+    check_rope(h, 7, 4, 2, 6, d, true);
   }
   struct Dims {
     int Dh, H, Hkv;

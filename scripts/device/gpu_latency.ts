@@ -33,6 +33,8 @@ function argv() {
     contexts: (get('--context', '128,2048') as string).split(',').map(Number),
     iters: Number(get('--iters', '20')),
     ceilings: get('--ceilings'),
+    // Fraction of GPU memory for weights + KV (the engine's default 0.9); batch 256 x context 2048 needs 32768 KV blocks.
+    gpuUtil: Number(get('--gpu-memory-utilization', '0.9')),
     // Per-kernel profile: run under `ncu --profile-from-start off` (gpu.sh kernels-profile); only the bracketed
     // forwards (one 2048-token prefill, eager decode at batch 1 / context 128 and batch 64 / context 2048) are captured.
     ncu: a.includes('--ncu'),
@@ -104,14 +106,14 @@ async function main() {
   };
   for (const precision of o.precisions) {
     const t0 = Date.now();
-    const m = loadModel({ model: 'synthetic:llama-3.1-8b', precision, device: 'cuda', maxModelLen: 4096, onProgress: (s) => console.log(`  ${s}`) });
+    const m = loadModel({ model: 'synthetic:llama-3.1-8b', precision, device: 'cuda', maxModelLen: 4096, gpuMemoryUtilization: o.gpuUtil, onProgress: (s) => console.log(`  ${s}`) });
     const a = m.arch;
     const V = a.vocabSize;
     const loadS = (Date.now() - t0) / 1000;
     const linParams = a.numLayers * (a.hiddenSize * (a.numHeads + 2 * a.numKvHeads) * a.headDim + a.numHeads * a.headDim * a.hiddenSize + 3 * a.hiddenSize * a.intermediateSize);
     const wBytes = linParams * (precision === 'fp16' || precision === 'bf16' ? 2 : 1) + V * a.hiddenSize * 2;
     const kvPerTok = a.numLayers * 2 * a.numKvHeads * a.headDim * 2;
-    const base = { device: m.deviceName, commit: o.commit, model: 'synthetic:llama-3.1-8b', weights: 'synthetic', precision, recipe: m.recipe, kvBlocks: m.numKvBlocks, ceilings };
+    const base = { device: m.deviceName, commit: o.commit, model: 'synthetic:llama-3.1-8b', weights: 'synthetic', precision, recipe: m.recipe, kvBlocks: m.numKvBlocks, gpuMemoryUtilization: o.gpuUtil, ceilings };
     console.log(`${precision}: loaded in ${loadS.toFixed(1)} s on ${m.deviceName}; KV ${m.numKvBlocks} blocks`);
     m.native.fillKvRandom(12345);
     const time = (b: () => NativeBatch, iters: number) => {
@@ -146,7 +148,7 @@ async function main() {
       for (const B of o.batches) {
         const need = B * Math.ceil(ctx / 16);
         if (need > m.numKvBlocks) {
-          emit({ ...base, kind: 'decode', batch: B, context: ctx, skipped: `needs ${need} KV blocks, ${m.numKvBlocks} fit in 90% of GPU memory` });
+          emit({ ...base, kind: 'decode', batch: B, context: ctx, skipped: `needs ${need} KV blocks, ${m.numKvBlocks} fit in ${Math.round(o.gpuUtil * 100)}% of GPU memory` });
           continue;
         }
         const bytes = wBytes + B * ctx * kvPerTok;

@@ -17,6 +17,9 @@ step check
 QB_REBUILD=0 OUT="$R" timeout 150 bash scripts/device/gpu.sh check | tail -2
 step latency
 QB_REBUILD=0 OUT="$R" timeout 300 bash scripts/device/gpu.sh latency --commit "$(cut -d' ' -f1 .device/commit)" | tail -2
+step latency-b256-ctx2048  # 8-bit only: 16-bit weights + 32768 KV blocks (64 GB) do not fit in 80 GB
+QB_REBUILD=0 OUT="$R/util97" timeout 200 bash scripts/device/gpu.sh latency --commit "$(cut -d' ' -f1 .device/commit)" \
+  --precision int8-w8a8,fp8-dynamic,fp8-static --batch 256 --context 2048 --gpu-memory-utilization 0.97 | tail -1
 step profile
 QB_REBUILD=0 OUT="$R" timeout 200 bash scripts/device/gpu.sh profile fp16,fp8-static | grep -E "^==" 
 rm -f "$R/sass.txt" "$R"/ncu_*.csv

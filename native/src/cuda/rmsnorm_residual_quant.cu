@@ -37,10 +37,7 @@ __global__ void __launch_bounds__(kThreads)
   for (int i = lo + threadIdx.x * 8; i < hi; i += kThreads * 8) {
     uint4 xr = dev::ldg16(x + base + i);
     uint16_t* xe = reinterpret_cast<uint16_t*>(&xr);
-    if (xin.s_a) {
-#pragma unroll
-      for (int j = 0; j < 8; ++j) xe[j] = dev::scaled_in_bits<A>(xe[j], xsa, xin, i + j);
-    }
+    if (xin.s_a) dev::scaled_in_8<A>(xe, xsa, xin, i);
     if (residual) {
       uint4 rr = *reinterpret_cast<const uint4*>(residual + base + i);
       const uint16_t* re = reinterpret_cast<const uint16_t*>(&rr);

@@ -9,19 +9,24 @@
 #include "scaled_in.cuh"
 
 #include <algorithm>
+#include <type_traits>
 
 namespace qb::cuda {
 namespace {
 
 constexpr int kThreads = 128;
 
-template <ActDtype A>
+// W: adjacent rotation pairs per thread (2: 4-byte loads / stores of q, k, v and float2 cos / sin; needs Dh % 4 == 0
+// and 4-byte aligned rows), 1 otherwise.
+template <ActDtype A, int W>
 __global__ void __launch_bounds__(kThreads)
     rope_kv_kernel(uint16_t* __restrict__ qkv, int ld, const int32_t* __restrict__ positions,
                    const int32_t* __restrict__ slots, int H, int Hkv, int Dh, const float* __restrict__ cos_tab,
                    const float* __restrict__ sin_tab, uint16_t* __restrict__ kc, uint16_t* __restrict__ vc,
                    ScaledIn qin) {
   using AT = dev::Act<A>;
+  using V = typename std::conditional<W == 2, uint32_t, uint16_t>::type;  // W 16-bit values
+  using F = typename std::conditional<W == 2, float2, float>::type;
   dev::pdl_wait();
   dev::pdl_trigger();
   const int t = blockIdx.x;
@@ -32,35 +37,50 @@ __global__ void __launch_bounds__(kThreads)
   const float* s = sin_tab + (size_t)pos * half;
   uint16_t* row = qkv + (size_t)t * ld;
   const size_t kv_row = (size_t)Hkv * Dh;
-  const int pairs = (H + Hkv) * half;
+  const int groups = (H + Hkv) * half / W;
   const int stride = gridDim.y * kThreads;
   const float sa = qin.s_a ? dev::scaled_in_row(qin, t) : 0.0f;
-  for (int i = blockIdx.y * kThreads + threadIdx.x; i < pairs; i += stride) {
-    const int head = i / half, d = i - head * half;
+  for (int i = blockIdx.y * kThreads + threadIdx.x; i < groups; i += stride) {
+    const int head = i * W / half, d = i * W - head * half;
     uint16_t* v = row + (size_t)head * Dh;
-    uint16_t ab = v[d], bb = v[d + half];
-    if (qin.s_a) {
-      ab = dev::scaled_in_bits<A>(ab, sa, qin, head * Dh + d);
-      bb = dev::scaled_in_bits<A>(bb, sa, qin, head * Dh + d + half);
+    V av = *reinterpret_cast<const V*>(v + d), bv = *reinterpret_cast<const V*>(v + d + half);
+    const F cv = __ldg(reinterpret_cast<const F*>(c + d)), sv = __ldg(reinterpret_cast<const F*>(s + d));
+    uint16_t* ae = reinterpret_cast<uint16_t*>(&av);
+    uint16_t* be = reinterpret_cast<uint16_t*>(&bv);
+    const float* ce = reinterpret_cast<const float*>(&cv);
+    const float* se = reinterpret_cast<const float*>(&sv);
+#pragma unroll
+    for (int w = 0; w < W; ++w) {
+      uint16_t ab = ae[w], bb = be[w];
+      if (qin.s_a) {
+        ab = dev::scaled_in_bits<A>(ab, sa, qin, head * Dh + d + w);
+        bb = dev::scaled_in_bits<A>(bb, sa, qin, head * Dh + d + w + half);
+      }
+      const float a = AT::load(ab), b = AT::load(bb);
+      ae[w] = AT::store(__fsub_rn(__fmul_rn(a, ce[w]), __fmul_rn(b, se[w])));
+      be[w] = AT::store(__fadd_rn(__fmul_rn(b, ce[w]), __fmul_rn(a, se[w])));
     }
-    const float a = AT::load(ab), b = AT::load(bb);
-    const float cc = __ldg(c + d), ss = __ldg(s + d);
-    const uint16_t lo = AT::store(__fsub_rn(__fmul_rn(a, cc), __fmul_rn(b, ss)));
-    const uint16_t hi = AT::store(__fadd_rn(__fmul_rn(b, cc), __fmul_rn(a, ss)));
-    v[d] = lo;
-    v[d + half] = hi;
+    *reinterpret_cast<V*>(v + d) = av;
+    *reinterpret_cast<V*>(v + d + half) = bv;
     if (head >= H && slot >= 0) {
       uint16_t* k = kc + (size_t)slot * kv_row + (size_t)(head - H) * Dh;
-      k[d] = lo;
-      k[d + half] = hi;
+      *reinterpret_cast<V*>(k + d) = av;
+      *reinterpret_cast<V*>(k + d + half) = bv;
     }
   }
   if (slot >= 0) {
     const uint16_t* vsrc = row + (size_t)(H + Hkv) * Dh;
     uint16_t* vdst = vc + (size_t)slot * kv_row;
     const int vcol = (H + Hkv) * Dh;
-    for (int i = blockIdx.y * kThreads + threadIdx.x; i < (int)kv_row; i += stride)
-      vdst[i] = qin.s_a ? dev::scaled_in_bits<A>(vsrc[i], sa, qin, vcol + i) : vsrc[i];
+    for (int i = blockIdx.y * kThreads + threadIdx.x; i < (int)kv_row / W; i += stride) {
+      V x = *reinterpret_cast<const V*>(vsrc + i * W);
+      if (qin.s_a) {
+        uint16_t* xe = reinterpret_cast<uint16_t*>(&x);
+#pragma unroll
+        for (int w = 0; w < W; ++w) xe[w] = dev::scaled_in_bits<A>(xe[w], sa, qin, vcol + i * W + w);
+      }
+      *reinterpret_cast<V*>(vdst + i * W) = x;
+    }
   }
 }
 
@@ -82,9 +102,13 @@ void rope_qkv_kv_write(void* qkv, int ld, ActDtype act, const int32_t* positions
   auto* x = static_cast<uint16_t*>(qkv);
   auto* kc = static_cast<uint16_t*>(k_cache);
   auto* vc = static_cast<uint16_t*>(v_cache);
-  const int slices = std::min(65535, ((H + Hkv) * (Dh / 2) + kThreads - 1) / kThreads);
+  const bool w2 = Dh % 4 == 0 && ld % 2 == 0 && (uintptr_t)qkv % 4 == 0 && (uintptr_t)k_cache % 4 == 0 &&
+                  (uintptr_t)v_cache % 4 == 0;
+  const int W = w2 ? 2 : 1;
+  const int slices = std::min(65535, ((H + Hkv) * (Dh / 2) / W + kThreads - 1) / kThreads);
   const dim3 grid(T, slices);
-  auto k = act == ActDtype::BF16 ? rope_kv_kernel<ActDtype::BF16> : rope_kv_kernel<ActDtype::F16>;
+  auto k = act == ActDtype::BF16 ? (w2 ? rope_kv_kernel<ActDtype::BF16, 2> : rope_kv_kernel<ActDtype::BF16, 1>)
+                                 : (w2 ? rope_kv_kernel<ActDtype::F16, 2> : rope_kv_kernel<ActDtype::F16, 1>);
   launch_pdl(name, k, grid, dim3(kThreads), 0, stream, x, ld, positions, slot_mapping, H, Hkv, Dh, cos_tab, sin_tab, kc,
              vc, qin);
   check_launch(name);

@@ -35,14 +35,8 @@ __global__ void __launch_bounds__(kThreads)
     uint4 ur = dev::ldg16(u + row * (size_t)ld + i);
     uint16_t* ge = reinterpret_cast<uint16_t*>(&gr);
     uint16_t* ue = reinterpret_cast<uint16_t*>(&ur);
-    if (gin.s_a) {
-#pragma unroll
-      for (int j = 0; j < 8; ++j) ge[j] = dev::scaled_in_bits<A>(ge[j], gsa, gin, i + j);
-    }
-    if (uin.s_a) {
-#pragma unroll
-      for (int j = 0; j < 8; ++j) ue[j] = dev::scaled_in_bits<A>(ue[j], usa, uin, i + j);
-    }
+    if (gin.s_a) dev::scaled_in_8<A>(ge, gsa, gin, i);
+    if (uin.s_a) dev::scaled_in_8<A>(ue, usa, uin, i);
     uint4 orr;
     uint16_t* oe = reinterpret_cast<uint16_t*>(&orr);
 #pragma unroll
