@@ -79,6 +79,22 @@ __global__ void __launch_bounds__(WARPS * 32, MINB)
   const int g = lane >> 2, t4 = lane & 3;
   const int row_base = blockIdx.x * (16 * MT);
 
+  // Programmatic dependent launch (pdl.h): the weights are constants, so this warp's first batch of chunks is
+  // prefetched into L2 before waiting for the previous kernel (whose output x is read only after the wait). Done
+  // first, from indices alone: values kept live across the wait made the M <= 8 configurations spill.
+  if (t4 == 0) {
+    const int nch = (row_bytes + 63) >> 6, pw = (nch + WARPS - 1) / WARPS, cb = warp * pw;
+    const int bytes = min(U * 64, min(pw * 64, row_bytes - cb * 64));  // this warp's first batch of a row
+    if (bytes > 0)
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+          dev::prefetch_l2_bulk(w + (size_t)min(row_base + mt * 16 + h * 8 + g, N - 1) * row_bytes + cb * 64, bytes);
+  }
+  dev::pdl_wait();
+  dev::pdl_trigger();
+
   const uint8_t* wr[MT][2];
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt) {
@@ -129,7 +145,9 @@ __global__ void __launch_bounds__(WARPS * 32, MINB)
 
   // Main loop: U whole chunks per batch, all U*2*MT weight loads issued before the first mma (no predicates).
   const int full_end = min(c_end, row_bytes >> 6);  // chunks fully inside the row
-  auto load_batch = [&](uint4 (&wa)[U][MT], uint4 (&wb)[U][MT], int c0) {
+  int c0 = c_begin;
+  for (; c0 + U <= full_end; c0 += U) {
+    uint4 wa[U][MT], wb[U][MT];
 #pragma unroll
     for (int u = 0; u < U; ++u)
 #pragma unroll
@@ -137,25 +155,6 @@ __global__ void __launch_bounds__(WARPS * 32, MINB)
         wa[u][mt] = dev::ldg_stream(wr[mt][0] + (size_t)(c0 + u) * 64);
         wb[u][mt] = dev::ldg_stream(wr[mt][1] + (size_t)(c0 + u) * 64);
       }
-  };
-  int c0 = c_begin;
-  {
-    // Programmatic dependent launch (pdl.h): the weights are constants, so the first batch is loaded before waiting
-    // for the previous kernel (whose output x is read only in compute()).
-    uint4 wa[U][MT], wb[U][MT];
-    const bool first = c0 + U <= full_end;
-    if (first) load_batch(wa, wb, c0);
-    dev::pdl_wait();
-    dev::pdl_trigger();
-    if (first) {
-#pragma unroll
-      for (int u = 0; u < U; ++u) compute(wa[u], wb[u], c0 + u, true);
-      c0 += U;
-    }
-  }
-  for (; c0 + U <= full_end; c0 += U) {
-    uint4 wa[U][MT], wb[U][MT];
-    load_batch(wa, wb, c0);
 #pragma unroll
     for (int u = 0; u < U; ++u) compute(wa[u], wb[u], c0 + u, true);
   }
