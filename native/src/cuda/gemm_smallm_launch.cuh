@@ -1,5 +1,7 @@
 // Tile-configuration choice of the small-M GEMM (included once per precision's .cu file).
 #pragma once
+#include <cstdlib>
+#include <string>
 #include "cuda_check.h"
 #include "gemm_smallm_mma.cuh"
 #include "pdl.h"
@@ -10,8 +12,14 @@ template <Kind KIND, int NT, int MT, int WARPS, int U, int MINB>
 void launch_cfg(const uint8_t* x, const uint8_t* w, int M, int N, int row_bytes, const Epilogue& ep,
                 cudaStream_t stream, const char* name) {
   dim3 grid((N + 16 * MT - 1) / (16 * MT));
-  launch_pdl(name, gemm_smallm_kernel<KIND, NT, MT, WARPS, U, MINB>, grid, dim3(WARPS * 32), 0, stream, x, w, M, N,
-             row_bytes, ep);
+  // Experiment switch (QB_SMALLM_PRELOAD=0: wait first, then stream): see PERF_NOTES.md.
+  static const bool pre = !(std::getenv("QB_SMALLM_PRELOAD") && std::string(std::getenv("QB_SMALLM_PRELOAD")) == "0");
+  if (pre)
+    launch_pdl(name, gemm_smallm_kernel<KIND, NT, MT, WARPS, U, MINB, true>, grid, dim3(WARPS * 32), 0, stream, x, w,
+               M, N, row_bytes, ep);
+  else
+    launch_pdl(name, gemm_smallm_kernel<KIND, NT, MT, WARPS, U, MINB, false>, grid, dim3(WARPS * 32), 0, stream, x,
+               w, M, N, row_bytes, ep);
   check_launch(name);
 }
 

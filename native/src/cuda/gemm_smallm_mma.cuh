@@ -69,7 +69,7 @@ struct Epilogue {
 
 // NT: n-tiles of 8 tokens (M <= 8*NT); MT: m-tiles of 16 rows per block; WARPS: K split; U: chunks per load batch;
 // MINB: blocks per SM the register budget must allow.
-template <Kind KIND, int NT, int MT, int WARPS, int U, int MINB>
+template <Kind KIND, int NT, int MT, int WARPS, int U, int MINB, bool PRE>
 __global__ void __launch_bounds__(WARPS * 32, MINB)
     gemm_smallm_kernel(const uint8_t* __restrict__ x, const uint8_t* __restrict__ w, int M, int N, int row_bytes,
                        Epilogue ep) {
@@ -79,21 +79,10 @@ __global__ void __launch_bounds__(WARPS * 32, MINB)
   const int g = lane >> 2, t4 = lane & 3;
   const int row_base = blockIdx.x * (16 * MT);
 
-  // Programmatic dependent launch (pdl.h): the weights are constants, so this warp's first batch of chunks is
-  // prefetched into L2 before waiting for the previous kernel (whose output x is read only after the wait). Done
-  // first, from indices alone: values kept live across the wait made the M <= 8 configurations spill.
-  if (t4 == 0) {
-    const int nch = (row_bytes + 63) >> 6, pw = (nch + WARPS - 1) / WARPS, cb = warp * pw;
-    const int bytes = min(U * 64, min(pw * 64, row_bytes - cb * 64));  // this warp's first batch of a row
-    if (bytes > 0)
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-        for (int h = 0; h < 2; ++h)
-          dev::prefetch_l2_bulk(w + (size_t)min(row_base + mt * 16 + h * 8 + g, N - 1) * row_bytes + cb * 64, bytes);
+  if constexpr (!PRE) {
+    dev::pdl_wait();
+    dev::pdl_trigger();
   }
-  dev::pdl_wait();
-  dev::pdl_trigger();
 
   const uint8_t* wr[MT][2];
 #pragma unroll
@@ -145,9 +134,7 @@ __global__ void __launch_bounds__(WARPS * 32, MINB)
 
   // Main loop: U whole chunks per batch, all U*2*MT weight loads issued before the first mma (no predicates).
   const int full_end = min(c_end, row_bytes >> 6);  // chunks fully inside the row
-  int c0 = c_begin;
-  for (; c0 + U <= full_end; c0 += U) {
-    uint4 wa[U][MT], wb[U][MT];
+  auto load_batch = [&](uint4 (&wa)[U][MT], uint4 (&wb)[U][MT], int c0) {
 #pragma unroll
     for (int u = 0; u < U; ++u)
 #pragma unroll
@@ -155,6 +142,25 @@ __global__ void __launch_bounds__(WARPS * 32, MINB)
         wa[u][mt] = dev::ldg_stream(wr[mt][0] + (size_t)(c0 + u) * 64);
         wb[u][mt] = dev::ldg_stream(wr[mt][1] + (size_t)(c0 + u) * 64);
       }
+  };
+  int c0 = c_begin;
+  if constexpr (PRE) {
+    // Programmatic dependent launch (pdl.h) with the first weight batch loaded before waiting for the previous
+    // kernel (the weights are constants; x is read only in compute()).
+    uint4 wa[U][MT], wb[U][MT];
+    const bool first = c0 + U <= full_end;
+    if (first) load_batch(wa, wb, c0);
+    dev::pdl_wait();
+    dev::pdl_trigger();
+    if (first) {
+#pragma unroll
+      for (int u = 0; u < U; ++u) compute(wa[u], wb[u], c0 + u, true);
+      c0 += U;
+    }
+  }
+  for (; c0 + U <= full_end; c0 += U) {
+    uint4 wa[U][MT], wb[U][MT];
+    load_batch(wa, wb, c0);
 #pragma unroll
     for (int u = 0; u < U; ++u) compute(wa[u], wb[u], c0 + u, true);
   }
