@@ -1,25 +1,20 @@
 // Tile-configuration choice of the small-M GEMM (included once per precision's .cu file).
 #pragma once
-#include <cstdlib>
-#include <string>
 #include "cuda_check.h"
 #include "gemm_smallm_mma.cuh"
 #include "pdl.h"
 
 namespace qb::cuda::smallm {
 
-template <Kind KIND, int NT, int MT, int WARPS, int U, int MINB>
+// PRE: load the first weight batch into registers before the programmatic-dependent-launch wait (pdl.h). Chosen
+// per configuration so that none spills: the M <= 8 one (80 registers at 3 blocks/SM) spills with it, the M <= 16
+// one spills without it. The model's decode latency did not move measurably between the two (H100, PERF_NOTES.md).
+template <Kind KIND, int NT, int MT, int WARPS, int U, int MINB, bool PRE>
 void launch_cfg(const uint8_t* x, const uint8_t* w, int M, int N, int row_bytes, const Epilogue& ep,
                 cudaStream_t stream, const char* name) {
   dim3 grid((N + 16 * MT - 1) / (16 * MT));
-  // Experiment switch (QB_SMALLM_PRELOAD=0: wait first, then stream): see PERF_NOTES.md.
-  static const bool pre = !(std::getenv("QB_SMALLM_PRELOAD") && std::string(std::getenv("QB_SMALLM_PRELOAD")) == "0");
-  if (pre)
-    launch_pdl(name, gemm_smallm_kernel<KIND, NT, MT, WARPS, U, MINB, true>, grid, dim3(WARPS * 32), 0, stream, x, w,
-               M, N, row_bytes, ep);
-  else
-    launch_pdl(name, gemm_smallm_kernel<KIND, NT, MT, WARPS, U, MINB, false>, grid, dim3(WARPS * 32), 0, stream, x,
-               w, M, N, row_bytes, ep);
+  launch_pdl(name, gemm_smallm_kernel<KIND, NT, MT, WARPS, U, MINB, PRE>, grid, dim3(WARPS * 32), 0, stream, x, w, M,
+             N, row_bytes, ep);
   check_launch(name);
 }
 
@@ -27,13 +22,13 @@ template <Kind KIND>
 void launch_smallm(const uint8_t* x, const uint8_t* w, int M, int N, int row_bytes, const Epilogue& ep,
                    cudaStream_t stream, const char* name) {
   if (M <= 8)
-    launch_cfg<KIND, 1, 1, 8, 8, 3>(x, w, M, N, row_bytes, ep, stream, name);
+    launch_cfg<KIND, 1, 1, 8, 8, 3, false>(x, w, M, N, row_bytes, ep, stream, name);
   else if (M <= 16)
-    launch_cfg<KIND, 2, 1, 8, 4, 2>(x, w, M, N, row_bytes, ep, stream, name);
+    launch_cfg<KIND, 2, 1, 8, 4, 2, true>(x, w, M, N, row_bytes, ep, stream, name);
   else if (M <= 32)
-    launch_cfg<KIND, 4, 1, 8, 2, 1>(x, w, M, N, row_bytes, ep, stream, name);
+    launch_cfg<KIND, 4, 1, 8, 2, 1, true>(x, w, M, N, row_bytes, ep, stream, name);
   else
-    launch_cfg<KIND, 8, 1, 8, 2, 1>(x, w, M, N, row_bytes, ep, stream, name);
+    launch_cfg<KIND, 8, 1, 8, 2, 1, true>(x, w, M, N, row_bytes, ep, stream, name);
 }
 
 inline void check_smallm_args(const char* name, const void* x, const void* w, const void* y, int M, int N, int K,
