@@ -194,6 +194,8 @@ QB_HD uint8_t quant_fp8(float x, float inv_s) { return f32_to_fp8e4m3(x * inv_s)
 QB_HD int8_t quant_int8(float x, float inv_s) { return f32_to_int8_sat(x * inv_s); }
 
 // Dequant epilogue of a quantized GEMM: y = acc * (s_act * s_w), fp32, then rounded to the activation dtype.
+// One documented GPU deviation: fp8 GEMMs with M > 16 run through cuBLASLt with a bf16 output, so there acc is the
+// fp32 accumulator rounded to bf16 before this epilogue (cuda_ops.h ScaledIn; relative 2^-9).
 QB_HD float dequant_epilogue(float acc, float s_act, float s_w) { return acc * (s_act * s_w); }
 
 }  // namespace qb
