@@ -62,16 +62,17 @@ __global__ void __launch_bounds__(kWarps * 32) rowwise_kernel(RowParams p) {
   constexpr int R = WT / TPW;                // tokens per lane per step
   __shared__ float sm_m[kWarps][GC], sm_l[kWarps][GC];
   __shared__ __align__(16) float sm_acc[kWarps][GC][DH];
-  dev::pdl_wait();
-  dev::pdl_trigger();
-
   const int t = blockIdx.x, hc = blockIdx.y, split = blockIdx.z;
+  // Step metadata (uploaded before the step's first kernel) is read before the programmatic-dependent-launch wait;
+  // q and the KV cache (this step's rows written by RoPE + KV write) only after it. Every block waits before leaving.
   const int s = find_seq(p.seq_starts, p.S, t);
-  if (p.only_single && __ldg(p.seq_starts + s + 1) - __ldg(p.seq_starts + s) > 1) return;
+  const bool skip_row = p.only_single && __ldg(p.seq_starts + s + 1) - __ldg(p.seq_starts + s) > 1;
   const int ctx = __ldg(p.positions + t) + 1;
   const int lo = split * p.split_len;
   const int hi = split == p.splits - 1 ? ctx : min(ctx, lo + p.split_len);
-  if (lo >= hi) return;
+  dev::pdl_wait();
+  dev::pdl_trigger();
+  if (skip_row || lo >= hi) return;
   const int G = p.H / p.Hkv;
   const int h0 = hc * GC, kvh = h0 / G;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;

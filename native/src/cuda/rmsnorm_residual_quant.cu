@@ -25,13 +25,21 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ float redf[32];
   __shared__ double slotd;
   __shared__ float slotf;
-  dev::pdl_wait();
-  dev::pdl_trigger();
   const size_t row = blockIdx.y;
   const size_t base = row * (size_t)D;
   // Slice of the row owned by this block of the cluster (gridDim.x blocks per row, multiples of 8 elements).
   const int per = ((D / 8 + gridDim.x - 1) / gridDim.x) * 8;
   const int lo = blockIdx.x * per, hi = min(D, lo + per);
+  // The norm weight is a constant: its first two 16-byte pieces per thread (all of it for D <= 4096) are loaded
+  // before the programmatic-dependent-launch wait (pdl.h), off the critical path.
+  uint4 w0 = make_uint4(0, 0, 0, 0), w1 = w0;
+  {
+    const int i0 = lo + threadIdx.x * 8, i1 = i0 + kThreads * 8;
+    if (i0 < hi) w0 = dev::ldg16(w + i0);
+    if (i1 < hi) w1 = dev::ldg16(w + i1);
+  }
+  dev::pdl_wait();
+  dev::pdl_trigger();
   double ss = 0.0;
   const float xsa = xin.s_a ? dev::scaled_in_row(xin, row) : 0.0f;
   for (int i = lo + threadIdx.x * 8; i < hi; i += kThreads * 8) {
@@ -56,10 +64,11 @@ __global__ void __launch_bounds__(kThreads)
   ss = dev::cluster_combine(ss, &slotd, [](double a, double b) { return a + b; });
   const float inv = 1.0f / sqrtf((float)(ss / D) + eps);
   float amax = 0.0f;
-  for (int i = lo + threadIdx.x * 8; i < hi; i += kThreads * 8) {
+  int it = 0;
+  for (int i = lo + threadIdx.x * 8; i < hi; i += kThreads * 8, ++it) {
     uint4 vr = *reinterpret_cast<const uint4*>(vals + (i - lo));
     uint16_t* ve = reinterpret_cast<uint16_t*>(&vr);
-    const uint4 wr = dev::ldg16(w + i);
+    const uint4 wr = it == 0 ? w0 : it == 1 ? w1 : dev::ldg16(w + i);
     const uint16_t* we = reinterpret_cast<const uint16_t*>(&wr);
 #pragma unroll
     for (int j = 0; j < 8; ++j) {

@@ -27,24 +27,34 @@ __global__ void __launch_bounds__(kThreads)
   using AT = dev::Act<A>;
   using V = typename std::conditional<W == 2, uint32_t, uint16_t>::type;  // W 16-bit values
   using F = typename std::conditional<W == 2, float2, float>::type;
-  dev::pdl_wait();
-  dev::pdl_trigger();
   const int t = blockIdx.x;
   const int half = Dh / 2;
+  // Before the programmatic-dependent-launch wait (pdl.h) only what no earlier kernel writes: the step's positions /
+  // slots (uploaded before the step's first kernel) and the cos / sin tables; the first group's values are loaded.
   const int pos = __ldg(positions + t);
   const int slot = __ldg(slots + t);
   const float* c = cos_tab + (size_t)pos * half;
   const float* s = sin_tab + (size_t)pos * half;
+  const int groups = (H + Hkv) * half / W;
+  const int i0 = blockIdx.y * kThreads + threadIdx.x;
+  F c0{}, s0{};
+  if (i0 < groups) {
+    const int d0 = i0 * W - (i0 * W / half) * half;
+    c0 = __ldg(reinterpret_cast<const F*>(c + d0));
+    s0 = __ldg(reinterpret_cast<const F*>(s + d0));
+  }
+  dev::pdl_wait();
+  dev::pdl_trigger();
   uint16_t* row = qkv + (size_t)t * ld;
   const size_t kv_row = (size_t)Hkv * Dh;
-  const int groups = (H + Hkv) * half / W;
   const int stride = gridDim.y * kThreads;
   const float sa = qin.s_a ? dev::scaled_in_row(qin, t) : 0.0f;
-  for (int i = blockIdx.y * kThreads + threadIdx.x; i < groups; i += stride) {
+  for (int i = i0; i < groups; i += stride) {
     const int head = i * W / half, d = i * W - head * half;
     uint16_t* v = row + (size_t)head * Dh;
     V av = *reinterpret_cast<const V*>(v + d), bv = *reinterpret_cast<const V*>(v + d + half);
-    const F cv = __ldg(reinterpret_cast<const F*>(c + d)), sv = __ldg(reinterpret_cast<const F*>(s + d));
+    const F cv = i == i0 ? c0 : __ldg(reinterpret_cast<const F*>(c + d));
+    const F sv = i == i0 ? s0 : __ldg(reinterpret_cast<const F*>(s + d));
     uint16_t* ae = reinterpret_cast<uint16_t*>(&av);
     uint16_t* be = reinterpret_cast<uint16_t*>(&bv);
     const float* ce = reinterpret_cast<const float*>(&cv);

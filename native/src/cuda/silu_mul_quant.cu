@@ -69,9 +69,11 @@ void launch_m(const void* g, const void* u, int ld, int T, int F, void* out, con
   cfg.blockDim = dim3(kThreads);
   cfg.dynamicSmemBytes = smem;
   cfg.stream = stream;
-  // Split rows: a thread-block cluster; whole rows: programmatic dependent launch (pdl.h) instead.
+  // A split row needs a thread-block cluster only to combine the absmax of dynamic quantization; otherwise (and for
+  // whole rows) the blocks are independent and launch with programmatic dependent launch (pdl.h) instead.
+  const bool cluster = split > 1 && (MODE == QuantMode::Fp8PerToken || MODE == QuantMode::Int8PerToken);
   cudaLaunchAttribute attr[1];
-  if (split > 1) {
+  if (cluster) {
     attr[0].id = cudaLaunchAttributeClusterDimension;
     attr[0].val.clusterDim.x = split;
     attr[0].val.clusterDim.y = 1;
@@ -81,7 +83,7 @@ void launch_m(const void* g, const void* u, int ld, int T, int F, void* out, con
     attr[0].val.programmaticStreamSerializationAllowed = 1;
   }
   cfg.attrs = attr;
-  cfg.numAttrs = split > 1 || pdl_enabled() ? 1 : 0;
+  cfg.numAttrs = cluster || pdl_enabled() ? 1 : 0;
   check(cudaLaunchKernelEx(&cfg, k, static_cast<const uint16_t*>(g), static_cast<const uint16_t*>(u), ld, F,
                            static_cast<uint16_t*>(out), qo, gin, uin), "silu_mul_quant");
 }
