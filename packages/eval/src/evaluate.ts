@@ -166,10 +166,15 @@ export function compareWithReference(out: string, model: string, precisions: Pre
     applyRecovery(q, ref);
     writeJson(ef, q);
     const perTask: FidelityResult['perTask'] = {};
+    const missing: string[] = [];
     for (const [task, tr] of Object.entries(q.results)) {
       const rs = readSamples(samplesFile(out, task, 'fp16'));
       const qs = readSamples(samplesFile(out, task, p));
       if (rs && qs) perTask[task] = compareSamples(rs, qs, tr.primaryMetric);
+      else missing.push(task);
+    }
+    if (missing.length) {
+      log(`  ${p}: no fidelity for ${missing.length} task(s) without both per-sample files (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''}): run them at fp16 and ${p} into ${out}`);
     }
     const ff = fidelityFile(out, model, p);
     const prev = readFidelity(ff);
