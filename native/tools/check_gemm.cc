@@ -1,4 +1,5 @@
-// GEMM checks: small-M kernels (fp8, int8 W8A8, bf16, f16) on odd M/N, K with a partial 64-byte chunk, all scale modes
+// GEMM checks: small-M kernels (fp8, int8 W8A8, bf16, f16) on odd M/N, K with a partial 64-byte chunk (and an
+// lm_head-sized N), all scale modes
 // and output dtypes; then the large-M library paths when built with cuBLASLt. Also runs all checks (run_checks).
 #include "gemm_cases.h"
 #include "gemm_runners.h"
@@ -12,7 +13,8 @@ void check_gemm_smallm(Harness& h) {
   for (GemmKind k : kinds) {
     for (int M : Ms) {
       if (h.quick && M != 1 && M != 29) continue;
-      for (auto [N, K] : {std::pair{1003, 4144}, std::pair{77, 14336}}) {
+      for (auto [N, K] : {std::pair{1003, 4144}, std::pair{77, 14336}, std::pair{65539, 208}}) {
+        if (N >= 65536 && M > 8) continue;  // the lm_head-sized configuration (M <= 8, N >= 65536)
         ++variant;
         bool apt = (variant % 3) != 0, wpc = (variant % 4) != 1;
         qb::ActDtype yd = variant % 5 == 2 ? qb::ActDtype::F32 : variant % 5 == 4 ? qb::ActDtype::F16 : qb::ActDtype::BF16;

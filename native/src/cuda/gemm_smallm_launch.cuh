@@ -8,7 +8,9 @@ namespace qb::cuda::smallm {
 
 // PRE: load the first weight batch into registers before the programmatic-dependent-launch wait (pdl.h). Chosen
 // per configuration so that none spills: the M <= 8 one (80 registers at 3 blocks/SM) spills with it, the M <= 16
-// one spills without it. The model's decode latency did not move measurably between the two (H100, PERF_NOTES.md).
+// one spills without it. The model's decode latency did not move measurably between the two (H100, PERF_NOTES.md),
+// except for the lm_head (N = 128256, M = 1): 398 us without the preload, 359 us with it (ncu) — it gets its own
+// configuration at 2 blocks/SM, where the preload fits in registers.
 template <Kind KIND, int NT, int MT, int WARPS, int U, int MINB, bool PRE>
 void launch_cfg(const uint8_t* x, const uint8_t* w, int M, int N, int row_bytes, const Epilogue& ep,
                 cudaStream_t stream, const char* name) {
@@ -21,7 +23,9 @@ void launch_cfg(const uint8_t* x, const uint8_t* w, int M, int N, int row_bytes,
 template <Kind KIND>
 void launch_smallm(const uint8_t* x, const uint8_t* w, int M, int N, int row_bytes, const Epilogue& ep,
                    cudaStream_t stream, const char* name) {
-  if (M <= 8)
+  if (M <= 8 && N >= 65536)  // lm_head-sized: many waves anyway, so 2 blocks/SM and room for the preload
+    launch_cfg<KIND, 1, 1, 8, 8, 2, true>(x, w, M, N, row_bytes, ep, stream, name);
+  else if (M <= 8)
     launch_cfg<KIND, 1, 1, 8, 8, 3, false>(x, w, M, N, row_bytes, ep, stream, name);
   else if (M <= 16)
     launch_cfg<KIND, 2, 1, 8, 4, 2, true>(x, w, M, N, row_bytes, ep, stream, name);
