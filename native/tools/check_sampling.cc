@@ -340,7 +340,7 @@ void bench_sampling(Harness& h) {
                               sd.as<uint32_t>(), tok.as<int32_t>(), lp.as<float>(), ws.p, wsb, h.stream);
       };
       double us = time_median_us(launch, 3, 15, 10, h.stream);
-      add_bench_row(h, "sample_rows", "f32", "n=" + std::to_string(n) + " V=128256 " + m.name, "block/row", us,
+      add_bench_row(h, "sample_rows", "f32", "n=" + std::to_string(n) + " V=128256 " + m.name, "parts+block/row", us,
                 (double)n * V * 4, 0, 0);
     }
   }

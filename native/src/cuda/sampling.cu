@@ -109,6 +109,72 @@ __device__ RowStats row_stats(const float* __restrict__ row, int V, bool vec, St
   return r;
 }
 
+// Row statistics over many blocks (decode: one row of 128k logits took ~40 us in a single block): each block of
+// kPartThreads reduces a chunk of the row to a StatPart; the sampling block combines the parts with the same formulas
+// as row_stats (max, min, first argmax, sum of exp(x - max) in double).
+constexpr int kPartThreads = 256;
+constexpr int kPartChunk = 4096;  // logits per block (a multiple of 4: float4 loads)
+struct StatPart {
+  float m, mn;
+  int am;
+  double s;
+};
+__host__ __device__ inline int stat_parts(int V) { return (V + kPartChunk - 1) / kPartChunk; }
+
+__global__ void __launch_bounds__(kPartThreads)
+    stats_part_kernel(const float* __restrict__ logits, int V, const int32_t* __restrict__ row_idx,
+                      StatPart* __restrict__ parts) {
+  __shared__ StatsSmem sh;
+  const int r = blockIdx.x, c = blockIdx.y, C = gridDim.y;
+  const float* row = logits + (size_t)__ldg(row_idx + r) * V;
+  const int lo = c * kPartChunk, hi = min(V, lo + kPartChunk);
+  float m = -INFINITY, mn = INFINITY;
+  int am = INT_MAX;
+  double s = 0.0;
+  auto f = [&](float x, int i) {
+    mn = fminf(mn, x);
+    if (x > m) {
+      s = m == -INFINITY ? 0.0 : s * exp((double)m - (double)x);
+      m = x;
+      am = i;
+    }
+    if (m != -INFINITY) s += (double)expf(x - m);
+  };
+  if ((V & 3) == 0 && ((uintptr_t)row & 15) == 0) {
+    const float4* r4 = reinterpret_cast<const float4*>(row);
+    for (int i = lo / 4 + threadIdx.x; i < hi / 4; i += kPartThreads) {
+      const float4 v = __ldg(r4 + i);
+      f(v.x, 4 * i);
+      f(v.y, 4 * i + 1);
+      f(v.z, 4 * i + 2);
+      f(v.w, 4 * i + 3);
+    }
+  } else {
+    for (int i = lo + threadIdx.x; i < hi; i += kPartThreads) f(__ldg(row + i), i);
+  }
+  const float M = dev::block_reduce(m, sh.f, [](float a, float b) { return fmaxf(a, b); }, -INFINITY);
+  const float MN = dev::block_reduce(mn, sh.f, [](float a, float b) { return fminf(a, b); }, INFINITY);
+  const int AM = dev::block_reduce(m == M ? am : INT_MAX, sh.i, [](int a, int b) { return min(a, b); }, INT_MAX);
+  const double sc = (m == -INFINITY || M == -INFINITY) ? 0.0 : s * exp((double)m - (double)M);
+  const double S = dev::block_reduce(sc, sh.d, [](double a, double b) { return a + b; }, 0.0);
+  if (threadIdx.x == 0) parts[(size_t)r * C + c] = StatPart{M, MN, AM, S};
+}
+
+// Combines a row's C parts (C <= kThreads) into RowStats; called by the whole block.
+__device__ RowStats combine_parts(const StatPart* __restrict__ p, int C, StatsSmem& sh) {
+  StatPart q{-INFINITY, INFINITY, INT_MAX, 0.0};
+  if ((int)threadIdx.x < C) q = p[threadIdx.x];
+  RowStats r;
+  r.mx = dev::block_reduce(q.m, sh.f, [](float a, float b) { return fmaxf(a, b); }, -INFINITY);
+  r.mn = dev::block_reduce(q.mn, sh.f, [](float a, float b) { return fminf(a, b); }, INFINITY);
+  r.am = dev::block_reduce(q.m == r.mx ? q.am : INT_MAX, sh.i, [](int a, int b) { return min(a, b); }, INT_MAX);
+  if (r.am == INT_MAX) r.am = 0;  // all -inf (or NaN): the CPU's argmax returns 0
+  const double sc = (q.m == -INFINITY || r.mx == -INFINITY) ? 0.0 : q.s * exp((double)q.m - (double)r.mx);
+  const double S = dev::block_reduce(sc, sh.d, [](double a, double b) { return a + b; }, 0.0);
+  r.lse = (double)r.mx + log(S);
+  return r;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Threshold search.
 struct Hist {
@@ -378,12 +444,14 @@ __device__ int search(const float* __restrict__ row, int V, bool vec, float mx, 
 __global__ void __launch_bounds__(kThreads, 1)
     sample_kernel(const float* __restrict__ logits, int V, const int32_t* __restrict__ row_idx,
                   const float* __restrict__ temperature, const float* __restrict__ top_p,
-                  const uint32_t* __restrict__ seeds, int32_t* __restrict__ token, float* __restrict__ logprob) {
+                  const uint32_t* __restrict__ seeds, int32_t* __restrict__ token, float* __restrict__ logprob,
+                  const StatPart* __restrict__ parts) {
   __shared__ SampleSmem sh;
   const int r = blockIdx.x;
   const float* row = logits + (size_t)__ldg(row_idx + r) * V;
   const bool vec = (V & 3) == 0 && ((uintptr_t)row & 15) == 0;
-  const RowStats st = row_stats(row, V, vec, sh.st);
+  const int C = stat_parts(V);
+  const RowStats st = parts ? combine_parts(parts + (size_t)r * C, C, sh.st) : row_stats(row, V, vec, sh.st);
   const float T = __ldg(temperature + r);
   int tok = st.am;
   if (T > 0.0f) {
@@ -441,7 +509,11 @@ __global__ void __launch_bounds__(kThreads)
 
 }  // namespace
 
-size_t sample_rows_workspace_bytes(int n, int V) { return 0; }
+// Row statistics split over blocks when the row is long (see stats_part_kernel); at most kThreads parts per row.
+static bool use_parts(int V) { return V >= 2 * kPartChunk && stat_parts(V) <= kThreads; }
+size_t sample_rows_workspace_bytes(int n, int V) {
+  return use_parts(V) ? (size_t)n * stat_parts(V) * sizeof(StatPart) : 0;
+}
 
 void sample_rows(const float* logits, int V, const int32_t* row_idx, int n, const float* temperature,
                  const float* top_p, const uint32_t* seeds, int32_t* token, float* logprob, void* workspace,
@@ -451,7 +523,14 @@ void sample_rows(const float* logits, int V, const int32_t* row_idx, int n, cons
   require(workspace_bytes >= sample_rows_workspace_bytes(n, V), name, "workspace too small");
   if (n == 0) return;
   require(logits && row_idx && temperature && top_p && seeds && token && logprob, name, "null pointer");
-  sample_kernel<<<n, kThreads, 0, stream>>>(logits, V, row_idx, temperature, top_p, seeds, token, logprob);
+  StatPart* parts = nullptr;
+  if (use_parts(V)) {
+    require(workspace != nullptr && (uintptr_t)workspace % 16 == 0, name, "workspace must be 16-byte aligned");
+    parts = static_cast<StatPart*>(workspace);
+    stats_part_kernel<<<dim3(n, stat_parts(V)), kPartThreads, 0, stream>>>(logits, V, row_idx, parts);
+    check_launch("sample_rows (row statistics)");
+  }
+  sample_kernel<<<n, kThreads, 0, stream>>>(logits, V, row_idx, temperature, top_p, seeds, token, logprob, parts);
   check_launch(name);
 }
 
