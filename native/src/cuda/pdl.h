@@ -1,7 +1,8 @@
 // Programmatic dependent launch (Hopper). A kernel launched with launch_pdl may start while the previous kernel in
 // the stream is still running: it must call dev::pdl_wait() (device_common.cuh) before it touches memory that an
 // earlier kernel writes or reads, and calls dev::pdl_trigger() after that so the next kernel can be launched early.
-// What runs before the wait may only read constants (the small-M GEMMs load their first weight chunks there).
+// What runs before the wait may only read constants (weights, tables) or the step's metadata, which the host uploads
+// before the step's first kernel (positions, slots, sequence bounds).
 // Captured into CUDA graphs as programmatic edges. QB_PDL=0 launches normally (for comparisons).
 #pragma once
 #include <cuda_runtime.h>

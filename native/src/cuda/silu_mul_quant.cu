@@ -1,7 +1,8 @@
 // SiLU(g) * u, optionally fused with the output quantization. Twin: cpu::silu_mul (then cpu::quant_*).
 // silu(g) = g / (1 + exp(-g)) in fp32; exp is evaluated in double and rounded to fp32 (the correctly rounded value
-// the CPU's expf returns in nearly every case; CUDA's expf may be 2 ulp off). A row is split over a
-// thread-block cluster of up to 8 blocks when there are few tokens (absmax combined through distributed shared memory).
+// the CPU's expf returns in nearly every case; CUDA's expf may be 2 ulp off). A row is split over up to 8 blocks when
+// there are few tokens: a thread-block cluster when a dynamic absmax must be combined (distributed shared memory),
+// independent blocks otherwise.
 #include "cuda_ops.h"
 #include "device_common.cuh"
 #include "pdl.h"
