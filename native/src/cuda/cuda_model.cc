@@ -463,18 +463,10 @@ class CudaModel final : public Model {
   ScaledIn linear(const DevLinear& L, const void* x16, const QuantOut& q, int M, void* y) {
     switch (L.precision) {
       case Precision::INT8_W8A8:
-#ifdef QB_HAVE_CUBLASLT
-        return linear_8bit<int8_t>(L, q, M, y, gemm_int8_w8a8_lt, gemm_int8_w8a8_smallm);
-#else
-        return linear_8bit<int8_t>(L, q, M, y, nullptr, gemm_int8_w8a8_smallm);
-#endif
+        return linear_8bit<int8_t>(L, q, M, y);
       case Precision::FP8_DYNAMIC:
       case Precision::FP8_STATIC:
-#ifdef QB_HAVE_CUBLASLT
-        return linear_8bit<uint8_t>(L, q, M, y, gemm_fp8_lt, gemm_fp8_smallm);
-#else
-        return linear_8bit<uint8_t>(L, q, M, y, nullptr, gemm_fp8_smallm);
-#endif
+        return linear_8bit<uint8_t>(L, q, M, y);
       default:
         gemm16(x16, L.w, M, L.N, L.K, y, cfg_.act);
         return {};
@@ -487,29 +479,35 @@ class CudaModel final : public Model {
   // (ScaledIn): the library's fp32-output path plus our epilogue moved ~3x the bytes (gate_up at M = 2048: 575 us
   // against 348 us on the H100, results/kernels-h100-*); the cost is one bf16 rounding of the unscaled accumulator
   // (relative 2^-9, against e4m3's 2^-4 input steps).
-  template <typename C, typename LtFn, typename SmallFn>
-  ScaledIn linear_8bit(const DevLinear& L, const QuantOut& q, int M, void* y, LtFn lt, SmallFn smallm) {
+  template <typename C>
+  ScaledIn linear_8bit(const DevLinear& L, const QuantOut& q, int M, void* y) {
+    constexpr bool kFp8 = std::is_same_v<C, uint8_t>;
     const bool per_tok = q.mode == QuantMode::Int8PerToken || q.mode == QuantMode::Fp8PerToken;
     const C* x = static_cast<const C*>(q.q);
     const C* w = static_cast<const C*>(L.w);
 #ifdef QB_HAVE_CUBLASLT
     if (M > 16) {
-      if constexpr (std::is_same_v<C, uint8_t>) {
+      if constexpr (kFp8) {
         if (!fp8_epilogue_in_lt_) {
           gemm_fp8_lt_unscaled_bf16(*lt_, x, w, M, L.N, L.K, y, stream_);
           return ScaledIn{q.scale, L.w_scale, per_tok, true};
         }
+        gemm_fp8_lt(*lt_, x, q.scale, per_tok, w, L.w_scale, true, M, L.N, L.K, y, cfg_.act, stream_);
+      } else {
+        gemm_int8_w8a8_lt(*lt_, x, q.scale, per_tok, w, L.w_scale, true, M, L.N, L.K, y, cfg_.act, stream_);
       }
-      lt(*lt_, x, q.scale, per_tok, w, L.w_scale, true, M, L.N, L.K, y, cfg_.act, stream_);
       return {};
     }
-#else
-    (void)lt;
 #endif
     for (int m0 = 0; m0 < M; m0 += kSmallMMax) {
       const int m = std::min(kSmallMMax, M - m0);
-      smallm(x + (size_t)m0 * L.K, per_tok ? q.scale + m0 : q.scale, per_tok, w, L.w_scale, true, m, L.N, L.K,
-             static_cast<uint16_t*>(y) + (size_t)m0 * L.N, cfg_.act, stream_);
+      const C* xm = x + (size_t)m0 * L.K;
+      const float* sa = per_tok ? q.scale + m0 : q.scale;
+      void* ym = static_cast<uint16_t*>(y) + (size_t)m0 * L.N;
+      if constexpr (kFp8)
+        gemm_fp8_smallm(xm, sa, per_tok, w, L.w_scale, true, m, L.N, L.K, ym, cfg_.act, stream_);
+      else
+        gemm_int8_w8a8_smallm(xm, sa, per_tok, w, L.w_scale, true, m, L.N, L.K, ym, cfg_.act, stream_);
     }
     return {};
   }

@@ -84,12 +84,13 @@ struct StatsSmem {
   double d[32];
 };
 
-// Max, argmax (first index), min and logsumexp of a row, in one pass. Every thread gets the result.
-__device__ RowStats row_stats(const float* __restrict__ row, int V, bool vec, StatsSmem& sh) {
+// Running statistics of a stretch of logits: max, min, first argmax, sum of exp(x - max) in double. One thread adds
+// elements in index order (add); a block merges its threads' (merged, the same in every thread); RowStats finishes.
+struct StatPart {
   float m = -INFINITY, mn = INFINITY;
   int am = INT_MAX;
-  double s = 0.0;  // sum of exp(x - m) over this thread's elements
-  for_row(row, V, vec, [&](float x, int i) {
+  double s = 0.0;
+  __device__ void add(float x, int i) {
     mn = fminf(mn, x);
     if (x > m) {
       s = m == -INFINITY ? 0.0 : s * exp((double)m - (double)x);
@@ -97,28 +98,37 @@ __device__ RowStats row_stats(const float* __restrict__ row, int V, bool vec, St
       am = i;
     }
     if (m != -INFINITY) s += (double)expf(x - m);
-  });
-  RowStats r;
-  r.mx = dev::block_reduce(m, sh.f, [](float a, float b) { return fmaxf(a, b); }, -INFINITY);
-  r.mn = dev::block_reduce(mn, sh.f, [](float a, float b) { return fminf(a, b); }, INFINITY);
-  r.am = dev::block_reduce(m == r.mx ? am : INT_MAX, sh.i, [](int a, int b) { return min(a, b); }, INT_MAX);
-  if (r.am == INT_MAX) r.am = 0;  // all -inf (or NaN): the CPU's argmax returns 0
-  const double sc = (m == -INFINITY || r.mx == -INFINITY) ? 0.0 : s * exp((double)m - (double)r.mx);
-  const double S = dev::block_reduce(sc, sh.d, [](double a, double b) { return a + b; }, 0.0);
-  r.lse = (double)r.mx + log(S);
-  return r;
+  }
+  __device__ StatPart merged(StatsSmem& sh) const {
+    StatPart r;
+    r.m = dev::block_reduce(m, sh.f, [](float a, float b) { return fmaxf(a, b); }, -INFINITY);
+    r.mn = dev::block_reduce(mn, sh.f, [](float a, float b) { return fminf(a, b); }, INFINITY);
+    r.am = dev::block_reduce(m == r.m ? am : INT_MAX, sh.i, [](int a, int b) { return min(a, b); }, INT_MAX);
+    const double sc = (m == -INFINITY || r.m == -INFINITY) ? 0.0 : s * exp((double)m - (double)r.m);
+    r.s = dev::block_reduce(sc, sh.d, [](double a, double b) { return a + b; }, 0.0);
+    return r;
+  }
+  __device__ RowStats finish() const {
+    RowStats r;
+    r.mx = m;
+    r.mn = mn;
+    r.am = am == INT_MAX ? 0 : am;  // all -inf (or NaN): the CPU's argmax returns 0
+    r.lse = (double)m + log(s);
+    return r;
+  }
+};
+
+// Max, argmax (first index), min and logsumexp of a row, in one pass. Every thread gets the result.
+__device__ RowStats row_stats(const float* __restrict__ row, int V, bool vec, StatsSmem& sh) {
+  StatPart p;
+  for_row(row, V, vec, [&](float x, int i) { p.add(x, i); });
+  return p.merged(sh).finish();
 }
 
 // Row statistics over many blocks (decode: one row of 128k logits took ~40 us in a single block): each block of
-// kPartThreads reduces a chunk of the row to a StatPart; the sampling block combines the parts with the same formulas
-// as row_stats (max, min, first argmax, sum of exp(x - max) in double).
+// kPartThreads reduces a chunk of the row to a StatPart; the sampling block merges the parts (combine_parts).
 constexpr int kPartThreads = 256;
 constexpr int kPartChunk = 4096;  // logits per block (a multiple of 4: float4 loads)
-struct StatPart {
-  float m, mn;
-  int am;
-  double s;
-};
 __host__ __device__ inline int stat_parts(int V) { return (V + kPartChunk - 1) / kPartChunk; }
 
 __global__ void __launch_bounds__(kPartThreads)
@@ -128,51 +138,28 @@ __global__ void __launch_bounds__(kPartThreads)
   const int r = blockIdx.x, c = blockIdx.y, C = gridDim.y;
   const float* row = logits + (size_t)__ldg(row_idx + r) * V;
   const int lo = c * kPartChunk, hi = min(V, lo + kPartChunk);
-  float m = -INFINITY, mn = INFINITY;
-  int am = INT_MAX;
-  double s = 0.0;
-  auto f = [&](float x, int i) {
-    mn = fminf(mn, x);
-    if (x > m) {
-      s = m == -INFINITY ? 0.0 : s * exp((double)m - (double)x);
-      m = x;
-      am = i;
-    }
-    if (m != -INFINITY) s += (double)expf(x - m);
-  };
+  StatPart p;
   if ((V & 3) == 0 && ((uintptr_t)row & 15) == 0) {
     const float4* r4 = reinterpret_cast<const float4*>(row);
     for (int i = lo / 4 + threadIdx.x; i < hi / 4; i += kPartThreads) {
       const float4 v = __ldg(r4 + i);
-      f(v.x, 4 * i);
-      f(v.y, 4 * i + 1);
-      f(v.z, 4 * i + 2);
-      f(v.w, 4 * i + 3);
+      p.add(v.x, 4 * i);
+      p.add(v.y, 4 * i + 1);
+      p.add(v.z, 4 * i + 2);
+      p.add(v.w, 4 * i + 3);
     }
   } else {
-    for (int i = lo + threadIdx.x; i < hi; i += kPartThreads) f(__ldg(row + i), i);
+    for (int i = lo + threadIdx.x; i < hi; i += kPartThreads) p.add(__ldg(row + i), i);
   }
-  const float M = dev::block_reduce(m, sh.f, [](float a, float b) { return fmaxf(a, b); }, -INFINITY);
-  const float MN = dev::block_reduce(mn, sh.f, [](float a, float b) { return fminf(a, b); }, INFINITY);
-  const int AM = dev::block_reduce(m == M ? am : INT_MAX, sh.i, [](int a, int b) { return min(a, b); }, INT_MAX);
-  const double sc = (m == -INFINITY || M == -INFINITY) ? 0.0 : s * exp((double)m - (double)M);
-  const double S = dev::block_reduce(sc, sh.d, [](double a, double b) { return a + b; }, 0.0);
-  if (threadIdx.x == 0) parts[(size_t)r * C + c] = StatPart{M, MN, AM, S};
+  const StatPart q = p.merged(sh);
+  if (threadIdx.x == 0) parts[(size_t)r * C + c] = q;
 }
 
-// Combines a row's C parts (C <= kThreads) into RowStats; called by the whole block.
+// Merges a row's C parts (C <= kThreads) into RowStats; called by the whole block.
 __device__ RowStats combine_parts(const StatPart* __restrict__ p, int C, StatsSmem& sh) {
-  StatPart q{-INFINITY, INFINITY, INT_MAX, 0.0};
+  StatPart q;
   if ((int)threadIdx.x < C) q = p[threadIdx.x];
-  RowStats r;
-  r.mx = dev::block_reduce(q.m, sh.f, [](float a, float b) { return fmaxf(a, b); }, -INFINITY);
-  r.mn = dev::block_reduce(q.mn, sh.f, [](float a, float b) { return fminf(a, b); }, INFINITY);
-  r.am = dev::block_reduce(q.m == r.mx ? q.am : INT_MAX, sh.i, [](int a, int b) { return min(a, b); }, INT_MAX);
-  if (r.am == INT_MAX) r.am = 0;  // all -inf (or NaN): the CPU's argmax returns 0
-  const double sc = (q.m == -INFINITY || r.mx == -INFINITY) ? 0.0 : q.s * exp((double)q.m - (double)r.mx);
-  const double S = dev::block_reduce(sc, sh.d, [](double a, double b) { return a + b; }, 0.0);
-  r.lse = (double)r.mx + log(S);
-  return r;
+  return q.merged(sh).finish();
 }
 
 // ---------------------------------------------------------------------------------------------------------------
