@@ -230,6 +230,7 @@ void run_bench(Harness& h) {
         }
   }
   if (h.wants("act")) bench_act(h, seed);
+  if (h.wants("fused_gemv")) bench_fused_gemv(h);
   if (h.wants("attention")) bench_attention(h);
   if (h.wants("sampling")) bench_sampling(h);
 }

@@ -75,6 +75,7 @@ void run_checks(Harness& h) {
   if (h.wants("fused")) check_fused(h);
   if (h.wants("gemm_smallm")) check_gemm_smallm(h);
   if (h.wants("gemm_lt")) check_gemm_lt(h);
+  if (h.wants("fused_gemv")) check_fused_gemv(h);
   if (h.wants("attention")) check_attention(h);
   if (h.wants("sampling")) check_sampling(h);
   if (h.wants("weights")) check_weights(h);

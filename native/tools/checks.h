@@ -48,10 +48,12 @@ void check_quant(Harness& h);
 void check_fused(Harness& h);
 void check_gemm_smallm(Harness& h);
 void check_gemm_lt(Harness& h);
+void check_fused_gemv(Harness& h);  // check_gemm_fused.cc: FusedLinear vs the unfused chain, bit for bit
 void check_attention(Harness& h);  // check_attention.cc: RoPE + paged KV write, prefill/decode paged attention
 void check_sampling(Harness& h);   // check_sampling.cc: embedding, logits -> sample / gather / argmax
 void check_weights(Harness& h);    // check_weights.cc: GPU weight preparation (synthetic values, weight quant)
 void bench_attention(Harness& h);
+void bench_fused_gemv(Harness& h);
 void bench_sampling(Harness& h);
 void run_bench(Harness& h);
 void write_jsonl(const Harness& h, const std::string& path);

@@ -1,7 +1,7 @@
 // CUDA kernel harness: checks every kernel against its CPU twin (cpu/ops.h) on fresh random inputs, then times them.
 // Usage: qb_kernel_check [--seed N] [--checks-only | --bench-only] [--jsonl FILE] [--quick] [--only G1,G2]
-// Groups (--only): quant, fused, gemm_smallm, gemm_lt, attention, sampling, weights (checks); gemm, act, attention,
-// sampling (timings).
+// Groups (--only): quant, fused, gemm_smallm, gemm_lt, fused_gemv, attention, sampling, weights (checks); gemm, act,
+// fused_gemv, attention, sampling (timings).
 // Exit status: 0 when every check passed, 1 when any failed, 2 on a setup/CUDA error.
 #include <cuda_runtime.h>
 

@@ -38,6 +38,7 @@ function argv() {
     // Per-kernel profile: run under `ncu --profile-from-start off` (gpu.sh kernels-profile); only the bracketed
     // forwards (one 2048-token prefill, eager decode at batch 1 / context 128 and batch 64 / context 2048) are captured.
     ncu: a.includes('--ncu'),
+    prefill: !a.includes('--no-prefill'),
   };
 }
 
@@ -157,7 +158,7 @@ async function main() {
         emit({ ...base, kind: 'decode', batch: B, context: ctx, ms: g.ms, msEagerProfiled: p.ms, blocksMs: p.blocks, bytes, rooflineMs: (bytes / PEAK_BW) * 1e3, rooflineRatio: (bytes / PEAK_BW) * 1e3 / g.ms, tokPerS: (B / g.ms) * 1e3 });
       }
     }
-    {
+    if (o.prefill) {
       const T = 2048;
       const peak = precision === 'fp16' || precision === 'bf16' ? PEAK_16 : PEAK_8;
       const linFlops = 2 * T * linParams;

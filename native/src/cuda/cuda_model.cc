@@ -544,11 +544,121 @@ class CudaModel final : public Model {
     }
   }
 
+  // Paged attention of layer l over q in qkv_ (roped) and the cache, into attn_.
+  void attention(int l, int T, int S, int max_q_len, int max_context) {
+    const ModelConfig& c = cfg_;
+    const StepMeta& m = cur_meta_;
+    PagedAttentionArgs a;
+    a.q = qkv_.p;
+    a.ld_q = qkv_width();
+    a.k_cache = layer_k(l);
+    a.v_cache = layer_v(l);
+    a.seq_starts = meta(m.seq_starts);
+    a.positions = meta(m.positions);
+    a.block_tables = meta(m.block_tables);
+    a.max_blocks = cur_max_blocks_;
+    a.T = T;
+    a.S = S;
+    a.H = c.heads;
+    a.Hkv = c.kv_heads;
+    a.Dh = c.head_dim;
+    a.block_size = kBlockSize;
+    a.scale = 1.0f / std::sqrt((float)c.head_dim);
+    a.act = c.act;
+    a.max_q_len = max_q_len;
+    a.max_context = max_context;
+    a.out = attn_.p;
+    a.ld_out = c.heads * c.head_dim;
+    a.workspace = attn_ws_.p;
+    a.workspace_bytes = attn_ws_.bytes;
+    paged_attention(a, stream_);
+  }
+
+  // The decode path's fused linears (FusedLinear, cuda_ops.h) apply to steps of at most kFusedMMax rows whose input
+  // rows fit the kernels' shared memory, outside calibration and --profile-blocks (which time the unfused kernels),
+  // for every precision but int8-w8a8: its unfused small-M kernels are fast enough that the fused prologues' cost
+  // outweighs the kernels saved (batch-1 decode on the H100: 3.78 ms fused vs 3.64 ms unfused; fp16 5.53 vs 5.68,
+  // fp8-static 3.61 vs 3.99; PERF_NOTES.md). QB_FUSED=0 / 1 turns them off / on for every precision.
+  bool fused_ok(int T) const {
+    static const char* env = std::getenv("QB_FUSED");
+    const QuantMode mode = quant_mode();
+    if (env && std::string(env) == "0") return false;
+    if (!(env && std::string(env) == "1") && mode == QuantMode::Int8PerToken) return false;
+    if (calibrating_ || timer_.on() || T > kFusedMMax) return false;
+    const int qd = cfg_.heads * cfg_.head_dim;
+    return std::max({fused_linear_smem(FusedOp::NormRopeKV, mode, cfg_.hidden, T),
+                     fused_linear_smem(FusedOp::QuantResidual, mode, std::max(qd, Fp_), T)}) <= kFusedSmemMax;
+  }
+
+  FusedLinear fused(const DevLinear& L, FusedOp op, QuantMode mode, int l, int which, const void* in) const {
+    FusedLinear f;
+    f.op = op;
+    f.mode = mode;
+    f.act = cfg_.act;
+    f.w = L.w;
+    f.w_scale = L.w_scale;
+    f.N = L.N;
+    f.K = L.K;
+    f.in = in;
+    if (mode == QuantMode::Fp8Static) f.in_scale = W_->static_scales + (size_t)l * 4 + which;
+    f.eps = cfg_.eps;
+    f.resid = resid_.p;
+    return f;
+  }
+
+  // run_layers with the fused linears: embed -> [NormRopeKV -> attention -> (Quant)Residual -> NormSiluMul ->
+  // (Quant)Residual] x L -> final norm. The residual stream stays in resid_ (every Residual epilogue adds into it).
+  void run_layers_fused(int T, int S, int max_q_len, int max_context) {
+    const ModelConfig& c = cfg_;
+    const StepMeta& m = cur_meta_;
+    const QuantMode mode = quant_mode();
+    const bool q8 = mode != QuantMode::None, is_static = mode == QuantMode::Fp8Static;
+    embedding(W_->embed, meta(m.tokens), T, c.hidden, c.act, resid_.p, stream_);
+    for (int l = 0; l < c.layers; ++l) {
+      const DevLayer& L = W_->layers[l];
+      FusedLinear f = fused(L.qkv, FusedOp::NormRopeKV, mode, l, 0, resid_.p);
+      f.norm_w = L.ln1;
+      f.qkv = qkv_.p;
+      f.ld = qkv_width();
+      f.positions = meta(m.positions);
+      f.slots = meta(m.slots);
+      f.H = c.heads;
+      f.Hkv = c.kv_heads;
+      f.Dh = c.head_dim;
+      f.cos_tab = W_->rope_cos;
+      f.sin_tab = W_->rope_sin;
+      f.k_cache = layer_k(l);
+      f.v_cache = layer_v(l);
+      linear_fused_smallm(f, T, stream_);
+      attention(l, T, S, max_q_len, max_context);
+      linear_fused_smallm(fused(L.o, q8 ? FusedOp::QuantResidual : FusedOp::Residual, mode, l, 1, attn_.p), T, stream_);
+      f = fused(L.gate_up, FusedOp::NormSiluMul, mode, l, 2, resid_.p);
+      f.norm_w = L.ln2;
+      if (is_static) {  // the down projection's input codes, written by the epilogue
+        f.hq = xq_.p;
+        f.hq_scale = W_->static_scales + (size_t)l * 4 + 3;
+      } else {
+        f.hmid = hmid_.p;
+      }
+      linear_fused_smallm(f, T, stream_);
+      const bool dyn = q8 && !is_static;
+      linear_fused_smallm(fused(L.down, dyn ? FusedOp::QuantResidual : FusedOp::Residual, mode, l, 3,
+                                is_static ? xq_.p : hmid_.p),
+                          T, stream_);
+    }
+    rmsnorm_residual_quant(resid_.p, nullptr, W_->final_norm, c.act, T, c.hidden, c.eps, normed_.p, QuantOut{},
+                           stream_);
+  }
+
   // Every layer, for T rows (device metadata already uploaded). Leaves the final-norm output in normed_.
   void run_layers(int T, int S, int max_q_len, int max_context) {
     const ModelConfig& c = cfg_;
     const int D = c.hidden, qd = c.heads * c.head_dim;
     ensure_workspace(T, max_context);
+    if (fused_ok(T)) {
+      run_layers_fused(T, S, max_q_len, max_context);
+      return;
+    }
     const StepMeta& m = cur_meta_;
     embedding(W_->embed, meta(m.tokens), T, D, c.act, resid_.p, stream_);
     {
@@ -564,30 +674,7 @@ class CudaModel final : public Model {
       const ScaledIn qkv_in = linear(L.qkv, normed_.p, quant_out(l, 0), T, qkv_.p);
       rope_qkv_kv_write(qkv_.p, qkv_width(), c.act, meta(m.positions), meta(m.slots), T, c.heads, c.kv_heads,
                         c.head_dim, W_->rope_cos, W_->rope_sin, layer_k(l), layer_v(l), kBlockSize, stream_, qkv_in);
-      PagedAttentionArgs a;
-      a.q = qkv_.p;
-      a.ld_q = qkv_width();
-      a.k_cache = layer_k(l);
-      a.v_cache = layer_v(l);
-      a.seq_starts = meta(m.seq_starts);
-      a.positions = meta(m.positions);
-      a.block_tables = meta(m.block_tables);
-      a.max_blocks = cur_max_blocks_;
-      a.T = T;
-      a.S = S;
-      a.H = c.heads;
-      a.Hkv = c.kv_heads;
-      a.Dh = c.head_dim;
-      a.block_size = kBlockSize;
-      a.scale = 1.0f / std::sqrt((float)c.head_dim);
-      a.act = c.act;
-      a.max_q_len = max_q_len;
-      a.max_context = max_context;
-      a.out = attn_.p;
-      a.ld_out = qd;
-      a.workspace = attn_ws_.p;
-      a.workspace_bytes = attn_ws_.bytes;
-      paged_attention(a, stream_);
+      attention(l, T, S, max_q_len, max_context);
       record(1, l, attn_.p, T, qd);
       QuantOut qo = quant_out(l, 1);
       timer_.mark(BlockTimer::Quant, stream_);

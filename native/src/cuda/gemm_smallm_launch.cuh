@@ -16,7 +16,7 @@ void launch_cfg(const uint8_t* x, const uint8_t* w, int M, int N, int row_bytes,
                 cudaStream_t stream, const char* name) {
   dim3 grid((N + 16 * MT - 1) / (16 * MT));
   launch_pdl(name, gemm_smallm_kernel<KIND, NT, MT, WARPS, U, MINB, PRE>, grid, dim3(WARPS * 32), 0, stream, x, w, M,
-             N, row_bytes, ep);
+             N, row_bytes, ep, Plain::Args{});
   check_launch(name);
 }
 

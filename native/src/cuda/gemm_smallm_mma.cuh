@@ -9,6 +9,11 @@
 // the order of k, so the bytes are fed to two mmas (A = {wa.x, wb.x, wa.y, wb.y}, B = {xa.x, xa.y}, then .z/.w) in a
 // k order that is the same permutation for A and B: 16-byte coalesced loads instead of 4-byte fragment loads.
 // (8-bit types: m16n8k32, 16-bit types: m16n8k16; the register mapping is identical.)
+//
+// Fusion policy F (gemm_smallm_fused.cuh; Plain here): F::kSmemX — a block-wide prologue (after the PDL wait) writes
+// the block's input rows into shared memory (normalized and / or quantized from a 16-bit source) and the mma reads x
+// there; F::kPaired — the block's 16 mma rows are 8 pairs (row(p, 0), row(p, 1)) chosen by F::row (RoPE's (d, d+Dh/2),
+// SiLU's (gate n, up n)), so the epilogue gets both values of a pair in one thread (F::pair); otherwise F::store.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -67,21 +72,38 @@ struct Epilogue {
   ActDtype y_dtype;
 };
 
+// The unfused kernel: x from global memory, y stored with the epilogue's scales.
+struct Plain {
+  static constexpr bool kSmemX = false, kPaired = false;
+  struct Args {};
+  static __device__ __forceinline__ int row(const Args&, int, int) { return 0; }
+  static __device__ __forceinline__ int pairs(const Args&) { return 0; }
+  static __device__ __forceinline__ void prologue(const Args&, int, int, uint8_t*, float*) {}
+  static __device__ __forceinline__ void pair(const Args&, int, int, float, float) {}
+  static __device__ __forceinline__ void store(const Args&, const Epilogue& ep, int M, int N, int tok, int row,
+                                               float v) {
+    dev::store_act(ep.y, (size_t)tok * N + row, v, ep.y_dtype);
+  }
+};
+
 // NT: n-tiles of 8 tokens (M <= 8*NT); MT: m-tiles of 16 rows per block; WARPS: K split; U: chunks per load batch;
 // MINB: blocks per SM the register budget must allow.
-template <Kind KIND, int NT, int MT, int WARPS, int U, int MINB, bool PRE>
+template <Kind KIND, int NT, int MT, int WARPS, int U, int MINB, bool PRE, class F = Plain>
 __global__ void __launch_bounds__(WARPS * 32, MINB)
     gemm_smallm_kernel(const uint8_t* __restrict__ x, const uint8_t* __restrict__ w, int M, int N, int row_bytes,
-                       Epilogue ep) {
+                       Epilogue ep, typename F::Args fa) {
   using Acc = typename AccOf<KIND>::T;
   constexpr bool kPromote = (KIND == Kind::FP8);  // fp8 mma accumulates with reduced precision: promote per chunk
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t4 = lane & 3;
   const int row_base = blockIdx.x * (16 * MT);
+  extern __shared__ __align__(16) uint8_t xs_dyn[];  // F::kSmemX: the block's input rows [M, row_bytes]
+  __shared__ float s_tok[8 * NT];                    // F::kSmemX: per-token input scales from the prologue
 
   if constexpr (!PRE) {
     dev::pdl_wait();
     dev::pdl_trigger();
+    F::prologue(fa, M, row_bytes, xs_dyn, s_tok);
   }
 
   const uint8_t* wr[MT][2];
@@ -89,13 +111,24 @@ __global__ void __launch_bounds__(WARPS * 32, MINB)
   for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      int r = min(row_base + mt * 16 + h * 8 + g, N - 1);  // clamped rows are computed and discarded
+      int r;
+      if constexpr (F::kPaired)
+        r = F::row(fa, min(blockIdx.x * (8 * MT) + mt * 8 + g, F::pairs(fa) - 1), h);
+      else
+        r = min(row_base + mt * 16 + h * 8 + g, N - 1);  // clamped rows are computed and discarded
       wr[mt][h] = w + (size_t)r * row_bytes + t4 * 16;
     }
   }
   const uint8_t* xr[NT];
+  const uint8_t* xsrc = F::kSmemX ? xs_dyn : x;
 #pragma unroll
-  for (int nt = 0; nt < NT; ++nt) xr[nt] = x + (size_t)min(nt * 8 + g, M - 1) * row_bytes + t4 * 16;
+  for (int nt = 0; nt < NT; ++nt) xr[nt] = xsrc + (size_t)min(nt * 8 + g, M - 1) * row_bytes + t4 * 16;
+  auto load_x = [&](const uint8_t* p) {
+    if constexpr (F::kSmemX)
+      return *reinterpret_cast<const uint4*>(p);
+    else
+      return dev::ldg16(p);
+  };
 
   Acc acc[MT][NT][4];
 #pragma unroll
@@ -115,7 +148,7 @@ __global__ void __launch_bounds__(WARPS * 32, MINB)
   auto compute = [&](const uint4 (&wa)[MT], const uint4 (&wb)[MT], int c, bool ok) {
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt) {
-      const uint4 xa = ok ? dev::ldg16(xr[nt] + (size_t)c * 64) : make_uint4(0, 0, 0, 0);
+      const uint4 xa = ok ? load_x(xr[nt] + (size_t)c * 64) : make_uint4(0, 0, 0, 0);
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt) {
         if constexpr (kPromote) {
@@ -152,6 +185,7 @@ __global__ void __launch_bounds__(WARPS * 32, MINB)
     if (first) load_batch(wa, wb, c0);
     dev::pdl_wait();
     dev::pdl_trigger();
+    F::prologue(fa, M, row_bytes, xs_dyn, s_tok);
     if (first) {
 #pragma unroll
       for (int u = 0; u < U; ++u) compute(wa[u], wb[u], c0 + u, true);
@@ -186,17 +220,38 @@ __global__ void __launch_bounds__(WARPS * 32, MINB)
 #pragma unroll
       for (int i = 0; i < 4; ++i) red[warp][mt][i][lane] = acc[mt][nt][i];
     __syncthreads();
-    for (int o = threadIdx.x; o < MT * 128; o += WARPS * 32) {
-      const int mt = o >> 7, i = (o >> 5) & 3, l = o & 31;
-      Acc s = 0;
+    auto token_scale = [&](int tok) {
+      if constexpr (F::kSmemX)
+        return s_tok[tok];
+      else
+        return ep.s_a ? ep.s_a[ep.a_per_token ? tok : 0] : 1.0f;
+    };
+    auto weight_scale = [&](int row) { return ep.s_w ? ep.s_w[ep.w_per_channel ? row : 0] : 1.0f; };
+    if constexpr (F::kPaired) {
+      // Thread per (m-tile, token parity j, lane): the pair's two rows are accumulator entries j and j + 2.
+      for (int o = threadIdx.x; o < MT * 64; o += WARPS * 32) {
+        const int mt = o >> 6, j = (o >> 5) & 1, l = o & 31;
+        Acc s0 = 0, s1 = 0;
 #pragma unroll
-      for (int ww = 0; ww < WARPS; ++ww) s += red[ww][mt][i][l];
-      const int row = row_base + mt * 16 + (l >> 2) + ((i & 2) ? 8 : 0);
-      const int tok = nt * 8 + (l & 3) * 2 + (i & 1);
-      if (row < N && tok < M) {
-        const float sa = ep.s_a ? ep.s_a[ep.a_per_token ? tok : 0] : 1.0f;
-        const float sw = ep.s_w ? ep.s_w[ep.w_per_channel ? row : 0] : 1.0f;
-        dev::store_act(ep.y, (size_t)tok * N + row, dequant_epilogue((float)s, sa, sw), ep.y_dtype);
+        for (int ww = 0; ww < WARPS; ++ww) s0 += red[ww][mt][j][l], s1 += red[ww][mt][j + 2][l];
+        const int p = blockIdx.x * (8 * MT) + mt * 8 + (l >> 2);
+        const int tok = nt * 8 + (l & 3) * 2 + j;
+        if (p < F::pairs(fa) && tok < M) {
+          const float sa = token_scale(tok);
+          F::pair(fa, tok, p, dequant_epilogue((float)s0, sa, weight_scale(F::row(fa, p, 0))),
+                  dequant_epilogue((float)s1, sa, weight_scale(F::row(fa, p, 1))));
+        }
+      }
+    } else {
+      for (int o = threadIdx.x; o < MT * 128; o += WARPS * 32) {
+        const int mt = o >> 7, i = (o >> 5) & 3, l = o & 31;
+        Acc s = 0;
+#pragma unroll
+        for (int ww = 0; ww < WARPS; ++ww) s += red[ww][mt][i][l];
+        const int row = row_base + mt * 16 + (l >> 2) + ((i & 2) ? 8 : 0);
+        const int tok = nt * 8 + (l & 3) * 2 + (i & 1);
+        if (row < N && tok < M)
+          F::store(fa, ep, M, N, tok, row, dequant_epilogue((float)s, token_scale(tok), weight_scale(row)));
       }
     }
     __syncthreads();

@@ -1,0 +1,221 @@
+// Fusion policies of the small-M GEMM (gemm_smallm_mma.cuh) for the decode path: FusedLinear (cuda_ops.h).
+// Each reproduces, bit for bit, what the unfused kernels compute (twins in parentheses):
+//   prologue: rmsnorm_residual_quant's normalization (out = round_act((v * inv_rms) * w)) and / or quant_row_kernel's
+//             per-token / static quantization (row_quant.cuh semantics: scale from absmax, q = cvt(x * (1/s)));
+//   pair / store: rope_qkv_kv_write's rotation (no FMA contraction) and cache writes; silu_mul_kernel's
+//             g / (1 + exp(-g)) with exp in double; the residual add round_act(y + resid).
+// Included by the gemm_fused_*.cu instantiation files only.
+#pragma once
+#include "cuda_check.h"
+#include "cuda_ops.h"
+#include "gemm_smallm_mma.cuh"
+#include "pdl.h"
+#include "row_quant.cuh"
+
+namespace qb::cuda::smallm {
+
+template <ActDtype A, QuantMode MODE, FusedOp OP>
+struct Fused {
+  using Args = FusedLinear;
+  using AT = dev::Act<A>;
+  static constexpr bool kNorm = OP == FusedOp::NormRopeKV || OP == FusedOp::NormSiluMul;
+  static constexpr bool kSmemX = kNorm || OP == FusedOp::QuantResidual;
+  static constexpr bool kPaired = kNorm;
+  static constexpr bool kQuant = MODE != QuantMode::None;
+  static constexpr bool kDynamic = MODE == QuantMode::Fp8PerToken || MODE == QuantMode::Int8PerToken;
+
+  static __device__ __forceinline__ int pairs(const Args& a) { return a.N / 2; }
+  // Weight row of pair p's half h: RoPE's (d, d + Dh/2) within a head; SiLU's (gate n, up n).
+  static __device__ __forceinline__ int row(const Args& a, int p, int h) {
+    if constexpr (OP == FusedOp::NormRopeKV) {
+      const int half = a.Dh / 2, head = p / half;
+      return head * a.Dh + (p - head * half) + h * half;
+    } else {
+      return p + h * (a.N / 2);
+    }
+  }
+
+  // Shared memory: the M staged input rows.
+  static __host__ __device__ __forceinline__ size_t smem_bytes(int M, int row_bytes, int) {
+    return kSmemX ? (size_t)M * row_bytes : 0;
+  }
+
+  // Eight consecutive input values of row `row` from element i: what the unfused chain quantizes (or feeds the
+  // 16-bit GEMM): the norm kernel's rounded output, or the input itself.
+  static __device__ __forceinline__ void load8(const Args& a, const uint16_t* row, int i, float inv, float (&v)[8]) {
+    const uint4 r = dev::ldg16(row + i);
+    const uint16_t* e = reinterpret_cast<const uint16_t*>(&r);
+    if constexpr (kNorm) {
+      const uint4 wr = dev::ldg16(static_cast<const uint16_t*>(a.norm_w) + i);
+      const uint16_t* we = reinterpret_cast<const uint16_t*>(&wr);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) v[j] = AT::load(AT::store(AT::load(e[j]) * inv * AT::load(we[j])));
+    } else {
+#pragma unroll
+      for (int j = 0; j < 8; ++j) v[j] = AT::load(e[j]);
+    }
+  }
+
+  // Block-wide: the M input rows into xs ([M, row_bytes]: codes or act values) and their scales into s_tok. Up to
+  // three passes over each source row (sum of squares, absmax, write), the later ones hitting L1. (A single pass
+  // staged through shared memory, with the norm weight copied there before the PDL wait, measured 4-6 us per layer
+  // slower at M = 1 on the H100.)
+  static __device__ __forceinline__ void prologue(const Args& a, int M, int row_bytes, uint8_t* xs, float* s_tok) {
+    if constexpr (kSmemX) {
+      __shared__ double redd[32];
+      __shared__ float redf[32];
+      const int K = a.K;
+      for (int t = 0; t < M; ++t) {
+        const uint16_t* row = static_cast<const uint16_t*>(a.in) + (size_t)t * K;
+        float inv = 0.0f;
+        if constexpr (kNorm) {
+          double ss = 0.0;
+          for (int i = threadIdx.x * 8; i < K; i += blockDim.x * 8) {
+            const uint4 r = dev::ldg16(row + i);
+            const uint16_t* e = reinterpret_cast<const uint16_t*>(&r);
+#pragma unroll
+            for (int j = 0; j < 8; ++j) {
+              const double v = (double)AT::load(e[j]);
+              ss += v * v;
+            }
+          }
+          ss = dev::block_reduce(ss, redd, [](double x, double y) { return x + y; }, 0.0);
+          inv = 1.0f / sqrtf((float)(ss / K) + a.eps);
+        }
+        float s = 1.0f;
+        if constexpr (kDynamic) {
+          float amax = 0.0f;
+          for (int i = threadIdx.x * 8; i < K; i += blockDim.x * 8) {
+            float v[8];
+            load8(a, row, i, inv, v);
+#pragma unroll
+            for (int j = 0; j < 8; ++j) amax = fmaxf(amax, fabsf(v[j]));
+          }
+          amax = dev::block_reduce(amax, redf, [](float x, float y) { return fmaxf(x, y); }, 0.0f);
+          s = dev::QuantTraits<MODE>::scale(amax);
+        } else if constexpr (kQuant) {
+          s = *a.in_scale;
+        }
+        if (threadIdx.x == 0) s_tok[t] = s;
+        uint8_t* out = xs + (size_t)t * row_bytes;
+        for (int i = threadIdx.x * 8; i < K; i += blockDim.x * 8) {
+          float v[8];
+          load8(a, row, i, inv, v);
+          if constexpr (kQuant) {
+            using QT = dev::QuantTraits<MODE>;
+            const float is = inv_scale(s);
+            uint32_t w0 = 0, w1 = 0;
+#pragma unroll
+            for (int j = 0; j < 4; ++j) w0 |= (uint32_t)(uint8_t)QT::q(v[j], is) << (8 * j);
+#pragma unroll
+            for (int j = 0; j < 4; ++j) w1 |= (uint32_t)(uint8_t)QT::q(v[4 + j], is) << (8 * j);
+            *reinterpret_cast<uint2*>(out + i) = make_uint2(w0, w1);
+          } else {
+            uint4 o;
+            uint16_t* oe = reinterpret_cast<uint16_t*>(&o);
+#pragma unroll
+            for (int j = 0; j < 8; ++j) oe[j] = AT::store(v[j]);
+            *reinterpret_cast<uint4*>(out + (size_t)i * 2) = o;
+          }
+        }
+      }
+      __syncthreads();
+    }
+  }
+
+  // Paired epilogue: v0, v1 are the dequantized outputs of rows row(p, 0), row(p, 1) for token tok.
+  static __device__ __forceinline__ void pair(const Args& a, int tok, int p, float v0, float v1) {
+    if constexpr (OP == FusedOp::NormRopeKV) {
+      const int half = a.Dh / 2, head = p / half, d = p - head * half;
+      uint16_t lo = AT::store(v0), hi = AT::store(v1);
+      if (head < a.H + a.Hkv) {
+        const int pos = a.positions[tok];
+        const float c = a.cos_tab[(size_t)pos * half + d], s = a.sin_tab[(size_t)pos * half + d];
+        const float x0 = AT::load(lo), x1 = AT::load(hi);
+        lo = AT::store(__fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s)));
+        hi = AT::store(__fadd_rn(__fmul_rn(x1, c), __fmul_rn(x0, s)));
+      }
+      uint16_t* q = static_cast<uint16_t*>(a.qkv) + (size_t)tok * a.ld + (size_t)head * a.Dh + d;
+      q[0] = lo;
+      q[half] = hi;
+      const int slot = a.slots[tok];
+      if (head >= a.H && slot >= 0) {
+        const bool is_k = head < a.H + a.Hkv;
+        uint16_t* cache = static_cast<uint16_t*>(is_k ? a.k_cache : a.v_cache) + (size_t)slot * a.Hkv * a.Dh +
+                          (size_t)(head - a.H - (is_k ? 0 : a.Hkv)) * a.Dh + d;
+        cache[0] = lo;
+        cache[half] = hi;
+      }
+    } else if constexpr (OP == FusedOp::NormSiluMul) {
+      const int F = a.N / 2;
+      const float g = AT::load(AT::store(v0)), u = AT::load(AT::store(v1));
+      const float e = (float)exp(-(double)g);
+      const uint16_t o = AT::store(g / (1.0f + e) * u);
+      const size_t i = (size_t)tok * F + p;
+      if (a.hmid) static_cast<uint16_t*>(a.hmid)[i] = o;
+      if constexpr (kQuant && !kDynamic) {
+        using QT = dev::QuantTraits<MODE>;
+        if (a.hq) static_cast<typename QT::Q*>(a.hq)[i] = QT::q(AT::load(o), inv_scale(*a.hq_scale));
+      }
+    }
+  }
+
+  // Row epilogue (*Residual): resid = round(resid + round(y)).
+  static __device__ __forceinline__ void store(const Args& a, const Epilogue&, int, int N, int tok, int row, float v) {
+    uint16_t* r = static_cast<uint16_t*>(a.resid) + (size_t)tok * N + row;
+    *r = AT::store(AT::load(*r) + AT::load(AT::store(v)));
+  }
+};
+
+// Tile configurations for the fused kernels (QB_FUSED_CFG, for measurement; default 1): 0 = the M <= 8 one of the
+// unfused kernel (16 rows, 8 warps, 8-chunk batches, 3 blocks/SM, no preload); 1 = the same with the first weight
+// batch loaded before the PDL wait at 2 blocks/SM (one layer's linears at M = 1 on the H100: fp8-static 103 -> 87 us,
+// fp16 158 -> 151 us); 2 = 32 rows per block, 4-chunk batches, preload, 2 blocks/SM.
+int fused_cfg();
+
+template <Kind KIND, ActDtype A, QuantMode MODE, FusedOp OP>
+void launch_fused(const FusedLinear& f, int M, cudaStream_t stream, const char* name) {
+  using F = Fused<A, MODE, OP>;
+  constexpr bool k16 = KIND == Kind::F16 || KIND == Kind::BF16;
+  const int row_bytes = f.K * (k16 ? 2 : 1);
+  Epilogue ep{};
+  if constexpr (!k16) {
+    ep.s_a = F::kSmemX ? nullptr : f.in_scale;  // Residual over static codes: the codes' scale
+    ep.a_per_token = 0;
+    ep.s_w = f.w_scale;
+    ep.w_per_channel = 1;
+  }
+  ep.y_dtype = A;
+  const size_t smem = F::smem_bytes(M, row_bytes, f.K);
+  auto run = [&](auto kernel, int threads, int MT) {
+    const dim3 grid(F::kPaired ? (f.N / 2 + 8 * MT - 1) / (8 * MT) : (f.N + 16 * MT - 1) / (16 * MT));
+    if (smem > 48 * 1024) check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), name);
+    launch_pdl(name, kernel, grid, dim3(threads), smem, stream, static_cast<const uint8_t*>(f.in),
+               static_cast<const uint8_t*>(f.w), M, f.N, row_bytes, ep, f);
+  };
+  switch (fused_cfg()) {
+    case 0: run(gemm_smallm_kernel<KIND, 1, 1, 8, 8, 3, false, F>, 256, 1); break;
+    case 2: run(gemm_smallm_kernel<KIND, 1, 2, 8, 4, 2, true, F>, 256, 2); break;
+    default: run(gemm_smallm_kernel<KIND, 1, 1, 8, 8, 2, true, F>, 256, 1); break;
+  }
+  check_launch(name);
+}
+
+template <Kind KIND, ActDtype A, QuantMode MODE>
+void launch_fused_op(const FusedLinear& f, int M, cudaStream_t stream, const char* name) {
+  switch (f.op) {
+    case FusedOp::NormRopeKV: launch_fused<KIND, A, MODE, FusedOp::NormRopeKV>(f, M, stream, name); break;
+    case FusedOp::NormSiluMul: launch_fused<KIND, A, MODE, FusedOp::NormSiluMul>(f, M, stream, name); break;
+    case FusedOp::QuantResidual:
+      if constexpr (MODE != QuantMode::None) launch_fused<KIND, A, MODE, FusedOp::QuantResidual>(f, M, stream, name);
+      break;
+    case FusedOp::Residual: launch_fused<KIND, A, MODE, FusedOp::Residual>(f, M, stream, name); break;
+  }
+}
+
+// Per-precision entry points (gemm_fused_{f16,int8,fp8}.cu), called by linear_fused_smallm after its checks.
+void linear_fused_f16(const FusedLinear& f, int M, cudaStream_t stream);
+void linear_fused_int8(const FusedLinear& f, int M, cudaStream_t stream);
+void linear_fused_fp8(const FusedLinear& f, int M, cudaStream_t stream);
+
+}  // namespace qb::cuda::smallm

@@ -1,0 +1,18 @@
+#!/usr/bin/env python3
+"""Compact table of gpu_latency.jsonl rows: precision, kind, batch, context, ms, roofline ratio."""
+import json
+import sys
+
+for path in sys.argv[1:]:
+    try:
+        rows = [json.loads(l) for l in open(path) if l.strip()]
+    except OSError as e:
+        print(f"{path}: {e}")
+        continue
+    for r in rows:
+        if r.get("kind") == "decode":
+            ms = r.get("ms")
+            print(f"{r['precision']:12s} decode b{r['batch']:<4d} ctx{r['context']:<5d} "
+                  + (f"{ms:7.3f} ms  roofline {r['rooflineRatio']:.2f}" if ms else r.get("skipped", "")))
+        elif r.get("kind") == "prefill":
+            print(f"{r['precision']:12s} prefill {r['tokens']} {r['ms']:7.2f} ms  roofline {r['rooflineRatio']:.2f}")
