@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One device call that records the CUDA engine's numbers for a commit (issue 3): build, every kernel check against
 # its CPU twin and the kernel timings (kernels.sh), the fused decode linears' layer timing, GPU-vs-CPU end-to-end
-# checks (gpu.sh check, also with the fused path forced on), step latency (gpu.sh latency, and without the fused
+# checks (gpu.sh check, also with the fused path off), step latency (gpu.sh latency, and without the fused
 # decode linears) and a per-kernel ncu breakdown (gpu.sh profile). Everything lands in $OUT/rec.tgz (the device tool
 # brings back at most 8 files). Stage first: bash ../shared/device/stage-node.sh && node scripts/device/stage.mjs --data
 set -uo pipefail
@@ -19,8 +19,8 @@ timeout 150 /tmp/qb-gpu-build/qb_kernel_check --bench-only --only fused_gemv --j
   >"$R/fused_layer.log" 2>&1; grep -E "^TIME" "$R/fused_layer.log" | sed -E 's/ +/ /g' | cut -c1-140
 step check
 QB_REBUILD=0 OUT="$R" timeout 150 bash scripts/device/gpu.sh check | tail -2
-step check-fused-forced  # the fused decode path for every precision (int8-w8a8 runs unfused by default)
-QB_FUSED=1 QB_REBUILD=0 OUT="$R/fused_forced" timeout 150 bash scripts/device/gpu.sh check | tail -1
+step check-unfused  # the same end to end without the fused decode linears
+QB_FUSED=0 QB_REBUILD=0 OUT="$R/unfused" timeout 150 bash scripts/device/gpu.sh check | tail -1
 step latency
 QB_REBUILD=0 OUT="$R" timeout 300 bash scripts/device/gpu.sh latency --commit "$(cut -d' ' -f1 .device/commit)" >/dev/null
 python3 scripts/device/latency_table.py "$R/gpu_latency.jsonl"

@@ -575,16 +575,13 @@ class CudaModel final : public Model {
   }
 
   // The decode path's fused linears (FusedLinear, cuda_ops.h) apply to steps of at most kFusedMMax rows whose input
-  // rows fit the kernels' shared memory, outside calibration and --profile-blocks (which time the unfused kernels),
-  // for every precision but int8-w8a8: its unfused small-M kernels are fast enough that the fused prologues' cost
-  // outweighs the kernels saved (batch-1 decode on the H100: 3.78 ms fused vs 3.64 ms unfused; fp16 5.53 vs 5.68,
-  // fp8-static 3.61 vs 3.99; PERF_NOTES.md). QB_FUSED=0 / 1 turns them off / on for every precision.
+  // rows fit the kernels' shared memory, outside calibration and --profile-blocks (which time the unfused kernels).
+  // Batch-1 decode on the H100, fused vs unfused: fp16 5.53 vs 5.68 ms, fp8-static 3.60 vs 3.99, fp8-dynamic 3.67 vs
+  // 4.13, int8-w8a8 3.63 vs 3.64 (PERF_NOTES.md). QB_FUSED=0 turns them off (for comparisons).
   bool fused_ok(int T) const {
-    static const char* env = std::getenv("QB_FUSED");
+    static const bool off = std::getenv("QB_FUSED") && std::string(std::getenv("QB_FUSED")) == "0";
     const QuantMode mode = quant_mode();
-    if (env && std::string(env) == "0") return false;
-    if (!(env && std::string(env) == "1") && mode == QuantMode::Int8PerToken) return false;
-    if (calibrating_ || timer_.on() || T > kFusedMMax) return false;
+    if (off || calibrating_ || timer_.on() || T > kFusedMMax) return false;
     const int qd = cfg_.heads * cfg_.head_dim;
     return std::max({fused_linear_smem(FusedOp::NormRopeKV, mode, cfg_.hidden, T),
                      fused_linear_smem(FusedOp::QuantResidual, mode, std::max(qd, Fp_), T)}) <= kFusedSmemMax;

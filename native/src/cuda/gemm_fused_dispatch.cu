@@ -9,7 +9,7 @@ namespace qb::cuda {
 namespace smallm {
 int fused_cfg() {
   const char* e = std::getenv("QB_FUSED_CFG");
-  return e ? std::atoi(e) : 1;
+  return e ? std::atoi(e) : -1;
 }
 }  // namespace smallm
 
