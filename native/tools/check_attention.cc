@@ -111,6 +111,8 @@ void check_attention_case(Harness& h, const char* label, const std::vector<SeqSp
   const size_t wsb = qb::cuda::paged_attention_workspace_bytes(T, H, Dh, b.max_context);
   DevBuf ws(std::max<size_t>(wsb, 16));
   ws.poison();
+  DevBuf tickets((size_t)T * H * sizeof(int));  // zero before the first call; the kernels leave them zero
+  qb::cuda::check(cudaMemset(tickets.p, 0, tickets.n), "tickets");
   qb::cuda::PagedAttentionArgs a;
   a.q = qd.p;
   a.ld_q = ld_q;
@@ -134,6 +136,7 @@ void check_attention_case(Harness& h, const char* label, const std::vector<SeqSp
   a.ld_out = ld_out;
   a.workspace = ws.p;
   a.workspace_bytes = wsb;
+  a.tickets = tickets.as<int>();
   std::string err;
   try {
     qb::cuda::paged_attention(a, h.stream);
@@ -147,6 +150,14 @@ void check_attention_case(Harness& h, const char* label, const std::vector<SeqSp
   if (!err.empty()) {
     h.record(name, false, "error: " + err);
     return;
+  }
+  {  // the split-merge tickets must be back at zero for the next call
+    const std::vector<int> tk = from_dev<int>(tickets, (size_t)T * H);
+    const size_t nz = (size_t)std::count_if(tk.begin(), tk.end(), [](int v) { return v != 0; });
+    if (nz) {
+      h.record(name, false, std::to_string(nz) + " split tickets not left at zero");
+      return;
+    }
   }
   std::vector<float> g = act_from_dev(od, (size_t)T * ld_out, d);
   std::vector<int> seq_of(T);
@@ -375,6 +386,8 @@ void bench_case(Harness& h, const std::string& label, const std::vector<SeqSpec>
   DevBuf ssd = to_dev(ss), posd = to_dev(pos);
   const size_t wsb = qb::cuda::paged_attention_workspace_bytes(T, kH, kDh, maxctx);
   DevBuf ws(std::max<size_t>(wsb, 16));
+  DevBuf tickets((size_t)T * kH * sizeof(int));
+  qb::cuda::check(cudaMemset(tickets.p, 0, tickets.n), "tickets");
   qb::cuda::check(cudaStreamSynchronize(h.stream), "attention bench fill");
   qb::cuda::PagedAttentionArgs a;
   a.q = q.p;
@@ -398,6 +411,7 @@ void bench_case(Harness& h, const std::string& label, const std::vector<SeqSpec>
   a.ld_out = kH * kDh;
   a.workspace = ws.p;
   a.workspace_bytes = wsb;
+  a.tickets = tickets.as<int>();
   auto launch = [&](int i) {
     qb::cuda::PagedAttentionArgs b = a;
     b.block_tables = bts[i % copies].as<int32_t>();

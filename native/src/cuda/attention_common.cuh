@@ -58,7 +58,7 @@ __device__ __forceinline__ int find_seq(const int32_t* __restrict__ seq_starts, 
   return lo;
 }
 
-// Row-wise split-KV kernel (+ combine): every row of the batch, or with only_single the rows of one-row sequences.
+// Row-wise split-KV kernel (its last split merges): every row of the batch, or with only_single the rows of one-row sequences.
 void launch_rowwise(const PagedAttentionArgs& a, bool only_single, cudaStream_t stream);
 // Tensor-core (mma.sync) kernel for the sequences with more than one row (Dh 64 or 128).
 void launch_prefill_tc(const PagedAttentionArgs& a, cudaStream_t stream);

@@ -6,8 +6,9 @@
 // of the whole step issued before use; the K/V data is used for all GC query heads (GQA: read once per KV head).
 // Each lane keeps its own online softmax (max, sum, acc) in fp32 over its tokens; lanes, warps, then splits are merged
 // with the usual rescaling (exp2 domain: q is pre-scaled by scale*log2(e)). With one split the block writes the output;
-// otherwise it writes (max, sum, unnormalized acc) to the workspace and the combine kernel (one warp per row and head)
-// merges the splits. Grid and split plan depend only on T, H, Hkv, Dh, max_context (attention_common.cuh); a split
+// otherwise it writes (max, sum, unnormalized acc) to the workspace, and the last of the row's splits to finish (a
+// ticket counter per (row, head group), PagedAttentionArgs::tickets, left at zero again) merges them: no separate combine
+// kernel, so a decode step with short contexts in a graph planned for long ones costs no extra launch. Grid and split plan depend only on T, H, Hkv, Dh, max_context (attention_common.cuh); a split
 // beyond a row's context exits at once, and the last split takes whatever context is left.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -35,6 +36,7 @@ struct RowParams {
   int ld_out;
   float2* ws_ml;  // [splits, T, H] (max, sum)
   float* ws_acc;  // [splits, T, H, Dh]
+  int* tickets;   // [T, H / GC] arrival counters (zero between calls)
   int splits, split_len, only_single;
 };
 
@@ -189,6 +191,7 @@ __global__ void __launch_bounds__(kWarps * 32) rowwise_kernel(RowParams p) {
     }
   }
   __syncthreads();
+  const bool single = p.splits == 1 || (split == 0 && ctx <= p.split_len);
   for (int i = threadIdx.x; i < GC * DH; i += kWarps * 32) {
     const int g = i / DH, d = i - g * DH;
     float M = -INFINITY;
@@ -201,7 +204,7 @@ __global__ void __launch_bounds__(kWarps * 32) rowwise_kernel(RowParams p) {
       L += sm_l[w][g] * c;
       a += sm_acc[w][g][d] * c;
     }
-    if (p.splits == 1 || (split == 0 && ctx <= p.split_len)) {  // the whole context in this split: final output
+    if (single) {  // the whole context in this split: final output
       p.out[(size_t)t * p.ld_out + (size_t)(h0 + g) * DH + d] = AT::store(a / L);
     } else {
       const size_t r = ((size_t)split * p.T + t) * p.H + h0 + g;
@@ -209,44 +212,50 @@ __global__ void __launch_bounds__(kWarps * 32) rowwise_kernel(RowParams p) {
       if (d == 0) p.ws_ml[r] = make_float2(M, L);
     }
   }
-}
-
-// Merge the splits of one (row, head) per warp.
-template <ActDtype A, int DH>
-__global__ void __launch_bounds__(128) combine_kernel(RowParams p) {
-  using AT = dev::Act<A>;
-  dev::pdl_wait();
-  dev::pdl_trigger();
-  const int t = blockIdx.x;
-  const int h = blockIdx.y * 4 + (threadIdx.x >> 5), lane = threadIdx.x & 31;
-  if (h >= p.H) return;
-  const int s = find_seq(p.seq_starts, p.S, t);
-  if (p.only_single && __ldg(p.seq_starts + s + 1) - __ldg(p.seq_starts + s) > 1) return;
-  const int ctx = __ldg(p.positions + t) + 1;
+  if (single) return;
+  // Split partials: the last valid split of (row, head group) to arrive merges them (threadfence / ticket pattern;
+  // the partials are read from L2).
+  __shared__ int last;
+  __threadfence();
+  __syncthreads();
   const int nval = min(p.splits, (ctx + p.split_len - 1) / p.split_len);
-  if (nval == 1) return;  // written by the row-wise kernel (e.g. short contexts in a decode graph planned for max_pos)
-  float mi = -INFINITY, li = 0.f;
-  if (lane < nval) {
-    const float2 ml = p.ws_ml[((size_t)lane * p.T + t) * p.H + h];
-    mi = ml.x;
-    li = ml.y;
+  if (threadIdx.x == 0) {
+    int* ticket = p.tickets + (size_t)t * gridDim.y + hc;
+    last = atomicAdd(ticket, 1) == nval - 1;
+    if (last) *ticket = 0;  // every split has arrived: zero for the next call
   }
-  float M = mi;
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
-  const float c = lane < nval ? exp2f(mi - M) : 0.f;
-  float L = li * c;
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) L += __shfl_xor_sync(0xffffffffu, L, o);
-  const float invL = 1.f / L;
-  for (int d0 = 0; d0 < DH; d0 += 32) {
-    const int d = d0 + lane;
-    float a = 0.f;
-    for (int i = 0; i < nval; ++i) {
-      const float ci = __shfl_sync(0xffffffffu, c, i);
-      if (d < DH) a += ci * p.ws_acc[(((size_t)i * p.T + t) * p.H + h) * DH + d];
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  // Per head: split weights c_k = exp2(m_k - M) and 1 / L across a warp's lanes (splits <= kMaxSplits = 32), then
+  // every output element sums its splits with all loads issued together.
+  __shared__ float sm_c[GC][kMaxSplits], sm_inv[GC];
+  for (int g = warp; g < GC; g += kWarps) {
+    float mk = -INFINITY, lk = 0.f;
+    if (lane < nval) {
+      const float2 ml = __ldcg(&p.ws_ml[((size_t)lane * p.T + t) * p.H + h0 + g]);
+      mk = ml.x;
+      lk = ml.y;
     }
-    if (d < DH) p.out[(size_t)t * p.ld_out + (size_t)h * DH + d] = AT::store(a * invL);
+    float M = mk;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
+    const float c = lane < nval ? exp2f(mk - M) : 0.f;
+    float L = lk * c;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) L += __shfl_xor_sync(0xffffffffu, L, o);
+    sm_c[g][lane] = c;
+    if (lane == 0) sm_inv[g] = 1.f / L;
+  }
+  __syncthreads();
+  const size_t split_stride = (size_t)p.T * p.H * DH;
+  for (int i = threadIdx.x; i < GC * DH; i += kWarps * 32) {
+    const int g = i / DH, d = i - g * DH;
+    const float* acc0 = p.ws_acc + ((size_t)t * p.H + h0 + g) * DH + d;
+    float a = 0.f;
+#pragma unroll 8
+    for (int k = 0; k < nval; ++k) a += sm_c[g][k] * __ldcg(acc0 + k * split_stride);
+    p.out[(size_t)t * p.ld_out + (size_t)(h0 + g) * DH + d] = AT::store(a * sm_inv[g]);
   }
 }
 
@@ -266,10 +275,6 @@ void launch_dh(const RowParams& rp, int gc, dim3 grid, cudaStream_t st) {
     launch_pdl(kName, rowwise_kernel<A, DH, 1>, grid, kWarps * 32, 0, st, rp);
   }
   check_launch(kName);
-  if (rp.splits > 1) {
-    launch_pdl("paged_attention (split combine)", combine_kernel<A, DH>, dim3(rp.T, (rp.H + 3) / 4), 128, 0, st, rp);
-    check_launch("paged_attention (split combine)");
-  }
 }
 
 template <ActDtype A>
@@ -310,12 +315,15 @@ void launch_rowwise(const PagedAttentionArgs& a, bool only_single, cudaStream_t 
   rp.only_single = only_single ? 1 : 0;
   rp.ws_ml = nullptr;
   rp.ws_acc = nullptr;
+  rp.tickets = nullptr;
   if (plan.splits > 1) {
     const size_t ml_bytes = ((size_t)plan.splits * a.T * a.H * sizeof(float2) + 255) / 256 * 256;
     const size_t need = ml_bytes + (size_t)plan.splits * a.T * a.H * a.Dh * sizeof(float);
     require(a.workspace != nullptr && a.workspace_bytes >= need, "paged_attention",
             "workspace too small: need " + std::to_string(need) + " bytes (paged_attention_workspace_bytes)");
     require((uintptr_t)a.workspace % 16 == 0, "paged_attention", "workspace must be 16-byte aligned");
+    require(a.tickets != nullptr, "paged_attention", "split contexts need tickets ([T * H] int32, zeroed once)");
+    rp.tickets = a.tickets;
     rp.ws_ml = static_cast<float2*>(a.workspace);
     rp.ws_acc = reinterpret_cast<float*>(static_cast<char*>(a.workspace) + ml_bytes);
   }

@@ -38,6 +38,8 @@ struct PagedAttentionArgs {
   int ld_out = 0;
   void* workspace = nullptr;  // split-context scratch, at least paged_attention_workspace_bytes(...)
   size_t workspace_bytes = 0;
+  int* tickets = nullptr;  // [T * H] int32, zero before the first call (the kernels leave it zero); needed with
+                           // the workspace (the last split of a row merges the others)
 };
 size_t paged_attention_workspace_bytes(int T, int H, int Dh, int max_context);
 void paged_attention(const PagedAttentionArgs& a, cudaStream_t stream);

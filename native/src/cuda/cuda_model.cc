@@ -428,6 +428,10 @@ class CudaModel final : public Model {
     xq_.ensure((size_t)T * std::max({D, qd, (size_t)Fp_}) + 16);
     xs_.ensure(2 * ((size_t)T * 4 + 16));  // two halves: see quant_out
     attn_ws_.ensure(paged_attention_workspace_bytes(T, cfg_.heads, cfg_.head_dim, max_context));
+    const void* before = attn_tickets_.p;
+    attn_tickets_.ensure((size_t)T * cfg_.heads * sizeof(int));
+    if (attn_tickets_.p != before)  // new tickets start at zero (never inside a capture: see GrowBuf)
+      check(cudaMemsetAsync(attn_tickets_.p, 0, attn_tickets_.bytes, stream_), "attention tickets");
   }
 
   QuantMode quant_mode() const {
@@ -571,6 +575,7 @@ class CudaModel final : public Model {
     a.ld_out = c.heads * c.head_dim;
     a.workspace = attn_ws_.p;
     a.workspace_bytes = attn_ws_.bytes;
+    a.tickets = attn_tickets_.as<int>();
     paged_attention(a, stream_);
   }
 
@@ -894,7 +899,8 @@ class CudaModel final : public Model {
   size_t calib_off_[5] = {0, 0, 0, 0, 0};
   GrowBuf resid_{"residual"}, normed_{"normed activations"}, branch_{"branch activations"}, qkv_{"qkv"},
       attn_{"attention output"}, gu_{"gate_up output"}, hmid_{"mlp activations"}, xq_{"quantized activations"},
-      xs_{"activation scales"}, attn_ws_{"attention workspace"}, xrows_{"lm_head rows"}, logits_{"logits"},
+      xs_{"activation scales"}, attn_ws_{"attention workspace"}, attn_tickets_{"attention tickets"},
+      xrows_{"lm_head rows"}, logits_{"logits"},
       sample_ws_{"sampling workspace"}, sampled_{"sampled tokens"}, gathered_{"gathered log-probs"},
       meta_dev_{"step metadata"};
   PinnedBuf meta_host_, out_host_, logits_host_;
