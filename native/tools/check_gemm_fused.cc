@@ -59,7 +59,7 @@ struct Layer {
   int M;
   bool q8;
   DevBuf wqkv, wo, wgu, wdown, sqkv, so, sgu, sdown;  // weights [N, K] and per-channel scales
-  DevBuf ln, static_s;                                 // norm weight [D]; static scales [4] (in_qkv, in_o, in_gu, in_down)
+  DevBuf ln, static_s;                                 // norm weight [D]; static scales [4] (qkv, o, gu, down in)
   DevBuf resid, attn, hmid, codes;                     // inputs: [M, D], [M, qd], [M, F] act; [M, F] static codes
   DevBuf pos, slots, cosb, sinb;
   Layer(Harness& h, const Prec& p, const Dims& dims, int m, uint64_t seed) : P(p), d(dims), M(m) {
@@ -365,9 +365,12 @@ void bench_fused_gemv(Harness& h) {
       rope_qkv_kv_write(qkv.p, d.nqkv(), p.act, L.pos.as<int32_t>(), L.slots.as<int32_t>(), 1, d.H, d.Hkv, d.Dh,
                         L.cosb.as<float>(), L.sinb.as<float>(), kc.p, vc.p, 16, h.stream);
       if (q8) {
-        if (p.mode == QuantMode::Int8PerToken) quant_per_token_int8(L.attn.p, p.act, 1, d.qd(), xq.as<int8_t>(), xs.as<float>(), h.stream);
-        else if (!is_static) quant_per_token_fp8(L.attn.p, p.act, 1, d.qd(), xq.as<uint8_t>(), xs.as<float>(), h.stream);
-        else quant_static_fp8(L.attn.p, p.act, 1, d.qd(), L.sscale(1), xq.as<uint8_t>(), h.stream);
+        if (p.mode == QuantMode::Int8PerToken)
+          quant_per_token_int8(L.attn.p, p.act, 1, d.qd(), xq.as<int8_t>(), xs.as<float>(), h.stream);
+        else if (!is_static)
+          quant_per_token_fp8(L.attn.p, p.act, 1, d.qd(), xq.as<uint8_t>(), xs.as<float>(), h.stream);
+        else
+          quant_static_fp8(L.attn.p, p.act, 1, d.qd(), L.sscale(1), xq.as<uint8_t>(), h.stream);
       }
       gemm(L.wo, L.so, d.D, d.qd(), L.attn.p, 1, y.p);
       rmsnorm_residual_quant(y.p, L.resid.p, L.ln.p, p.act, 1, d.D, 1e-5f, q8 ? nullptr : normed.p, qo(2), h.stream);

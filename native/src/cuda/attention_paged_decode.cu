@@ -7,8 +7,9 @@
 // Each lane keeps its own online softmax (max, sum, acc) in fp32 over its tokens; lanes, warps, then splits are merged
 // with the usual rescaling (exp2 domain: q is pre-scaled by scale*log2(e)). With one split the block writes the output;
 // otherwise it writes (max, sum, unnormalized acc) to the workspace, and the last of the row's splits to finish (a
-// ticket counter per (row, head group), PagedAttentionArgs::tickets, left at zero again) merges them: no separate combine
-// kernel, so a decode step with short contexts in a graph planned for long ones costs no extra launch. Grid and split plan depend only on T, H, Hkv, Dh, max_context (attention_common.cuh); a split
+// ticket counter per (row, head group), PagedAttentionArgs::tickets, left at zero again) merges them: no separate
+// combine kernel, so a decode step with short contexts in a graph planned for long ones costs no extra launch. Grid
+// and split plan depend only on T, H, Hkv, Dh, max_context (attention_common.cuh); a split
 // beyond a row's context exits at once, and the last split takes whatever context is left.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>

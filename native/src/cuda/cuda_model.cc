@@ -581,8 +581,8 @@ class CudaModel final : public Model {
 
   // The decode path's fused linears (FusedLinear, cuda_ops.h) apply to steps of at most kFusedMMax rows whose input
   // rows fit the kernels' shared memory, outside calibration and --profile-blocks (which time the unfused kernels).
-  // Batch-1 decode on the H100, fused vs unfused: fp16 5.53 vs 5.68 ms, fp8-static 3.60 vs 3.99, fp8-dynamic 3.67 vs
-  // 4.13, int8-w8a8 3.63 vs 3.64 (PERF_NOTES.md). QB_FUSED=0 turns them off (for comparisons).
+  // Batch-1 decode on the H100, fused vs unfused: fp16 5.51 vs 5.66 ms, fp8-static 3.58 vs 3.97, fp8-dynamic 3.66 vs
+  // 3.97, int8-w8a8 3.60 vs 3.60 (results/gpu-h100-c0845fd). QB_FUSED=0 turns them off (for comparisons).
   bool fused_ok(int T) const {
     static const bool off = std::getenv("QB_FUSED") && std::string(std::getenv("QB_FUSED")) == "0";
     const QuantMode mode = quant_mode();

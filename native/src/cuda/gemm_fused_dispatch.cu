@@ -30,8 +30,9 @@ void linear_fused_smallm(const FusedLinear& f, int M, cudaStream_t stream) {
   require(!q8 || f.w_scale, name, "8-bit weights need their per-channel scales (w_scale)");
   for (const void* p : {f.w, f.in, f.norm_w})
     require(((uintptr_t)p % 16) == 0, name, "w, in and norm_w must be 16-byte aligned");
-  require(fused_linear_smem(f.op, f.mode, f.K, M) <= kFusedSmemMax, name,
-          "the input rows need " + std::to_string(fused_linear_smem(f.op, f.mode, f.K, M)) + " bytes of shared memory (at most " +
+  const size_t smem = fused_linear_smem(f.op, f.mode, f.K, M);
+  require(smem <= kFusedSmemMax, name,
+          "the input rows need " + std::to_string(smem) + " bytes of shared memory (at most " +
               std::to_string(kFusedSmemMax) + "); use the unfused kernels");
   const bool is_static = f.mode == QuantMode::Fp8Static;
   switch (f.op) {
@@ -58,7 +59,8 @@ void linear_fused_smallm(const FusedLinear& f, int M, cudaStream_t stream) {
       break;
     case FusedOp::Residual:
       require(f.resid, name, "Residual needs resid");
-      require(!q8 || is_static, name, "Residual over 8-bit codes needs a static input scale (per-token: QuantResidual)");
+      require(!q8 || is_static, name,
+              "Residual over 8-bit codes needs a static input scale (per-token: QuantResidual)");
       require(!is_static || f.in_scale, name, "static codes need in_scale");
       break;
   }

@@ -36,7 +36,7 @@ struct Fused {
   }
 
   // Shared memory: the M staged input rows.
-  static __host__ __device__ __forceinline__ size_t smem_bytes(int M, int row_bytes, int) {
+  static __host__ __device__ __forceinline__ size_t smem_bytes(int M, int row_bytes) {
     return kSmemX ? (size_t)M * row_bytes : 0;
   }
 
@@ -170,8 +170,8 @@ struct Fused {
 // Tile configurations for the fused kernels (QB_FUSED_CFG, for measurement; -1 or unset: the default per weight
 // type below): 0 = the M <= 8 one of the unfused kernel (16 rows, 8 warps, 8-chunk batches, 3 blocks/SM, no
 // preload); 1 = the same with the first weight batch loaded before the PDL wait at 2 blocks/SM (one layer's linears
-// at M = 1 on the H100: fp8-static 103 -> 87 us, fp16 158 -> 151 us); 2 = 32 rows per block, 4-chunk batches,
-// preload, 2 blocks/SM; 3 / 4 = 2- / 4-chunk batches with the preload at 2 blocks/SM.
+// at M = 1 on the H100: fp8-static 103 -> 87 us, fp16 158 -> 151 us); 4 = 4-chunk batches, otherwise as 1. Measured
+// and dropped (PERF_NOTES.md): 32 rows per block (2), 2-chunk batches (3).
 int fused_cfg();
 
 template <Kind KIND, ActDtype A, QuantMode MODE, FusedOp OP>
@@ -187,22 +187,21 @@ void launch_fused(const FusedLinear& f, int M, cudaStream_t stream, const char* 
     ep.w_per_channel = 1;
   }
   ep.y_dtype = A;
-  const size_t smem = F::smem_bytes(M, row_bytes, f.K);
-  auto run = [&](auto kernel, int threads, int MT) {
-    const dim3 grid(F::kPaired ? (f.N / 2 + 8 * MT - 1) / (8 * MT) : (f.N + 16 * MT - 1) / (16 * MT));
-    if (smem > 48 * 1024) check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), name);
-    launch_pdl(name, kernel, grid, dim3(threads), smem, stream, static_cast<const uint8_t*>(f.in),
+  const size_t smem = F::smem_bytes(M, row_bytes);
+  auto run = [&](auto kernel) {  // 16 rows (8 pairs) per block of 8 warps
+    const dim3 grid(F::kPaired ? (f.N / 2 + 7) / 8 : (f.N + 15) / 16);
+    if (smem > 48 * 1024)
+      check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), name);
+    launch_pdl(name, kernel, grid, dim3(256), smem, stream, static_cast<const uint8_t*>(f.in),
                static_cast<const uint8_t*>(f.w), M, f.N, row_bytes, ep, f);
   };
   // Default: cfg 1 for 16-bit weights, cfg 4 for 8-bit (decode batch 1 on the H100: fp16 5.53 vs 5.63 ms; int8 3.63
   // vs 3.74, fp8-dynamic 3.67 vs 3.76, fp8-static 3.60 vs 3.61).
   const int cfg = fused_cfg() >= 0 ? fused_cfg() : k16 ? 1 : 4;
   switch (cfg) {
-    case 0: run(gemm_smallm_kernel<KIND, 1, 1, 8, 8, 3, false, F>, 256, 1); break;
-    case 2: run(gemm_smallm_kernel<KIND, 1, 2, 8, 4, 2, true, F>, 256, 2); break;
-    case 3: run(gemm_smallm_kernel<KIND, 1, 1, 8, 2, 2, true, F>, 256, 1); break;
-    case 4: run(gemm_smallm_kernel<KIND, 1, 1, 8, 4, 2, true, F>, 256, 1); break;
-    default: run(gemm_smallm_kernel<KIND, 1, 1, 8, 8, 2, true, F>, 256, 1); break;
+    case 0: run(gemm_smallm_kernel<KIND, 1, 1, 8, 8, 3, false, F>); break;
+    case 4: run(gemm_smallm_kernel<KIND, 1, 1, 8, 4, 2, true, F>); break;
+    default: run(gemm_smallm_kernel<KIND, 1, 1, 8, 8, 2, true, F>); break;
   }
   check_launch(name);
 }
