@@ -587,9 +587,14 @@ class CudaModel final : public Model {
     static const bool off = std::getenv("QB_FUSED") && std::string(std::getenv("QB_FUSED")) == "0";
     const QuantMode mode = quant_mode();
     if (off || calibrating_ || timer_.on() || T > kFusedMMax) return false;
-    const int qd = cfg_.heads * cfg_.head_dim;
-    return std::max({fused_linear_smem(FusedOp::NormRopeKV, mode, cfg_.hidden, T),
-                     fused_linear_smem(FusedOp::QuantResidual, mode, std::max(qd, Fp_), T)}) <= kFusedSmemMax;
+    // The staged input rows of the ops run_layers_fused launches (o / down quantize in their prologue only with
+    // 8-bit / dynamic activations).
+    const bool q8 = mode != QuantMode::None, dyn = q8 && mode != QuantMode::Fp8Static;
+    const size_t smem[4] = {fused_linear_smem(FusedOp::NormRopeKV, mode, cfg_.hidden, T),
+                            q8 ? fused_linear_smem(FusedOp::QuantResidual, mode, cfg_.heads * cfg_.head_dim, T) : 0,
+                            fused_linear_smem(FusedOp::NormSiluMul, mode, cfg_.hidden, T),
+                            dyn ? fused_linear_smem(FusedOp::QuantResidual, mode, Fp_, T) : 0};
+    return *std::max_element(smem, smem + 4) <= kFusedSmemMax;
   }
 
   FusedLinear fused(const DevLinear& L, FusedOp op, QuantMode mode, int l, int which, const void* in) const {
