@@ -4,8 +4,9 @@
  * For each precision, the same checkpoint runs on the CPU reference and on the GPU:
  *  - logits at every position of three story texts: KL(cpu || gpu) of the next-token distributions, top-1
  *    agreement, max |logit difference|;
- *  - greedy generation from several prompts at once (batched decode steps: the CUDA-graph path) — ids must agree
- *    with the CPU's until a near-tie, reported as the matching prefix;
+ *  - greedy generation from several prompts at once (batched decode steps: the CUDA-graph path), and from one
+ *    prompt (batch-1 steps: the fused decode linears) — ids must agree with the CPU's until a near-tie, reported as
+ *    the matching prefix;
  *  - prefix-cache consistency: the GPU's logits for a text scored alone equal those scored inside a mixed batch.
  * Models: stories260K (real weights; head_dim 8, intermediate 172 padded to 176 on the GPU) and synthetic:tiny
  * (weights generated on the GPU, compared with the CPU's host generation; head_dim 16).
@@ -143,6 +144,13 @@ async function main() {
       const asserted = !quant && !id.startsWith('synthetic:');
       const sameLength = g2.every((o) => o.ids.length === 40);
       emit({ model: id, precision, check: 'greedy', pass: sameLength && (!asserted || meanPrefix >= 20), asserted, matchingPrefix: prefix, tokens: 40, sample: g2[0]!.text.slice(0, 80) });
+
+      // 2b. greedy generation from one prompt (batch-1 decode steps: the fused decode linears on the GPU)
+      const h1 = await cpu.generate(PROMPTS.slice(0, 1), { maxTokens: 40, ignoreEos: true });
+      const h2 = await gpu.generate(PROMPTS.slice(0, 1), { maxTokens: 40, ignoreEos: true });
+      let k1 = 0;
+      while (k1 < h1[0]!.ids.length && h1[0]!.ids[k1] === h2[0]!.ids[k1]) k1++;
+      emit({ model: id, precision, check: 'greedy-batch1', pass: h2[0]!.ids.length === 40 && (!asserted || k1 >= 20), asserted, matchingPrefix: [k1], tokens: 40, sample: h2[0]!.text.slice(0, 80) });
 
       // 3. batch invariance on the GPU: a text alone vs inside the generation batch's mixed steps
       const alone = await gpu.scoreLogits(gpu.tokenizer.encode(TEXTS[0]!, true));

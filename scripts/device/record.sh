@@ -28,8 +28,9 @@ fi
 if want check; then
   QB_REBUILD=0 OUT="$R" timeout 150 bash scripts/device/gpu.sh check | tail -2
 fi
-if want check-unfused; then  # the same end to end without the fused decode linears
+if want check-unfused; then  # the same end to end without the fused decode linears, and with them up to 8 rows
   QB_FUSED=0 QB_REBUILD=0 OUT="$R/unfused" timeout 150 bash scripts/device/gpu.sh check | tail -1
+  QB_FUSED=8 QB_REBUILD=0 OUT="$R/fused8" timeout 150 bash scripts/device/gpu.sh check | tail -1
 fi
 if want latency; then
   QB_REBUILD=0 OUT="$R" timeout 300 bash scripts/device/gpu.sh latency --commit "$(cut -d' ' -f1 .device/commit)" >/dev/null

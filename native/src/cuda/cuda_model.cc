@@ -579,14 +579,16 @@ class CudaModel final : public Model {
     paged_attention(a, stream_);
   }
 
-  // The decode path's fused linears (FusedLinear, cuda_ops.h) apply to steps of at most kFusedMMax rows whose input
-  // rows fit the kernels' shared memory, outside calibration and --profile-blocks (which time the unfused kernels).
-  // Batch-1 decode on the H100, fused vs unfused: fp16 5.51 vs 5.66 ms, fp8-static 3.58 vs 3.97, fp8-dynamic 3.66 vs
-  // 3.97, int8-w8a8 3.60 vs 3.60 (results/gpu-h100-c0845fd). QB_FUSED=0 turns them off (for comparisons).
+  // The decode path's fused linears (FusedLinear, cuda_ops.h) apply to one-row steps (batch-1 decode), outside
+  // calibration and --profile-blocks (which time the unfused kernels). Batch-1 decode on the H100, fused vs unfused:
+  // fp16 5.51 vs 5.66 ms, fp8-static 3.58 vs 3.97, fp8-dynamic 3.66 vs 3.97, int8-w8a8 3.60 vs 3.60
+  // (results/gpu-h100-c0845fd). The kernels take up to kFusedMMax rows, but their prologue works token by token
+  // (a reduction pass per row and block), which made batches 2-8 slower than the unfused kernels (fp16 batch 4 6.53
+  // vs 5.82 ms, int8 5.90 vs 3.74). QB_FUSED=0 turns them off (for comparisons), QB_FUSED=8 allows up to 8 rows.
   bool fused_ok(int T) const {
-    static const bool off = std::getenv("QB_FUSED") && std::string(std::getenv("QB_FUSED")) == "0";
+    static const int max_t = std::getenv("QB_FUSED") ? std::atoi(std::getenv("QB_FUSED")) : 1;
     const QuantMode mode = quant_mode();
-    if (off || calibrating_ || timer_.on() || T > kFusedMMax) return false;
+    if (T > std::min(max_t, kFusedMMax) || calibrating_ || timer_.on()) return false;
     // The staged input rows of the ops run_layers_fused launches (o / down quantize in their prologue only with
     // 8-bit / dynamic activations).
     const bool q8 = mode != QuantMode::None, dyn = q8 && mode != QuantMode::Fp8Static;
