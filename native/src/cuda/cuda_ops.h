@@ -89,7 +89,8 @@ void silu_mul_quant(const void* g, const void* u, int ld, ActDtype act, int T, i
 //   Residual:      x = in (16-bit, or static-scale 8-bit codes) -> GEMM -> resid = round(resid + y)
 // Every block recomputes the row statistics of its input (sum of squares, absmax) from L2 after the PDL wait; the
 // input rows are staged in shared memory (fused_linear_smem bytes, at most kFusedSmemMax: callers use the unfused
-// chain for larger M).
+// chain for larger M). That prologue works row by row, so the model uses these at batch 1 only (at batches 2-8 they
+// were slower than the unfused chain on the H100: PERF_NOTES.md).
 constexpr int kFusedMMax = 8;
 constexpr size_t kFusedSmemMax = 96 * 1024;
 enum class FusedOp : int { NormRopeKV = 0, NormSiluMul, QuantResidual, Residual };
