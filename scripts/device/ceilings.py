@@ -2,6 +2,7 @@
 device-to-device copy (bytes read + written per second), bf16 GEMM 8192^3, fp8 e4m3 GEMM 8192^3 (row-wise scales).
 torch is used only as a measuring stick here, never by the engine. Usage: python3 ceilings.py OUT.json"""
 import json
+import os
 import sys
 
 import torch
@@ -41,6 +42,8 @@ out = {
     "bf16Tflops": 2 * M**3 / bf16_s / 1e12,
     "fp8Tflops": 2 * M**3 / fp8_s / 1e12,
     "torch": torch.__version__,
+    "commit": os.environ.get("QB_COMMIT", "unknown"),  # gpu.sh exports the staged commit
+    "weights": "synthetic",  # random operands
 }
 print(json.dumps(out))
 json.dump(out, open(sys.argv[1], "w"))

@@ -2,15 +2,16 @@
 # One device call for the fused decode linears (FusedLinear): build; the fused_gemv checks (bit-identical to the
 # unfused chain) and the small-M GEMM checks; one layer's linears at M = 1 fused vs unfused for each tile
 # configuration (QB_FUSED_CFG, programmatic dependent launch on); stories260K GPU vs CPU end to end; decode latency
-# (batch 1 and 16, context 128) with the fused path (QB_FUSED_CFG=$CFG) and without (QB_FUSED=0).
+# (batch 1 and 16, context 128) with the fused path (tile configurations LCFGS, default: per weight type) and
+# without (QB_FUSED=0).
 # Logs and JSON into $OUT/fused.tgz. Stage first (see gpu.sh). Usage: bash scripts/device/fused.sh [CFGS] [PRECISIONS]
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 OUT="${OUT:-$PWD/.device-out}"
 R="$OUT/fused"
 mkdir -p "$R"
-CFGS="${1:-0,1,2}"
-LCFGS="${LCFGS:-0}"  # configurations for the latency runs
+CFGS="${1:-0,1,4}"
+LCFGS="${LCFGS:--1}"  # configurations for the latency runs (-1: the default per weight type)
 PRECS="${2:-fp16,int8-w8a8,fp8-dynamic,fp8-static}"
 step() { echo "== $1 ($(date +%T))"; }
 step build

@@ -22,7 +22,7 @@
  * flat random-weight distributions of synthetic:tiny) the matching prefix is reported, not asserted.
  */
 import fs from 'node:fs';
-import { LLM } from '../../packages/engine/src/index.ts';
+import { gitCommit, LLM } from '../../packages/engine/src/index.ts';
 import { dataPath } from '../../packages/engine/src/datadir.ts';
 import type { Precision } from '../../packages/engine/src/types.ts';
 
@@ -85,7 +85,10 @@ function args() {
 async function main() {
   const { out, only } = args();
   const rows: Row[] = [];
+  const weightsOf = (model: string) => (model.startsWith('synthetic:') ? 'synthetic' : 'real');
+  let device = 'unknown';
   const emit = (r: Row) => {
+    r.weights = weightsOf(r.model);
     rows.push(r);
     console.log(`${r.pass ? 'PASS' : 'FAIL'} ${r.model} ${r.precision} ${r.check} ${JSON.stringify(Object.fromEntries(Object.entries(r).filter(([k]) => !['model', 'precision', 'check', 'pass'].includes(k))))}`);
   };
@@ -162,14 +165,16 @@ async function main() {
       const s2 = await gpu.generate(PROMPTS.slice(0, 3), { maxTokens: 16, temperature: 0.8, topP: 0.9, seed: 7, ignoreEos: true });
       const same = s1.every((o, i) => o.ids.join() === s2[i]!.ids.join());
       emit({ model: id, precision, check: 'seeded-sampling', pass: same, sample: s1[0]!.text.slice(0, 60) });
-      console.log(`  (${id} ${precision}: ${((Date.now() - t0) / 1000).toFixed(1)} s; gpu ${gpu.info.deviceName})`);
+      device = gpu.info.deviceName;
+      console.log(`  (${id} ${precision}: ${((Date.now() - t0) / 1000).toFixed(1)} s; gpu ${device})`);
       cpu.close();
       gpu.close();
     }
   }
   const failed = rows.filter((r) => !r.pass).length;
   console.log(`${rows.length - failed} passed, ${failed} failed`);
-  if (out) fs.writeFileSync(out, JSON.stringify({ rows, failed }, null, 1));
+  const weights = Object.fromEntries([...new Set(rows.map((r) => r.model))].map((m) => [m, weightsOf(m)]));
+  if (out) fs.writeFileSync(out, JSON.stringify({ device, commit: gitCommit(), weights, rows, failed }, null, 1));
   process.exit(failed ? 1 : 0);
 }
 
