@@ -326,7 +326,8 @@ void bench_fused_gemv(Harness& h) {
     DevBuf gu = poisoned((size_t)2 * d.F * 2), y = poisoned((size_t)d.D * 2), normed = poisoned((size_t)d.D * 2);
     DevBuf xq = poisoned((size_t)d.F), xs = poisoned(64), hm = poisoned((size_t)d.F * 2);
     const bool is_static = p.mode == QuantMode::Fp8Static, q8 = p.mode != QuantMode::None;
-    auto fused_layer = [&](int i) {
+    // Linear k (0 qkv, 1 o, 2 gate_up, 3 down) of copy i; -1: all four.
+    auto fused_ops = [&](int i, int only) {
       const Layer& L = *Ls[i % copies];
       FusedLinear f = L.base(FusedOp::NormRopeKV, L.wqkv, L.sqkv, d.nqkv(), d.D, L.resid.p, 0);
       f.norm_w = L.ln.p;
@@ -337,20 +338,21 @@ void bench_fused_gemv(Harness& h) {
       f.H = d.H, f.Hkv = d.Hkv, f.Dh = d.Dh;
       f.cos_tab = L.cosb.as<float>(), f.sin_tab = L.sinb.as<float>();
       f.k_cache = kc.p, f.v_cache = vc.p;
-      linear_fused_smallm(f, 1, h.stream);
+      if (only < 0 || only == 0) linear_fused_smallm(f, 1, h.stream);
       f = L.base(q8 ? FusedOp::QuantResidual : FusedOp::Residual, L.wo, L.so, d.D, d.qd(), L.attn.p, 1);
       f.resid = L.resid.p;
-      linear_fused_smallm(f, 1, h.stream);
+      if (only < 0 || only == 1) linear_fused_smallm(f, 1, h.stream);
       f = L.base(FusedOp::NormSiluMul, L.wgu, L.sgu, 2 * d.F, d.D, L.resid.p, 2);
       f.norm_w = L.ln.p;
       if (is_static) f.hq = xq.p, f.hq_scale = L.sscale(3);
       else f.hmid = hm.p;
-      linear_fused_smallm(f, 1, h.stream);
+      if (only < 0 || only == 2) linear_fused_smallm(f, 1, h.stream);
       f = L.base(q8 && !is_static ? FusedOp::QuantResidual : FusedOp::Residual, L.wdown, L.sdown, d.D, d.F,
                  is_static ? xq.p : hm.p, 3);
       f.resid = L.resid.p;
-      linear_fused_smallm(f, 1, h.stream);
+      if (only < 0 || only == 3) linear_fused_smallm(f, 1, h.stream);
     };
+    auto fused_layer = [&](int i) { fused_ops(i, -1); };
     auto unfused_layer = [&](int i) {
       const Layer& L = *Ls[i % copies];
       auto qo = [&](int which) {
@@ -389,6 +391,15 @@ void bench_fused_gemv(Harness& h) {
       const double us = time_median_us(launch, 3, 15, std::max(10, copies), h.stream);
       add_bench_row(h, "layer-linears", p.name, "llama-3.1-8b layer M=1 (qkv, o, gate_up, down)",
                     fused ? "fused (4 kernels)" : "unfused (9 kernels)", us, wbytes, 2.0 * wbytes / (q8 ? 1 : 2),
+                    q8 ? kPeakFp8Flops : kPeakBf16Flops);
+    }
+    // Each fused linear alone, back to back (weights rotated over the copies).
+    const char* names[4] = {"qkv (NormRopeKV)", "o (Residual)", "gate_up (NormSiluMul)", "down (Residual)"};
+    const double kbytes[4] = {(double)d.nqkv() * d.D, (double)d.D * d.qd(), 2.0 * d.F * d.D, (double)d.D * d.F};
+    for (int k = 0; k < 4; ++k) {
+      const double b = kbytes[k] * (q8 ? 1 : 2);
+      const double us = time_median_us([&](int i) { fused_ops(i, k); }, 3, 15, std::max(10, copies), h.stream);
+      add_bench_row(h, "fused-linear", p.name, names[k], "fused, back to back", us, b, 2.0 * b / (q8 ? 1 : 2),
                     q8 ? kPeakFp8Flops : kPeakBf16Flops);
     }
   }

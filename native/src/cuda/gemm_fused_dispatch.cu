@@ -1,4 +1,5 @@
 // FusedLinear (cuda_ops.h): argument checks and the dispatch to the per-precision instantiations.
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -10,6 +11,34 @@ namespace smallm {
 int fused_cfg() {
   const char* e = std::getenv("QB_FUSED_CFG");
   return e ? std::atoi(e) : -1;
+}
+namespace {
+int device_attr(cudaDeviceAttr attr) {
+  int dev = 0, v = 0;
+  check(cudaGetDevice(&dev), "cudaGetDevice");
+  check(cudaDeviceGetAttribute(&v, attr, dev), "cudaDeviceGetAttribute");
+  return v;
+}
+int env_int(const char* name, int fallback) {
+  const char* e = std::getenv(name);
+  return e && *e ? std::atoi(e) : fallback;
+}
+}  // namespace
+int sm_count() {
+  static const int n = std::max(1, device_attr(cudaDevAttrMultiProcessorCount));
+  return n;
+}
+int smem_optin() {
+  static const int n = device_attr(cudaDevAttrMaxSharedMemoryPerBlockOptin);
+  return n;
+}
+int ring_chunk_bytes() {
+  static const int n = std::max(64, env_int("QB_RING_CHUNK", 2048) / 64 * 64);
+  return n;
+}
+int ring_smem_bytes() {
+  static const int n = env_int("QB_RING_SMEM_KB", 200) * 1024;
+  return n;
 }
 }  // namespace smallm
 

@@ -6,9 +6,12 @@
 //             g / (1 + exp(-g)) with exp in double; the residual add round_act(y + resid).
 // Included by the gemm_fused_*.cu instantiation files only.
 #pragma once
+#include <algorithm>
+
 #include "cuda_check.h"
 #include "cuda_ops.h"
 #include "gemm_smallm_mma.cuh"
+#include "gemm_smallm_ring.cuh"
 #include "pdl.h"
 #include "row_quant.cuh"
 
@@ -173,6 +176,39 @@ struct Fused {
 // at M = 1 on the H100: fp8-static 103 -> 87 us, fp16 158 -> 151 us); 4 = 4-chunk batches, otherwise as 1. Measured
 // and dropped (PERF_NOTES.md): 32 rows per block (2), 2-chunk batches (3).
 int fused_cfg();
+int sm_count();          // of the current device (cached)
+int smem_optin();        // the most shared memory a block may opt in to (cached)
+int ring_chunk_bytes();  // configuration 5: bytes of a weight row per ring slot (QB_RING_CHUNK, default 2048)
+int ring_smem_bytes();   // configuration 5: dynamic shared memory cap (QB_RING_SMEM_KB, default 200 KB; what is left
+                         // lets the decode attention's blocks share the SM)
+
+// Configuration 5: the persistent ring kernel (gemm_smallm_ring.cuh), one block per SM.
+template <Kind KIND, class F>
+void launch_ring(const FusedLinear& f, int M, int row_bytes, const Epilogue& ep, cudaStream_t stream,
+                 const char* name) {
+  auto kernel = ring::gemm_ring_kernel<KIND, F>;
+  static const int static_smem = [&] {
+    cudaFuncAttributes a{};
+    check(cudaFuncGetAttributes(&a, kernel), name);
+    check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                               smem_optin() - (int)a.sharedSizeBytes),
+          name);
+    return (int)a.sharedSizeBytes;
+  }();
+  const int chunk = ring_chunk_bytes();
+  const size_t xs = ring::xs_bytes(F::kSmemX, M, row_bytes);
+  const size_t cap = std::min<size_t>((size_t)ring_smem_bytes(), (size_t)(smem_optin() - static_smem));
+  const int stages = (int)std::min<size_t>(ring::kMaxStages, cap > xs ? (cap - xs) / ring::slot_bytes(chunk) : 0);
+  require(stages >= 2, name,
+          "the ring kernel needs 2 weight slots of " + std::to_string(ring::slot_bytes(chunk)) + " bytes beside " +
+              std::to_string(xs) + " bytes of input rows (lower QB_RING_CHUNK or use QB_FUSED_CFG=4)");
+  const int ntiles = F::kPaired ? (f.N / 2 + 7) / 8 : (f.N + 15) / 16;
+  static const int bps = std::getenv("QB_RING_BPS") ? std::max(1, std::atoi(std::getenv("QB_RING_BPS"))) : 1;
+  const dim3 grid(std::min(ntiles, bps * sm_count()));
+  launch_pdl(name, kernel, grid, dim3(ring::kThreads), xs + (size_t)stages * ring::slot_bytes(chunk), stream,
+             static_cast<const uint8_t*>(f.in), static_cast<const uint8_t*>(f.w), M, f.N, row_bytes, chunk, stages,
+             ep, f);
+}
 
 template <Kind KIND, ActDtype A, QuantMode MODE, FusedOp OP>
 void launch_fused(const FusedLinear& f, int M, cudaStream_t stream, const char* name) {
@@ -199,8 +235,11 @@ void launch_fused(const FusedLinear& f, int M, cudaStream_t stream, const char* 
   // vs 3.74, fp8-dynamic 3.67 vs 3.76, fp8-static 3.60 vs 3.61).
   const int cfg = fused_cfg() >= 0 ? fused_cfg() : k16 ? 1 : 4;
   switch (cfg) {
+    case 5: launch_ring<KIND, F>(f, M, row_bytes, ep, stream, name); break;
     case 0: run(gemm_smallm_kernel<KIND, 1, 1, 8, 8, 3, false, F>); break;
     case 4: run(gemm_smallm_kernel<KIND, 1, 1, 8, 4, 2, true, F>); break;
+    case 6: run(gemm_smallm_kernel<KIND, 1, 1, 8, 2, 3, true, F>); break;
+    case 7: run(gemm_smallm_kernel<KIND, 1, 1, 8, 4, 3, true, F>); break;
     default: run(gemm_smallm_kernel<KIND, 1, 1, 8, 8, 2, true, F>); break;
   }
   check_launch(name);
