@@ -14,6 +14,8 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <cstdlib>
+
 #include "attention_common.cuh"
 #include "device_common.cuh"
 #include "pdl.h"
@@ -39,6 +41,7 @@ struct RowParams {
   float* ws_acc;  // [splits, T, H, Dh]
   int* tickets;   // [T, H / GC] arrival counters (zero between calls)
   int splits, split_len, only_single;
+  int preload;  // load earlier steps' KV rows before the PDL wait (QB_ATTN_PRELOAD=0: off, for comparisons)
 };
 
 // Exact 16-bit -> fp32 (hardware conversions; identical to numerics.h, which is slower in a loop).
@@ -66,20 +69,49 @@ __global__ void __launch_bounds__(kWarps * 32) rowwise_kernel(RowParams p) {
   __shared__ float sm_m[kWarps][GC], sm_l[kWarps][GC];
   __shared__ __align__(16) float sm_acc[kWarps][GC][DH];
   const int t = blockIdx.x, hc = blockIdx.y, split = blockIdx.z;
-  // Step metadata (uploaded before the step's first kernel) is read before the programmatic-dependent-launch wait;
-  // q and the KV cache (this step's rows written by RoPE + KV write) only after it. Every block waits before leaving.
+  // Step metadata (uploaded before the step's first kernel) and the KV cache rows of earlier steps are read before
+  // the programmatic-dependent-launch wait; q and this step's KV rows (written by RoPE + KV write) only after it.
+  // Every block waits before leaving.
   const int s = find_seq(p.seq_starts, p.S, t);
   const bool skip_row = p.only_single && __ldg(p.seq_starts + s + 1) - __ldg(p.seq_starts + s) > 1;
   const int ctx = __ldg(p.positions + t) + 1;
   const int lo = split * p.split_len;
   const int hi = split == p.splits - 1 ? ctx : min(ctx, lo + p.split_len);
-  dev::pdl_wait();
-  dev::pdl_trigger();
-  if (skip_row || lo >= hi) return;
+  const bool active = !skip_row && lo < hi;
   const int G = p.H / p.Hkv;
   const int h0 = hc * GC, kvh = h0 / G;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int tl = lane / LPT, dl = lane % LPT;
+  const int32_t* bt = p.bt + (size_t)s * p.max_blocks;
+  const size_t tok_stride = (size_t)p.Hkv * DH;
+  const size_t head_off = (size_t)kvh * DH + dl * 8;
+  // K / V of this lane's tokens of the warp step at `base` with positions in [from, to) (the others untouched).
+  auto load_kv = [&](int base, uint4 (&kr)[R], uint4 (&vr)[R], int from, int to) {
+#pragma unroll
+    for (int j = 0; j < R; ++j) {
+      const int pos = base + j * TPW + tl;
+      if (pos >= from && pos < to) {
+        const int blk = pos / p.bs;
+        const int pg = __ldg(bt + blk);
+        const size_t idx = ((size_t)pg * p.bs + (pos - blk * p.bs)) * tok_stride + head_off;
+        kr[j] = dev::ldg_stream(p.kc + idx);
+        vr[j] = dev::ldg_stream(p.vc + idx);
+      }
+    }
+  };
+  // The warp's first step: for a sequence with one row in this step (decode), the positions before it were written
+  // by earlier steps and load before the wait; the rest (and every position of multi-row sequences) after it.
+  const int base0 = lo + warp * WT;
+  const bool one_row = __ldg(p.seq_starts + s + 1) - __ldg(p.seq_starts + s) == 1;
+  const int fresh = active && one_row && p.preload ? ctx - 1 : 0;
+  uint4 kr0[R], vr0[R];
+#pragma unroll
+  for (int j = 0; j < R; ++j) kr0[j] = vr0[j] = make_uint4(0, 0, 0, 0);
+  if (active) load_kv(base0, kr0, vr0, 0, min(hi, fresh));
+  dev::pdl_wait();
+  dev::pdl_trigger();
+  if (!active) return;
+  if (fresh < hi) load_kv(base0, kr0, vr0, fresh, hi);
 
   float qf[GC][8];
 #pragma unroll
@@ -97,26 +129,9 @@ __global__ void __launch_bounds__(kWarps * 32) rowwise_kernel(RowParams p) {
 #pragma unroll
     for (int e = 0; e < 8; ++e) acc[g][e] = 0.f;
   }
-  const int32_t* bt = p.bt + (size_t)s * p.max_blocks;
-  const size_t tok_stride = (size_t)p.Hkv * DH;
-  const size_t head_off = (size_t)kvh * DH + dl * 8;
 
-  for (int base = lo + warp * WT; base < hi; base += kWarps * WT) {
-    uint4 kr[R], vr[R];
-#pragma unroll
-    for (int j = 0; j < R; ++j) {
-      const int pos = base + j * TPW + tl;
-      if (pos < hi) {
-        const int blk = pos / p.bs;
-        const int pg = __ldg(bt + blk);
-        const size_t idx = ((size_t)pg * p.bs + (pos - blk * p.bs)) * tok_stride + head_off;
-        kr[j] = dev::ldg_stream(p.kc + idx);
-        vr[j] = dev::ldg_stream(p.vc + idx);
-      } else {
-        kr[j] = make_uint4(0, 0, 0, 0);
-        vr[j] = make_uint4(0, 0, 0, 0);
-      }
-    }
+  // One warp step: scores of its R tokens per lane, online softmax, V accumulation.
+  auto step = [&](int base, const uint4 (&kr)[R], const uint4 (&vr)[R]) {
     float sc[R][GC];
 #pragma unroll
     for (int j = 0; j < R; ++j) {
@@ -160,6 +175,14 @@ __global__ void __launch_bounds__(kWarps * 32) rowwise_kernel(RowParams p) {
 #pragma unroll
         for (int e = 0; e < 8; ++e) acc[g][e] = fmaf(sc[j][g], vf[e], acc[g][e]);
     }
+  };
+  if (base0 < hi) step(base0, kr0, vr0);
+  for (int base = base0 + kWarps * WT; base < hi; base += kWarps * WT) {
+    uint4 kr[R], vr[R];
+#pragma unroll
+    for (int j = 0; j < R; ++j) kr[j] = vr[j] = make_uint4(0, 0, 0, 0);
+    load_kv(base, kr, vr, 0, hi);
+    step(base, kr, vr);
   }
   // merge lanes holding the same dims (different tokens)
 #pragma unroll
@@ -314,6 +337,8 @@ void launch_rowwise(const PagedAttentionArgs& a, bool only_single, cudaStream_t 
   rp.splits = plan.splits;
   rp.split_len = plan.split_len;
   rp.only_single = only_single ? 1 : 0;
+  static const bool preload = !(std::getenv("QB_ATTN_PRELOAD") && std::atoi(std::getenv("QB_ATTN_PRELOAD")) == 0);
+  rp.preload = preload ? 1 : 0;
   rp.ws_ml = nullptr;
   rp.ws_acc = nullptr;
   rp.tickets = nullptr;

@@ -233,7 +233,7 @@ void launch_fused(const FusedLinear& f, int M, cudaStream_t stream, const char* 
   };
   // Default: cfg 1 for 16-bit weights, cfg 4 for 8-bit (decode batch 1 on the H100: fp16 5.53 vs 5.63 ms; int8 3.63
   // vs 3.74, fp8-dynamic 3.67 vs 3.76, fp8-static 3.60 vs 3.61).
-  const int cfg = fused_cfg() >= 0 ? fused_cfg() : k16 ? 1 : 4;
+  const int cfg = fused_cfg() >= 0 ? fused_cfg() : k16 ? 1 : OP == FusedOp::NormRopeKV ? 7 : 4;
   switch (cfg) {
     case 5: launch_ring<KIND, F>(f, M, row_bytes, ep, stream, name); break;
     case 0: run(gemm_smallm_kernel<KIND, 1, 1, 8, 8, 3, false, F>); break;
