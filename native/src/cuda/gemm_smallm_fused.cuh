@@ -171,10 +171,11 @@ struct Fused {
 };
 
 // Tile configurations for the fused kernels (QB_FUSED_CFG, for measurement; -1 or unset: the default per weight
-// type below): 0 = the M <= 8 one of the unfused kernel (16 rows, 8 warps, 8-chunk batches, 3 blocks/SM, no
+// type and op below): 0 = the M <= 8 one of the unfused kernel (16 rows, 8 warps, 8-chunk batches, 3 blocks/SM, no
 // preload); 1 = the same with the first weight batch loaded before the PDL wait at 2 blocks/SM (one layer's linears
-// at M = 1 on the H100: fp8-static 103 -> 87 us, fp16 158 -> 151 us); 4 = 4-chunk batches, otherwise as 1. Measured
-// and dropped (PERF_NOTES.md): 32 rows per block (2), 2-chunk batches (3).
+// at M = 1 on the H100: fp8-static 103 -> 87 us, fp16 158 -> 151 us); 4 = 4-chunk batches, otherwise as 1;
+// 6 / 7 = 2- / 4-chunk batches with the preload at 3 blocks/SM; 5 = the persistent ring kernel
+// (gemm_smallm_ring.cuh). Measured and dropped (PERF_NOTES.md): 32 rows per block (2), 2-chunk batches (3).
 int fused_cfg();
 int sm_count();          // of the current device (cached)
 int smem_optin();        // the most shared memory a block may opt in to (cached)
@@ -232,7 +233,10 @@ void launch_fused(const FusedLinear& f, int M, cudaStream_t stream, const char* 
                static_cast<const uint8_t*>(f.w), M, f.N, row_bytes, ep, f);
   };
   // Default: cfg 1 for 16-bit weights, cfg 4 for 8-bit (decode batch 1 on the H100: fp16 5.53 vs 5.63 ms; int8 3.63
-  // vs 3.74, fp8-dynamic 3.67 vs 3.76, fp8-static 3.60 vs 3.61).
+  // vs 3.74, fp8-dynamic 3.67 vs 3.76, fp8-static 3.60 vs 3.61), except cfg 7 for the 8-bit QKV linear: its 384 row
+  // tiles fit one wave at 3 blocks per SM (alone, back to back: int8 14.4 -> 12.7 us, fp8-static 15.5 -> 12.2; gate_up
+  // and down were not faster at 3 blocks per SM). The ring kernel (5) streamed slower per SM than the register loads
+  // (one layer's linears int8 88.7 -> 96.2 us, fp16 151.7 -> 169): not a default.
   const int cfg = fused_cfg() >= 0 ? fused_cfg() : k16 ? 1 : OP == FusedOp::NormRopeKV ? 7 : 4;
   switch (cfg) {
     case 5: launch_ring<KIND, F>(f, M, row_bytes, ep, stream, name); break;
