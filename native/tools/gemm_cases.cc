@@ -4,7 +4,7 @@
 // and round once to y_dtype. Per element: |gpu - ref| <= u_out * |ref| + c_acc * S, with S = sum_k |x_k w_k| (in real
 // units, scales applied), u_out = one ulp of y_dtype relative (2^-7 bf16, 2^-10 f16, 2^-22 f32: the two sides may
 // round a nearly-tied value differently), c_acc = 2^-14 for fp32 accumulation of 16-bit products and 2^-12 for fp8
-// (Hopper's fp8 tensor-core accumulation keeps fewer mantissa bits; the kernels promote to fp32 every 64 k).
+// (Hopper's fp8 tensor-core accumulation keeps fewer mantissa bits; the kernels add every 32-k mma into fp32).
 // int8 W8A8 must match bit for bit (same int32 sum, same fp32 epilogue). NaN never passes (outputs are poisoned).
 #include "gemm_cases.h"
 

@@ -65,3 +65,10 @@ if fl:
         if r.get("op") == "layer-linears":
             print(f"| {r['precision']} | {r['kernel']} | {r['medianUs']:.1f} | {r['achievedTBs']:.2f} | "
                   f"{100 * r['rooflineRatio']:.1f}% |")
+    per = [r for r in fl if r.get("op") == "fused-linear"]
+    if per:
+        print("\n| each fused linear alone, M = 1, back to back | linear | µs | TB/s | roofline |")
+        print("|---|---|---|---|---|")
+        for r in per:
+            print(f"| {r['precision']} | {r['shape']} | {r['medianUs']:.1f} | {r['achievedTBs']:.2f} | "
+                  f"{100 * r['rooflineRatio']:.1f}% |")

@@ -23,7 +23,7 @@ inline size_t act_bytes(ActDtype d) { return d == ActDtype::F32 ? 4 : 2; }
 // read once with 16-byte streaming loads, K split across the warps of a block, fp32 (int32) accumulation.
 constexpr int kSmallMMax = 64;
 
-// Twin: cpu::gemm_fp8. y = round(acc * (s_a[t or 0] * s_w[n or 0])), fp32 accumulation promoted every 64 k.
+// Twin: cpu::gemm_fp8. y = round(acc * (s_a[t or 0] * s_w[n or 0])), fp32 accumulation (each 32-k mma added to it).
 // x: fp8 e4m3 [M, K]; w: fp8 e4m3 [N, K]; y: [M, N] in y_dtype (F16/BF16/F32).
 void gemm_fp8_smallm(const uint8_t* x, const float* s_a, bool a_per_token, const uint8_t* w, const float* s_w,
                      bool w_per_channel, int M, int N, int K, void* y, ActDtype y_dtype, cudaStream_t stream);

@@ -67,7 +67,6 @@ __global__ void __launch_bounds__(kThreads, 1)
     gemm_ring_kernel(const uint8_t* __restrict__ x, const uint8_t* __restrict__ w, int M, int N, int row_bytes,
                      int chunk, int stages, Epilogue ep, typename F::Args fa) {
   using Acc = typename AccOf<KIND>::T;
-  constexpr bool kPromote = (KIND == Kind::FP8);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t4 = lane & 3;
   extern __shared__ __align__(128) uint8_t smem[];
@@ -162,16 +161,8 @@ __global__ void __launch_bounds__(kThreads, 1)
           else
             xa = dev::ldg16(xr + (size_t)c * 64);
         }
-        if constexpr (kPromote) {
-          float d[4] = {0.f, 0.f, 0.f, 0.f};
-          mma<KIND>(d, wa.x, wb.x, wa.y, wb.y, xa.x, xa.y);
-          mma<KIND>(d, wa.z, wb.z, wa.w, wb.w, xa.z, xa.w);
-#pragma unroll
-          for (int i = 0; i < 4; ++i) acc[i] += d[i];
-        } else {
-          mma<KIND>(acc, wa.x, wb.x, wa.y, wb.y, xa.x, xa.y);
-          mma<KIND>(acc, wa.z, wb.z, wa.w, wb.w, xa.z, xa.w);
-        }
+        mma<KIND>(acc, wa.x, wb.x, wa.y, wb.y, xa.x, xa.y);
+        mma<KIND>(acc, wa.z, wb.z, wa.w, wb.w, xa.z, xa.w);
       }
       __syncwarp();
       if (lane == 0) mbar_arrive(&empty[slot]);
