@@ -581,8 +581,8 @@ class CudaModel final : public Model {
 
   // The decode path's fused linears (FusedLinear, cuda_ops.h) apply to one-row steps (batch-1 decode), outside
   // calibration and --profile-blocks (which time the unfused kernels). Batch-1 decode on the H100, fused vs unfused:
-  // fp16 5.51 vs 5.66 ms, fp8-static 3.58 vs 3.97, fp8-dynamic 3.66 vs 3.97, int8-w8a8 3.60 vs 3.60
-  // (results/gpu-h100-c0845fd). The kernels take up to kFusedMMax rows, but their prologue works token by token
+  // fp16 5.53 vs 5.70 ms, fp8-static 3.54 vs 3.97, fp8-dynamic 3.52 vs 4.08, int8-w8a8 3.51 vs 3.67
+  // (results/gpu-h100-6f32610). The kernels take up to kFusedMMax rows, but their prologue works token by token
   // (a reduction pass per row and block), which made batches 2-8 slower than the unfused kernels (fp16 batch 4 6.53
   // vs 5.82 ms, int8 5.90 vs 3.74). QB_FUSED=0 turns them off (for comparisons), QB_FUSED=8 allows up to 8 rows.
   bool fused_ok(int T) const {
