@@ -286,29 +286,40 @@ bool check_residual(Harness& h, const Layer& L, bool down, std::string& det) {
 void check_fused_gemv(Harness& h) {
   const Dims small{272, 4, 2, 24, 176}, llama{4096, 32, 8, 128, 14336};
   uint64_t seed = 77;
-  for (const Prec& p : kPrecs) {
-    std::vector<std::pair<Dims, int>> cases = {{small, 1}, {small, 5}, {small, 8}, {llama, 1}};
-    if (h.quick) cases = {{small, 5}, {llama, 1}};
-    for (auto [d, M] : cases) {
-      Layer L(h, p, d, M, seed += 100);
-      const char* ops[4] = {"NormRopeKV", "NormSiluMul", p.mode == QuantMode::None ? "Residual(o)" : "QuantResidual(o)",
-                            p.mode == QuantMode::None || p.mode == QuantMode::Fp8Static ? "Residual(down)"
-                                                                                        : "QuantResidual(down)"};
-      for (int op = 0; op < 4; ++op) {
-        std::string det;
-        bool ok = false;
-        try {
-          ok = op == 0 ? check_rope(h, L, det) : op == 1 ? check_silu(h, L, det) : check_residual(h, L, op == 3, det);
-        } catch (const std::exception& e) {
-          det += e.what();
+  // Pass 0: the default tile configurations (or QB_FUSED_CFG); pass 1: the persistent ring kernel (configuration 5,
+  // an option, not a default) on fewer cases, so it stays checked.
+  const char* env_cfg = std::getenv("QB_FUSED_CFG");
+  const std::string saved = env_cfg ? env_cfg : "";
+  for (int pass = 0; pass < 2; ++pass) {
+    if (pass == 1) setenv("QB_FUSED_CFG", "5", 1);
+    for (const Prec& p : kPrecs) {
+      std::vector<std::pair<Dims, int>> cases = {{small, 1}, {small, 5}, {small, 8}, {llama, 1}};
+      if (h.quick || pass == 1) cases = {{small, 5}, {llama, 1}};
+      for (auto [d, M] : cases) {
+        Layer L(h, p, d, M, seed += 100);
+        const bool q8 = p.mode != QuantMode::None;
+        const char* ops[4] = {"NormRopeKV", "NormSiluMul", q8 ? "QuantResidual(o)" : "Residual(o)",
+                              !q8 || p.mode == QuantMode::Fp8Static ? "Residual(down)" : "QuantResidual(down)"};
+        for (int op = 0; op < 4; ++op) {
+          std::string det;
+          bool ok = false;
+          try {
+            ok = op == 0 ? check_rope(h, L, det) : op == 1 ? check_silu(h, L, det) : check_residual(h, L, op == 3, det);
+          } catch (const std::exception& e) {
+            det += e.what();
+          }
+          char name[160];
+          std::snprintf(name, sizeof name, "fused %s %s act:%s M=%d D=%d F=%d%s", ops[op], p.name, dtype_name(p.act),
+                        M, d.D, d.F, pass == 1 ? " ring(cfg 5)" : "");
+          h.record(name, ok, det);
         }
-        char name[160];
-        std::snprintf(name, sizeof name, "fused %s %s act:%s M=%d D=%d F=%d", ops[op], p.name, dtype_name(p.act), M,
-                      d.D, d.F);
-        h.record(name, ok, det);
       }
     }
   }
+  if (env_cfg)
+    setenv("QB_FUSED_CFG", saved.c_str(), 1);
+  else
+    unsetenv("QB_FUSED_CFG");
 }
 
 // One layer's four linears at M = 1 (no attention): fused vs the unfused chain, layers rotated so weights stream

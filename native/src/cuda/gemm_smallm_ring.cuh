@@ -104,8 +104,8 @@ __global__ void __launch_bounds__(kThreads, 1)
         r = F::row(fa, min(tile * 8 + gg, F::pairs(fa) - 1), h);
       else
         r = min(tile * 16 + lane, N - 1);  // clamped rows are computed and discarded
-      bulk_g2s(ring + (size_t)slot * slot_bytes(chunk) + (size_t)lane * stride, w + (size_t)r * row_bytes + (size_t)s * chunk,
-               (uint32_t)bytes, &full[slot]);
+      bulk_g2s(ring + (size_t)slot * slot_bytes(chunk) + (size_t)lane * stride,
+               w + (size_t)r * row_bytes + (size_t)s * chunk, (uint32_t)bytes, &full[slot]);
     }
   };
   const bool producer = warp == kConsumerWarps;
