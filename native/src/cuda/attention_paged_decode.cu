@@ -73,7 +73,8 @@ __global__ void __launch_bounds__(kWarps * 32) rowwise_kernel(RowParams p) {
   // the programmatic-dependent-launch wait; q and this step's KV rows (written by RoPE + KV write) only after it.
   // Every block waits before leaving.
   const int s = find_seq(p.seq_starts, p.S, t);
-  const bool skip_row = p.only_single && __ldg(p.seq_starts + s + 1) - __ldg(p.seq_starts + s) > 1;
+  const int seq_rows = __ldg(p.seq_starts + s + 1) - __ldg(p.seq_starts + s);  // this step's rows of the sequence
+  const bool skip_row = p.only_single && seq_rows > 1;
   const int ctx = __ldg(p.positions + t) + 1;
   const int lo = split * p.split_len;
   const int hi = split == p.splits - 1 ? ctx : min(ctx, lo + p.split_len);
@@ -102,8 +103,7 @@ __global__ void __launch_bounds__(kWarps * 32) rowwise_kernel(RowParams p) {
   // The warp's first step: for a sequence with one row in this step (decode), the positions before it were written
   // by earlier steps and load before the wait; the rest (and every position of multi-row sequences) after it.
   const int base0 = lo + warp * WT;
-  const bool one_row = __ldg(p.seq_starts + s + 1) - __ldg(p.seq_starts + s) == 1;
-  const int fresh = active && one_row && p.preload ? ctx - 1 : 0;
+  const int fresh = active && seq_rows == 1 && p.preload ? ctx - 1 : 0;
   uint4 kr0[R], vr0[R];
 #pragma unroll
   for (int j = 0; j < R; ++j) kr0[j] = vr0[j] = make_uint4(0, 0, 0, 0);

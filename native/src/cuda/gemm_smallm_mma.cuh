@@ -94,6 +94,48 @@ struct Plain {
   }
 };
 
+// The block's outputs for tokens nt*8 .. nt*8+7 of row tile `tile` (16*MT rows, or 8*MT pairs for F::kPaired), once
+// every warp has written its partial sums to red[warp][mt][i][lane]: the warps' partials summed in warp order, the
+// dequant epilogue, then F::pair / F::store. Threads of the first WARPS warps take the outputs in turn.
+template <class F, int WARPS, int MT, typename Acc>
+__device__ __forceinline__ void tile_epilogue(const Acc (&red)[WARPS][MT][4][32], int tile, int nt, int M, int N,
+                                              const Epilogue& ep, const typename F::Args& fa, const float* s_tok) {
+  auto token_scale = [&](int tok) {
+    if constexpr (F::kSmemX)
+      return s_tok[tok];
+    else
+      return ep.s_a ? ep.s_a[ep.a_per_token ? tok : 0] : 1.0f;
+  };
+  auto weight_scale = [&](int row) { return ep.s_w ? ep.s_w[ep.w_per_channel ? row : 0] : 1.0f; };
+  if constexpr (F::kPaired) {
+    // Thread per (m-tile, token parity j, lane): the pair's two rows are accumulator entries j and j + 2.
+    for (int o = threadIdx.x; o < MT * 64; o += WARPS * 32) {
+      const int mt = o >> 6, j = (o >> 5) & 1, l = o & 31;
+      Acc s0 = 0, s1 = 0;
+#pragma unroll
+      for (int ww = 0; ww < WARPS; ++ww) s0 += red[ww][mt][j][l], s1 += red[ww][mt][j + 2][l];
+      const int p = tile * (8 * MT) + mt * 8 + (l >> 2);
+      const int tok = nt * 8 + (l & 3) * 2 + j;
+      if (p < F::pairs(fa) && tok < M) {
+        const float sa = token_scale(tok);
+        F::pair(fa, tok, p, dequant_epilogue((float)s0, sa, weight_scale(F::row(fa, p, 0))),
+                dequant_epilogue((float)s1, sa, weight_scale(F::row(fa, p, 1))));
+      }
+    }
+  } else {
+    for (int o = threadIdx.x; o < MT * 128; o += WARPS * 32) {
+      const int mt = o >> 7, i = (o >> 5) & 3, l = o & 31;
+      Acc s = 0;
+#pragma unroll
+      for (int ww = 0; ww < WARPS; ++ww) s += red[ww][mt][i][l];
+      const int row = tile * (16 * MT) + mt * 16 + (l >> 2) + ((i & 2) ? 8 : 0);
+      const int tok = nt * 8 + (l & 3) * 2 + (i & 1);
+      if (row < N && tok < M)
+        F::store(fa, ep, M, N, tok, row, dequant_epilogue((float)s, token_scale(tok), weight_scale(row)));
+    }
+  }
+}
+
 // NT: n-tiles of 8 tokens (M <= 8*NT); MT: m-tiles of 16 rows per block; WARPS: K split; U: chunks per load batch;
 // MINB: blocks per SM the register budget must allow.
 template <Kind KIND, int NT, int MT, int WARPS, int U, int MINB, bool PRE, class F = Plain>
@@ -219,40 +261,7 @@ __global__ void __launch_bounds__(WARPS * 32, MINB)
 #pragma unroll
       for (int i = 0; i < 4; ++i) red[warp][mt][i][lane] = acc[mt][nt][i];
     __syncthreads();
-    auto token_scale = [&](int tok) {
-      if constexpr (F::kSmemX)
-        return s_tok[tok];
-      else
-        return ep.s_a ? ep.s_a[ep.a_per_token ? tok : 0] : 1.0f;
-    };
-    auto weight_scale = [&](int row) { return ep.s_w ? ep.s_w[ep.w_per_channel ? row : 0] : 1.0f; };
-    if constexpr (F::kPaired) {
-      // Thread per (m-tile, token parity j, lane): the pair's two rows are accumulator entries j and j + 2.
-      for (int o = threadIdx.x; o < MT * 64; o += WARPS * 32) {
-        const int mt = o >> 6, j = (o >> 5) & 1, l = o & 31;
-        Acc s0 = 0, s1 = 0;
-#pragma unroll
-        for (int ww = 0; ww < WARPS; ++ww) s0 += red[ww][mt][j][l], s1 += red[ww][mt][j + 2][l];
-        const int p = blockIdx.x * (8 * MT) + mt * 8 + (l >> 2);
-        const int tok = nt * 8 + (l & 3) * 2 + j;
-        if (p < F::pairs(fa) && tok < M) {
-          const float sa = token_scale(tok);
-          F::pair(fa, tok, p, dequant_epilogue((float)s0, sa, weight_scale(F::row(fa, p, 0))),
-                  dequant_epilogue((float)s1, sa, weight_scale(F::row(fa, p, 1))));
-        }
-      }
-    } else {
-      for (int o = threadIdx.x; o < MT * 128; o += WARPS * 32) {
-        const int mt = o >> 7, i = (o >> 5) & 3, l = o & 31;
-        Acc s = 0;
-#pragma unroll
-        for (int ww = 0; ww < WARPS; ++ww) s += red[ww][mt][i][l];
-        const int row = row_base + mt * 16 + (l >> 2) + ((i & 2) ? 8 : 0);
-        const int tok = nt * 8 + (l & 3) * 2 + (i & 1);
-        if (row < N && tok < M)
-          F::store(fa, ep, M, N, tok, row, dequant_epilogue((float)s, token_scale(tok), weight_scale(row)));
-      }
-    }
+    tile_epilogue<F, WARPS, MT>(red, blockIdx.x, nt, M, N, ep, fa, s_tok);
     __syncthreads();
   }
 }

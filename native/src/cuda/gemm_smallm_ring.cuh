@@ -72,7 +72,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   extern __shared__ __align__(128) uint8_t smem[];
   __shared__ __align__(8) uint64_t full[kMaxStages], empty[kMaxStages];
   __shared__ float s_tok[8];
-  __shared__ Acc red[kConsumerWarps][4][32];
+  __shared__ Acc red[kConsumerWarps][1][4][32];
   uint8_t* xs = smem;
   uint8_t* ring = smem + xs_bytes(F::kSmemX, M, row_bytes);
   const int stride = chunk + kPad;
@@ -131,14 +131,6 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int lane_bytes = row_bytes - t4 * 16;  // this lane's piece of chunk c is valid iff c*64 < lane_bytes
   const int cpc = chunk >> 6;                   // 64-byte chunks per slot
   const uint8_t* xr = (F::kSmemX ? xs : x) + (size_t)min(g, M - 1) * row_bytes + t4 * 16;
-  auto token_scale = [&](int tok) {
-    if constexpr (F::kSmemX)
-      return s_tok[tok];
-    else
-      return ep.s_a ? ep.s_a[ep.a_per_token ? tok : 0] : 1.0f;
-  };
-  auto weight_scale = [&](int row) { return ep.s_w ? ep.s_w[ep.w_per_channel ? row : 0] : 1.0f; };
-
   int it = 0;
   for (int tile = blockIdx.x; tile < ntiles; tile += gridDim.x) {
     Acc acc[4] = {0, 0, 0, 0};
@@ -168,36 +160,11 @@ __global__ void __launch_bounds__(kThreads, 1)
       if (lane == 0) mbar_arrive(&empty[slot]);
     }
 
-    // Cross-warp reduction and epilogue (as gemm_smallm_kernel with MT = NT = 1).
+    // Cross-warp reduction and epilogue (gemm_smallm_kernel's, MT = NT = 1).
 #pragma unroll
-    for (int i = 0; i < 4; ++i) red[warp][i][lane] = acc[i];
+    for (int i = 0; i < 4; ++i) red[warp][0][i][lane] = acc[i];
     consumers_sync();
-    if constexpr (F::kPaired) {
-      for (int o = threadIdx.x; o < 64; o += kConsumerWarps * 32) {
-        const int j = (o >> 5) & 1, l = o & 31;
-        Acc s0 = 0, s1 = 0;
-#pragma unroll
-        for (int ww = 0; ww < kConsumerWarps; ++ww) s0 += red[ww][j][l], s1 += red[ww][j + 2][l];
-        const int p = tile * 8 + (l >> 2);
-        const int tok = (l & 3) * 2 + j;
-        if (p < F::pairs(fa) && tok < M) {
-          const float sa = token_scale(tok);
-          F::pair(fa, tok, p, dequant_epilogue((float)s0, sa, weight_scale(F::row(fa, p, 0))),
-                  dequant_epilogue((float)s1, sa, weight_scale(F::row(fa, p, 1))));
-        }
-      }
-    } else {
-      for (int o = threadIdx.x; o < 128; o += kConsumerWarps * 32) {
-        const int i = (o >> 5) & 3, l = o & 31;
-        Acc s = 0;
-#pragma unroll
-        for (int ww = 0; ww < kConsumerWarps; ++ww) s += red[ww][i][l];
-        const int row = tile * 16 + (l >> 2) + ((i & 2) ? 8 : 0);
-        const int tok = (l & 3) * 2 + (i & 1);
-        if (row < N && tok < M)
-          F::store(fa, ep, M, N, tok, row, dequant_epilogue((float)s, token_scale(tok), weight_scale(row)));
-      }
-    }
+    tile_epilogue<F, kConsumerWarps, 1>(red, tile, 0, M, N, ep, fa, s_tok);
     consumers_sync();
   }
 }
