@@ -284,17 +284,21 @@ bool check_residual(Harness& h, const Layer& L, bool down, std::string& det) {
 }  // namespace
 
 void check_fused_gemv(Harness& h) {
-  const Dims small{272, 4, 2, 24, 176}, llama{4096, 32, 8, 128, 14336};
+  // medium: rows of 8-bit / 16-bit chunks that do not split evenly over the warps and the batches, and more tiles
+  // than one wave of the persistent kernels (several tiles per block).
+  const Dims small{272, 4, 2, 24, 176}, medium{2320, 6, 2, 64, 2224}, llama{4096, 32, 8, 128, 14336};
   uint64_t seed = 77;
-  // Pass 0: the default tile configurations (or QB_FUSED_CFG); pass 1: the persistent ring kernel (configuration 5,
-  // an option, not a default) on fewer cases, so it stays checked.
+  // Pass 0: the default tile configurations (or QB_FUSED_CFG); then, on fewer cases so they stay checked, the
+  // persistent ring kernel (configuration 5) and the persistent pipelined kernel (8, 9, 10).
   const char* env_cfg = std::getenv("QB_FUSED_CFG");
   const std::string saved = env_cfg ? env_cfg : "";
-  for (int pass = 0; pass < 2; ++pass) {
-    if (pass == 1) setenv("QB_FUSED_CFG", "5", 1);
+  const char* pass_cfg[5] = {nullptr, "5", "8", "9", "10"};
+  for (int pass = 0; pass < 5; ++pass) {
+    if (pass > 0) setenv("QB_FUSED_CFG", pass_cfg[pass], 1);
     for (const Prec& p : kPrecs) {
       std::vector<std::pair<Dims, int>> cases = {{small, 1}, {small, 5}, {small, 8}, {llama, 1}};
       if (h.quick || pass == 1) cases = {{small, 5}, {llama, 1}};
+      if (pass >= 2) cases = {{small, 5}, {medium, 1}, {medium, 3}, {llama, 1}};
       for (auto [d, M] : cases) {
         Layer L(h, p, d, M, seed += 100);
         const bool q8 = p.mode != QuantMode::None;
@@ -309,8 +313,10 @@ void check_fused_gemv(Harness& h) {
             det += e.what();
           }
           char name[160];
+          const char* tag[5] = {"", " ring(cfg 5)", " persistent(cfg 8)", " persistent(cfg 9)",
+                                " persistent(cfg 10)"};
           std::snprintf(name, sizeof name, "fused %s %s act:%s M=%d D=%d F=%d%s", ops[op], p.name, dtype_name(p.act),
-                        M, d.D, d.F, pass == 1 ? " ring(cfg 5)" : "");
+                        M, d.D, d.F, tag[pass]);
           h.record(name, ok, det);
         }
       }

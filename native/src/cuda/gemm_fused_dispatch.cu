@@ -1,6 +1,7 @@
 // FusedLinear (cuda_ops.h): argument checks and the dispatch to the per-precision instantiations.
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "gemm_smallm_fused.cuh"
@@ -8,9 +9,16 @@
 namespace qb::cuda {
 
 namespace smallm {
-int fused_cfg() {
+int fused_cfg(int site) {
+  // "C" (every linear) or "Cqkv,Co,Cgate_up,Cdown"; read on every call so the checks can switch it.
   const char* e = std::getenv("QB_FUSED_CFG");
-  return e ? std::atoi(e) : -1;
+  if (!e || !*e) return -1;
+  for (int i = 0; i < site && e; ++i) {
+    e = std::strchr(e, ',');
+    if (e) ++e;
+  }
+  if (!e) e = std::getenv("QB_FUSED_CFG");  // one value for all
+  return *e && *e != ',' ? std::atoi(e) : -1;
 }
 namespace {
 int device_attr(cudaDeviceAttr attr) {

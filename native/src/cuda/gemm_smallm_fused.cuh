@@ -11,6 +11,7 @@
 #include "cuda_check.h"
 #include "cuda_ops.h"
 #include "gemm_smallm_mma.cuh"
+#include "gemm_smallm_persistent.cuh"
 #include "gemm_smallm_ring.cuh"
 #include "pdl.h"
 #include "row_quant.cuh"
@@ -170,13 +171,16 @@ struct Fused {
   }
 };
 
-// Tile configurations for the fused kernels (QB_FUSED_CFG, for measurement; -1 or unset: the default per weight
-// type and op below): 0 = the M <= 8 one of the unfused kernel (16 rows, 8 warps, 8-chunk batches, 3 blocks/SM, no
-// preload); 1 = the same with the first weight batch loaded before the PDL wait at 2 blocks/SM (one layer's linears
-// at M = 1 on the H100: fp8-static 103 -> 87 us, fp16 158 -> 151 us); 4 = 4-chunk batches, otherwise as 1;
-// 6 / 7 = 2- / 4-chunk batches with the preload at 3 blocks/SM; 5 = the persistent ring kernel
-// (gemm_smallm_ring.cuh). Measured and dropped (PERF_NOTES.md): 32 rows per block (2), 2-chunk batches (3).
-int fused_cfg();
+// Tile configurations for the fused kernels (QB_FUSED_CFG, for measurement: one value for every linear, or four
+// for qkv, o, gate_up, down, e.g. "7,4,8,4"; -1, empty or unset: the default per weight type and op below):
+// 0 = the M <= 8 one of the unfused kernel (16 rows, 8 warps, 8-chunk batches, 3 blocks/SM, no preload); 1 = the same
+// with the first weight batch loaded before the PDL wait at 2 blocks/SM (one layer's linears at M = 1 on the H100:
+// fp8-static 103 -> 87 us, fp16 158 -> 151 us); 4 = 4-chunk batches, otherwise as 1; 6 / 7 = 2- / 4-chunk batches
+// with the preload at 3 blocks/SM; 5 = the persistent ring kernel (gemm_smallm_ring.cuh); 8 / 9 = the persistent
+// pipelined kernel (gemm_smallm_persistent.cuh, 4-chunk batches, 2 blocks/SM; 9 loads two batches before the PDL
+// wait); 10 = as 9 with 2-chunk batches at 3 blocks/SM. Measured and dropped (PERF_NOTES.md): 32 rows per block (2),
+// 2-chunk batches (3).
+int fused_cfg(int site);  // site: 0 qkv, 1 o, 2 gate_up, 3 down
 int sm_count();          // of the current device (cached)
 int smem_optin();        // the most shared memory a block may opt in to (cached)
 int ring_chunk_bytes();  // configuration 5: bytes of a weight row per ring slot (QB_RING_CHUNK, default 2048)
@@ -236,10 +240,26 @@ void launch_fused(const FusedLinear& f, int M, cudaStream_t stream, const char* 
   // vs 3.74, fp8-dynamic 3.67 vs 3.76, fp8-static 3.60 vs 3.61), except cfg 7 for the 8-bit QKV linear: its 384 row
   // tiles fit one wave at 3 blocks per SM (alone, back to back: int8 14.4 -> 12.7 us, fp8-static 15.5 -> 12.2; gate_up
   // and down were not faster at 3 blocks per SM). The ring kernel (5) streamed slower per SM than the register loads
-  // (one layer's linears int8 88.7 -> 96.2 us, fp16 151.7 -> 169): not a default.
-  const int cfg = fused_cfg() >= 0 ? fused_cfg() : k16 ? 1 : OP == FusedOp::NormRopeKV ? 7 : 4;
+  // (one layer's linears int8 88.7 -> 96.2 us, fp16 151.7 -> 169): not a default. The 8-bit gate_up linear runs the
+  // persistent pipelined kernel (9): its 1792 row tiles are 7 per block instead of 7 waves of blocks (decode batch 1,
+  // ctx 128, two rounds each in one call: int8 3.56 / 3.61 -> 3.46 / 3.41 ms, fp8-dynamic 3.54 / 3.58 -> 3.48 / 3.47,
+  // fp8-static 3.52 / 3.45 -> 3.37 / 3.33); the other linears and 16-bit weights were not faster with it.
+  const int site = OP == FusedOp::NormRopeKV ? 0 : OP == FusedOp::NormSiluMul ? 2 : f.K > f.N ? 3 : 1;
+  const int def = k16 ? 1 : site == 0 ? 7 : site == 2 ? 9 : 4;
+  const int cfg = fused_cfg(site) >= 0 ? fused_cfg(site) : def;
+  auto run_persistent = [&](auto kernel, int minb) {
+    const int ntiles = F::kPaired ? (f.N / 2 + 7) / 8 : (f.N + 15) / 16;
+    if (smem > 48 * 1024)
+      check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), name);
+    launch_pdl(name, kernel, dim3(persistent::grid_for(ntiles, minb * sm_count())), dim3(persistent::kWarps * 32),
+               smem, stream, static_cast<const uint8_t*>(f.in), static_cast<const uint8_t*>(f.w), M, f.N, row_bytes,
+               ep, f);
+  };
   switch (cfg) {
     case 5: launch_ring<KIND, F>(f, M, row_bytes, ep, stream, name); break;
+    case 8: run_persistent(persistent::gemm_persistent_kernel<KIND, 4, 2, false, F>, 2); break;
+    case 9: run_persistent(persistent::gemm_persistent_kernel<KIND, 4, 2, true, F>, 2); break;
+    case 10: run_persistent(persistent::gemm_persistent_kernel<KIND, 2, 3, true, F>, 3); break;
     case 0: run(gemm_smallm_kernel<KIND, 1, 1, 8, 8, 3, false, F>); break;
     case 4: run(gemm_smallm_kernel<KIND, 1, 1, 8, 4, 2, true, F>); break;
     case 6: run(gemm_smallm_kernel<KIND, 1, 1, 8, 2, 3, true, F>); break;
