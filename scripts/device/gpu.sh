@@ -34,7 +34,9 @@ if [[ ! -f "$BUILD/quantbench_native.node" || "${QB_REBUILD:-1}" == 1 ]]; then
     NODE_ARGS=(-DNODE_INCLUDE_DIR="$(node -p "require('path').resolve(process.execPath, '../../include/node')")"
                -DNODE_ADDON_API_DIR="$(cd native && node -p "require('path').dirname(require.resolve('node-addon-api/package.json'))")")
   fi
-  cmake -S native -B "$BUILD" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release -DQB_CUDA_TOOLS=ON "${NODE_ARGS[@]}" \
+  # QB_CMAKE_ARGS: extra configure options (e.g. -DQB_TRACE=ON with QB_GPU_BUILD=/tmp/qb-trace-build)
+  # shellcheck disable=SC2086
+  cmake -S native -B "$BUILD" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release -DQB_CUDA_TOOLS=ON "${NODE_ARGS[@]}" ${QB_CMAKE_ARGS:-} \
     >"$OUT/cmake.log" 2>&1 || { tail -30 "$OUT/cmake.log"; exit 1; }
   cmake --build "$BUILD" -j "$(nproc)" >"$OUT/build.log" 2>&1 || {
     grep -E "error|undefined" -A3 "$OUT/build.log" | head -60; echo "build failed"; exit 1; }

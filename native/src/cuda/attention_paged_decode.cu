@@ -19,6 +19,7 @@
 #include "attention_common.cuh"
 #include "device_common.cuh"
 #include "pdl.h"
+#include "trace.cuh"
 
 namespace qb::cuda::attn {
 namespace {
@@ -42,6 +43,8 @@ struct RowParams {
   int* tickets;   // [T, H / GC] arrival counters (zero between calls)
   int splits, split_len, only_single;
   int preload;  // load earlier steps' KV rows before the PDL wait (QB_ATTN_PRELOAD=0: off, for comparisons)
+  unsigned long long* trace;  // trace.cuh (a -DQB_TRACE build only)
+  int trace_tag;
 };
 
 // Exact 16-bit -> fp32 (hardware conversions; identical to numerics.h, which is slower in a loop).
@@ -69,6 +72,7 @@ __global__ void __launch_bounds__(kWarps * 32) rowwise_kernel(RowParams p) {
   __shared__ float sm_m[kWarps][GC], sm_l[kWarps][GC];
   __shared__ __align__(16) float sm_acc[kWarps][GC][DH];
   const int t = blockIdx.x, hc = blockIdx.y, split = blockIdx.z;
+  QB_TRACE_START;
   // Step metadata (uploaded before the step's first kernel) and the KV cache rows of earlier steps are read before
   // the programmatic-dependent-launch wait; q and this step's KV rows (written by RoPE + KV write) only after it.
   // Every block waits before leaving.
@@ -110,7 +114,11 @@ __global__ void __launch_bounds__(kWarps * 32) rowwise_kernel(RowParams p) {
   if (active) load_kv(base0, kr0, vr0, 0, min(hi, fresh));
   dev::pdl_wait();
   dev::pdl_trigger();
-  if (!active) return;
+  QB_TRACE_MARK(1);
+  if (!active) {
+    QB_TRACE_FLUSH(p.trace, p.trace_tag);
+    return;
+  }
   if (fresh < hi) load_kv(base0, kr0, vr0, fresh, hi);
 
   float qf[GC][8];
@@ -177,6 +185,7 @@ __global__ void __launch_bounds__(kWarps * 32) rowwise_kernel(RowParams p) {
     }
   };
   if (base0 < hi) step(base0, kr0, vr0);
+  QB_TRACE_MARK(4);  // the first (preloaded) step done
   for (int base = base0 + kWarps * WT; base < hi; base += kWarps * WT) {
     uint4 kr[R], vr[R];
 #pragma unroll
@@ -184,6 +193,7 @@ __global__ void __launch_bounds__(kWarps * 32) rowwise_kernel(RowParams p) {
     load_kv(base, kr, vr, 0, hi);
     step(base, kr, vr);
   }
+  QB_TRACE_MARK(2);  // the block's KV steps done
   // merge lanes holding the same dims (different tokens)
 #pragma unroll
   for (int o = LPT; o < 32; o <<= 1) {
@@ -215,6 +225,7 @@ __global__ void __launch_bounds__(kWarps * 32) rowwise_kernel(RowParams p) {
     }
   }
   __syncthreads();
+  QB_TRACE_MARK(5);  // warps merged into shared memory
   const bool single = p.splits == 1 || (split == 0 && ctx <= p.split_len);
   for (int i = threadIdx.x; i < GC * DH; i += kWarps * 32) {
     const int g = i / DH, d = i - g * DH;
@@ -236,7 +247,10 @@ __global__ void __launch_bounds__(kWarps * 32) rowwise_kernel(RowParams p) {
       if (d == 0) p.ws_ml[r] = make_float2(M, L);
     }
   }
-  if (single) return;
+  if (single) {
+    QB_TRACE_FLUSH(p.trace, p.trace_tag);
+    return;
+  }
   // Split partials: the last valid split of (row, head group) to arrive merges them (threadfence / ticket pattern;
   // the partials are read from L2).
   __shared__ int last;
@@ -249,7 +263,10 @@ __global__ void __launch_bounds__(kWarps * 32) rowwise_kernel(RowParams p) {
     if (last) *ticket = 0;  // every split has arrived: zero for the next call
   }
   __syncthreads();
-  if (!last) return;
+  if (!last) {
+    QB_TRACE_FLUSH(p.trace, p.trace_tag);
+    return;
+  }
   __threadfence();
   // Per head: split weights c_k = exp2(m_k - M) and 1 / L across a warp's lanes (splits <= kMaxSplits = 32), then
   // every output element sums its splits with all loads issued together.
@@ -281,6 +298,7 @@ __global__ void __launch_bounds__(kWarps * 32) rowwise_kernel(RowParams p) {
     for (int k = 0; k < nval; ++k) a += sm_c[g][k] * __ldcg(acc0 + k * split_stride);
     p.out[(size_t)t * p.ld_out + (size_t)(h0 + g) * DH + d] = AT::store(a * sm_inv[g]);
   }
+  QB_TRACE_FLUSH(p.trace, p.trace_tag);
 }
 
 template <ActDtype A, int DH>
@@ -339,6 +357,8 @@ void launch_rowwise(const PagedAttentionArgs& a, bool only_single, cudaStream_t 
   rp.only_single = only_single ? 1 : 0;
   static const bool preload = !(std::getenv("QB_ATTN_PRELOAD") && std::atoi(std::getenv("QB_ATTN_PRELOAD")) == 0);
   rp.preload = preload ? 1 : 0;
+  rp.trace = a.trace;
+  rp.trace_tag = a.trace_tag;
   rp.ws_ml = nullptr;
   rp.ws_acc = nullptr;
   rp.tickets = nullptr;

@@ -40,6 +40,8 @@ struct PagedAttentionArgs {
   size_t workspace_bytes = 0;
   int* tickets = nullptr;  // [T * H] int32, zero before the first call (the kernels leave it zero); needed with
                            // the workspace (the last split of a row merges the others)
+  unsigned long long* trace = nullptr;  // block timeline trace (trace.cuh; only a -DQB_TRACE build writes it)
+  int trace_tag = 0;
 };
 size_t paged_attention_workspace_bytes(int T, int H, int Dh, int max_context);
 void paged_attention(const PagedAttentionArgs& a, cudaStream_t stream);

@@ -13,17 +13,20 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "cuda_attention.h"
 #include "cuda_check.h"
 #include "cuda_model_weights.h"
 #include "cuda_ops.h"
 #include "cuda_sampling.h"
+#include "trace.cuh"
 #ifdef QB_HAVE_CUBLASLT
 #include "gemm_lt.h"
 #endif
@@ -548,6 +551,36 @@ class CudaModel final : public Model {
     }
   }
 
+  // Block timeline trace (trace.cuh): with QB_TRACE_FILE set, the fused decode linears and the decode attention of
+  // a -DQB_TRACE build append one record per block; each decode graph replay writes the step's records to the file
+  // (header {count, capacity}, then trace::Record; scripts/device/trace_summary.py reads it). A measurement aid:
+  // the write synchronizes after every step.
+  static const char* trace_file() {
+    static const char* f = std::getenv("QB_TRACE_FILE");
+    return f && *f ? f : nullptr;
+  }
+  static constexpr size_t kTraceRecords = 1 << 16;
+  void ensure_trace() {
+    if (!trace_file() || trace_ptr_) return;
+    trace_.ensure(trace::kHeaderWords * 8 + kTraceRecords * sizeof(trace::Record));
+    trace_ptr_ = trace_.as<unsigned long long>();
+    const unsigned long long header[trace::kHeaderWords] = {0, kTraceRecords};
+    check(cudaMemcpy(trace_ptr_, header, sizeof header, cudaMemcpyHostToDevice), "block trace");
+  }
+  void write_trace() {
+    unsigned long long n = 0;
+    check(cudaStreamSynchronize(stream_), "block trace");
+    check(cudaMemcpy(&n, trace_ptr_, 8, cudaMemcpyDeviceToHost), "block trace");
+    n = std::min<unsigned long long>(n, kTraceRecords);
+    std::vector<unsigned char> host(trace::kHeaderWords * 8 + n * sizeof(trace::Record));
+    check(cudaMemcpy(host.data(), trace_ptr_, host.size(), cudaMemcpyDeviceToHost), "block trace");
+    std::memcpy(host.data(), &n, 8);
+    FILE* fp = std::fopen(trace_file(), "wb");
+    require(fp != nullptr, "block trace", std::string("cannot write QB_TRACE_FILE ") + trace_file());
+    std::fwrite(host.data(), 1, host.size(), fp);
+    std::fclose(fp);
+  }
+
   // Paged attention of layer l over q in qkv_ (roped) and the cache, into attn_.
   void attention(int l, int T, int S, int max_q_len, int max_context) {
     const ModelConfig& c = cfg_;
@@ -576,6 +609,8 @@ class CudaModel final : public Model {
     a.workspace = attn_ws_.p;
     a.workspace_bytes = attn_ws_.bytes;
     a.tickets = attn_tickets_.as<int>();
+    a.trace = trace_ptr_;
+    a.trace_tag = l * 8 + 4;
     paged_attention(a, stream_);
   }
 
@@ -612,6 +647,8 @@ class CudaModel final : public Model {
     if (mode == QuantMode::Fp8Static) f.in_scale = W_->static_scales + (size_t)l * 4 + which;
     f.eps = cfg_.eps;
     f.resid = resid_.p;
+    f.trace = trace_ptr_;
+    f.trace_tag = l * 8 + which;
     return f;
   }
 
@@ -664,6 +701,7 @@ class CudaModel final : public Model {
     const ModelConfig& c = cfg_;
     const int D = c.hidden, qd = c.heads * c.head_dim;
     ensure_workspace(T, max_context);
+    ensure_trace();
     if (fused_ok(T)) {
       run_layers_fused(T, S, max_q_len, max_context);
       return;
@@ -850,7 +888,9 @@ class CudaModel final : public Model {
     pb.sample_rows = pst.rows;
     Graph& g = graphs_[Tb];
     if (g.exec && g.generation == generation()) {
+      if (trace_ptr_) check(cudaMemsetAsync(trace_ptr_, 0, 8, stream_), "block trace");
       check(cudaGraphLaunch(g.exec, stream_), "cudaGraphLaunch (decode step)");
+      if (trace_ptr_) write_trace();
       return;
     }
     // First sight of this bucket (or buffers moved): run eagerly once, which sizes every buffer, then capture.
@@ -909,7 +949,8 @@ class CudaModel final : public Model {
       xs_{"activation scales"}, attn_ws_{"attention workspace"}, attn_tickets_{"attention tickets"},
       xrows_{"lm_head rows"}, logits_{"logits"},
       sample_ws_{"sampling workspace"}, sampled_{"sampled tokens"}, gathered_{"gathered log-probs"},
-      meta_dev_{"step metadata"};
+      meta_dev_{"step metadata"}, trace_{"block trace"};
+  unsigned long long* trace_ptr_ = nullptr;  // QB_TRACE_FILE: the block timeline trace buffer (trace.cuh)
   PinnedBuf meta_host_, out_host_, logits_host_;
   StepMeta cur_meta_{};
   int cur_max_blocks_ = 1;

@@ -120,6 +120,12 @@ struct FusedLinear {
   void* hmid = nullptr;               // [M, F] act (may be null when hq is written)
   void* hq = nullptr;                 // static modes: [M, F] codes of the output, scale hq_scale
   const float* hq_scale = nullptr;
+  // Set by the launcher: 0 = the multi-pass prologue even for rows that fit in registers (QB_PROLOGUE_REGS=0, for
+  // comparisons).
+  int prologue_regs = 1;
+  // Block timeline trace (trace.cuh; only a -DQB_TRACE build writes it): buffer and this launch's tag.
+  unsigned long long* trace = nullptr;
+  int trace_tag = 0;
 };
 size_t fused_linear_smem(FusedOp op, QuantMode mode, int K, int M);
 void linear_fused_smallm(const FusedLinear& f, int M, cudaStream_t stream);

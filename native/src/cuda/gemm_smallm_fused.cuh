@@ -7,6 +7,7 @@
 // Included by the gemm_fused_*.cu instantiation files only.
 #pragma once
 #include <algorithm>
+#include <cstdlib>
 
 #include "cuda_check.h"
 #include "cuda_ops.h"
@@ -44,14 +45,12 @@ struct Fused {
     return kSmemX ? (size_t)M * row_bytes : 0;
   }
 
-  // Eight consecutive input values of row `row` from element i: what the unfused chain quantizes (or feeds the
-  // 16-bit GEMM): the norm kernel's rounded output, or the input itself.
-  static __device__ __forceinline__ void load8(const Args& a, const uint16_t* row, int i, float inv, float (&v)[8]) {
-    const uint4 r = dev::ldg16(row + i);
+  // Eight consecutive input values from their 16-bit source r (and the norm weight w): what the unfused chain
+  // quantizes (or feeds the 16-bit GEMM): the norm kernel's rounded output, or the input itself.
+  static __device__ __forceinline__ void values8(const uint4& r, const uint4& w, float inv, float (&v)[8]) {
     const uint16_t* e = reinterpret_cast<const uint16_t*>(&r);
     if constexpr (kNorm) {
-      const uint4 wr = dev::ldg16(static_cast<const uint16_t*>(a.norm_w) + i);
-      const uint16_t* we = reinterpret_cast<const uint16_t*>(&wr);
+      const uint16_t* we = reinterpret_cast<const uint16_t*>(&w);
 #pragma unroll
       for (int j = 0; j < 8; ++j) v[j] = AT::load(AT::store(AT::load(e[j]) * inv * AT::load(we[j])));
     } else {
@@ -59,9 +58,99 @@ struct Fused {
       for (int j = 0; j < 8; ++j) v[j] = AT::load(e[j]);
     }
   }
+  static __device__ __forceinline__ void load8(const Args& a, const uint16_t* row, int i, float inv, float (&v)[8]) {
+    const uint4 w = kNorm ? dev::ldg16(static_cast<const uint16_t*>(a.norm_w) + i) : make_uint4(0, 0, 0, 0);
+    values8(dev::ldg16(row + i), w, inv, v);
+  }
+  static __device__ __forceinline__ void add_squares(const uint4& r, double& ss) {
+    const uint16_t* e = reinterpret_cast<const uint16_t*>(&r);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      const double v = (double)AT::load(e[j]);
+      ss += v * v;
+    }
+  }
+  // Elements i .. i+7 of the staged row: codes of v at scale s, or the act values.
+  static __device__ __forceinline__ void write8(uint8_t* out, int i, const float (&v)[8], float s) {
+    if constexpr (kQuant) {
+      using QT = dev::QuantTraits<MODE>;
+      const float is = inv_scale(s);
+      uint32_t w0 = 0, w1 = 0;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) w0 |= (uint32_t)(uint8_t)QT::q(v[j], is) << (8 * j);
+#pragma unroll
+      for (int j = 0; j < 4; ++j) w1 |= (uint32_t)(uint8_t)QT::q(v[4 + j], is) << (8 * j);
+      *reinterpret_cast<uint2*>(out + i) = make_uint2(w0, w1);
+    } else {
+      uint4 o;
+      uint16_t* oe = reinterpret_cast<uint16_t*>(&o);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) oe[j] = AT::store(v[j]);
+      *reinterpret_cast<uint4*>(out + (size_t)i * 2) = o;
+    }
+  }
+  // Token scale from the row's absmax (dynamic) or the static scale.
+  static __device__ __forceinline__ float token_scale(const Args& a, float amax) {
+    if constexpr (kDynamic)
+      return dev::QuantTraits<MODE>::scale(amax);
+    else if constexpr (kQuant)
+      return *a.in_scale;
+    else
+      return 1.0f;
+  }
 
-  // Block-wide: the M input rows into xs ([M, row_bytes]: codes or act values) and their scales into s_tok. Up to
-  // three passes over each source row (sum of squares, absmax, write), the later ones hitting L1. (A single pass
+  // One row with its C x 8 elements per thread held in registers: every load issued at once (one L2 round trip, then
+  // the reductions); the same arithmetic in the same order as the multi-pass loop below.
+  template <int C>
+  static __device__ __forceinline__ void row_cached(const Args& a, const uint16_t* row, int K, uint8_t* out,
+                                                    float* s_tok, int t, double* redd, float* redf) {
+    uint4 r[C], w[kNorm ? C : 1];
+#pragma unroll
+    for (int c = 0; c < C; ++c) {
+      const int i = (threadIdx.x + c * blockDim.x) * 8;
+      r[c] = w[kNorm ? c : 0] = make_uint4(0, 0, 0, 0);
+      if (i < K) {
+        r[c] = dev::ldg16(row + i);
+        if constexpr (kNorm) w[c] = dev::ldg16(static_cast<const uint16_t*>(a.norm_w) + i);
+      }
+    }
+    float inv = 0.0f;
+    if constexpr (kNorm) {
+      double ss = 0.0;
+#pragma unroll
+      for (int c = 0; c < C; ++c)
+        if ((threadIdx.x + c * blockDim.x) * 8 < K) add_squares(r[c], ss);
+      ss = dev::block_reduce(ss, redd, [](double x, double y) { return x + y; }, 0.0);
+      inv = 1.0f / sqrtf((float)(ss / K) + a.eps);
+    }
+    float amax = 0.0f;
+    if constexpr (kDynamic) {
+#pragma unroll
+      for (int c = 0; c < C; ++c) {
+        if ((threadIdx.x + c * blockDim.x) * 8 >= K) continue;
+        float v[8];
+        values8(r[c], w[kNorm ? c : 0], inv, v);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) amax = fmaxf(amax, fabsf(v[j]));
+      }
+      amax = dev::block_reduce(amax, redf, [](float x, float y) { return fmaxf(x, y); }, 0.0f);
+    }
+    const float s = token_scale(a, amax);
+    if (threadIdx.x == 0) s_tok[t] = s;
+#pragma unroll
+    for (int c = 0; c < C; ++c) {
+      const int i = (threadIdx.x + c * blockDim.x) * 8;
+      if (i >= K) continue;
+      float v[8];
+      values8(r[c], w[kNorm ? c : 0], inv, v);
+      write8(out, i, v, s);
+    }
+  }
+
+  // Block-wide: the M input rows into xs ([M, row_bytes]: codes or act values) and their scales into s_tok. A row of
+  // up to 2 x 8 elements per thread (8 x 8 without the norm) is held in registers (row_cached: one round trip to L2
+  // instead of up to three: sum of squares, absmax, write); longer rows take up to three passes, the later ones
+  // hitting L1. (A single pass
   // staged through shared memory, with the norm weight copied there before the PDL wait, measured 4-6 us per layer
   // slower at M = 1 on the H100.)
   static __device__ __forceinline__ void prologue(const Args& a, int M, int row_bytes, uint8_t* xs, float* s_tok) {
@@ -69,26 +158,27 @@ struct Fused {
       __shared__ double redd[32];
       __shared__ float redf[32];
       const int K = a.K;
+      const int per_thread = (K / 8 + (int)blockDim.x - 1) / (int)blockDim.x;
       for (int t = 0; t < M; ++t) {
         const uint16_t* row = static_cast<const uint16_t*>(a.in) + (size_t)t * K;
+        uint8_t* out = xs + (size_t)t * row_bytes;
+        if (a.prologue_regs && per_thread <= 2) {
+          row_cached<2>(a, row, K, out, s_tok, t, redd, redf);
+          continue;
+        }
+        if (a.prologue_regs && !kNorm && per_thread <= 8) {  // (with the norm weight: 64 registers, which spills the preloaded weights)
+          row_cached<kNorm ? 2 : 8>(a, row, K, out, s_tok, t, redd, redf);
+          continue;
+        }
         float inv = 0.0f;
         if constexpr (kNorm) {
           double ss = 0.0;
-          for (int i = threadIdx.x * 8; i < K; i += blockDim.x * 8) {
-            const uint4 r = dev::ldg16(row + i);
-            const uint16_t* e = reinterpret_cast<const uint16_t*>(&r);
-#pragma unroll
-            for (int j = 0; j < 8; ++j) {
-              const double v = (double)AT::load(e[j]);
-              ss += v * v;
-            }
-          }
+          for (int i = threadIdx.x * 8; i < K; i += blockDim.x * 8) add_squares(dev::ldg16(row + i), ss);
           ss = dev::block_reduce(ss, redd, [](double x, double y) { return x + y; }, 0.0);
           inv = 1.0f / sqrtf((float)(ss / K) + a.eps);
         }
-        float s = 1.0f;
+        float amax = 0.0f;
         if constexpr (kDynamic) {
-          float amax = 0.0f;
           for (int i = threadIdx.x * 8; i < K; i += blockDim.x * 8) {
             float v[8];
             load8(a, row, i, inv, v);
@@ -96,31 +186,13 @@ struct Fused {
             for (int j = 0; j < 8; ++j) amax = fmaxf(amax, fabsf(v[j]));
           }
           amax = dev::block_reduce(amax, redf, [](float x, float y) { return fmaxf(x, y); }, 0.0f);
-          s = dev::QuantTraits<MODE>::scale(amax);
-        } else if constexpr (kQuant) {
-          s = *a.in_scale;
         }
+        const float s = token_scale(a, amax);
         if (threadIdx.x == 0) s_tok[t] = s;
-        uint8_t* out = xs + (size_t)t * row_bytes;
         for (int i = threadIdx.x * 8; i < K; i += blockDim.x * 8) {
           float v[8];
           load8(a, row, i, inv, v);
-          if constexpr (kQuant) {
-            using QT = dev::QuantTraits<MODE>;
-            const float is = inv_scale(s);
-            uint32_t w0 = 0, w1 = 0;
-#pragma unroll
-            for (int j = 0; j < 4; ++j) w0 |= (uint32_t)(uint8_t)QT::q(v[j], is) << (8 * j);
-#pragma unroll
-            for (int j = 0; j < 4; ++j) w1 |= (uint32_t)(uint8_t)QT::q(v[4 + j], is) << (8 * j);
-            *reinterpret_cast<uint2*>(out + i) = make_uint2(w0, w1);
-          } else {
-            uint4 o;
-            uint16_t* oe = reinterpret_cast<uint16_t*>(&o);
-#pragma unroll
-            for (int j = 0; j < 8; ++j) oe[j] = AT::store(v[j]);
-            *reinterpret_cast<uint4*>(out + (size_t)i * 2) = o;
-          }
+          write8(out, i, v, s);
         }
       }
       __syncthreads();
@@ -163,6 +235,9 @@ struct Fused {
       }
     }
   }
+
+  static __device__ __forceinline__ unsigned long long* trace(const Args& a) { return a.trace; }
+  static __device__ __forceinline__ int trace_tag(const Args& a) { return a.trace_tag; }
 
   // Row epilogue (*Residual): resid = round(resid + round(y)).
   static __device__ __forceinline__ void store(const Args& a, const Epilogue&, int, int N, int tok, int row, float v) {
@@ -216,8 +291,12 @@ void launch_ring(const FusedLinear& f, int M, int row_bytes, const Epilogue& ep,
 }
 
 template <Kind KIND, ActDtype A, QuantMode MODE, FusedOp OP>
-void launch_fused(const FusedLinear& f, int M, cudaStream_t stream, const char* name) {
+void launch_fused(const FusedLinear& f_in, int M, cudaStream_t stream, const char* name) {
   using F = Fused<A, MODE, OP>;
+  static const bool prologue_regs =
+      !(std::getenv("QB_PROLOGUE_REGS") && std::atoi(std::getenv("QB_PROLOGUE_REGS")) == 0);
+  FusedLinear f = f_in;
+  f.prologue_regs = prologue_regs ? 1 : 0;
   constexpr bool k16 = KIND == Kind::F16 || KIND == Kind::BF16;
   const int row_bytes = f.K * (k16 ? 2 : 1);
   Epilogue ep{};

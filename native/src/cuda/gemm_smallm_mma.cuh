@@ -20,6 +20,7 @@
 #include <cstdint>
 
 #include "device_common.cuh"
+#include "trace.cuh"
 
 namespace qb::cuda::smallm {
 
@@ -92,6 +93,8 @@ struct Plain {
                                                float v) {
     dev::store_act(ep.y, (size_t)tok * N + row, v, ep.y_dtype);
   }
+  static __device__ __forceinline__ unsigned long long* trace(const Args&) { return nullptr; }
+  static __device__ __forceinline__ int trace_tag(const Args&) { return 0; }
 };
 
 // The block's outputs for tokens nt*8 .. nt*8+7 of row tile `tile` (16*MT rows, or 8*MT pairs for F::kPaired), once
@@ -148,11 +151,14 @@ __global__ void __launch_bounds__(WARPS * 32, MINB)
   const int row_base = blockIdx.x * (16 * MT);
   extern __shared__ __align__(16) uint8_t xs_dyn[];  // F::kSmemX: the block's input rows [M, row_bytes]
   __shared__ float s_tok[8 * NT];                    // F::kSmemX: per-token input scales from the prologue
+  QB_TRACE_START;
 
   if constexpr (!PRE) {
     dev::pdl_wait();
     dev::pdl_trigger();
+    QB_TRACE_MARK(1);
     F::prologue(fa, M, row_bytes, xs_dyn, s_tok);
+    QB_TRACE_MARK(2);
   }
 
   const uint8_t* wr[MT][2];
@@ -226,7 +232,9 @@ __global__ void __launch_bounds__(WARPS * 32, MINB)
     if (first) load_batch(wa, wb, c0);
     dev::pdl_wait();
     dev::pdl_trigger();
+    QB_TRACE_MARK(1);
     F::prologue(fa, M, row_bytes, xs_dyn, s_tok);
+    QB_TRACE_MARK(2);
     if (first) {
 #pragma unroll
       for (int u = 0; u < U; ++u) compute(wa[u], wb[u], c0 + u, true);
@@ -264,6 +272,7 @@ __global__ void __launch_bounds__(WARPS * 32, MINB)
     tile_epilogue<F, WARPS, MT>(red, blockIdx.x, nt, M, N, ep, fa, s_tok);
     __syncthreads();
   }
+  QB_TRACE_FLUSH(F::trace(fa), F::trace_tag(fa));
 }
 
 }  // namespace qb::cuda::smallm

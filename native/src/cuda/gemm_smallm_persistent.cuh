@@ -43,6 +43,7 @@ __global__ void __launch_bounds__(kWarps * 32, MINB)
   extern __shared__ __align__(16) uint8_t xs_dyn[];  // F::kSmemX: the block's input rows [M, row_bytes]
   __shared__ float s_tok[8];
   __shared__ Acc red[kWarps][1][4][32];
+  QB_TRACE_START;
 
   const int ntiles = F::kPaired ? (F::pairs(fa) + 7) / 8 : (N + 15) / 16;
   const int nchunks = (row_bytes + 63) >> 6;
@@ -97,8 +98,11 @@ __global__ void __launch_bounds__(kWarps * 32, MINB)
   if (nfull == 0) {  // rows shorter than U chunks per warp: no batches to pipeline
     dev::pdl_wait();
     dev::pdl_trigger();
+    QB_TRACE_MARK(1);
     F::prologue(fa, M, row_bytes, xs_dyn, s_tok);
+    QB_TRACE_MARK(2);
     for (; tile < ntiles; tile += gridDim.x) finish_tile(tile, row_ptr(tile, 0), row_ptr(tile, 1));
+    QB_TRACE_FLUSH(F::trace(fa), F::trace_tag(fa));
     return;
   }
 
@@ -146,9 +150,12 @@ __global__ void __launch_bounds__(kWarps * 32, MINB)
   }
   dev::pdl_wait();
   dev::pdl_trigger();
+  QB_TRACE_MARK(1);
   F::prologue(fa, M, row_bytes, xs_dyn, s_tok);
+  QB_TRACE_MARK(2);
   while (step(a0, b0, a1, b1) && step(a1, b1, a0, b0)) {
   }
+  QB_TRACE_FLUSH(F::trace(fa), F::trace_tag(fa));
 }
 
 }  // namespace qb::cuda::smallm::persistent
