@@ -1,9 +1,9 @@
 // Row-wise paged attention with a split context (flash-decoding) for decode rows, and for every row when the head dim
 // has no tensor-core path (Dh 8/16/32). Twin: cpu::attention_paged.
 //
-// One block (4 warps) per (row, group of GC query heads sharing one KV head, context split). Each warp walks 16-token
-// steps of the split: a token's head slice (Dh x 16 bit) is read by Dh/8 lanes with 16-byte streaming loads, K and V
-// of the whole step issued before use; the K/V data is used for all GC query heads (GQA: read once per KV head).
+// One block (4 warps; 8 for one-row steps) per (row, group of GC query heads sharing one KV head, context split).
+// Each warp walks 16-token steps of the split: a token's head slice (Dh x 16 bit) is read by Dh/8 lanes with 16-byte
+// streaming loads, K and V of the whole step issued before use; the K/V data is used for all GC query heads (GQA: read once per KV head).
 // Each lane keeps its own online softmax (max, sum, acc) in fp32 over its tokens; lanes, warps, then splits are merged
 // with the usual rescaling (exp2 domain: q is pre-scaled by scale*log2(e)). With one split the block writes the output;
 // otherwise it writes (max, sum, unnormalized acc) to the workspace, and the last of the row's splits to finish (a
@@ -24,7 +24,7 @@
 namespace qb::cuda::attn {
 namespace {
 
-constexpr int kWarps = 4;
+constexpr int kWarps = 4;  // warps per block (8 for short batches: attention_warps below)
 
 struct RowParams {
   const uint16_t* q;
@@ -43,6 +43,10 @@ struct RowParams {
   int* tickets;   // [T, H / GC] arrival counters (zero between calls)
   int splits, split_len, only_single;
   int preload;  // load earlier steps' KV rows before the PDL wait (QB_ATTN_PRELOAD=0: off, for comparisons)
+  // When a block lets the next kernel launch (QB_ATTN_TRIGGER): 0 after the PDL wait, 1 at block start, 2 after
+  // the first KV step, 3 after all KV steps (inactive blocks: after the wait). The next kernel's weight preload
+  // competes with this kernel's loads of q and of this step's KV rows.
+  int trigger_at;
   unsigned long long* trace;  // trace.cuh (a -DQB_TRACE build only)
   int trace_tag;
 };
@@ -62,17 +66,18 @@ __device__ __forceinline__ void unpack8(const uint4& r, float f[8]) {
   for (int j = 0; j < 8; ++j) f[j] = to_f32<A>(e[j]);
 }
 
-template <ActDtype A, int DH, int GC>
-__global__ void __launch_bounds__(kWarps * 32) rowwise_kernel(RowParams p) {
+template <ActDtype A, int DH, int GC, int W = kWarps>
+__global__ void __launch_bounds__(W * 32) rowwise_kernel(RowParams p) {
   using AT = dev::Act<A>;
   constexpr int LPT = DH / 8;                // lanes per token (8 elements each)
   constexpr int TPW = 32 / LPT;              // tokens per warp pass
   constexpr int WT = TPW > 16 ? TPW : 16;    // tokens per warp step
   constexpr int R = WT / TPW;                // tokens per lane per step
-  __shared__ float sm_m[kWarps][GC], sm_l[kWarps][GC];
-  __shared__ __align__(16) float sm_acc[kWarps][GC][DH];
+  __shared__ float sm_m[W][GC], sm_l[W][GC];
+  __shared__ __align__(16) float sm_acc[W][GC][DH];
   const int t = blockIdx.x, hc = blockIdx.y, split = blockIdx.z;
   QB_TRACE_START;
+  if (p.trigger_at == 1) dev::pdl_trigger();
   // Step metadata (uploaded before the step's first kernel) and the KV cache rows of earlier steps are read before
   // the programmatic-dependent-launch wait; q and this step's KV rows (written by RoPE + KV write) only after it.
   // Every block waits before leaving.
@@ -113,7 +118,7 @@ __global__ void __launch_bounds__(kWarps * 32) rowwise_kernel(RowParams p) {
   for (int j = 0; j < R; ++j) kr0[j] = vr0[j] = make_uint4(0, 0, 0, 0);
   if (active) load_kv(base0, kr0, vr0, 0, min(hi, fresh));
   dev::pdl_wait();
-  dev::pdl_trigger();
+  if (p.trigger_at == 0 || (p.trigger_at >= 2 && !active)) dev::pdl_trigger();
   QB_TRACE_MARK(1);
   if (!active) {
     QB_TRACE_FLUSH(p.trace, p.trace_tag);
@@ -186,7 +191,8 @@ __global__ void __launch_bounds__(kWarps * 32) rowwise_kernel(RowParams p) {
   };
   if (base0 < hi) step(base0, kr0, vr0);
   QB_TRACE_MARK(4);  // the first (preloaded) step done
-  for (int base = base0 + kWarps * WT; base < hi; base += kWarps * WT) {
+  if (p.trigger_at == 2) dev::pdl_trigger();
+  for (int base = base0 + W * WT; base < hi; base += W * WT) {
     uint4 kr[R], vr[R];
 #pragma unroll
     for (int j = 0; j < R; ++j) kr[j] = vr[j] = make_uint4(0, 0, 0, 0);
@@ -194,6 +200,7 @@ __global__ void __launch_bounds__(kWarps * 32) rowwise_kernel(RowParams p) {
     step(base, kr, vr);
   }
   QB_TRACE_MARK(2);  // the block's KV steps done
+  if (p.trigger_at == 3) dev::pdl_trigger();
   // merge lanes holding the same dims (different tokens)
 #pragma unroll
   for (int o = LPT; o < 32; o <<= 1) {
@@ -227,14 +234,14 @@ __global__ void __launch_bounds__(kWarps * 32) rowwise_kernel(RowParams p) {
   __syncthreads();
   QB_TRACE_MARK(5);  // warps merged into shared memory
   const bool single = p.splits == 1 || (split == 0 && ctx <= p.split_len);
-  for (int i = threadIdx.x; i < GC * DH; i += kWarps * 32) {
+  for (int i = threadIdx.x; i < GC * DH; i += W * 32) {
     const int g = i / DH, d = i - g * DH;
     float M = -INFINITY;
 #pragma unroll
-    for (int w = 0; w < kWarps; ++w) M = fmaxf(M, sm_m[w][g]);
+    for (int w = 0; w < W; ++w) M = fmaxf(M, sm_m[w][g]);
     float L = 0.f, a = 0.f;
 #pragma unroll
-    for (int w = 0; w < kWarps; ++w) {
+    for (int w = 0; w < W; ++w) {
       const float c = sm_m[w][g] == -INFINITY ? 0.f : exp2f(sm_m[w][g] - M);
       L += sm_l[w][g] * c;
       a += sm_acc[w][g][d] * c;
@@ -271,7 +278,7 @@ __global__ void __launch_bounds__(kWarps * 32) rowwise_kernel(RowParams p) {
   // Per head: split weights c_k = exp2(m_k - M) and 1 / L across a warp's lanes (splits <= kMaxSplits = 32), then
   // every output element sums its splits with all loads issued together.
   __shared__ float sm_c[GC][kMaxSplits], sm_inv[GC];
-  for (int g = warp; g < GC; g += kWarps) {
+  for (int g = warp; g < GC; g += W) {
     float mk = -INFINITY, lk = 0.f;
     if (lane < nval) {
       const float2 ml = __ldcg(&p.ws_ml[((size_t)lane * p.T + t) * p.H + h0 + g]);
@@ -290,7 +297,7 @@ __global__ void __launch_bounds__(kWarps * 32) rowwise_kernel(RowParams p) {
   }
   __syncthreads();
   const size_t split_stride = (size_t)p.T * p.H * DH;
-  for (int i = threadIdx.x; i < GC * DH; i += kWarps * 32) {
+  for (int i = threadIdx.x; i < GC * DH; i += W * 32) {
     const int g = i / DH, d = i - g * DH;
     const float* acc0 = p.ws_acc + ((size_t)t * p.H + h0 + g) * DH + d;
     float a = 0.f;
@@ -301,22 +308,40 @@ __global__ void __launch_bounds__(kWarps * 32) rowwise_kernel(RowParams p) {
   QB_TRACE_FLUSH(p.trace, p.trace_tag);
 }
 
-template <ActDtype A, int DH>
-void launch_dh(const RowParams& rp, int gc, dim3 grid, cudaStream_t st) {
+template <ActDtype A, int DH, int W>
+void launch_dh_w(const RowParams& rp, int gc, dim3 grid, cudaStream_t st) {
   constexpr const char* kName = "paged_attention (row-wise split-KV)";
   if constexpr (DH >= 64) {
     switch (gc) {
       case 8:
-        if constexpr (DH == 64) launch_pdl(kName, rowwise_kernel<A, DH, 8>, grid, kWarps * 32, 0, st, rp);
+        if constexpr (DH == 64) launch_pdl(kName, rowwise_kernel<A, DH, 8, W>, grid, W * 32, 0, st, rp);
         break;
-      case 4: launch_pdl(kName, rowwise_kernel<A, DH, 4>, grid, kWarps * 32, 0, st, rp); break;
-      case 2: launch_pdl(kName, rowwise_kernel<A, DH, 2>, grid, kWarps * 32, 0, st, rp); break;
-      default: launch_pdl(kName, rowwise_kernel<A, DH, 1>, grid, kWarps * 32, 0, st, rp); break;
+      case 4: launch_pdl(kName, rowwise_kernel<A, DH, 4, W>, grid, W * 32, 0, st, rp); break;
+      case 2: launch_pdl(kName, rowwise_kernel<A, DH, 2, W>, grid, W * 32, 0, st, rp); break;
+      default: launch_pdl(kName, rowwise_kernel<A, DH, 1, W>, grid, W * 32, 0, st, rp); break;
     }
   } else {
-    launch_pdl(kName, rowwise_kernel<A, DH, 1>, grid, kWarps * 32, 0, st, rp);
+    launch_pdl(kName, rowwise_kernel<A, DH, 1, W>, grid, W * 32, 0, st, rp);
   }
   check_launch(kName);
+}
+
+// 8 warps per block for one-row steps (batch-1 decode; QB_ATTN_WARPS=4|8 overrides): a split of 128 positions is one
+// 16-token step per warp, all of it but this step's row loaded before the PDL wait. H100, decode batch 1 ctx 128, two
+// rounds each in one call (4 -> 8 warps): int8 3.43 / 3.41 -> 3.38 / 3.31 ms, fp8-dynamic 3.40 / 3.49 -> 3.37 / 3.36,
+// fp8-static 3.34 / 3.36 -> 3.32 / 3.25, fp16 5.45 -> 5.43.
+int attention_warps(int T) {
+  static const int env = std::getenv("QB_ATTN_WARPS") ? std::atoi(std::getenv("QB_ATTN_WARPS")) : 0;
+  if (env == 4 || env == 8) return env;
+  return T <= 1 ? 8 : kWarps;
+}
+
+template <ActDtype A, int DH>
+void launch_dh(const RowParams& rp, int gc, dim3 grid, cudaStream_t st) {
+  if (attention_warps(rp.T) == 8 && DH >= 64)
+    launch_dh_w<A, DH, 8>(rp, gc, grid, st);
+  else
+    launch_dh_w<A, DH, kWarps>(rp, gc, grid, st);
 }
 
 template <ActDtype A>
@@ -357,6 +382,13 @@ void launch_rowwise(const PagedAttentionArgs& a, bool only_single, cudaStream_t 
   rp.only_single = only_single ? 1 : 0;
   static const bool preload = !(std::getenv("QB_ATTN_PRELOAD") && std::atoi(std::getenv("QB_ATTN_PRELOAD")) == 0);
   rp.preload = preload ? 1 : 0;
+  // One-row steps let the next kernel (the o projection, whose weight preload competes with q's and this step's KV
+  // loads) launch after the first KV step: block traces (trace.cuh) showed the first step taking 4.7 us after the wait
+  // with the trigger right after it, 2.3 us with it after the steps; decode batch 1 with 8 warps, trigger after the
+  // first step vs after the wait: int8 3.33 vs 3.31-3.38 ms, fp8-dynamic 3.28 vs 3.36-3.37, fp8-static 3.27 vs
+  // 3.25-3.32 (H100, one call).
+  static const int trigger_env = std::getenv("QB_ATTN_TRIGGER") ? std::atoi(std::getenv("QB_ATTN_TRIGGER")) : -1;
+  rp.trigger_at = trigger_env >= 0 ? trigger_env : a.T <= 1 ? 2 : 0;
   rp.trace = a.trace;
   rp.trace_tag = a.trace_tag;
   rp.ws_ml = nullptr;
