@@ -3,7 +3,8 @@
 //
 // One block (4 warps; 8 for one-row steps) per (row, group of GC query heads sharing one KV head, context split).
 // Each warp walks 16-token steps of the split: a token's head slice (Dh x 16 bit) is read by Dh/8 lanes with 16-byte
-// streaming loads, K and V of the whole step issued before use; the K/V data is used for all GC query heads (GQA: read once per KV head).
+// streaming loads, K and V of the whole step issued before use; the K/V data is used for all GC query heads (GQA:
+// read once per KV head).
 // Each lane keeps its own online softmax (max, sum, acc) in fp32 over its tokens; lanes, warps, then splits are merged
 // with the usual rescaling (exp2 domain: q is pre-scaled by scale*log2(e)). With one split the block writes the output;
 // otherwise it writes (max, sum, unnormalized acc) to the workspace, and the last of the row's splits to finish (a
@@ -24,7 +25,7 @@
 namespace qb::cuda::attn {
 namespace {
 
-constexpr int kWarps = 4;  // warps per block (8 for short batches: attention_warps below)
+constexpr int kWarps = 4;  // warps per block (8 for one-row steps: attention_warps below)
 
 struct RowParams {
   const uint16_t* q;

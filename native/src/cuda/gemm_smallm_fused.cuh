@@ -166,7 +166,8 @@ struct Fused {
           row_cached<2>(a, row, K, out, s_tok, t, redd, redf);
           continue;
         }
-        if (a.prologue_regs && !kNorm && per_thread <= 8) {  // (with the norm weight: 64 registers, which spills the preloaded weights)
+        // (8 x 8 with the norm weight too would take 64 registers and spill the preloaded weights)
+        if (a.prologue_regs && !kNorm && per_thread <= 8) {
           row_cached<kNorm ? 2 : 8>(a, row, K, out, s_tok, t, redd, redf);
           continue;
         }
