@@ -44,10 +44,9 @@ struct RowParams {
   int* tickets;   // [T, H / GC] arrival counters (zero between calls)
   int splits, split_len, only_single;
   int preload;  // load earlier steps' KV rows before the PDL wait (QB_ATTN_PRELOAD=0: off, for comparisons)
-  // When a block lets the next kernel launch (QB_ATTN_TRIGGER): 0 after the PDL wait, 1 at block start, 2 after
-  // the first KV step, 3 after all KV steps (inactive blocks: after the wait). The next kernel's weight preload
-  // competes with this kernel's loads of q and of this step's KV rows.
-  int trigger_at;
+  // Let the next kernel launch after the first KV step instead of right after the PDL wait (inactive blocks: after
+  // the wait): the next kernel's weight preload competes with this kernel's loads of q and of this step's KV rows.
+  int late_trigger;
   unsigned long long* trace;  // trace.cuh (a -DQB_TRACE build only)
   int trace_tag;
 };
@@ -78,7 +77,6 @@ __global__ void __launch_bounds__(W * 32) rowwise_kernel(RowParams p) {
   __shared__ __align__(16) float sm_acc[W][GC][DH];
   const int t = blockIdx.x, hc = blockIdx.y, split = blockIdx.z;
   QB_TRACE_START;
-  if (p.trigger_at == 1) dev::pdl_trigger();
   // Step metadata (uploaded before the step's first kernel) and the KV cache rows of earlier steps are read before
   // the programmatic-dependent-launch wait; q and this step's KV rows (written by RoPE + KV write) only after it.
   // Every block waits before leaving.
@@ -119,7 +117,7 @@ __global__ void __launch_bounds__(W * 32) rowwise_kernel(RowParams p) {
   for (int j = 0; j < R; ++j) kr0[j] = vr0[j] = make_uint4(0, 0, 0, 0);
   if (active) load_kv(base0, kr0, vr0, 0, min(hi, fresh));
   dev::pdl_wait();
-  if (p.trigger_at == 0 || (p.trigger_at >= 2 && !active)) dev::pdl_trigger();
+  if (!p.late_trigger || !active) dev::pdl_trigger();
   QB_TRACE_MARK(1);
   if (!active) {
     QB_TRACE_FLUSH(p.trace, p.trace_tag);
@@ -192,7 +190,7 @@ __global__ void __launch_bounds__(W * 32) rowwise_kernel(RowParams p) {
   };
   if (base0 < hi) step(base0, kr0, vr0);
   QB_TRACE_MARK(4);  // the first (preloaded) step done
-  if (p.trigger_at == 2) dev::pdl_trigger();
+  if (p.late_trigger) dev::pdl_trigger();
   for (int base = base0 + W * WT; base < hi; base += W * WT) {
     uint4 kr[R], vr[R];
 #pragma unroll
@@ -201,7 +199,6 @@ __global__ void __launch_bounds__(W * 32) rowwise_kernel(RowParams p) {
     step(base, kr, vr);
   }
   QB_TRACE_MARK(2);  // the block's KV steps done
-  if (p.trigger_at == 3) dev::pdl_trigger();
   // merge lanes holding the same dims (different tokens)
 #pragma unroll
   for (int o = LPT; o < 32; o <<= 1) {
@@ -332,7 +329,7 @@ void launch_dh_w(const RowParams& rp, int gc, dim3 grid, cudaStream_t st) {
 // rounds each in one call (4 -> 8 warps): int8 3.43 / 3.41 -> 3.38 / 3.31 ms, fp8-dynamic 3.40 / 3.49 -> 3.37 / 3.36,
 // fp8-static 3.34 / 3.36 -> 3.32 / 3.25, fp16 5.45 -> 5.43.
 int attention_warps(int T) {
-  static const int env = std::getenv("QB_ATTN_WARPS") ? std::atoi(std::getenv("QB_ATTN_WARPS")) : 0;
+  static const int env = env_int("QB_ATTN_WARPS", 0);
   if (env == 4 || env == 8) return env;
   return T <= 1 ? 8 : kWarps;
 }
@@ -381,15 +378,16 @@ void launch_rowwise(const PagedAttentionArgs& a, bool only_single, cudaStream_t 
   rp.splits = plan.splits;
   rp.split_len = plan.split_len;
   rp.only_single = only_single ? 1 : 0;
-  static const bool preload = !(std::getenv("QB_ATTN_PRELOAD") && std::atoi(std::getenv("QB_ATTN_PRELOAD")) == 0);
+  static const bool preload = env_int("QB_ATTN_PRELOAD", 1) != 0;
   rp.preload = preload ? 1 : 0;
   // One-row steps let the next kernel (the o projection, whose weight preload competes with q's and this step's KV
   // loads) launch after the first KV step: block traces (trace.cuh) showed the first step taking 4.7 us after the wait
   // with the trigger right after it, 2.3 us with it after the steps; decode batch 1 with 8 warps, trigger after the
   // first step vs after the wait: int8 3.33 vs 3.31-3.38 ms, fp8-dynamic 3.28 vs 3.36-3.37, fp8-static 3.27 vs
-  // 3.25-3.32 (H100, one call).
-  static const int trigger_env = std::getenv("QB_ATTN_TRIGGER") ? std::atoi(std::getenv("QB_ATTN_TRIGGER")) : -1;
-  rp.trigger_at = trigger_env >= 0 ? trigger_env : a.T <= 1 ? 2 : 0;
+  // 3.25-3.32 (H100, one call). (At block start or after all KV steps: no gain; PERF_NOTES.md.) QB_ATTN_TRIGGER=0|1
+  // forces it off / on.
+  static const int trigger_env = env_int("QB_ATTN_TRIGGER", -1);
+  rp.late_trigger = trigger_env >= 0 ? trigger_env != 0 : a.T <= 1;
   rp.trace = a.trace;
   rp.trace_tag = a.trace_tag;
   rp.ws_ml = nullptr;

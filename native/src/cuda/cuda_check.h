@@ -3,6 +3,7 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 
@@ -59,6 +60,12 @@ inline void check_launch(const char* kernel) { check(cudaGetLastError(), kernel)
 
 inline void require(bool ok, const char* kernel, const std::string& msg) {
   if (!ok) throw CudaArgError(kernel, msg);
+}
+
+// An integer measurement switch (QB_*) from the environment; unset or empty: fallback.
+inline int env_int(const char* name, int fallback) {
+  const char* e = std::getenv(name);
+  return e && *e ? std::atoi(e) : fallback;
 }
 
 // cudaMalloc that throws CudaOomError with requested/free bytes.

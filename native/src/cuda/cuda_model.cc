@@ -621,7 +621,7 @@ class CudaModel final : public Model {
   // (a reduction pass per row and block), which made batches 2-8 slower than the unfused kernels (fp16 batch 4 6.53
   // vs 5.82 ms, int8 5.90 vs 3.74). QB_FUSED=0 turns them off (for comparisons), QB_FUSED=8 allows up to 8 rows.
   bool fused_ok(int T) const {
-    static const int max_t = std::getenv("QB_FUSED") ? std::atoi(std::getenv("QB_FUSED")) : 1;
+    static const int max_t = env_int("QB_FUSED", 1);
     const QuantMode mode = quant_mode();
     if (T > std::min(max_t, kFusedMMax) || calibrating_ || timer_.on()) return false;
     // The staged input rows of the ops run_layers_fused launches (o / down quantize in their prologue only with

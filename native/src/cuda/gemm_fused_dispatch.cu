@@ -27,10 +27,6 @@ int device_attr(cudaDeviceAttr attr) {
   check(cudaDeviceGetAttribute(&v, attr, dev), "cudaDeviceGetAttribute");
   return v;
 }
-int env_int(const char* name, int fallback) {
-  const char* e = std::getenv(name);
-  return e && *e ? std::atoi(e) : fallback;
-}
 }  // namespace
 int sm_count() {
   static const int n = std::max(1, device_attr(cudaDevAttrMultiProcessorCount));

@@ -284,7 +284,7 @@ void launch_ring(const FusedLinear& f, int M, int row_bytes, const Epilogue& ep,
           "the ring kernel needs 2 weight slots of " + std::to_string(ring::slot_bytes(chunk)) + " bytes beside " +
               std::to_string(xs) + " bytes of input rows (lower QB_RING_CHUNK or use QB_FUSED_CFG=4)");
   const int ntiles = F::kPaired ? (f.N / 2 + 7) / 8 : (f.N + 15) / 16;
-  static const int bps = std::getenv("QB_RING_BPS") ? std::max(1, std::atoi(std::getenv("QB_RING_BPS"))) : 1;
+  static const int bps = std::max(1, env_int("QB_RING_BPS", 1));
   const dim3 grid(std::min(ntiles, bps * sm_count()));
   launch_pdl(name, kernel, grid, dim3(ring::kThreads), xs + (size_t)stages * ring::slot_bytes(chunk), stream,
              static_cast<const uint8_t*>(f.in), static_cast<const uint8_t*>(f.w), M, f.N, row_bytes, chunk, stages,
@@ -294,8 +294,7 @@ void launch_ring(const FusedLinear& f, int M, int row_bytes, const Epilogue& ep,
 template <Kind KIND, ActDtype A, QuantMode MODE, FusedOp OP>
 void launch_fused(const FusedLinear& f_in, int M, cudaStream_t stream, const char* name) {
   using F = Fused<A, MODE, OP>;
-  static const bool prologue_regs =
-      !(std::getenv("QB_PROLOGUE_REGS") && std::atoi(std::getenv("QB_PROLOGUE_REGS")) == 0);
+  static const bool prologue_regs = env_int("QB_PROLOGUE_REGS", 1) != 0;
   FusedLinear f = f_in;
   f.prologue_regs = prologue_regs ? 1 : 0;
   constexpr bool k16 = KIND == Kind::F16 || KIND == Kind::BF16;
