@@ -320,12 +320,17 @@ void check_attention(Harness& h) {
   const std::vector<SeqSpec> mixed = {{0, 77}, {50, 129}, {0, 1}, {299, 1}, {44, 1}, {130, 2}, {17, 1}};
   const std::vector<SeqSpec> prefill = {{0, 333}};
   const std::vector<SeqSpec> chunks = {{64, 65}, {203, 65}, {0, 65}};
+  // one-row steps (batch-1 decode: its own block shape, attention_warps / head chunk in attention_paged_decode.cu)
+  const std::vector<SeqSpec> single_short = {{127, 1}}, single_long = {{1790, 1}}, single_first = {{0, 1}};
   for (ActDtype d : {ActDtype::BF16, ActDtype::F16})
     for (const Dims& m : dims) {
       check_attention_case(h, "decode", decode, m.H, m.Hkv, m.Dh, d);
       check_attention_case(h, "mixed", mixed, m.H, m.Hkv, m.Dh, d);
       check_attention_case(h, "prefill", prefill, m.H, m.Hkv, m.Dh, d);
       check_attention_case(h, "chunks", chunks, m.H, m.Hkv, m.Dh, d);
+      check_attention_case(h, "single", single_short, m.H, m.Hkv, m.Dh, d);
+      check_attention_case(h, "single", single_long, m.H, m.Hkv, m.Dh, d);
+      check_attention_case(h, "single", single_first, m.H, m.Hkv, m.Dh, d);
     }
   // many decodes (no split) next to one long chunk
   std::vector<SeqSpec> wide;

@@ -1,7 +1,8 @@
 // Row-wise paged attention with a split context (flash-decoding) for decode rows, and for every row when the head dim
 // has no tensor-core path (Dh 8/16/32). Twin: cpu::attention_paged.
 //
-// One block (4 warps; 8 for one-row steps) per (row, group of GC query heads sharing one KV head, context split).
+// One block (4 warps; 8 for one-row steps) per (row, group of GC query heads sharing one KV head, context split;
+// GC = 1 for one-row steps: attention_head_chunk).
 // Each warp walks 16-token steps of the split: a token's head slice (Dh x 16 bit) is read by Dh/8 lanes with 16-byte
 // streaming loads, K and V of the whole step issued before use; the K/V data is used for all GC query heads (GQA:
 // read once per KV head).
@@ -334,6 +335,18 @@ int attention_warps(int T) {
   return T <= 1 ? 8 : kWarps;
 }
 
+// Query heads per block. One-row steps (batch-1 decode): 1 — a lane's work per KV step is a quarter of 4 heads', and
+// those steps' latency is on the decode step's critical path. H100, decode batch 1, two rounds each in one call,
+// 4 -> 1 head per block: ctx 128 int8 3.316 / 3.312 -> 3.225 / 3.216 ms, fp8-dynamic 3.304 / 3.301 -> 3.205 / 3.201,
+// fp8-static 3.211 / 3.228 -> 3.195 / 3.164, fp16 5.430 -> 5.283; ctx 2048 int8 3.433 -> 3.432, fp8-static
+// 3.377 -> 3.335, fp16 5.526 -> 5.557 (one round). QB_ATTN_GC=N (dividing the default) overrides it for one-row steps.
+int attention_head_chunk(const PagedAttentionArgs& a) {
+  const int gc = head_chunk(a.H, a.Hkv, a.Dh);
+  if (a.T > 1) return gc;
+  static const int env = env_int("QB_ATTN_GC", 0);
+  return env > 0 && env <= gc && gc % env == 0 ? env : 1;
+}
+
 template <ActDtype A, int DH>
 void launch_dh(const RowParams& rp, int gc, dim3 grid, cudaStream_t st) {
   if (attention_warps(rp.T) == 8 && DH >= 64)
@@ -356,7 +369,7 @@ void launch_act(const RowParams& rp, int Dh, int gc, dim3 grid, cudaStream_t st)
 }  // namespace
 
 void launch_rowwise(const PagedAttentionArgs& a, bool only_single, cudaStream_t stream) {
-  const int gc = head_chunk(a.H, a.Hkv, a.Dh);
+  const int gc = attention_head_chunk(a);
   const SplitPlan plan = plan_splits((long)a.T * (a.H / gc), a.max_context);
   RowParams rp;
   rp.q = static_cast<const uint16_t*>(a.q);
