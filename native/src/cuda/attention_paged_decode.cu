@@ -16,8 +16,6 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
-#include <cstdlib>
-
 #include "attention_common.cuh"
 #include "device_common.cuh"
 #include "pdl.h"

@@ -7,7 +7,6 @@
 // Included by the gemm_fused_*.cu instantiation files only.
 #pragma once
 #include <algorithm>
-#include <cstdlib>
 
 #include "cuda_check.h"
 #include "cuda_ops.h"
@@ -167,9 +166,11 @@ struct Fused {
           continue;
         }
         // (8 x 8 with the norm weight too would take 64 registers and spill the preloaded weights)
-        if (a.prologue_regs && !kNorm && per_thread <= 8) {
-          row_cached<kNorm ? 2 : 8>(a, row, K, out, s_tok, t, redd, redf);
-          continue;
+        if constexpr (!kNorm) {
+          if (a.prologue_regs && per_thread <= 8) {
+            row_cached<8>(a, row, K, out, s_tok, t, redd, redf);
+            continue;
+          }
         }
         float inv = 0.0f;
         if constexpr (kNorm) {

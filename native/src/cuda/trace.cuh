@@ -2,10 +2,10 @@
 // macro below is empty and the kernels are unchanged).
 //
 // Thread 0 of each block stamps %globaltimer (ns, one clock for all SMs) at up to six points — entry, after the
-// programmatic-dependent-launch wait, after the prologue, exit, and two the kernel chooses — into shared memory, and at exit appends one record
-// to a device buffer: the layout is TraceRecord below, after a header {count, capacity}. The host side
-// (cuda_model.cc, QB_TRACE_FILE) resets the count before a decode step and writes the buffer to the file after it;
-// scripts/device/trace_summary.py turns it into a per-kernel timeline (nsys is not on the device machine).
+// programmatic-dependent-launch wait, after the prologue, exit, and two the kernel chooses — into shared memory, and
+// at exit appends one record to a device buffer: the layout is Record below, after a header {count, capacity}. The
+// host side (cuda_model.cc, QB_TRACE_FILE) resets the count before a decode step and writes the buffer to the file
+// after it; scripts/device/trace_summary.py turns it into a per-kernel timeline (nsys is not on the device machine).
 #pragma once
 #include <cstdint>
 
