@@ -137,6 +137,13 @@ void check_attention_case(Harness& h, const char* label, const std::vector<SeqSp
   a.workspace = ws.p;
   a.workspace_bytes = wsb;
   a.tickets = tickets.as<int>();
+  // Decode-only batches (the row-wise kernels): each row's published absmax too (o's QuantLoadResidual scale).
+  const bool amax = b.max_q_len == 1;
+  DevBuf amd(std::max<size_t>((size_t)T * 4, 16));
+  if (amax) {
+    qb::cuda::check(cudaMemset(amd.p, 0, amd.n), "out_amax");
+    a.out_amax = amd.as<float>();
+  }
   std::string err;
   try {
     qb::cuda::paged_attention(a, h.stream);
@@ -201,12 +208,23 @@ void check_attention_case(Harness& h, const char* label, const std::vector<SeqSp
         }
       }
     }
-  const bool ok = nan_count == 0 && worst <= 2.0;
-  char det[320];
+  // out_amax: exactly the max |output| of each row (the same rounded values the kernel stored).
+  size_t amax_bad = 0;
+  if (amax) {
+    const std::vector<float> got = from_dev<float>(amd, T);
+    for (int t = 0; t < T; ++t) {
+      float m = 0.0f;
+      for (int i = 0; i < H * Dh; ++i) m = std::max(m, std::fabs(g[(size_t)t * ld_out + i]));
+      amax_bad += got[t] != m;
+    }
+  }
+  const bool ok = nan_count == 0 && worst <= 2.0 && amax_bad == 0;
+  char det[360];
   std::snprintf(det, sizeof det,
                 "max err %.3f units of (ulp|cpu| + ulp max|row| [+ u_P*max|v-out| on mma rows]) (limit 2), max abs err %.3g, max|out| %.3g, "
-                "non-finite %zu; max_q_len %d, ctx bound %d%s",
+                "non-finite %zu; max_q_len %d, ctx bound %d; row absmax %s%s",
                 worst, max_abs, max_out, nan_count, b.max_q_len, b.max_context,
+                !amax ? "not asked" : amax_bad ? (std::to_string(amax_bad) + " rows wrong").c_str() : "exact",
                 worst > 2.0 ? (" worst at t=" + std::to_string(worst_i / ((size_t)H * Dh))).c_str() : "");
   h.record(name, ok, det);
 }

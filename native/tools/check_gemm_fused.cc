@@ -181,6 +181,15 @@ bool same_bytes(const DevBuf& a, const DevBuf& b, size_t n, const char* what, st
   return bad == 0;
 }
 
+// Each row's absmax of M x K act values (what a NormSiluMul publishes in out_amax; NaN-free inputs).
+std::vector<float> row_absmax(const DevBuf& x, int M, int K, qb::ActDtype act) {
+  auto v = act_from_dev(x, (size_t)M * K, act);
+  std::vector<float> m(M, 0.0f);
+  for (int t = 0; t < M; ++t)
+    for (int k = 0; k < K; ++k) m[t] = std::max(m[t], std::fabs(v[(size_t)t * K + k]));
+  return m;
+}
+
 // resid + y on the host with the twins' rounding (round_act of the sum of two act values), as act bytes.
 DevBuf residual_expected(const Layer& L, const DevBuf& y) {
   const size_t n = (size_t)L.M * L.d.D;
@@ -212,11 +221,15 @@ bool check_rope(Harness& h, const Layer& L, std::string& det) {
   f.sin_tab = L.sinb.as<float>();
   f.k_cache = kc.p;
   f.v_cache = vc.p;
+  DevBuf cleared = poisoned((size_t)2 * L.M * 4);  // zero_amax: the model clears the layer's absmax slots here
+  f.zero_amax = cleared.as<float>();
+  f.zero_n = 2 * L.M;
   linear_fused_smallm(f, L.M, s);
   check(cudaStreamSynchronize(s), "fused rope check");
   bool ok = same_bytes(qkv, qkv_ref, (size_t)L.M * N * 2, "qkv", det);
   ok &= same_bytes(kc, kc_ref, L.kv_bytes(), "k cache", det);
   ok &= same_bytes(vc, vc_ref, L.kv_bytes(), "v cache", det);
+  ok &= same_bytes(cleared, to_dev(std::vector<float>(2 * L.M, 0.0f)), (size_t)2 * L.M * 4, "zero_amax", det);
   return ok;
 }
 
@@ -233,6 +246,10 @@ bool check_silu(Harness& h, const Layer& L, std::string& det) {
   silu_mul_quant(gu.p, static_cast<uint16_t*>(gu.p) + d.F, 2 * d.F, L.P.act, L.M, d.F, is_static ? nullptr : hm_ref.p,
                  qo, s);
   DevBuf hm = poisoned((size_t)L.M * d.F * 2), hq = poisoned((size_t)L.M * d.F);
+  // Per-token modes: the published row absmax too (out_amax must start at zero: poisoned past the M rows).
+  const bool amax = L.q8 && !is_static;
+  DevBuf am = poisoned(kFusedMMax * 4);
+  if (amax) check(cudaMemsetAsync(am.p, 0, (size_t)L.M * 4, s), "zero out_amax");
   FusedLinear f = L.base(FusedOp::NormSiluMul, L.wgu, L.sgu, 2 * d.F, d.D, L.resid.p, 2);
   f.norm_w = L.ln.p;
   if (is_static) {
@@ -240,15 +257,19 @@ bool check_silu(Harness& h, const Layer& L, std::string& det) {
     f.hq_scale = L.sscale(3);
   } else {
     f.hmid = hm.p;
+    if (amax) f.out_amax = am.as<float>();
   }
   linear_fused_smallm(f, L.M, s);
   check(cudaStreamSynchronize(s), "fused silu check");
-  return is_static ? same_bytes(hq, hq_ref, (size_t)L.M * d.F, "down input codes", det)
-                   : same_bytes(hm, hm_ref, (size_t)L.M * d.F * 2, "silu*mul", det);
+  if (is_static) return same_bytes(hq, hq_ref, (size_t)L.M * d.F, "down input codes", det);
+  bool ok = same_bytes(hm, hm_ref, (size_t)L.M * d.F * 2, "silu*mul", det);
+  if (amax) ok &= same_bytes(am, to_dev(row_absmax(hm_ref, L.M, d.F, L.P.act)), (size_t)L.M * 4, "row absmax", det);
+  return ok;
 }
 
-// O (in = attention output, K = qd) or down (in = hmid / static codes, K = F) with the residual epilogue.
-bool check_residual(Harness& h, const Layer& L, bool down, std::string& det) {
+// O (in = attention output, K = qd) or down (in = hmid / static codes, K = F) with the residual epilogue; qload
+// (8-bit): QuantLoadResidual on the 16-bit input, at the host's row absmax (per-token) or the static scale.
+bool check_residual(Harness& h, const Layer& L, bool down, bool qload, std::string& det) {
   cudaStream_t s = h.stream;
   const Dims& d = L.d;
   const int K = down ? d.F : d.qd(), which = down ? 3 : 1;
@@ -256,7 +277,7 @@ bool check_residual(Harness& h, const Layer& L, bool down, std::string& det) {
   const DevBuf& sw = down ? L.sdown : L.so;
   const DevBuf& x = down ? L.hmid : L.attn;
   // static down: the codes the NormSiluMul epilogue wrote (no quantization here)
-  const bool codes_in = down && L.P.mode == QuantMode::Fp8Static;
+  const bool codes_in = down && L.P.mode == QuantMode::Fp8Static && !qload;
   DevBuf y = poisoned((size_t)L.M * d.D * 2);
   FusedOp op = FusedOp::Residual;
   const void* in = x.p;
@@ -267,7 +288,7 @@ bool check_residual(Harness& h, const Layer& L, bool down, std::string& det) {
     Staged st = stage_quant(L, x, K, which, s);
     gemm_unfused(L, nullptr, st.xq.p, st.scale, st.per_tok, w, sw, d.D, K, y.p, s);
     check(cudaStreamSynchronize(s), "unfused chain");
-    op = FusedOp::QuantResidual;
+    op = qload ? FusedOp::QuantLoadResidual : FusedOp::QuantResidual;
   } else {
     gemm_unfused(L, x.p, nullptr, nullptr, false, w, sw, d.D, K, y.p, s);
   }
@@ -276,6 +297,11 @@ bool check_residual(Harness& h, const Layer& L, bool down, std::string& det) {
   DevBuf resid = copy_of(L.resid);
   FusedLinear f = L.base(op, w, sw, d.D, K, in, which);
   f.resid = resid.p;
+  DevBuf am;
+  if (qload && L.P.mode != QuantMode::Fp8Static) {
+    am = to_dev(row_absmax(x, L.M, K, L.P.act));
+    f.in_amax = am.as<float>();
+  }
   linear_fused_smallm(f, L.M, s);
   check(cudaStreamSynchronize(s), "fused residual check");
   return same_bytes(resid, expected, (size_t)L.M * d.D * 2, "residual", det);
@@ -302,13 +328,16 @@ void check_fused_gemv(Harness& h) {
       for (auto [d, M] : cases) {
         Layer L(h, p, d, M, seed += 100);
         const bool q8 = p.mode != QuantMode::None;
-        const char* ops[4] = {"NormRopeKV", "NormSiluMul", q8 ? "QuantResidual(o)" : "Residual(o)",
-                              !q8 || p.mode == QuantMode::Fp8Static ? "Residual(down)" : "QuantResidual(down)"};
-        for (int op = 0; op < 4; ++op) {
+        const char* ops[6] = {"NormRopeKV", "NormSiluMul", q8 ? "QuantResidual(o)" : "Residual(o)",
+                              !q8 || p.mode == QuantMode::Fp8Static ? "Residual(down)" : "QuantResidual(down)",
+                              "QuantLoadResidual(o)", "QuantLoadResidual(down)"};
+        for (int op = 0; op < (q8 ? 6 : 4); ++op) {
           std::string det;
           bool ok = false;
           try {
-            ok = op == 0 ? check_rope(h, L, det) : op == 1 ? check_silu(h, L, det) : check_residual(h, L, op == 3, det);
+            ok = op == 0   ? check_rope(h, L, det)
+                 : op == 1 ? check_silu(h, L, det)
+                           : check_residual(h, L, op == 3 || op == 5, op >= 4, det);
           } catch (const std::exception& e) {
             det += e.what();
           }
@@ -343,6 +372,16 @@ void bench_fused_gemv(Harness& h) {
     DevBuf gu = poisoned((size_t)2 * d.F * 2), y = poisoned((size_t)d.D * 2), normed = poisoned((size_t)d.D * 2);
     DevBuf xq = poisoned((size_t)d.F), xs = poisoned(64), hm = poisoned((size_t)d.F * 2);
     const bool is_static = p.mode == QuantMode::Fp8Static, q8 = p.mode != QuantMode::None;
+    // As the model runs them (QB_QLOAD bits: 1 down, 2 o; default 3): o and per-token down quantize on load, down
+    // at gate_up's published absmax. o's absmax comes from the attention kernel, which is not run here: a fixed
+    // positive value stands in (the time does not depend on it).
+    const int ql = !q8 ? 0 : std::getenv("QB_QLOAD") ? std::atoi(std::getenv("QB_QLOAD")) : 3;
+    const bool qload = (ql & 1) && !is_static, qload_o = ql & 2;
+    DevBuf amax = poisoned(2 * kFusedMMax * 4);  // [down | o]
+    check(cudaMemset(amax.p, 0, amax.n), "zero absmax");
+    const std::vector<float> o_amax(kFusedMMax, 4.0f);
+    check(cudaMemcpy(amax.as<float>() + kFusedMMax, o_amax.data(), kFusedMMax * 4, cudaMemcpyHostToDevice),
+          "o absmax");
     // Linear k (0 qkv, 1 o, 2 gate_up, 3 down) of copy i; -1: all four.
     auto fused_ops = [&](int i, int only) {
       const Layer& L = *Ls[i % copies];
@@ -355,18 +394,25 @@ void bench_fused_gemv(Harness& h) {
       f.H = d.H, f.Hkv = d.Hkv, f.Dh = d.Dh;
       f.cos_tab = L.cosb.as<float>(), f.sin_tab = L.sinb.as<float>();
       f.k_cache = kc.p, f.v_cache = vc.p;
+      if (qload) f.zero_amax = amax.as<float>(), f.zero_n = kFusedMMax;  // the down slot only
       if (only < 0 || only == 0) linear_fused_smallm(f, 1, h.stream);
-      f = L.base(q8 ? FusedOp::QuantResidual : FusedOp::Residual, L.wo, L.so, d.D, d.qd(), L.attn.p, 1);
+      f = L.base(qload_o ? FusedOp::QuantLoadResidual : q8 ? FusedOp::QuantResidual : FusedOp::Residual, L.wo, L.so,
+                 d.D, d.qd(), L.attn.p, 1);
       f.resid = L.resid.p;
+      if (qload_o && !is_static) f.in_amax = amax.as<float>() + kFusedMMax;
       if (only < 0 || only == 1) linear_fused_smallm(f, 1, h.stream);
       f = L.base(FusedOp::NormSiluMul, L.wgu, L.sgu, 2 * d.F, d.D, L.resid.p, 2);
       f.norm_w = L.ln.p;
       if (is_static) f.hq = xq.p, f.hq_scale = L.sscale(3);
       else f.hmid = hm.p;
+      if (qload) f.out_amax = amax.as<float>();
       if (only < 0 || only == 2) linear_fused_smallm(f, 1, h.stream);
-      f = L.base(q8 && !is_static ? FusedOp::QuantResidual : FusedOp::Residual, L.wdown, L.sdown, d.D, d.F,
-                 is_static ? xq.p : hm.p, 3);
+      const FusedOp down_op = qload ? FusedOp::QuantLoadResidual
+                              : q8 && !is_static ? FusedOp::QuantResidual
+                                                 : FusedOp::Residual;
+      f = L.base(down_op, L.wdown, L.sdown, d.D, d.F, is_static ? xq.p : hm.p, 3);
       f.resid = L.resid.p;
+      if (qload) f.in_amax = amax.as<float>();
       if (only < 0 || only == 3) linear_fused_smallm(f, 1, h.stream);
     };
     auto fused_layer = [&](int i) { fused_ops(i, -1); };
@@ -411,7 +457,9 @@ void bench_fused_gemv(Harness& h) {
                     q8 ? kPeakFp8Flops : kPeakBf16Flops);
     }
     // Each fused linear alone, back to back (weights rotated over the copies).
-    const char* names[4] = {"qkv (NormRopeKV)", "o (Residual)", "gate_up (NormSiluMul)", "down (Residual)"};
+    const char* names[4] = {"qkv (NormRopeKV)", qload_o ? "o (QuantLoadResidual)" : "o (Residual)",
+                            "gate_up (NormSiluMul)",
+                            qload ? "down (QuantLoadResidual)" : "down (Residual)"};
     const double kbytes[4] = {(double)d.nqkv() * d.D, (double)d.D * d.qd(), 2.0 * d.F * d.D, (double)d.D * d.F};
     for (int k = 0; k < 4; ++k) {
       const double b = kbytes[k] * (q8 ? 1 : 2);

@@ -33,6 +33,8 @@ void paged_attention(const PagedAttentionArgs& a, cudaStream_t stream) {
     require(p != nullptr && (uintptr_t)p % 16 == 0, name, "q, caches and out must be non-null and 16-byte aligned");
   require(a.seq_starts && a.positions && a.block_tables, name, "null seq_starts/positions/block_tables");
   require(a.scale > 0.f, name, "scale must be positive");
+  require(!a.out_amax || !attn::use_tc_path(a.Dh, a.max_q_len), name,
+          "out_amax is written by the row-wise (decode) kernels only: max_q_len must be 1 for Dh 64 / 128");
   if (a.T == 0) return;
   if (attn::use_tc_path(a.Dh, a.max_q_len)) {
     attn::launch_prefill_tc(a, stream);

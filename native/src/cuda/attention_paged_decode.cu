@@ -38,6 +38,7 @@ struct RowParams {
   float scale_log2;
   uint16_t* out;
   int ld_out;
+  float* out_amax;  // [T] absmax of each output row (fp32 bits, atomicMax), or null
   float2* ws_ml;  // [splits, T, H] (max, sum)
   float* ws_acc;  // [splits, T, H, Dh]
   int* tickets;   // [T, H / GC] arrival counters (zero between calls)
@@ -63,6 +64,16 @@ __device__ __forceinline__ void unpack8(const uint4& r, float f[8]) {
   const uint16_t* e = reinterpret_cast<const uint16_t*>(&r);
 #pragma unroll
   for (int j = 0; j < 8; ++j) f[j] = to_f32<A>(e[j]);
+}
+
+// out_amax: every thread's max |stored output| (mag) folded into out_amax[t] by one lane per warp. Called by every
+// thread of a block that wrote final outputs; fmaxf drops NaN, and non-negative fp32 bits order as integers.
+__device__ __forceinline__ void publish_row_amax(const RowParams& p, int t, float mag) {
+  if (!p.out_amax) return;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) mag = fmaxf(mag, __shfl_xor_sync(0xffffffffu, mag, o));
+  if ((threadIdx.x & 31) == 0 && mag > 0.0f)
+    atomicMax(reinterpret_cast<unsigned int*>(p.out_amax) + t, __float_as_uint(mag));
 }
 
 template <ActDtype A, int DH, int GC, int W = kWarps>
@@ -231,6 +242,7 @@ __global__ void __launch_bounds__(W * 32) rowwise_kernel(RowParams p) {
   __syncthreads();
   QB_TRACE_MARK(5);  // warps merged into shared memory
   const bool single = p.splits == 1 || (split == 0 && ctx <= p.split_len);
+  float mag = 0.0f;  // out_amax: this thread's max |output|
   for (int i = threadIdx.x; i < GC * DH; i += W * 32) {
     const int g = i / DH, d = i - g * DH;
     float M = -INFINITY;
@@ -244,7 +256,9 @@ __global__ void __launch_bounds__(W * 32) rowwise_kernel(RowParams p) {
       a += sm_acc[w][g][d] * c;
     }
     if (single) {  // the whole context in this split: final output
-      p.out[(size_t)t * p.ld_out + (size_t)(h0 + g) * DH + d] = AT::store(a / L);
+      const uint16_t o = AT::store(a / L);
+      p.out[(size_t)t * p.ld_out + (size_t)(h0 + g) * DH + d] = o;
+      mag = fmaxf(mag, fabsf(to_f32<A>(o)));
     } else {
       const size_t r = ((size_t)split * p.T + t) * p.H + h0 + g;
       p.ws_acc[r * DH + d] = a;
@@ -252,6 +266,7 @@ __global__ void __launch_bounds__(W * 32) rowwise_kernel(RowParams p) {
     }
   }
   if (single) {
+    publish_row_amax(p, t, mag);
     QB_TRACE_FLUSH(p.trace, p.trace_tag);
     return;
   }
@@ -300,8 +315,11 @@ __global__ void __launch_bounds__(W * 32) rowwise_kernel(RowParams p) {
     float a = 0.f;
 #pragma unroll 8
     for (int k = 0; k < nval; ++k) a += sm_c[g][k] * __ldcg(acc0 + k * split_stride);
-    p.out[(size_t)t * p.ld_out + (size_t)(h0 + g) * DH + d] = AT::store(a * sm_inv[g]);
+    const uint16_t o = AT::store(a * sm_inv[g]);
+    p.out[(size_t)t * p.ld_out + (size_t)(h0 + g) * DH + d] = o;
+    mag = fmaxf(mag, fabsf(to_f32<A>(o)));
   }
+  publish_row_amax(p, t, mag);
   QB_TRACE_FLUSH(p.trace, p.trace_tag);
 }
 
@@ -386,6 +404,7 @@ void launch_rowwise(const PagedAttentionArgs& a, bool only_single, cudaStream_t 
   rp.scale_log2 = a.scale * 1.4426950408889634f;
   rp.out = static_cast<uint16_t*>(a.out);
   rp.ld_out = a.ld_out;
+  rp.out_amax = a.out_amax;
   rp.splits = plan.splits;
   rp.split_len = plan.split_len;
   rp.only_single = only_single ? 1 : 0;

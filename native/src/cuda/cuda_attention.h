@@ -36,6 +36,10 @@ struct PagedAttentionArgs {
   int max_context = 1;  // upper bound on positions[i] + 1 (grid sizing only)
   void* out = nullptr;  // [T, ld_out] act; head h of row t at out + t*ld_out + h*Dh
   int ld_out = 0;
+  // [T] fp32: each row's absmax over its H*Dh outputs, folded in with atomicMax (zero it before; NaN is dropped):
+  // a QuantLoadResidual o projection's in_amax. Decode batches only (the row-wise kernels: max_q_len 1, or Dh not
+  // 64 / 128).
+  float* out_amax = nullptr;
   void* workspace = nullptr;  // split-context scratch, at least paged_attention_workspace_bytes(...)
   size_t workspace_bytes = 0;
   int* tickets = nullptr;  // [T * H] int32, zero before the first call (the kernels leave it zero); needed with

@@ -430,6 +430,7 @@ class CudaModel final : public Model {
     hmid_.ensure((size_t)T * Fp_ * 2);
     xq_.ensure((size_t)T * std::max({D, qd, (size_t)Fp_}) + 16);
     xs_.ensure(2 * ((size_t)T * 4 + 16));  // two halves: see quant_out
+    row_amax_.ensure((size_t)cfg_.layers * 2 * kFusedMMax * 4);
     attn_ws_.ensure(paged_attention_workspace_bytes(T, cfg_.heads, cfg_.head_dim, max_context));
     const void* before = attn_tickets_.p;
     attn_tickets_.ensure((size_t)T * cfg_.heads * sizeof(int));
@@ -582,7 +583,7 @@ class CudaModel final : public Model {
   }
 
   // Paged attention of layer l over q in qkv_ (roped) and the cache, into attn_.
-  void attention(int l, int T, int S, int max_q_len, int max_context) {
+  void attention(int l, int T, int S, int max_q_len, int max_context, float* out_amax = nullptr) {
     const ModelConfig& c = cfg_;
     const StepMeta& m = cur_meta_;
     PagedAttentionArgs a;
@@ -609,6 +610,7 @@ class CudaModel final : public Model {
     a.workspace = attn_ws_.p;
     a.workspace_bytes = attn_ws_.bytes;
     a.tickets = attn_tickets_.as<int>();
+    a.out_amax = out_amax;
     a.trace = trace_ptr_;
     a.trace_tag = l * 8 + 4;
     paged_attention(a, stream_);
@@ -620,6 +622,19 @@ class CudaModel final : public Model {
   // (results/gpu-h100-6f32610). The kernels take up to kFusedMMax rows, but their prologue works token by token
   // (a reduction pass per row and block), which made batches 2-8 slower than the unfused kernels (fp16 batch 4 6.53
   // vs 5.82 ms, int8 5.90 vs 3.74). QB_FUSED=0 turns them off (for comparisons), QB_FUSED=8 allows up to 8 rows.
+  // 8-bit activations: o and down quantize their 16-bit input as they load it (QuantLoadResidual), with no staging
+  // prologue after the PDL wait. The scale is static (fp8-static o), or per token from the absmax that the producer
+  // publishes: the decode attention for o, gate_up's epilogue for down (fp8-static down reads gate_up's codes).
+  // The absmax slots of layer l ([o | down] x kFusedMMax rows) are zeroed by that layer's QKV kernel.
+  // QB_QLOAD (bits, for comparisons): 1 = down, 2 = o; default 3; 0 = the staged QuantResidual kernels.
+  int qload_bits() const {
+    static const int bits = env_int("QB_QLOAD", 3);
+    const QuantMode mode = quant_mode();
+    if (mode == QuantMode::None) return 0;
+    return mode == QuantMode::Fp8Static ? bits & 2 : bits & 3;
+  }
+  float* layer_amax(int l, int which) const { return row_amax_.as<float>() + ((size_t)l * 2 + which) * kFusedMMax; }
+
   bool fused_ok(int T) const {
     static const int max_t = env_int("QB_FUSED", 1);
     const QuantMode mode = quant_mode();
@@ -627,10 +642,12 @@ class CudaModel final : public Model {
     // The staged input rows of the ops run_layers_fused launches (o / down quantize in their prologue only with
     // 8-bit / dynamic activations).
     const bool q8 = mode != QuantMode::None, dyn = q8 && mode != QuantMode::Fp8Static;
-    const size_t smem[4] = {fused_linear_smem(FusedOp::NormRopeKV, mode, cfg_.hidden, T),
-                            q8 ? fused_linear_smem(FusedOp::QuantResidual, mode, cfg_.heads * cfg_.head_dim, T) : 0,
-                            fused_linear_smem(FusedOp::NormSiluMul, mode, cfg_.hidden, T),
-                            dyn ? fused_linear_smem(FusedOp::QuantResidual, mode, Fp_, T) : 0};
+    const int ql = qload_bits();
+    const size_t smem[4] = {
+        fused_linear_smem(FusedOp::NormRopeKV, mode, cfg_.hidden, T),
+        q8 && !(ql & 2) ? fused_linear_smem(FusedOp::QuantResidual, mode, cfg_.heads * cfg_.head_dim, T) : 0,
+        fused_linear_smem(FusedOp::NormSiluMul, mode, cfg_.hidden, T),
+        dyn && !(ql & 1) ? fused_linear_smem(FusedOp::QuantResidual, mode, Fp_, T) : 0};
     return *std::max_element(smem, smem + 4) <= kFusedSmemMax;
   }
 
@@ -675,9 +692,18 @@ class CudaModel final : public Model {
       f.sin_tab = W_->rope_sin;
       f.k_cache = layer_k(l);
       f.v_cache = layer_v(l);
+      const int ql = qload_bits();
+      const bool qload_o = ql & 2, qload = ql & 1, o_amax = qload_o && !is_static;
+      if (ql) {
+        f.zero_amax = layer_amax(l, 0);
+        f.zero_n = 2 * kFusedMMax;
+      }
       linear_fused_smallm(f, T, stream_);
-      attention(l, T, S, max_q_len, max_context);
-      linear_fused_smallm(fused(L.o, q8 ? FusedOp::QuantResidual : FusedOp::Residual, mode, l, 1, attn_.p), T, stream_);
+      attention(l, T, S, max_q_len, max_context, o_amax ? layer_amax(l, 0) : nullptr);
+      f = fused(L.o, qload_o ? FusedOp::QuantLoadResidual : q8 ? FusedOp::QuantResidual : FusedOp::Residual, mode, l,
+                1, attn_.p);
+      if (o_amax) f.in_amax = layer_amax(l, 0);
+      linear_fused_smallm(f, T, stream_);
       f = fused(L.gate_up, FusedOp::NormSiluMul, mode, l, 2, resid_.p);
       f.norm_w = L.ln2;
       if (is_static) {  // the down projection's input codes, written by the epilogue
@@ -685,12 +711,14 @@ class CudaModel final : public Model {
         f.hq_scale = W_->static_scales + (size_t)l * 4 + 3;
       } else {
         f.hmid = hmid_.p;
+        if (qload) f.out_amax = layer_amax(l, 1);
       }
       linear_fused_smallm(f, T, stream_);
       const bool dyn = q8 && !is_static;
-      linear_fused_smallm(fused(L.down, dyn ? FusedOp::QuantResidual : FusedOp::Residual, mode, l, 3,
-                                is_static ? xq_.p : hmid_.p),
-                          T, stream_);
+      const FusedOp down_op = qload ? FusedOp::QuantLoadResidual : dyn ? FusedOp::QuantResidual : FusedOp::Residual;
+      f = fused(L.down, down_op, mode, l, 3, is_static ? xq_.p : hmid_.p);
+      if (qload) f.in_amax = layer_amax(l, 1);
+      linear_fused_smallm(f, T, stream_);
     }
     rmsnorm_residual_quant(resid_.p, nullptr, W_->final_norm, c.act, T, c.hidden, c.eps, normed_.p, QuantOut{},
                            stream_);
@@ -946,7 +974,7 @@ class CudaModel final : public Model {
   size_t calib_off_[5] = {0, 0, 0, 0, 0};
   GrowBuf resid_{"residual"}, normed_{"normed activations"}, branch_{"branch activations"}, qkv_{"qkv"},
       attn_{"attention output"}, gu_{"gate_up output"}, hmid_{"mlp activations"}, xq_{"quantized activations"},
-      xs_{"activation scales"}, attn_ws_{"attention workspace"}, attn_tickets_{"attention tickets"},
+      xs_{"activation scales"}, row_amax_{"fused activation absmax"}, attn_ws_{"attention workspace"}, attn_tickets_{"attention tickets"},
       xrows_{"lm_head rows"}, logits_{"logits"},
       sample_ws_{"sampling workspace"}, sampled_{"sampled tokens"}, gathered_{"gathered log-probs"},
       meta_dev_{"step metadata"}, trace_{"block trace"};

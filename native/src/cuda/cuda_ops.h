@@ -84,8 +84,12 @@ void silu_mul_quant(const void* g, const void* u, int ld, ActDtype act, int T, i
 //   NormRopeKV:    x = quant(rmsnorm(in) * norm_w) -> qkv GEMM -> RoPE on q, k; q|k|v into qkv, k and v into the cache
 //                  (replaces rmsnorm_residual_quant + GEMM + rope_qkv_kv_write)
 //   NormSiluMul:   x = quant(rmsnorm(in) * norm_w) -> gate_up GEMM -> silu(g)*u into hmid and / or, static modes,
-//                  its codes into hq (replaces rmsnorm_residual_quant + GEMM + silu_mul_quant)
+//                  its codes into hq (replaces rmsnorm_residual_quant + GEMM + silu_mul_quant); per-token modes may
+//                  also publish each row's absmax of hmid (out_amax) for a QuantLoadResidual consumer
 //   QuantResidual: x = quant(in) -> GEMM -> resid = round(resid + y) (replaces quant_* + GEMM + the next norm's add)
+//   QuantLoadResidual: the same function as QuantResidual, but the row's scale comes from its producer (in_amax:
+//                  the absmax per row, per-token modes; in_scale, static) and every warp quantizes the 16-bit pieces
+//                  of `in` it multiplies as it loads them: no staged rows, no block-wide reduction after the wait
 //   Residual:      x = in (16-bit, or static-scale 8-bit codes) -> GEMM -> resid = round(resid + y)
 // Every block recomputes the row statistics of its input (sum of squares, absmax) from L2 after the PDL wait; the
 // input rows are staged in shared memory (fused_linear_smem bytes, at most kFusedSmemMax: callers use the unfused
@@ -93,7 +97,7 @@ void silu_mul_quant(const void* g, const void* u, int ld, ActDtype act, int T, i
 // were slower than the unfused chain on the H100: PERF_NOTES.md).
 constexpr int kFusedMMax = 8;
 constexpr size_t kFusedSmemMax = 96 * 1024;
-enum class FusedOp : int { NormRopeKV = 0, NormSiluMul, QuantResidual, Residual };
+enum class FusedOp : int { NormRopeKV = 0, NormSiluMul, QuantResidual, Residual, QuantLoadResidual };
 struct FusedLinear {
   FusedOp op = FusedOp::Residual;
   QuantMode mode = QuantMode::None;  // the input's quantization (None: 16-bit weights in act)
@@ -120,6 +124,13 @@ struct FusedLinear {
   void* hmid = nullptr;               // [M, F] act (may be null when hq is written)
   void* hq = nullptr;                 // static modes: [M, F] codes of the output, scale hq_scale
   const float* hq_scale = nullptr;
+  // NormSiluMul, per-token modes: [M] absmax of each hmid row (fp32 bits, atomicMax: the caller zeroes it before).
+  float* out_amax = nullptr;
+  // QuantLoadResidual, per-token modes: [M] absmax of each row of `in` (a NormSiluMul's out_amax).
+  const float* in_amax = nullptr;
+  // Any op: zero_n floats zeroed by block 0 after the PDL wait (the model clears the layer's absmax slots here).
+  float* zero_amax = nullptr;
+  int zero_n = 0;
   // Set by the launcher: 0 = the multi-pass prologue even for rows that fit in registers (QB_PROLOGUE_REGS=0, for
   // comparisons).
   int prologue_regs = 1;

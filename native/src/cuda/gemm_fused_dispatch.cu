@@ -84,11 +84,20 @@ void linear_fused_smallm(const FusedLinear& f, int M, cudaStream_t stream) {
       require(f.hmid || (is_static && f.hq && f.hq_scale), name,
               "NormSiluMul writes hmid, or (static modes) hq with hq_scale");
       require(!is_static || f.in_scale, name, "static quantization needs in_scale");
+      require(!f.out_amax || (q8 && !is_static), name, "out_amax is for per-token activations (int8 / fp8-dynamic)");
+      require(!f.out_amax || f.hmid, name, "out_amax is the absmax of hmid: hmid is required");
       break;
     case FusedOp::QuantResidual:
       require(q8, name, "QuantResidual quantizes its input: mode must not be None");
       require(f.resid, name, "QuantResidual needs resid");
       require(!is_static || f.in_scale, name, "static quantization needs in_scale");
+      break;
+    case FusedOp::QuantLoadResidual:
+      require(q8, name, "QuantLoadResidual quantizes its input: mode must not be None");
+      require(f.resid, name, "QuantLoadResidual needs resid");
+      require(is_static ? f.in_scale != nullptr : f.in_amax != nullptr, name,
+              is_static ? "static quantization needs in_scale"
+                        : "per-token QuantLoadResidual needs in_amax (the producer's out_amax)");
       break;
     case FusedOp::Residual:
       require(f.resid, name, "Residual needs resid");

@@ -27,6 +27,10 @@ struct Fused {
   static constexpr bool kPaired = kNorm;
   static constexpr bool kQuant = MODE != QuantMode::None;
   static constexpr bool kDynamic = MODE == QuantMode::Fp8PerToken || MODE == QuantMode::Int8PerToken;
+  // QuantLoadResidual: x quantized as the warps load it (gemm_smallm_mma.cuh), at the scale its producer published.
+  static constexpr bool kQuantX = OP == FusedOp::QuantLoadResidual;
+  // NormSiluMul with per-token activations: each row's absmax of hmid into out_amax (for a QuantLoadResidual down).
+  static constexpr bool kOutAmax = OP == FusedOp::NormSiluMul && kDynamic;
 
   static __device__ __forceinline__ int pairs(const Args& a) { return a.N / 2; }
   // Weight row of pair p's half h: RoPE's (d, d + Dh/2) within a head; SiLU's (gate n, up n).
@@ -88,6 +92,51 @@ struct Fused {
       *reinterpret_cast<uint4*>(out + (size_t)i * 2) = o;
     }
   }
+  // kQuantX: 1 / the scale of row tok (the producer's absmax, or the static scale); otherwise unused.
+  static __device__ __forceinline__ float x_inv(const Args& a, int tok) {
+    if constexpr (kQuantX)
+      return inv_scale(token_scale(a, kDynamic ? a.in_amax[tok] : 0.0f));
+    else
+      return 1.0f;
+  }
+  // kQuantX: the 16 codes of `in`'s elements off .. off + 15 (two 16-byte loads) at 1 / scale inv, as write8 packs
+  // them (code of element off + j in byte j).
+  static __device__ __forceinline__ uint4 quant16(const Args& a, size_t off, float inv) {
+    if constexpr (kQuantX) {
+      using QT = dev::QuantTraits<MODE>;
+      const uint16_t* p = static_cast<const uint16_t*>(a.in) + off;
+      const uint4 r[2] = {dev::ldg16(p), dev::ldg16(p + 8)};
+      uint32_t wd[4];
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const uint16_t* e = reinterpret_cast<const uint16_t*>(&r[h]);
+#pragma unroll
+        for (int q = 0; q < 2; ++q) {
+          uint32_t v = 0;
+#pragma unroll
+          for (int j = 0; j < 4; ++j) v |= (uint32_t)(uint8_t)QT::q(AT::load(e[q * 4 + j]), inv) << (8 * j);
+          wd[h * 2 + q] = v;
+        }
+      }
+      return make_uint4(wd[0], wd[1], wd[2], wd[3]);
+    } else {
+      return make_uint4(0, 0, 0, 0);
+    }
+  }
+  // kOutAmax: called by every lane of a warp together with |the lane's output| (0 for none) and its token (-1 for
+  // none; lanes l, l ^ 4, l ^ 8, l ^ 16 share one): the group's max is folded into out_amax[tok] by one lane. fmaxf
+  // drops NaN and the row's absmax is >= 0, so the fp32 bits order as integers: the same value as the consumer's
+  // own fmaxf reduction over the row would give.
+  static __device__ __forceinline__ void publish_amax(const Args& a, int tok, float mag) {
+    if constexpr (kOutAmax) {
+      if (!a.out_amax) return;  // uniform
+#pragma unroll
+      for (int d = 4; d < 32; d <<= 1) mag = fmaxf(mag, __shfl_xor_sync(0xffffffffu, mag, d));
+      if ((threadIdx.x & 31) < 4 && tok >= 0 && mag > 0.0f)
+        atomicMax(reinterpret_cast<unsigned int*>(a.out_amax) + tok, __float_as_uint(mag));
+    }
+  }
+
   // Token scale from the row's absmax (dynamic) or the static scale.
   static __device__ __forceinline__ float token_scale(const Args& a, float amax) {
     if constexpr (kDynamic)
@@ -153,6 +202,11 @@ struct Fused {
   // staged through shared memory, with the norm weight copied there before the PDL wait, measured 4-6 us per layer
   // slower at M = 1 on the H100.)
   static __device__ __forceinline__ void prologue(const Args& a, int M, int row_bytes, uint8_t* xs, float* s_tok) {
+    if (a.zero_amax && blockIdx.x == 0)
+      for (int i = threadIdx.x; i < a.zero_n; i += blockDim.x) a.zero_amax[i] = 0.0f;
+    if constexpr (kQuantX) {  // the epilogue's token scales (read after the block's reduction barrier)
+      if ((int)threadIdx.x < M) s_tok[threadIdx.x] = token_scale(a, kDynamic ? a.in_amax[threadIdx.x] : 0.0f);
+    }
     if constexpr (kSmemX) {
       __shared__ double redd[32];
       __shared__ float redf[32];
@@ -201,8 +255,9 @@ struct Fused {
     }
   }
 
-  // Paired epilogue: v0, v1 are the dequantized outputs of rows row(p, 0), row(p, 1) for token tok.
-  static __device__ __forceinline__ void pair(const Args& a, int tok, int p, float v0, float v1) {
+  // Paired epilogue: v0, v1 are the dequantized outputs of rows row(p, 0), row(p, 1) for token tok. Returns |the
+  // stored output| for publish_amax (kOutAmax), else 0.
+  static __device__ __forceinline__ float pair(const Args& a, int tok, int p, float v0, float v1) {
     if constexpr (OP == FusedOp::NormRopeKV) {
       const int half = a.Dh / 2, head = p / half, d = p - head * half;
       uint16_t lo = AT::store(v0), hi = AT::store(v1);
@@ -235,7 +290,9 @@ struct Fused {
         using QT = dev::QuantTraits<MODE>;
         if (a.hq) static_cast<typename QT::Q*>(a.hq)[i] = QT::q(AT::load(o), inv_scale(*a.hq_scale));
       }
+      if constexpr (kOutAmax) return fabsf(AT::load(o));
     }
+    return 0.0f;
   }
 
   static __device__ __forceinline__ unsigned long long* trace(const Args& a) { return a.trace; }
@@ -358,6 +415,10 @@ void launch_fused_op(const FusedLinear& f, int M, cudaStream_t stream, const cha
       if constexpr (MODE != QuantMode::None) launch_fused<KIND, A, MODE, FusedOp::QuantResidual>(f, M, stream, name);
       break;
     case FusedOp::Residual: launch_fused<KIND, A, MODE, FusedOp::Residual>(f, M, stream, name); break;
+    case FusedOp::QuantLoadResidual:
+      if constexpr (MODE != QuantMode::None)
+        launch_fused<KIND, A, MODE, FusedOp::QuantLoadResidual>(f, M, stream, name);
+      break;
   }
 }
 

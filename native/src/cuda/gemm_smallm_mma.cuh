@@ -14,6 +14,10 @@
 // the block's input rows into shared memory (normalized and / or quantized from a 16-bit source) and the mma reads x
 // there; F::kPaired — the block's 16 mma rows are 8 pairs (row(p, 0), row(p, 1)) chosen by F::row (RoPE's (d, d+Dh/2),
 // SiLU's (gate n, up n)), so the epilogue gets both values of a pair in one thread (F::pair); otherwise F::store.
+// F::kQuantX — x is a 16-bit source quantized as it is loaded (F::quant16, at the per-token F::x_inv of the lane's
+// token): the piece a lane multiplies for a 64-element chunk is 16 codes of 16 elements at the same offsets as an
+// 8-bit x (the launcher passes the 16-bit rows as x and row_bytes = K; the element offset is the byte offset).
+// F::kOutAmax — F::pair returns |its output| and the epilogue publishes the per-token max (F::publish_amax).
 #pragma once
 #include <cuda_runtime.h>
 
@@ -83,12 +87,15 @@ struct Epilogue {
 
 // The unfused kernel: x from global memory, y stored with the epilogue's scales.
 struct Plain {
-  static constexpr bool kSmemX = false, kPaired = false;
+  static constexpr bool kSmemX = false, kPaired = false, kQuantX = false, kOutAmax = false;
   struct Args {};
   static __device__ __forceinline__ int row(const Args&, int, int) { return 0; }
   static __device__ __forceinline__ int pairs(const Args&) { return 0; }
   static __device__ __forceinline__ void prologue(const Args&, int, int, uint8_t*, float*) {}
-  static __device__ __forceinline__ void pair(const Args&, int, int, float, float) {}
+  static __device__ __forceinline__ float x_inv(const Args&, int) { return 1.0f; }
+  static __device__ __forceinline__ uint4 quant16(const Args&, size_t, float) { return make_uint4(0, 0, 0, 0); }
+  static __device__ __forceinline__ float pair(const Args&, int, int, float, float) { return 0.0f; }
+  static __device__ __forceinline__ void publish_amax(const Args&, int, float) {}
   static __device__ __forceinline__ void store(const Args&, const Epilogue& ep, int M, int N, int tok, int row,
                                                float v) {
     dev::store_act(ep.y, (size_t)tok * N + row, v, ep.y_dtype);
@@ -104,14 +111,15 @@ template <class F, int WARPS, int MT, typename Acc>
 __device__ __forceinline__ void tile_epilogue(const Acc (&red)[WARPS][MT][4][32], int tile, int nt, int M, int N,
                                               const Epilogue& ep, const typename F::Args& fa, const float* s_tok) {
   auto token_scale = [&](int tok) {
-    if constexpr (F::kSmemX)
+    if constexpr (F::kSmemX || F::kQuantX)
       return s_tok[tok];
     else
       return ep.s_a ? ep.s_a[ep.a_per_token ? tok : 0] : 1.0f;
   };
   auto weight_scale = [&](int row) { return ep.s_w ? ep.s_w[ep.w_per_channel ? row : 0] : 1.0f; };
   if constexpr (F::kPaired) {
-    // Thread per (m-tile, token parity j, lane): the pair's two rows are accumulator entries j and j + 2.
+    // Thread per (m-tile, token parity j, lane): the pair's two rows are accumulator entries j and j + 2. (MT * 64
+    // and the stride are multiples of 32: a warp's lanes run the loop together, so F::publish_amax may use shuffles.)
     for (int o = threadIdx.x; o < MT * 64; o += WARPS * 32) {
       const int mt = o >> 6, j = (o >> 5) & 1, l = o & 31;
       Acc s0 = 0, s1 = 0;
@@ -119,11 +127,13 @@ __device__ __forceinline__ void tile_epilogue(const Acc (&red)[WARPS][MT][4][32]
       for (int ww = 0; ww < WARPS; ++ww) s0 += red[ww][mt][j][l], s1 += red[ww][mt][j + 2][l];
       const int p = tile * (8 * MT) + mt * 8 + (l >> 2);
       const int tok = nt * 8 + (l & 3) * 2 + j;
+      float mag = 0.0f;
       if (p < F::pairs(fa) && tok < M) {
         const float sa = token_scale(tok);
-        F::pair(fa, tok, p, dequant_epilogue((float)s0, sa, weight_scale(F::row(fa, p, 0))),
-                dequant_epilogue((float)s1, sa, weight_scale(F::row(fa, p, 1))));
+        mag = F::pair(fa, tok, p, dequant_epilogue((float)s0, sa, weight_scale(F::row(fa, p, 0))),
+                      dequant_epilogue((float)s1, sa, weight_scale(F::row(fa, p, 1))));
       }
+      if constexpr (F::kOutAmax) F::publish_amax(fa, tok < M ? tok : -1, mag);
     }
   } else {
     for (int o = threadIdx.x; o < MT * 128; o += WARPS * 32) {
@@ -178,9 +188,18 @@ __global__ void __launch_bounds__(WARPS * 32, MINB)
   const uint8_t* xsrc = F::kSmemX ? xs_dyn : x;
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) xr[nt] = xsrc + (size_t)min(nt * 8 + g, M - 1) * row_bytes + t4 * 16;
-  auto load_x = [&](const uint8_t* p) {
+  float xinv[NT];  // F::kQuantX: 1 / the scale of the lane's token in n-tile nt (read after the PDL wait)
+  auto init_xinv = [&]() {
+    if constexpr (F::kQuantX) {
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) xinv[nt] = F::x_inv(fa, min(nt * 8 + g, M - 1));
+    }
+  };
+  auto load_x = [&](const uint8_t* p, int nt) {
     if constexpr (F::kSmemX)
       return *reinterpret_cast<const uint4*>(p);
+    else if constexpr (F::kQuantX)
+      return F::quant16(fa, (size_t)(p - x), xinv[nt]);
     else
       return dev::ldg16(p);
   };
@@ -203,7 +222,7 @@ __global__ void __launch_bounds__(WARPS * 32, MINB)
   auto compute = [&](const uint4 (&wa)[MT], const uint4 (&wb)[MT], int c, bool ok) {
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt) {
-      const uint4 xa = ok ? load_x(xr[nt] + (size_t)c * 64) : make_uint4(0, 0, 0, 0);
+      const uint4 xa = ok ? load_x(xr[nt] + (size_t)c * 64, nt) : make_uint4(0, 0, 0, 0);
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt) {
         mma<KIND>(acc[mt][nt], wa[mt].x, wb[mt].x, wa[mt].y, wb[mt].y, xa.x, xa.y);
@@ -224,6 +243,7 @@ __global__ void __launch_bounds__(WARPS * 32, MINB)
       }
   };
   int c0 = c_begin;
+  if constexpr (!PRE) init_xinv();
   if constexpr (PRE) {
     // Programmatic dependent launch (pdl.h) with the first weight batch loaded before waiting for the previous
     // kernel (the weights are constants; x is read only in compute()).
@@ -235,6 +255,7 @@ __global__ void __launch_bounds__(WARPS * 32, MINB)
     QB_TRACE_MARK(1);
     F::prologue(fa, M, row_bytes, xs_dyn, s_tok);
     QB_TRACE_MARK(2);
+    init_xinv();
     if (first) {
 #pragma unroll
       for (int u = 0; u < U; ++u) compute(wa[u], wb[u], c0 + u, true);

@@ -65,9 +65,12 @@ __global__ void __launch_bounds__(kWarps * 32, MINB)
     return w + (size_t)r * row_bytes + t4 * 16;
   };
   const uint8_t* xr = (F::kSmemX ? xs_dyn : x) + (size_t)min(g, M - 1) * row_bytes + t4 * 16;
+  float xinv = 1.0f;  // F::kQuantX: set after the PDL wait
   auto load_x = [&](int c) {
     if constexpr (F::kSmemX)
       return *reinterpret_cast<const uint4*>(xr + (size_t)c * 64);
+    else if constexpr (F::kQuantX)
+      return F::quant16(fa, (size_t)(xr - x) + (size_t)c * 64, xinv);
     else
       return dev::ldg16(xr + (size_t)c * 64);
   };
@@ -101,6 +104,7 @@ __global__ void __launch_bounds__(kWarps * 32, MINB)
     QB_TRACE_MARK(1);
     F::prologue(fa, M, row_bytes, xs_dyn, s_tok);
     QB_TRACE_MARK(2);
+    if constexpr (F::kQuantX) xinv = F::x_inv(fa, min(g, M - 1));
     for (; tile < ntiles; tile += gridDim.x) finish_tile(tile, row_ptr(tile, 0), row_ptr(tile, 1));
     QB_TRACE_FLUSH(F::trace(fa), F::trace_tag(fa));
     return;
@@ -153,6 +157,7 @@ __global__ void __launch_bounds__(kWarps * 32, MINB)
   QB_TRACE_MARK(1);
   F::prologue(fa, M, row_bytes, xs_dyn, s_tok);
   QB_TRACE_MARK(2);
+  if constexpr (F::kQuantX) xinv = F::x_inv(fa, min(g, M - 1));
   while (step(a0, b0, a1, b1) && step(a1, b1, a0, b0)) {
   }
   QB_TRACE_FLUSH(F::trace(fa), F::trace_tag(fa));

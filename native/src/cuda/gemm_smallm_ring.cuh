@@ -131,6 +131,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int lane_bytes = row_bytes - t4 * 16;  // this lane's piece of chunk c is valid iff c*64 < lane_bytes
   const int cpc = chunk >> 6;                   // 64-byte chunks per slot
   const uint8_t* xr = (F::kSmemX ? xs : x) + (size_t)min(g, M - 1) * row_bytes + t4 * 16;
+  const float xinv = F::x_inv(fa, min(g, M - 1));  // F::kQuantX only (after the PDL wait)
   int it = 0;
   for (int tile = blockIdx.x; tile < ntiles; tile += gridDim.x) {
     Acc acc[4] = {0, 0, 0, 0};
@@ -150,6 +151,8 @@ __global__ void __launch_bounds__(kThreads, 1)
         if (ok) {
           if constexpr (F::kSmemX)
             xa = *reinterpret_cast<const uint4*>(xr + (size_t)c * 64);
+          else if constexpr (F::kQuantX)
+            xa = F::quant16(fa, (size_t)(xr - x) + (size_t)c * 64, xinv);
           else
             xa = dev::ldg16(xr + (size_t)c * 64);
         }
