@@ -123,6 +123,20 @@ struct Fused {
       return make_uint4(0, 0, 0, 0);
     }
   }
+  // kQuantX: the 4 codes of elements off .. off + 3 (one 8-byte load), code of element off + j in byte j.
+  static __device__ __forceinline__ uint32_t quant4(const Args& a, size_t off, float inv) {
+    if constexpr (kQuantX) {
+      using QT = dev::QuantTraits<MODE>;
+      const uint2 r = __ldg(reinterpret_cast<const uint2*>(static_cast<const uint16_t*>(a.in) + off));
+      const uint16_t* e = reinterpret_cast<const uint16_t*>(&r);
+      uint32_t v = 0;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) v |= (uint32_t)(uint8_t)QT::q(AT::load(e[j]), inv) << (8 * j);
+      return v;
+    } else {
+      return 0u;
+    }
+  }
   // kOutAmax: called by every lane of a warp together with |the lane's output| (0 for none) and its token (-1 for
   // none; lanes l, l ^ 4, l ^ 8, l ^ 16 share one): the group's max is folded into out_amax[tok] by one lane. fmaxf
   // drops NaN and the row's absmax is >= 0, so the fp32 bits order as integers: the same value as the consumer's

@@ -16,7 +16,9 @@
 // SiLU's (gate n, up n)), so the epilogue gets both values of a pair in one thread (F::pair); otherwise F::store.
 // F::kQuantX — x is a 16-bit source quantized as it is loaded (F::quant16, at the per-token F::x_inv of the lane's
 // token): the piece a lane multiplies for a 64-element chunk is 16 codes of 16 elements at the same offsets as an
-// 8-bit x (the launcher passes the 16-bit rows as x and row_bytes = K; the element offset is the byte offset).
+// 8-bit x (the launcher passes the 16-bit rows as x and row_bytes = K; the element offset is the byte offset). At
+// M = 1 the warp shares the work (quant_batch below); the persistent and ring kernels, measurement configurations for
+// these ops, quantize per lane.
 // F::kOutAmax — F::pair returns |its output| and the epilogue publishes the per-token max (F::publish_amax).
 #pragma once
 #include <cuda_runtime.h>
@@ -94,6 +96,7 @@ struct Plain {
   static __device__ __forceinline__ void prologue(const Args&, int, int, uint8_t*, float*) {}
   static __device__ __forceinline__ float x_inv(const Args&, int) { return 1.0f; }
   static __device__ __forceinline__ uint4 quant16(const Args&, size_t, float) { return make_uint4(0, 0, 0, 0); }
+  static __device__ __forceinline__ uint32_t quant4(const Args&, size_t, float) { return 0u; }
   static __device__ __forceinline__ float pair(const Args&, int, int, float, float) { return 0.0f; }
   static __device__ __forceinline__ void publish_amax(const Args&, int, float) {}
   static __device__ __forceinline__ void store(const Args&, const Epilogue& ep, int M, int N, int tok, int row,
@@ -231,6 +234,52 @@ __global__ void __launch_bounds__(WARPS * 32, MINB)
     }
   };
 
+  // F::kQuantX (NT = 1): the x pieces of the U chunks c0 .. c0 + U - 1 of a batch. With one row every lane's token is
+  // row 0, and the 8 lane groups would quantize the same pieces: instead lane L quantizes the 4-element word L % 16 of
+  // chunk c0 + 2p + L / 16 (p < U / 2) and the warp exchanges the words by shuffles (the quantization is ALU work per
+  // element, 8x over at M = 1, that cost more than the staged prologue it replaces). More rows: each lane its own.
+  auto quant_batch = [&](int c0q, uint4 (&xb)[U]) {
+    if constexpr (F::kQuantX) {
+      static_assert(NT == 1, "QuantLoadResidual runs one n-tile (M <= 8)");
+      if (M == 1) {
+        constexpr int P = (U + 1) / 2;
+        uint32_t mine[P];
+#pragma unroll
+        for (int q = 0; q < P; ++q)
+          mine[q] = 2 * q + (lane >> 4) < U
+                        ? F::quant4(fa, (size_t)(c0q + 2 * q + (lane >> 4)) * 64 + (lane & 15) * 4, xinv[0])
+                        : 0u;
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+          const int src = (u & 1) * 16 + t4 * 4;
+          const uint32_t m = mine[u >> 1];
+          xb[u] = make_uint4(__shfl_sync(0xffffffffu, m, src), __shfl_sync(0xffffffffu, m, src + 1),
+                             __shfl_sync(0xffffffffu, m, src + 2), __shfl_sync(0xffffffffu, m, src + 3));
+        }
+      } else {
+#pragma unroll
+        for (int u = 0; u < U; ++u) xb[u] = load_x(xr[0] + (size_t)(c0q + u) * 64, 0);
+      }
+    }
+  };
+  // One batch's mmas: x loaded per chunk (compute), or quantized for the whole batch first (kQuantX).
+  auto compute_batch = [&](const uint4 (&wa)[U][MT], const uint4 (&wb)[U][MT], int c0b) {
+    if constexpr (F::kQuantX) {
+      uint4 xb[U];
+      quant_batch(c0b, xb);
+#pragma unroll
+      for (int u = 0; u < U; ++u)
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          mma<KIND>(acc[mt][0], wa[u][mt].x, wb[u][mt].x, wa[u][mt].y, wb[u][mt].y, xb[u].x, xb[u].y);
+          mma<KIND>(acc[mt][0], wa[u][mt].z, wb[u][mt].z, wa[u][mt].w, wb[u][mt].w, xb[u].z, xb[u].w);
+        }
+    } else {
+#pragma unroll
+      for (int u = 0; u < U; ++u) compute(wa[u], wb[u], c0b + u, true);
+    }
+  };
+
   // Main loop: U whole chunks per batch, all U*2*MT weight loads issued before the first mma (no predicates).
   const int full_end = min(c_end, row_bytes >> 6);  // chunks fully inside the row
   auto load_batch = [&](uint4 (&wa)[U][MT], uint4 (&wb)[U][MT], int c0) {
@@ -257,16 +306,14 @@ __global__ void __launch_bounds__(WARPS * 32, MINB)
     QB_TRACE_MARK(2);
     init_xinv();
     if (first) {
-#pragma unroll
-      for (int u = 0; u < U; ++u) compute(wa[u], wb[u], c0 + u, true);
+      compute_batch(wa, wb, c0);
       c0 += U;
     }
   }
   for (; c0 + U <= full_end; c0 += U) {
     uint4 wa[U][MT], wb[U][MT];
     load_batch(wa, wb, c0);
-#pragma unroll
-    for (int u = 0; u < U; ++u) compute(wa[u], wb[u], c0 + u, true);
+    compute_batch(wa, wb, c0);
   }
   // Tail: remaining chunks one at a time, with the row-end check.
   for (; c0 < c_end; ++c0) {
