@@ -14,6 +14,7 @@ import { resolveBench, parseIntList, type RawBenchFlags } from './options.ts';
 import { profileBlocks } from './profile_blocks.ts';
 import { terminalProgress } from './progress.ts';
 import { defaultRunName, openRunDir } from './run_dir.ts';
+import { readCeilingsFile } from './ceilings.ts';
 import { renderTable, writeSummary } from './summary.ts';
 import { runSweep } from './sweep.ts';
 
@@ -75,7 +76,7 @@ export async function main(argv: string[]): Promise<number> {
           if (h.status !== 0) throw new Error(`the CUDA kernel harness failed (exit ${h.status}); its log is in ${out}`);
           const imp = spawnSync(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'scripts/device/import_kernels.ts'), out, gitCommit(), run], { stdio: 'inherit', env, cwd: REPO_ROOT });
           if (imp.status !== 0) throw new Error(`importing the harness timings failed (exit ${imp.status})`);
-          log(`kernel timings: ${path.join(runDir, 'kernels.jsonl')} (device events; roofline vs the H100 ceilings)`);
+          log(`kernel timings: ${path.join(runDir, 'kernels.jsonl')} (device events; the harness's roofline column is against the H100's 3.0 TB/s)`);
           return;
         }
         const res = await runKernelBench(
@@ -125,7 +126,12 @@ export async function main(argv: string[]): Promise<number> {
           .option('decode-steps', { type: 'number', describe: '--profile-blocks decode steps averaged per point' })
           .option('threads', { type: 'number', describe: 'CPU threads for the CPU backend' })
           .option('resume', { type: 'boolean', default: false, describe: 'skip points already in results/<run>/points.jsonl' })
-          .option('save-requests', { type: 'boolean', default: false, describe: 'keep per-request timings in each point' }),
+          .option('save-requests', { type: 'boolean', default: false, describe: 'keep per-request timings in each point' })
+          .option('ceilings', {
+            type: 'string',
+            describe:
+              'roofline ceilings JSON from scripts/device/ceilings.py (measured on this GPU); default: the known card by name (H100, H200), else no roofline ratio',
+          }),
       async (a) => {
         const flags: RawBenchFlags = {
           model: a.model,
@@ -156,6 +162,7 @@ export async function main(argv: string[]): Promise<number> {
         const r = resolveBench(flags, a.engineModule ? false : cudaAvailable());
         for (const n of r.notices) log(n);
         if (a.resume && !a.run) throw new Error('--resume needs --run NAME (the run to continue)');
+        if (a.ceilings) readCeilingsFile(a.ceilings);  // a bad file fails here, before any model loads
         const run = a.run ?? defaultRunName();
         const runDir = path.join(a.resultsDir, run);
         const command = ['pnpm bench', ...argv].join(' ');
@@ -206,6 +213,7 @@ export async function main(argv: string[]): Promise<number> {
               goodput: r.goodput,
               resume: a.resume,
               saveRequests: a.saveRequests,
+              ceilingsFile: a.ceilings,
             },
             { loader, signal: sig.signal, progress: terminalProgress(), log },
           );

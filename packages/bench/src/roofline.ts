@@ -1,22 +1,12 @@
 /**
  * Roofline ratios: ideal time under the bound (bytes / bandwidth or FLOPs / peak, whichever is larger, per engine
- * step) over the measured forward time. Ceilings are the H100 SXM figures the study uses; on the CPU backend no
- * ceiling has been measured, so no ratio is given.
+ * step) over the measured forward time, against the ceilings of the device at hand (ceilings.ts: a known card by
+ * name, or --ceilings FILE). On the CPU backend, or on a CUDA device with no known ceilings, no ratio is given.
  */
 import type { DeviceKind, LlamaConfig, Precision } from '@quantbench/engine';
+import { peakTflops, type DeviceCeilings } from './ceilings.ts';
 import type { RooflineRatio } from './schema.ts';
 
-/** Achievable HBM3 bandwidth assumed for H100 (TB/s). */
-export const H100_BANDWIDTH_TBS = 3.0;
-/** Dense tensor-core peaks of H100 SXM (TFLOP/s, TOP/s for int8). */
-export const H100_PEAK_TFLOPS: Record<Precision, number> = {
-  fp32: 67,
-  fp16: 989,
-  bf16: 989,
-  'int8-w8a8': 1979,
-  'fp8-dynamic': 1979,
-  'fp8-static': 1979,
-};
 export const CPU_ROOFLINE_NOTE = 'CPU backend: no bandwidth/compute ceiling measured, so no roofline ratio';
 
 export function bytesPerWeight(p: Precision): number {
@@ -53,16 +43,22 @@ export function modelCost(a: LlamaConfig, p: Precision): ModelCost {
   };
 }
 
-/** Ideal ms of one step under the roofline. */
-export function idealStepMs(cost: ModelCost, p: Precision, numTokens: number, sumContextLens: number): { ms: number; bound: 'bandwidth' | 'compute' } {
+/** Ideal ms of one step under the roofline of the given ceilings. */
+export function idealStepMs(
+  cost: ModelCost,
+  p: Precision,
+  numTokens: number,
+  sumContextLens: number,
+  c: DeviceCeilings,
+): { ms: number; bound: 'bandwidth' | 'compute' } {
   const bytes = cost.weightBytes + cost.kvBytesPerToken * sumContextLens;
   const flops = 2 * cost.linearParams * numTokens + cost.attnFlopsPerPair * numTokens * (sumContextLens / Math.max(1, numTokens));
-  const bwMs = (bytes / (H100_BANDWIDTH_TBS * 1e12)) * 1000;
-  const fMs = (flops / (H100_PEAK_TFLOPS[p] * 1e12)) * 1000;
+  const bwMs = (bytes / (c.bandwidthTBs * 1e12)) * 1000;
+  const fMs = (flops / (peakTflops(c, p) * 1e12)) * 1000;
   return bwMs >= fMs ? { ms: bwMs, bound: 'bandwidth' } : { ms: fMs, bound: 'compute' };
 }
 
-/** Accumulates a point's steps; null result on the CPU or without an architecture. */
+/** Accumulates a point's steps; null result on the CPU, without an architecture or without ceilings. */
 export class RooflineAccumulator {
   private idealMs = 0;
   private measuredMs = 0;
@@ -72,11 +68,12 @@ export class RooflineAccumulator {
     private readonly device: DeviceKind,
     private readonly precision: Precision,
     private readonly cost: ModelCost | null,
+    private readonly ceilings: DeviceCeilings | null,
   ) {}
 
   add(numTokens: number, sumContextLens: number, forwardMs: number): void {
-    if (!this.cost || numTokens === 0) return;
-    const s = idealStepMs(this.cost, this.precision, numTokens, sumContextLens);
+    if (!this.cost || !this.ceilings || numTokens === 0) return;
+    const s = idealStepMs(this.cost, this.precision, numTokens, sumContextLens, this.ceilings);
     this.idealMs += s.ms;
     if (s.bound === 'bandwidth') this.bwMs += s.ms;
     else this.computeMs += s.ms;
@@ -84,13 +81,13 @@ export class RooflineAccumulator {
   }
 
   result(): RooflineRatio | null {
-    if (this.device !== 'cuda' || !this.cost || this.measuredMs <= 0) return null;
+    if (this.device !== 'cuda' || !this.cost || !this.ceilings || this.measuredMs <= 0) return null;
     return {
       bound: this.bwMs >= this.computeMs ? 'bandwidth' : 'compute',
       ratio: this.idealMs / this.measuredMs,
-      peakBandwidthTBs: H100_BANDWIDTH_TBS,
-      peakTflops: H100_PEAK_TFLOPS[this.precision],
-      note: 'sum over steps of max(bytes/BW, FLOPs/peak) over summed forward time; assumes H100 SXM ceilings',
+      peakBandwidthTBs: this.ceilings.bandwidthTBs,
+      peakTflops: peakTflops(this.ceilings, this.precision),
+      note: `sum over steps of max(bytes/BW, FLOPs/peak) over summed forward time; ceilings: ${this.ceilings.source}`,
     };
   }
 }

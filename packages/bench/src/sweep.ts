@@ -8,6 +8,7 @@ import { arrivalOffsetsMs } from './arrivals.ts';
 import { loadBenchEngine, type BenchEngine, type EngineLoader } from './engine_driver.ts';
 import { computeMetrics, type GoodputSlo } from './metrics.ts';
 import { silentProgress, type SweepProgress } from './progress.ts';
+import { ceilingsForDevice, readCeilingsFile, type DeviceCeilings } from './ceilings.ts';
 import { CPU_ROOFLINE_NOTE, RooflineAccumulator, modelCost } from './roofline.ts';
 import { appendPoint, openRunDir } from './run_dir.ts';
 import { BENCH_SCHEMA_VERSION, type BenchPoint, type WorkloadSpec } from './schema.ts';
@@ -44,6 +45,13 @@ export interface SweepConfig {
   resume: boolean;
   /** Keep per-request timings in each point. */
   saveRequests: boolean;
+  /** Roofline ceilings from scripts/device/ceilings.py (else the known card's, by device name: ceilings.ts). */
+  ceilingsFile?: string;
+}
+
+/** The ceilings a point's roofline ratio uses: the file's, else the known card's; null: no ratio (and why). */
+export function resolveCeilings(cfg: Pick<SweepConfig, 'ceilingsFile'>, deviceName: string): DeviceCeilings | null {
+  return cfg.ceilingsFile ? readCeilingsFile(cfg.ceilingsFile) : ceilingsForDevice(deviceName);
 }
 
 export interface SweepHooks {
@@ -156,7 +164,8 @@ async function runPoint(
   const requests = sampleRequests(workload, engine.info.vocabSize, engine.info.specialTokenIds);
   const arrivals = arrivalOffsetsMs(numPrompts, rate, cfg.burstiness, cfg.workload.seed);
   const core = engine.createCore({ maxNumSeqs: batch, maxNumBatchedTokens: cfg.maxNumBatchedTokens, enableChunkedPrefill: cfg.enableChunkedPrefill });
-  const roof = new RooflineAccumulator(engine.info.device, precision, engine.info.arch ? modelCost(engine.info.arch, precision) : null);
+  const ceilings = engine.info.device === 'cuda' ? resolveCeilings(cfg, engine.info.deviceName) : null;
+  const roof = new RooflineAccumulator(engine.info.device, precision, engine.info.arch ? modelCost(engine.info.arch, precision) : null, ceilings);
   progress.startPoint(key, index, total, numPrompts);
   let res;
   try {
@@ -204,7 +213,13 @@ async function runPoint(
   };
   const roofline = roof.result();
   if (roofline) point.roofline = roofline;
-  else point.rooflineNote = info.device === 'cpu' ? CPU_ROOFLINE_NOTE : 'no architecture known: roofline not computed';
+  else
+    point.rooflineNote =
+      info.device === 'cpu'
+        ? CPU_ROOFLINE_NOTE
+        : !ceilings
+          ? `no ceilings known for "${info.deviceName}": roofline not computed (pass --ceilings FILE from scripts/device/ceilings.py)`
+          : 'no architecture known: roofline not computed';
   if (cfg.saveRequests) {
     point.requests = perRequest.map((r) => ({
       ttftMs: r.ttftMs,

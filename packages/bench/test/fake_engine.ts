@@ -1,9 +1,10 @@
 /**
  * Test double for the bench's engine: the scheduler tests' deterministic paged-KV runner behind the BenchEngine
  * interface. Used with --engine-module (CLI tests) and as a loader (in-process tests). QB_FAKE_STEP_MS slows each
- * forward down so a test can interrupt a run part-way.
+ * forward down so a test can interrupt a run part-way; QB_FAKE_DEVICE_NAME and QB_FAKE_ARCH set the device name and
+ * the architecture the roofline uses.
  */
-import type { PrecisionRecipe } from '@quantbench/engine';
+import { syntheticConfig, type PrecisionRecipe } from '@quantbench/engine';
 import { EngineCore, type BenchEngine, type EngineLoader } from '../src/engine_driver.ts';
 import { FakeRunner } from '../../engine/test/scheduler_fake_runner.ts';
 
@@ -25,9 +26,11 @@ export const loadEngine: EngineLoader = async (o) => {
       precision: o.precision,
       recipe,
       device: o.device,
-      deviceName: 'fake device',
+      // QB_FAKE_DEVICE_NAME / QB_FAKE_ARCH (a synthetic config name): what the roofline tests need
+      deviceName: process.env.QB_FAKE_DEVICE_NAME ?? 'fake device',
       vocabSize: 97,
       specialTokenIds: [0],
+      ...(process.env.QB_FAKE_ARCH ? { arch: syntheticConfig(process.env.QB_FAKE_ARCH) } : {}),
     },
     runner,
     createCore: (opts) => new EngineCore(runner, opts),
