@@ -14,8 +14,9 @@ function tmp(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'qb-ceil-'));
 }
 
+let files = 0;
 function ceilingsFile(dir: string, body: unknown): string {
-  const f = path.join(dir, 'ceilings.json');
+  const f = path.join(dir, `ceilings-${++files}.json`);
   fs.writeFileSync(f, typeof body === 'string' ? body : JSON.stringify(body));
   return f;
 }
