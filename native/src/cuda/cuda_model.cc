@@ -974,8 +974,8 @@ class CudaModel final : public Model {
   size_t calib_off_[5] = {0, 0, 0, 0, 0};
   GrowBuf resid_{"residual"}, normed_{"normed activations"}, branch_{"branch activations"}, qkv_{"qkv"},
       attn_{"attention output"}, gu_{"gate_up output"}, hmid_{"mlp activations"}, xq_{"quantized activations"},
-      xs_{"activation scales"}, row_amax_{"fused activation absmax"}, attn_ws_{"attention workspace"}, attn_tickets_{"attention tickets"},
-      xrows_{"lm_head rows"}, logits_{"logits"},
+      xs_{"activation scales"}, row_amax_{"fused activation absmax"}, attn_ws_{"attention workspace"},
+      attn_tickets_{"attention tickets"}, xrows_{"lm_head rows"}, logits_{"logits"},
       sample_ws_{"sampling workspace"}, sampled_{"sampled tokens"}, gathered_{"gathered log-probs"},
       meta_dev_{"step metadata"}, trace_{"block trace"};
   unsigned long long* trace_ptr_ = nullptr;  // QB_TRACE_FILE: the block timeline trace buffer (trace.cuh)

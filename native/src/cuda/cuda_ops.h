@@ -91,10 +91,10 @@ void silu_mul_quant(const void* g, const void* u, int ld, ActDtype act, int T, i
 //                  the absmax per row, per-token modes; in_scale, static) and every warp quantizes the 16-bit pieces
 //                  of `in` it multiplies as it loads them: no staged rows, no block-wide reduction after the wait
 //   Residual:      x = in (16-bit, or static-scale 8-bit codes) -> GEMM -> resid = round(resid + y)
-// Every block recomputes the row statistics of its input (sum of squares, absmax) from L2 after the PDL wait; the
-// input rows are staged in shared memory (fused_linear_smem bytes, at most kFusedSmemMax: callers use the unfused
-// chain for larger M). That prologue works row by row, so the model uses these at batch 1 only (at batches 2-8 they
-// were slower than the unfused chain on the H100: PERF_NOTES.md).
+// Every block (but QuantLoadResidual's) recomputes the row statistics of its input (sum of squares, absmax) from L2
+// after the PDL wait; the input rows are staged in shared memory (fused_linear_smem bytes, at most kFusedSmemMax:
+// callers use the unfused chain for larger M). That prologue works row by row, so the model uses these at batch 1
+// only (at batches 2-8 they were slower than the unfused chain on the H100: PERF_NOTES.md).
 constexpr int kFusedMMax = 8;
 constexpr size_t kFusedSmemMax = 96 * 1024;
 enum class FusedOp : int { NormRopeKV = 0, NormSiluMul, QuantResidual, Residual, QuantLoadResidual };
@@ -126,7 +126,8 @@ struct FusedLinear {
   const float* hq_scale = nullptr;
   // NormSiluMul, per-token modes: [M] absmax of each hmid row (fp32 bits, atomicMax: the caller zeroes it before).
   float* out_amax = nullptr;
-  // QuantLoadResidual, per-token modes: [M] absmax of each row of `in` (a NormSiluMul's out_amax).
+  // QuantLoadResidual, per-token modes: [M] absmax of each row of `in` (a NormSiluMul's out_amax, or the decode
+  // attention's: PagedAttentionArgs::out_amax).
   const float* in_amax = nullptr;
   // Any op: zero_n floats zeroed by block 0 after the PDL wait (the model clears the layer's absmax slots here).
   float* zero_amax = nullptr;
