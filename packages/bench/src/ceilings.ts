@@ -33,14 +33,15 @@ export class CeilingsError extends Error {
 const HOPPER_SXM = { tflops16: 989, tflops8: 1979, tflops32: 67 };
 
 interface KnownCard {
-  /** Matched against the CUDA device name (e.g. "NVIDIA H100 80GB HBM3", "NVIDIA H200"). */
+  /** Matched against the CUDA device name: the SXM parts measured here only ("NVIDIA H100 80GB HBM3", "NVIDIA H200");
+   * the PCIe and NVL parts have other memory (an H100 PCIe ~2 TB/s) and get no ratio without --ceilings. */
   match: RegExp;
   ceilings: DeviceCeilings;
 }
 
 export const KNOWN_CARDS: readonly KnownCard[] = [
   {
-    match: /\bH100\b/i,
+    match: /\bH100 80GB HBM3$/i,
     ceilings: {
       bandwidthTBs: 3.0,
       ...HOPPER_SXM,
@@ -48,7 +49,7 @@ export const KNOWN_CARDS: readonly KnownCard[] = [
     },
   },
   {
-    match: /\bH200\b/i,
+    match: /\bH200$/i,
     ceilings: {
       bandwidthTBs: 4.1,
       ...HOPPER_SXM,

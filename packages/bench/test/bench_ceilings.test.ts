@@ -26,6 +26,9 @@ test('ceilings: known cards by CUDA device name, none for others', () => {
   assert.equal(ceilingsForDevice('NVIDIA H200')?.bandwidthTBs, 4.1);
   assert.equal(ceilingsForDevice('NVIDIA H200')?.tflops8, 1979);
   assert.equal(ceilingsForDevice('NVIDIA A100-SXM4-80GB'), null);
+  assert.equal(ceilingsForDevice('NVIDIA H100 PCIe'), null);
+  assert.equal(ceilingsForDevice('NVIDIA H100 NVL'), null);
+  assert.equal(ceilingsForDevice('NVIDIA H200 NVL'), null);
   assert.equal(ceilingsForDevice('fake device'), null);
   assert.equal(ceilingsForDevice('cpu: AMD EPYC 7B13 (2 threads)'), null);
 });
