@@ -645,7 +645,7 @@ class CudaModel final : public Model {
     const int ql = qload_bits();
     const size_t smem[4] = {
         fused_linear_smem(FusedOp::NormRopeKV, mode, cfg_.hidden, T),
-        q8 && !(ql & 2) ? fused_linear_smem(FusedOp::QuantResidual, mode, cfg_.heads * cfg_.head_dim, T) : 0,
+        q8 ? fused_linear_smem(FusedOp::QuantResidual, mode, cfg_.heads * cfg_.head_dim, T) : 0,  // o may stage
         fused_linear_smem(FusedOp::NormSiluMul, mode, cfg_.hidden, T),
         dyn && !(ql & 1) ? fused_linear_smem(FusedOp::QuantResidual, mode, Fp_, T) : 0};
     return *std::max_element(smem, smem + 4) <= kFusedSmemMax;
@@ -693,7 +693,10 @@ class CudaModel final : public Model {
       f.k_cache = layer_k(l);
       f.v_cache = layer_v(l);
       const int ql = qload_bits();
-      const bool qload_o = ql & 2, qload = ql & 1, o_amax = qload_o && !is_static;
+      // o's per-token absmax comes from the row-wise decode attention: steps with prefill rows (QB_FUSED > 1 lets a
+      // short prompt through here) may take the tensor-core kernel, which publishes none, so they stage o's input.
+      const bool qload_o = (ql & 2) && (is_static || max_q_len == 1), qload = ql & 1,
+                 o_amax = qload_o && !is_static;
       if (ql) {
         f.zero_amax = layer_amax(l, 0);
         f.zero_n = 2 * kFusedMMax;
