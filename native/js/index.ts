@@ -31,6 +31,20 @@ export interface NativeModelConfig {
   actDtype: NativeActDtype;
   device: 'cpu' | 'cuda';
   threads: number;
+  /** CUDA backend options (ignored on the CPU); the engine records them in provenance. */
+  cuda?: NativeCudaOptions;
+}
+
+/** Run-time options of the CUDA backend (native/model/config.h CudaOptions). Defaults: all on, no trace. */
+export interface NativeCudaOptions {
+  /** Programmatic dependent launch between a step's kernels. */
+  pdl?: boolean;
+  /** Decode-only steps replay a CUDA graph per batch-size bucket. */
+  cudaGraphs?: boolean;
+  /** One-row steps run the fused decode linears. */
+  fusedDecode?: boolean;
+  /** A -DQB_TRACE build writes the block timeline trace here (measurement only). */
+  traceFile?: string;
 }
 
 /** One step's varlen batch: a mix of prefill chunks and decodes, run as one forward. */
@@ -137,7 +151,7 @@ export interface NativeAddon {
   roundAct(x: Float32Array, dtype: NativeActDtype): Float32Array;
   int8Quantize(x: Float32Array, scale: number): Int8Array;
   scaleFromAbsmax(absmax: number, kind: 'fp8' | 'int8'): number;
-  /** CPU reference ops exposed for tests against float64 references (see native/src/cpu/ops.h). */
+  /** CPU reference ops exposed for tests against float64 references (see native/kernels/reference.h). */
   ops: NativeOps;
   /** True when this build has a working CUDA model and a GPU is visible. */
   cudaAvailable(): boolean;

@@ -5,11 +5,11 @@
 #include <cstdio>
 #include <fstream>
 
-#include "checks.h"
-#include "gemm_runners.h"
+#include "tools/checks.h"
+#include "kernels/gemm/check_gemm_runners.h"
 
 #ifdef QB_HAVE_CUBLASLT
-#include "cuda/gemm_lt.h"
+#include "kernels/gemm/gemm_lt.h"
 #endif
 
 using namespace qbh;

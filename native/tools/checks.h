@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "cpu/ops.h"
-#include "cuda/cuda_ops.h"
-#include "harness_util.h"
+#include "kernels/reference.h"
+#include "kernels/cuda_ops.h"
+#include "tools/harness_util.h"
 
 struct BenchRow {
   std::string op, precision, shape, kernel;

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "common/numerics.h"
-#include "cuda/cuda_check.h"
+#include "kernels/common/cuda_check.h"
 
 namespace qbh {
 

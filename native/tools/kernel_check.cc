@@ -14,8 +14,8 @@
 #include <thread>
 #include <vector>
 
-#include "checks.h"
-#include "harness_util.h"
+#include "tools/checks.h"
+#include "tools/harness_util.h"
 
 using namespace qbh;
 

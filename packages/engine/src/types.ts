@@ -35,7 +35,20 @@ export interface PrecisionRecipe {
   calibration?: string;
   /** Where the quantized weights came from: quantized at load time or read from a compressed-tensors checkpoint. */
   source: 'load-time' | 'checkpoint' | 'none';
+  /** CUDA backend options the run used (absent on the CPU reference). */
+  cuda?: CudaEngineOptions;
 }
+
+/** Run-time options of the CUDA backend: all on by default; turning one off is for comparisons (recorded). */
+export interface CudaEngineOptions {
+  /** Programmatic dependent launch between a step's kernels. */
+  pdl: boolean;
+  /** Decode-only steps replay a CUDA graph per batch-size bucket. */
+  cudaGraphs: boolean;
+  /** One-row (batch-1 decode) steps run the fused decode linears. */
+  fusedDecode: boolean;
+}
+export const DEFAULT_CUDA_OPTIONS: CudaEngineOptions = { pdl: true, cudaGraphs: true, fusedDecode: true };
 
 export interface ModelInfo {
   /** Directory or synthetic:NAME */

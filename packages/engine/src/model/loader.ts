@@ -12,7 +12,7 @@ import { dataPath } from '../datadir.ts';
 import { cpuDeviceName } from '../provenance.ts';
 import { calibrate, DEFAULT_CALIBRATION } from '../quant/calibration.ts';
 import { ByteTokenizer, loadTokenizer, type TextTokenizer } from '../tokenizer/tokenizer.ts';
-import { isPrecision, isQuantized, type ActDtype, type DeviceKind, type LlamaConfig, type Precision, type PrecisionRecipe, type WeightsKind } from '../types.ts';
+import { DEFAULT_CUDA_OPTIONS, isPrecision, isQuantized, type ActDtype, type CudaEngineOptions, type DeviceKind, type LlamaConfig, type Precision, type PrecisionRecipe, type WeightsKind } from '../types.ts';
 import { parseLlamaConfig, syntheticConfig, weightBytes } from './config.ts';
 import { toNativeConfig } from './native_config.ts';
 
@@ -44,6 +44,8 @@ export interface LoadOptions {
   gpuMemoryUtilization?: number;
   /** CUDA: tokens per step the workspace is reserved for when sizing the KV cache (default 8192). */
   maxNumBatchedTokens?: number;
+  /** CUDA backend options (default: all on); a -DQB_TRACE build writes its block trace to traceFile. */
+  cuda?: Partial<CudaEngineOptions> & { traceFile?: string };
   /** Synthetic weights */
   seed?: number;
   outlierChannels?: number;
@@ -66,6 +68,10 @@ export interface LoadedModel {
   maxModelLen: number;
   numKvBlocks: number;
   modelId: string;
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([k, v]) => v !== undefined && k !== 'traceFile')) as Partial<T>;
 }
 
 function defaultDtype(p: Precision): ActDtype {
@@ -134,7 +140,9 @@ export function loadModel(o: LoadOptions): LoadedModel {
   if (device === 'cpu' && cpuBytes > 12e9) {
     throw new EngineError('TOO_BIG_FOR_CPU', `${o.model} needs about ${Math.round(cpuBytes / 1e9)} GB as fp32 on the CPU reference backend; run it with --device cuda`);
   }
+  const cudaOptions: CudaEngineOptions = { ...DEFAULT_CUDA_OPTIONS, ...definedOnly(o.cuda ?? {}) };
   const nativeCfg = toNativeConfig(arch, { actDtype: dtype, device, threads, maxPositions: maxModelLen });
+  if (device === 'cuda') nativeCfg.cuda = { ...cudaOptions, ...(o.cuda?.traceFile ? { traceFile: o.cuda.traceFile } : {}) };
   const model = wrapNative('creating the model', () => new native.NativeModel(nativeCfg));
 
   try {
@@ -192,6 +200,7 @@ export function loadModel(o: LoadOptions): LoadedModel {
       progress(`KV cache: ${fit} blocks (${fit * KV_BLOCK_SIZE} tokens) in ${Math.round(util * 100)}% of GPU memory`);
     }
     wrapNative('allocating the KV cache', () => model.allocateKvCache(numKvBlocks));
+    if (device === 'cuda') recipe = { ...recipe, cuda: { pdl: cudaOptions.pdl, cudaGraphs: cudaOptions.cudaGraphs, fusedDecode: cudaOptions.fusedDecode } };
     return {
       native: model,
       tokenizer,

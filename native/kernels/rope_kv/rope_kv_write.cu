@@ -1,0 +1,127 @@
+// RoPE (rotate-half, HF Llama) in place on the q and k parts of the fused QKV rows, then the paged KV-cache write of
+// the rotated k and of v. Twin: cpu::rope (q and k) + cpu::kv_cache_write. Each rotated pair is computed as the twin
+// does, without FMA contraction: round_act(a*c - b*s), round_act(b*c + a*s), so the result is bit-identical.
+// Grid: rows x slices of the row's rotation pairs (so a decode step's one row still spreads over ~20 blocks);
+// each slice also copies its share of v. Positions and slots are read from device arrays (graph-safe).
+#include "kernels/attention/attention.h"
+#include "kernels/common/device_common.cuh"
+#include "kernels/common/pdl.h"
+#include "kernels/norm_quant/scaled_in.cuh"
+
+#include <algorithm>
+#include <type_traits>
+
+namespace qb::cuda {
+namespace {
+
+constexpr int kThreads = 128;
+
+// W: adjacent rotation pairs per thread (2: 4-byte loads / stores of q, k, v and float2 cos / sin; needs Dh % 4 == 0
+// and 4-byte aligned rows), 1 otherwise.
+template <ActDtype A, int W>
+__global__ void __launch_bounds__(kThreads)
+    rope_kv_kernel(uint16_t* __restrict__ qkv, int ld, const int32_t* __restrict__ positions,
+                   const int32_t* __restrict__ slots, int H, int Hkv, int Dh, const float* __restrict__ cos_tab,
+                   const float* __restrict__ sin_tab, uint16_t* __restrict__ kc, uint16_t* __restrict__ vc,
+                   ScaledIn qin) {
+  using AT = dev::Act<A>;
+  using V = typename std::conditional<W == 2, uint32_t, uint16_t>::type;  // W 16-bit values
+  using F = typename std::conditional<W == 2, float2, float>::type;
+  const int t = blockIdx.x;
+  const int half = Dh / 2;
+  // Before the programmatic-dependent-launch wait (pdl.h) only what no earlier kernel writes: the step's positions /
+  // slots (uploaded before the step's first kernel) and the cos / sin tables; the first group's values are loaded.
+  const int pos = __ldg(positions + t);
+  const int slot = __ldg(slots + t);
+  const float* c = cos_tab + (size_t)pos * half;
+  const float* s = sin_tab + (size_t)pos * half;
+  const int groups = (H + Hkv) * half / W;
+  const int i0 = blockIdx.y * kThreads + threadIdx.x;
+  F c0{}, s0{};
+  if (i0 < groups) {
+    const int d0 = i0 * W - (i0 * W / half) * half;
+    c0 = __ldg(reinterpret_cast<const F*>(c + d0));
+    s0 = __ldg(reinterpret_cast<const F*>(s + d0));
+  }
+  dev::pdl_wait();
+  dev::pdl_trigger();
+  uint16_t* row = qkv + (size_t)t * ld;
+  const size_t kv_row = (size_t)Hkv * Dh;
+  const int stride = gridDim.y * kThreads;
+  const float sa = qin.s_a ? dev::scaled_in_row(qin, t) : 0.0f;
+  for (int i = i0; i < groups; i += stride) {
+    const int head = i * W / half, d = i * W - head * half;
+    uint16_t* v = row + (size_t)head * Dh;
+    V av = *reinterpret_cast<const V*>(v + d), bv = *reinterpret_cast<const V*>(v + d + half);
+    const F cv = i == i0 ? c0 : __ldg(reinterpret_cast<const F*>(c + d));
+    const F sv = i == i0 ? s0 : __ldg(reinterpret_cast<const F*>(s + d));
+    uint16_t* ae = reinterpret_cast<uint16_t*>(&av);
+    uint16_t* be = reinterpret_cast<uint16_t*>(&bv);
+    const float* ce = reinterpret_cast<const float*>(&cv);
+    const float* se = reinterpret_cast<const float*>(&sv);
+#pragma unroll
+    for (int w = 0; w < W; ++w) {
+      uint16_t ab = ae[w], bb = be[w];
+      if (qin.s_a) {
+        ab = dev::scaled_in_bits<A>(ab, sa, qin, head * Dh + d + w);
+        bb = dev::scaled_in_bits<A>(bb, sa, qin, head * Dh + d + w + half);
+      }
+      const float a = AT::load(ab), b = AT::load(bb);
+      ae[w] = AT::store(__fsub_rn(__fmul_rn(a, ce[w]), __fmul_rn(b, se[w])));
+      be[w] = AT::store(__fadd_rn(__fmul_rn(b, ce[w]), __fmul_rn(a, se[w])));
+    }
+    *reinterpret_cast<V*>(v + d) = av;
+    *reinterpret_cast<V*>(v + d + half) = bv;
+    if (head >= H && slot >= 0) {
+      uint16_t* k = kc + (size_t)slot * kv_row + (size_t)(head - H) * Dh;
+      *reinterpret_cast<V*>(k + d) = av;
+      *reinterpret_cast<V*>(k + d + half) = bv;
+    }
+  }
+  if (slot >= 0) {
+    const uint16_t* vsrc = row + (size_t)(H + Hkv) * Dh;
+    uint16_t* vdst = vc + (size_t)slot * kv_row;
+    const int vcol = (H + Hkv) * Dh;
+    for (int i = blockIdx.y * kThreads + threadIdx.x; i < (int)kv_row / W; i += stride) {
+      V x = *reinterpret_cast<const V*>(vsrc + i * W);
+      if (qin.s_a) {
+        uint16_t* xe = reinterpret_cast<uint16_t*>(&x);
+#pragma unroll
+        for (int w = 0; w < W; ++w) xe[w] = dev::scaled_in_bits<A>(xe[w], sa, qin, vcol + i * W + w);
+      }
+      *reinterpret_cast<V*>(vdst + i * W) = x;
+    }
+  }
+}
+
+}  // namespace
+
+void rope_qkv_kv_write(void* qkv, int ld, ActDtype act, const int32_t* positions, const int32_t* slot_mapping, int T,
+                       int H, int Hkv, int Dh, const float* cos_tab, const float* sin_tab, void* k_cache,
+                       void* v_cache, int block_size, cudaStream_t stream, const ScaledIn& qin) {
+  const char* name = "rope_qkv_kv_write";
+  require(!qin.s_a || qin.s_w, name, "scaled input needs s_w");
+  require(act == ActDtype::F16 || act == ActDtype::BF16, name, "act must be F16 or BF16");
+  require(H > 0 && Hkv > 0 && H % Hkv == 0, name, "H must be a positive multiple of Hkv");
+  require(Dh > 0 && Dh % 2 == 0, name, "Dh must be positive and even");
+  require(ld >= (H + 2 * Hkv) * Dh, name, "ld must hold q | k | v");
+  require(block_size > 0, name, "block_size must be positive");
+  require(T >= 0, name, "T must be >= 0");
+  if (T == 0) return;
+  require(qkv && positions && slot_mapping && cos_tab && sin_tab && k_cache && v_cache, name, "null pointer");
+  auto* x = static_cast<uint16_t*>(qkv);
+  auto* kc = static_cast<uint16_t*>(k_cache);
+  auto* vc = static_cast<uint16_t*>(v_cache);
+  const bool w2 = Dh % 4 == 0 && ld % 2 == 0 && (uintptr_t)qkv % 4 == 0 && (uintptr_t)k_cache % 4 == 0 &&
+                  (uintptr_t)v_cache % 4 == 0;
+  const int W = w2 ? 2 : 1;
+  const int slices = std::min(65535, ((H + Hkv) * (Dh / 2) / W + kThreads - 1) / kThreads);
+  const dim3 grid(T, slices);
+  auto k = act == ActDtype::BF16 ? (w2 ? rope_kv_kernel<ActDtype::BF16, 2> : rope_kv_kernel<ActDtype::BF16, 1>)
+                                 : (w2 ? rope_kv_kernel<ActDtype::F16, 2> : rope_kv_kernel<ActDtype::F16, 1>);
+  launch_pdl(name, k, grid, dim3(kThreads), 0, stream, x, ld, positions, slot_mapping, H, Hkv, Dh, cos_tab, sin_tab, kc,
+             vc, qin);
+  check_launch(name);
+}
+
+}  // namespace qb::cuda
