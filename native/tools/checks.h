@@ -10,6 +10,15 @@
 #include "kernels/cuda_ops.h"
 #include "tools/harness_util.h"
 
+// Roofline denominators of the card at hand: the measured rates of native/device_ceilings.json (the one source the
+// packages read too; turned into a table at configure time), matched by device name. An unknown card: all zero, and
+// the timing rows carry no roofline ratio.
+struct Ceilings {
+  std::string card;  // the json's name, or "" for an unknown card
+  double bytes_per_s = 0, bf16 = 0, fp8 = 0, int8 = 0;
+};
+Ceilings ceilings_for(const std::string& device_name);
+
 struct BenchRow {
   std::string op, precision, shape, kernel;
   double median_us, bytes, flops, tbs, tflops, roofline;
@@ -21,6 +30,7 @@ struct Harness {
   bool quick;
   cudaStream_t stream = nullptr;
   std::string device;
+  Ceilings ceil;
   std::string only;  // comma-separated group names; empty = all
   bool wants(const char* group) const {
     if (only.empty()) return true;
@@ -37,11 +47,6 @@ struct Harness {
   }
 };
 
-// Measured ceilings on the H100 (shared/device/NOTES.md): roofline denominators.
-constexpr double kPeakBytesPerS = 3.0e12;
-constexpr double kPeakBf16Flops = 715e12;
-constexpr double kPeakFp8Flops = 1270e12;
-constexpr double kPeakInt8Ops = 1270e12;  // assumed equal to the measured fp8 rate (same dense tensor rate on H100)
 
 void run_checks(Harness& h);
 void check_quant(Harness& h);
@@ -57,7 +62,7 @@ void bench_fused_gemv(Harness& h);
 void bench_sampling(Harness& h);
 void run_bench(Harness& h);
 void write_jsonl(const Harness& h, const std::string& path);
-// One timing row (TB/s, TFLOP/s, roofline ratio vs kPeakBytesPerS / peak_flops, bound), printed as a TIME line.
+// One timing row (TB/s, TFLOP/s, roofline ratio vs ceil.bytes_per_s / peak_flops, bound), printed as a TIME line.
 void add_bench_row(Harness& h, const std::string& op, const std::string& prec, const std::string& shape,
                    const std::string& kernel, double us, double bytes, double flops, double peak_flops);
 void print_table(const Harness& h);

@@ -1,5 +1,6 @@
 // CUDA kernel harness: checks every kernel against its CPU twin (cpu/ops.h) on fresh random inputs, then times them.
-// Usage: qb_kernel_check [--seed N] [--checks-only | --bench-only] [--jsonl FILE] [--quick] [--only G1,G2]
+// Usage: qb_kernel_check [--seed N] [--checks-only | --bench-only] [--jsonl FILE] [--quick] [--only G1,G2] [--no-pdl]
+// (--no-pdl: launch without programmatic dependent launch, so each kernel's timing excludes the overlap)
 // Groups (--only): quant, fused, gemm_smallm, gemm_lt, fused_gemv, attention, sampling, weights (checks); gemm, act,
 // fused_gemv, attention, sampling (timings).
 // Exit status: 0 when every check passed, 1 when any failed, 2 on a setup/CUDA error.
@@ -14,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/common/pdl.h"
 #include "tools/checks.h"
 #include "tools/harness_util.h"
 
@@ -31,6 +33,7 @@ int main(int argc, char** argv) {
     else if (a == "--quick") quick = true;
     else if (a == "--jsonl" && i + 1 < argc) jsonl = argv[++i];
     else if (a == "--only" && i + 1 < argc) only = argv[++i];
+    else if (a == "--no-pdl") qb::cuda::set_pdl_enabled(false);
     else { std::fprintf(stderr, "unknown argument %s\n", a.c_str()); return 2; }
   }
   try {
@@ -47,6 +50,9 @@ int main(int argc, char** argv) {
     qb::cpu::set_num_threads((int)std::max(1u, std::thread::hardware_concurrency()));
     Harness h(seed, quick);
     h.device = prop.name;
+    h.ceil = ceilings_for(prop.name);
+    if (h.ceil.card.empty())
+      std::printf("no ceilings for %s in native/device_ceilings.json: timing rows carry no roofline ratio\n", prop.name);
     h.only = only;
     if (checks) run_checks(h);
     if (bench) run_bench(h);

@@ -23,7 +23,7 @@ bash scripts/device/gpu.sh build >"$R/build.txt" 2>&1 || { tail -30 "$R/build.tx
 H=/tmp/qb-gpu-build/qb_kernel_check
 if [[ -n "${CHECKS:-}" ]]; then
   step "kernel checks: $CHECKS"
-  QB_PDL=0 timeout 300 "$H" --checks-only --only "$CHECKS" --jsonl "$R/checks.jsonl" >"$R/checks.log" 2>&1
+  timeout 300 "$H" --no-pdl --checks-only --only "$CHECKS" --jsonl "$R/checks.jsonl" >"$R/checks.log" 2>&1
   grep -E "^FAIL" "$R/checks.log" | cut -c1-300 | head -20; tail -1 "$R/checks.log"
 fi
 if [[ "${E2E:-0}" == 1 ]]; then

@@ -79,11 +79,13 @@ function args() {
     const i = a.indexOf(k);
     return i >= 0 ? a[i + 1] : undefined;
   };
-  return { out: get('--out'), only: get('--precision') };
+  // --no-fused-decode / --no-cuda-graphs / --no-pdl: the same checks with that engine option off (CudaEngineOptions)
+  const cuda = { fusedDecode: !a.includes('--no-fused-decode'), cudaGraphs: !a.includes('--no-cuda-graphs'), pdl: !a.includes('--no-pdl') };
+  return { out: get('--out'), only: get('--precision'), cuda };
 }
 
 async function main() {
-  const { out, only } = args();
+  const { out, only, cuda } = args();
   const rows: Row[] = [];
   const weightsOf = (model: string) => (model.startsWith('synthetic:') ? 'synthetic' : 'real');
   let device = 'unknown';
@@ -102,7 +104,7 @@ async function main() {
     for (const precision of precisions) {
       const t0 = Date.now();
       const cpu = await LLM.load({ model, precision, device: 'cpu', kvBlocks: 256 });
-      const gpu = await LLM.load({ model, precision, device: 'cuda', kvBlocks: 256 });
+      const gpu = await LLM.load({ model, precision, device: 'cuda', kvBlocks: 256, cuda });
       const V = cpu.info.arch.vocabSize;
       const quant = !['fp16', 'bf16'].includes(precision);
       let klBound = precision === 'bf16' ? 3e-4 : 1e-4;

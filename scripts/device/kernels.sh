@@ -40,9 +40,9 @@ ARGS=(--jsonl "$OUT/kernels.jsonl" "$@")  # e.g. --only attention --checks-only
 [[ -n "${QB_SEED:-}" ]] && ARGS+=(--seed "$QB_SEED")
 nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv,noheader 2>/dev/null || true
 set +e
-# QB_PDL=0: each kernel timed on its own (with programmatic dependent launch, back-to-back launches of one kernel
+# --no-pdl: each kernel timed on its own (with programmatic dependent launch, back-to-back launches of one kernel
 # overlap, which the model's step latency measures instead).
-QB_PDL=0 "$BUILD/qb_kernel_check" "${ARGS[@]}" >"$OUT/kernels.log" 2>&1
+"$BUILD/qb_kernel_check" --no-pdl "${ARGS[@]}" >"$OUT/kernels.log" 2>&1
 rc=$?
 set -e
 grep -E "^(FAIL|device:)" "$OUT/kernels.log" || true

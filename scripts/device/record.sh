@@ -28,16 +28,15 @@ fi
 if want check; then
   QB_REBUILD=0 OUT="$R" timeout 150 bash scripts/device/gpu.sh check | tail -2
 fi
-if want check-unfused; then  # the same end to end without the fused decode linears, and with them up to 8 rows
-  QB_FUSED=0 QB_REBUILD=0 OUT="$R/unfused" timeout 150 bash scripts/device/gpu.sh check | tail -1
-  QB_FUSED=8 QB_REBUILD=0 OUT="$R/fused8" timeout 150 bash scripts/device/gpu.sh check | tail -1
+if want check-unfused; then  # the same end to end without the fused decode linears
+  QB_REBUILD=0 OUT="$R/unfused" timeout 150 bash scripts/device/gpu.sh check --no-fused-decode | tail -1
 fi
 if want latency; then
   QB_REBUILD=0 OUT="$R" timeout 300 bash scripts/device/gpu.sh latency --commit "$(cut -d' ' -f1 .device/commit)" >/dev/null
   python3 scripts/device/latency_table.py "$R/gpu_latency.jsonl"
 fi
 if want latency-unfused; then  # batch 1 and 16 without the fused decode linears, for comparison
-  QB_FUSED=0 QB_REBUILD=0 OUT="$R/unfused" timeout 200 bash scripts/device/gpu.sh latency --commit "$(cut -d' ' -f1 .device/commit)" \
+  QB_REBUILD=0 OUT="$R/unfused" timeout 200 bash scripts/device/gpu.sh latency --no-fused-decode --commit "$(cut -d' ' -f1 .device/commit)" \
     --batch 1,16 --context 128,2048 --no-prefill >/dev/null
   python3 scripts/device/latency_table.py "$R/unfused/gpu_latency.jsonl"
 fi

@@ -444,7 +444,7 @@ void bench_case(Harness& h, const std::string& label, const std::vector<SeqSpec>
   double us = time_median_us(launch, 3, h.quick ? 5 : 15, batch, h.stream);
   const double bytes = kv_bytes + (double)T * kH * kDh * 2 * 2;
   const bool tc = maxq > 1;
-  add_bench_row(h, "paged_attention", "bf16", label, tc ? "tc-prefill" : "rowwise-splitkv", us, bytes, flops, kPeakBf16Flops);
+  add_bench_row(h, "paged_attention", "bf16", label, tc ? "tc-prefill" : "rowwise-splitkv", us, bytes, flops, h.ceil.bf16);
 }
 
 }  // namespace

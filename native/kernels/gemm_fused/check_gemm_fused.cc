@@ -454,7 +454,7 @@ void bench_fused_gemv(Harness& h) {
       const double us = time_median_us(launch, 3, 15, std::max(10, copies), h.stream);
       add_bench_row(h, "layer-linears", p.name, "llama-3.1-8b layer M=1 (qkv, o, gate_up, down)",
                     fused ? "fused (4 kernels)" : "unfused (9 kernels)", us, wbytes, 2.0 * wbytes / (q8 ? 1 : 2),
-                    q8 ? kPeakFp8Flops : kPeakBf16Flops);
+                    q8 ? h.ceil.fp8 : h.ceil.bf16);
     }
     // Each fused linear alone, back to back (weights rotated over the copies).
     const char* names[4] = {"qkv (NormRopeKV)", qload_o ? "o (QuantLoadResidual)" : "o (Residual)",
@@ -465,7 +465,7 @@ void bench_fused_gemv(Harness& h) {
       const double b = kbytes[k] * (q8 ? 1 : 2);
       const double us = time_median_us([&](int i) { fused_ops(i, k); }, 3, 15, std::max(10, copies), h.stream);
       add_bench_row(h, "fused-linear", p.name, names[k], "fused, back to back", us, b, 2.0 * b / (q8 ? 1 : 2),
-                    q8 ? kPeakFp8Flops : kPeakBf16Flops);
+                    q8 ? h.ceil.fp8 : h.ceil.bf16);
     }
   }
 }

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "model/model.h"
+#include "schemes/scheme.h"
 #include "kernels/reference.h"
 
 namespace qb {
@@ -182,39 +183,32 @@ class CpuModel final : public Model {
   // Quantize x [T, K] once for the linears that consume it (no-op for 16-bit precisions). Returns ms spent.
   double quantize(const float* x, int T, int K, float static_scale, QuantInput& qi) {
     auto t0 = Clock::now();
-    switch (W_.precision) {
-      case Precision::INT8_W8A8:
-        qi.i8.resize((size_t)T * K);
-        qi.scale.resize(T);
-        qi.per_token = true;
-        cpu::quant_per_token_int8(x, T, K, qi.i8.data(), qi.scale.data());
-        break;
-      case Precision::FP8_DYNAMIC:
-        qi.f8.resize((size_t)T * K);
-        qi.scale.resize(T);
-        qi.per_token = true;
-        cpu::quant_per_token_fp8(x, T, K, qi.f8.data(), qi.scale.data());
-        break;
-      case Precision::FP8_STATIC:
-        qi.f8.resize((size_t)T * K);
-        qi.scale.assign(1, static_scale);
-        qi.per_token = false;
-        cpu::quant_static_fp8(x, T, K, static_scale, qi.f8.data());
-        break;
-      default:
-        return 0;
+    const Scheme& sc = scheme_of(W_.precision);
+    if (!sc.quantized()) return 0;
+    qi.per_token = sc.dynamic_act();
+    if (sc.codes == Codes::Int8) {
+      qi.i8.resize((size_t)T * K);
+      qi.scale.resize(T);
+      cpu::quant_per_token_int8(x, T, K, qi.i8.data(), qi.scale.data());
+    } else if (sc.dynamic_act()) {
+      qi.f8.resize((size_t)T * K);
+      qi.scale.resize(T);
+      cpu::quant_per_token_fp8(x, T, K, qi.f8.data(), qi.scale.data());
+    } else {
+      qi.f8.resize((size_t)T * K);
+      qi.scale.assign(1, static_scale);
+      cpu::quant_static_fp8(x, T, K, static_scale, qi.f8.data());
     }
     return ms_since(t0);
   }
 
   void linear(const LinearWeights& L, const float* x, const QuantInput& qi, int T, float* y) {
-    switch (L.precision) {
-      case Precision::INT8_W8A8:
+    switch (scheme_of(L.precision).codes) {
+      case Codes::Int8:
         cpu::gemm_int8_w8a8(qi.i8.data(), qi.scale.data(), qi.per_token, L.wq_i8.data(), L.w_scale.data(), T, L.N, L.K,
                             y, cfg_.act);
         break;
-      case Precision::FP8_DYNAMIC:
-      case Precision::FP8_STATIC:
+      case Codes::Fp8:
         cpu::gemm_fp8(qi.f8.data(), qi.scale.data(), qi.per_token, L.wq_f8.data(), L.w_scale.data(), T, L.N, L.K, y,
                       cfg_.act);
         break;

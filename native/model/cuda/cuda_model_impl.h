@@ -31,6 +31,7 @@
 #include "model/cuda/cuda_model.h"
 #include "model/cuda/cuda_model_weights.h"
 #include "model/cuda/device_buffers.h"
+#include "schemes/scheme.h"
 #ifdef QB_HAVE_CUBLASLT
 #include "kernels/gemm/gemm_lt.h"
 #endif
@@ -127,13 +128,12 @@ class CudaModel final : public Model {
 
   void ensure_workspace(int T, int max_context);
 
+  // How the precision's scheme quantizes the linears' inputs (the kernels' QuantMode).
   QuantMode quant_mode() const {
-    switch (W_->precision) {
-      case Precision::INT8_W8A8: return QuantMode::Int8PerToken;
-      case Precision::FP8_DYNAMIC: return QuantMode::Fp8PerToken;
-      case Precision::FP8_STATIC: return QuantMode::Fp8Static;
-      default: return QuantMode::None;
-    }
+    const Scheme& sc = scheme_of(W_->precision);
+    if (!sc.quantized()) return QuantMode::None;
+    if (sc.codes == Codes::Int8) return sc.static_act() ? QuantMode::Int8Static : QuantMode::Int8PerToken;
+    return sc.static_act() ? QuantMode::Fp8Static : QuantMode::Fp8PerToken;
   }
   // The quantized input for a linear: per-token scales in xs_, or the layer's static scale. Per-token scales alternate
   // between xs_'s halves (qkv, gate_up: first; o, down: second): a consumer that finishes an unscaled linear output

@@ -24,11 +24,10 @@ void CudaModel::record(Linear linear, int layer, const void* x, int T, int K) {
 }
 
 ScaledIn CudaModel::linear(const DevLinear& L, const void* x16, const QuantOut& q, int M, void* y) {
-  switch (L.precision) {
-    case Precision::INT8_W8A8:
+  switch (scheme_of(L.precision).codes) {
+    case Codes::Int8:
       return linear_8bit<int8_t>(L, q, M, y);
-    case Precision::FP8_DYNAMIC:
-    case Precision::FP8_STATIC:
+    case Codes::Fp8:
       return linear_8bit<uint8_t>(L, q, M, y);
     default:
       gemm16(x16, L.w, M, L.N, L.K, y, cfg_.act);
