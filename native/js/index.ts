@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 export type NativeDtype = 'F32' | 'F16' | 'BF16' | 'F8_E4M3' | 'I8' | 'I32' | 'F64';
 export * from './precision.ts';
+export * from './device_ceilings.ts';
 import type { ActDtype, Precision } from './precision.ts';
 
 export interface NativeModelConfig {

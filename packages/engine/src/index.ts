@@ -1,5 +1,6 @@
 export * from './types.ts';
 export * from './provenance.ts';
+export * from './device_ceilings.ts';
 export * from './datadir.ts';
 export * from './errors.ts';
 export { LLM, logSoftmax, type LoadOptions, type LoglikelihoodOptions, type TokenLogprobsResult } from './llm.ts';
