@@ -10,3 +10,4 @@ export { loadTokenizer, ByteTokenizer, type TextTokenizer, type ChatMessage } fr
 export * from './scheduler/index.ts';
 export type * from './scheduler/types.ts';
 export { runCliMain } from './cli/common.ts';
+export * from './native_runtime.ts';
