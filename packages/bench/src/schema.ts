@@ -9,6 +9,9 @@
  */
 import type { Provenance } from '@quantbench/engine';
 
+/** The provenance every record carries (the engine's one type; the report reads it from here). */
+export type { Provenance, WeightsKind } from '@quantbench/engine';
+
 export const BENCH_SCHEMA_VERSION = 1;
 
 export interface Distribution {
