@@ -132,7 +132,7 @@ export async function main(argv: string[]): Promise<number> {
           .option('ceilings', {
             type: 'string',
             describe:
-              'roofline ceilings JSON from scripts/device/ceilings.py (measured on this GPU); default: the known card by name (H100, H200), else no roofline ratio',
+              'roofline ceilings JSON from scripts/device/ceilings.py (measured on this GPU); default: the known card by name (native/device_ceilings.json), else no roofline ratio',
           }),
       async (a) => {
         const flags: RawBenchFlags = {

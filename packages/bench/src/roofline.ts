@@ -1,7 +1,7 @@
 /**
  * Roofline ratios: ideal time under the bound (bytes / bandwidth or FLOPs / peak, whichever is larger, per engine
- * step) over the measured forward time, against the ceilings of the device at hand (ceilings.ts: a known card by
- * name, or --ceilings FILE). On the CPU backend, or on a CUDA device with no known ceilings, no ratio is given.
+ * step) over the measured forward time, against the ceilings of the device at hand (a known card by name from
+ * native/device_ceilings.json, or --ceilings FILE). On the CPU backend, or on a CUDA device with no known ceilings, no ratio is given.
  */
 import { linearWeightBytes, peakTflops, type DeviceCeilings, type DeviceKind, type LlamaConfig, type Precision } from '@quantbench/engine';
 import type { RooflineRatio } from './schema.ts';

@@ -46,7 +46,7 @@ export interface SweepConfig {
   resume: boolean;
   /** Keep per-request timings in each point. */
   saveRequests: boolean;
-  /** Roofline ceilings from scripts/device/ceilings.py (else the known card's, by device name: ceilings.ts). */
+  /** Roofline ceilings from scripts/device/ceilings.py (else the known card's, by device name: native/device_ceilings.json). */
   ceilingsFile?: string;
 }
 
