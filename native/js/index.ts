@@ -7,8 +7,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export type NativeDtype = 'F32' | 'F16' | 'BF16' | 'F8_E4M3' | 'I8' | 'I32' | 'F64';
-export type NativePrecision = 'fp32' | 'fp16' | 'bf16' | 'int8-w8a8' | 'fp8-dynamic' | 'fp8-static';
-export type NativeActDtype = 'fp32' | 'fp16' | 'bf16';
+export * from './precision.ts';
+export * from './device_ceilings.ts';
+import type { ActDtype, Precision } from './precision.ts';
 
 export interface NativeModelConfig {
   hiddenSize: number;
@@ -28,7 +29,7 @@ export interface NativeModelConfig {
   tieWordEmbeddings: boolean;
   /** Length of the RoPE table: the largest position + 1 this model instance can run. */
   maxPositions: number;
-  actDtype: NativeActDtype;
+  actDtype: ActDtype;
   device: 'cpu' | 'cuda';
   threads: number;
   /** CUDA backend options (ignored on the CPU); the engine records them in provenance. */
@@ -112,7 +113,7 @@ export interface NativeModel {
   /** Fill all weights with seeded synthetic values (on the device where they live). */
   synthesize(seed: number, outlierChannels: number, outlierGain: number): void;
   /** Check that every required tensor is present; fuse and prepare for the given precision. */
-  finalize(precision: NativePrecision, opts: FinalizeOptions): void;
+  finalize(precision: Precision, opts: FinalizeOptions): void;
   allocateKvCache(numBlocks: number): void;
   forward(batch: NativeBatch): NativeStepResult;
   /** Calibration: while enabled, forward() records per-channel input absmax of every linear. */
@@ -148,7 +149,7 @@ export interface NativeAddon {
   /** Element-wise codec helpers exposed for tests. */
   fp8e4m3Encode(x: Float32Array): Uint8Array;
   fp8e4m3Decode(x: Uint8Array): Float32Array;
-  roundAct(x: Float32Array, dtype: NativeActDtype): Float32Array;
+  roundAct(x: Float32Array, dtype: ActDtype): Float32Array;
   int8Quantize(x: Float32Array, scale: number): Int8Array;
   scaleFromAbsmax(absmax: number, kind: 'fp8' | 'int8'): number;
   /** CPU reference ops exposed for tests against float64 references (see native/kernels/reference.h). */
@@ -161,7 +162,7 @@ export interface NativeAddon {
   hardwareThreads(): number;
 }
 
-type A = NativeActDtype;
+type A = ActDtype;
 export interface NativeOps {
   embedding(table: Float32Array, tokens: Int32Array, D: number, act: A): Float32Array;
   rmsnormResidual(x: Float32Array, residual: Float32Array | null, w: Float32Array, T: number, D: number, eps: number, act: A): { out: Float32Array; residual: Float32Array };

@@ -3,9 +3,9 @@
  * defines, written from the format specifications (grid rounding on exact float64 values, no bit tricks):
  * fp16 / bf16 / fp8 e4m3fn rounding (round to nearest, ties to even), int8 quantization, scales and floors.
  */
-import type { NativeActDtype } from '../js/index.ts';
+import type { ActDtype } from '../js/index.ts';
 
-export type ActName = NativeActDtype;
+export type ActName = ActDtype;
 
 /** floor(log2(a)) for a > 0, exact (Math.log2 may be off by one next to powers of two). */
 export function floorLog2(a: number): number {

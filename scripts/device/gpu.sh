@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On the GPU machine (device tool, carry .device): unpack Node and the data, build the addon with nvcc, then run
 #   check    GPU-vs-CPU end-to-end checks (stories260K per precision, synthetic:tiny)  -> $OUT/gpu_check.json
-#   latency  decode / prefill step latency on synthetic Llama-3.1-8B                   -> $OUT/gpu_latency.jsonl
+#   latency [ARGS]  pnpm bench latency: decode / prefill step latency on synthetic Llama-3.1-8B -> $OUT/gpu_latency.jsonl
 #   profile [PRECISIONS]  per-kernel device time (ncu) of a 2048 prefill and eager decode steps -> $OUT/ncu_*.txt
 #   bench …  / eval …  the CLIs, bundled (arguments passed through)
 # On the device tool's machine (no Node, no node_modules): stage first on the dev machine with
@@ -47,23 +47,27 @@ run_ts() {
   local name="$1" src="$2"; shift 2
   if [[ -f ".device/bundle/$name.mjs" ]]; then node ".device/bundle/$name.mjs" "$@"; else node --import tsx "$src" "$@"; fi
 }
+# The bench CLI (latency, profile and bench): the bundle when staged, else the TS source.
+if [[ -f .device/bundle/bench.mjs ]]; then BENCH=(node .device/bundle/bench.mjs); else BENCH=(node --import tsx packages/bench/src/cli.ts); fi
 what="${1:-check}"; shift || true
 case "$what" in
   build) echo "built $QB_NATIVE_ADDON" ;;
   check) run_ts gpu_check scripts/device/gpu_check.ts --out "$OUT/gpu_check.json" "$@" ;;
   latency)
-    python3 scripts/device/ceilings.py "$OUT/ceilings.json" || echo "ceilings not measured (torch missing?)"
-    run_ts gpu_latency scripts/device/gpu_latency.ts --out "$OUT/gpu_latency.jsonl" --ceilings "$OUT/ceilings.json" "$@" ;;
+    rm -f "$OUT/ceilings.json"; CEIL=()
+    if python3 scripts/device/ceilings.py "$OUT/ceilings.json"; then CEIL=(--ceilings "$OUT/ceilings.json")
+    else echo "ceilings not measured (torch missing?): the known card's from native/device_ceilings.json"; fi
+    "${BENCH[@]}" latency --out "$OUT/gpu_latency.jsonl" ${CEIL[@]+"${CEIL[@]}"} "$@" ;;
   profile)  # per-kernel device time of one prefill and two eager decode steps per precision (ncu)
     prec="${1:-fp16,fp8-static}"
     for p in ${prec//,/ }; do
       QB_CUDA_GRAPHS=0 ncu --profile-from-start off --clock-control none --cache-control none \
         --metrics gpu__time_duration.sum --csv \
-        node .device/bundle/gpu_latency.mjs --ncu --precision "$p" >"$OUT/ncu_$p.csv" 2>"$OUT/ncu_$p.err" ||
+        "${BENCH[@]}" latency --ncu --precision "$p" >"$OUT/ncu_$p.csv" 2>"$OUT/ncu_$p.err" ||
         { tail -5 "$OUT/ncu_$p.err"; echo "ncu failed for $p"; }
       python3 scripts/device/ncu_summary.py "$OUT/ncu_$p.csv" "$p" | tee "$OUT/ncu_$p.txt"
     done ;;
-  bench) run_ts bench packages/bench/src/cli.ts "$@" ;;
+  bench) "${BENCH[@]}" "$@" ;;
   eval) run_ts eval packages/eval/src/cli.ts "$@" ;;
   *) echo "unknown command $what (check | latency | profile | bench | eval | build)"; exit 2 ;;
 esac

@@ -22,9 +22,7 @@
  * flat random-weight distributions of synthetic:tiny) the matching prefix is reported, not asserted.
  */
 import fs from 'node:fs';
-import { gitCommit, LLM } from '../../packages/engine/src/index.ts';
-import { dataPath } from '../../packages/engine/src/datadir.ts';
-import type { Precision } from '../../packages/engine/src/types.ts';
+import { dataPath, gitCommit, isPrecision, LLM, QUANTIZED_PRECISIONS, type Precision } from '@quantbench/engine';
 
 const TEXTS = [
   'Once upon a time, there was a little girl named Lily. She loved to play outside in the sunshine. One day, she saw a big, red ball in the park.',
@@ -94,7 +92,8 @@ async function main() {
     rows.push(r);
     console.log(`${r.pass ? 'PASS' : 'FAIL'} ${r.model} ${r.precision} ${r.check} ${JSON.stringify(Object.fromEntries(Object.entries(r).filter(([k]) => !['model', 'precision', 'check', 'pass'].includes(k))))}`);
   };
-  const precisions: Precision[] = only ? ['fp16', only as Precision] : ['fp16', 'bf16', 'int8-w8a8', 'fp8-dynamic', 'fp8-static'];
+  if (only && !isPrecision(only)) throw new Error(`--precision ${only}: not a precision`);
+  const precisions: Precision[] = only ? ['fp16', only as Precision] : ['fp16', 'bf16', ...QUANTIZED_PRECISIONS];
   const stories = dataPath('models/stories260K/hf');
   if (!stories) console.log('SKIP stories260K: no data dir (set QB_DATA_DIR); checking synthetic:tiny only');
   const models: string[] = [...(stories ? [stories] : []), 'synthetic:tiny'];

@@ -7,9 +7,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { KernelTiming } from '../../packages/bench/src/schema.ts';
-import { BENCH_SCHEMA_VERSION } from '../../packages/bench/src/schema.ts';
-import { REPO_ROOT } from '../../packages/engine/src/datadir.ts';
+import { BENCH_SCHEMA_VERSION, type KernelTiming } from '@quantbench/bench';
+import { REPO_ROOT } from '@quantbench/engine';
 
 interface HarnessTiming {
   op: string;
@@ -88,12 +87,15 @@ const passed = checks.filter((c) => c.pass === true).length;
 const rows = timings
   .filter((t) => t.op === 'gemm')
   .map((t) => `| ${t.shape} | ${t.precision} | ${t.kernel} | ${t.medianUs.toFixed(2)} | ${t.achievedTBs.toFixed(2)} | ${t.achievedTflops.toFixed(1)} | ${(100 * t.rooflineRatio).toFixed(1)}% ${t.bound} |`);
+// The ceilings the harness took its ratios against, as its rows carry them.
+const peakOf = (pred: (t: HarnessTiming) => boolean) => [...new Set(timings.filter(pred).map((t) => t.peakTflops))].join(' / ') || '?';
+const peakTBs = [...new Set(timings.map((t) => t.peakTBs))].join(' / ') || '?';
 fs.writeFileSync(
   path.join(dir, 'README.md'),
   `# ${run}\n\nDevice: ${timings[0]?.device ?? 'unknown'} · commit ${commit} · ${date}\n` +
     `Produced by \`bash scripts/device/kernels.sh\` on the GPU machine, imported with \`scripts/device/import_kernels.ts\`.\n` +
     `Inputs are fresh random data (\`"weights": "synthetic"\`). Checks vs the CPU twins: ${passed} passed, ${checks.length - passed} failed.\n` +
-    `Roofline: bytes / 3.0 TB/s for bandwidth-bound shapes, FLOPs / (715 bf16 | 1270 fp8/int8 TFLOP/s) for compute-bound ones.\n\n` +
+    `Roofline: bytes / ${peakTBs} TB/s for bandwidth-bound shapes, FLOPs / (${peakOf((t) => t.precision === 'bf16')} bf16 | ${peakOf((t) => t.precision !== 'bf16')} fp8/int8 TFLOP/s) for compute-bound ones.\n\n` +
     `| shape | precision | kernel | median µs | TB/s | TFLOP/s | roofline |\n|---|---|---|---|---|---|---|\n${rows.join('\n')}\n`,
 );
 console.log(`wrote ${dir}: ${out.length} timings, ${checks.length} checks (${passed} passed)`);

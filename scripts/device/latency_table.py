@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Compact table of gpu_latency.jsonl rows: precision, kind, batch, context, ms, roofline ratio."""
+"""Compact table of gpu_latency.jsonl rows (`pnpm bench latency`): precision, kind, batch, context, ms, roofline ratio."""
 import json
 import sys
 
@@ -10,9 +10,10 @@ for path in sys.argv[1:]:
         print(f"{path}: {e}")
         continue
     for r in rows:
+        roof = f"  roofline {r['rooflineRatio']:.2f}" if "rooflineRatio" in r else "  (no roofline)"
         if r.get("kind") == "decode":
             ms = r.get("ms")
             print(f"{r['precision']:12s} decode b{r['batch']:<4d} ctx{r['context']:<5d} "
-                  + (f"{ms:7.3f} ms  roofline {r['rooflineRatio']:.2f}" if ms else r.get("skipped", "")))
+                  + (f"{ms:7.3f} ms{roof}" if ms else r.get("skipped", "")))
         elif r.get("kind") == "prefill":
-            print(f"{r['precision']:12s} prefill {r['tokens']} {r['ms']:7.2f} ms  roofline {r['rooflineRatio']:.2f}")
+            print(f"{r['precision']:12s} prefill {r['tokens']} {r['ms']:7.2f} ms{roof}")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Summarise `ncu --csv --metrics gpu__time_duration.sum` output of gpu_latency.ts --ncu: per captured forward
+"""Summarise `ncu --csv --metrics gpu__time_duration.sum` output of `bench latency --ncu`: per captured forward
 (each forward ends with the sampling kernel), time per kernel name (sum, count) and the total. Usage: ncu_summary.py CSV [LABEL]"""
 import csv
 import re

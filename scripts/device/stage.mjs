@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Stages what the GPU machine needs into the git-ignored .device/ folder (carried by the device tool):
-//   .device/bundle/*.mjs      esbuild bundles of the TS entry points (no node_modules there)
+//   .device/bundle/*.mjs      esbuild bundles of the TS entry points (no node_modules there): gpu_check, bench
+//                             (also `bench.mjs latency`), eval
 //   .device/node-addon-api/   the addon API headers (the addon is built there with nvcc)
 //   .device/data.tar.xz       the shared models / tokenizer / datasets the runs read (never committed)
 // Node itself: bash ../shared/device/stage-node.sh (makes .device/node). Usage: node scripts/device/stage.mjs [--data]
@@ -16,10 +17,10 @@ const out = path.join(root, '.device');
 const require = createRequire(path.join(root, 'native/package.json'));
 const entries = {
   gpu_check: 'scripts/device/gpu_check.ts',
-  gpu_latency: 'scripts/device/gpu_latency.ts',
   bench: 'packages/bench/src/cli.ts',
   eval: 'packages/eval/src/cli.ts',
 };
+fs.rmSync(path.join(out, 'bundle'), { recursive: true, force: true }); // no stale entry points
 fs.mkdirSync(path.join(out, 'bundle'), { recursive: true });
 for (const [name, src] of Object.entries(entries)) {
   await build({

@@ -1,6 +1,6 @@
 /**
  * `pnpm bench` — serving sweeps (workload x precision x max batch x request rate), `--profile-blocks` decode-step
- * breakdowns, and `pnpm bench kernels` op microbenchmarks. Results go to results/<run>/ (see schema.ts).
+ * breakdowns, `pnpm bench kernels` op microbenchmarks and `pnpm bench latency` raw step latency (latency/). Results go to results/<run>/ (see schema.ts).
  * Ctrl-C stops after the current step: finished points are already on disk, the summary is written from them, and the
  * exit code is 130; `--run NAME --resume` continues the run.
  */
@@ -10,6 +10,7 @@ import yargs from 'yargs';
 import { gitCommit, REPO_ROOT, runCliMain } from '@quantbench/engine';
 import { cudaAvailable, loadBenchEngine, loaderFromModule, type EngineLoader } from './engine_driver.ts';
 import { runKernelBench } from './kernels.ts';
+import { LATENCY_DESCRIPTION, latencyBuilder, latencyHandler } from './latency/command.ts';
 import { resolveBench, parseIntList, type RawBenchFlags } from './options.ts';
 import { profileBlocks } from './profile_blocks.ts';
 import { terminalProgress } from './progress.ts';
@@ -76,7 +77,7 @@ export async function main(argv: string[]): Promise<number> {
           if (h.status !== 0) throw new Error(`the CUDA kernel harness failed (exit ${h.status}); its log is in ${out}`);
           const imp = spawnSync(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'scripts/device/import_kernels.ts'), out, gitCommit(), run], { stdio: 'inherit', env, cwd: REPO_ROOT });
           if (imp.status !== 0) throw new Error(`importing the harness timings failed (exit ${imp.status})`);
-          log(`kernel timings: ${path.join(runDir, 'kernels.jsonl')} (device events; the harness's roofline column is against the H100's 3.0 TB/s)`);
+          log(`kernel timings: ${path.join(runDir, 'kernels.jsonl')} (device events; the roofline column is the harness's, against its ceilings)`);
           return;
         }
         const res = await runKernelBench(
@@ -97,6 +98,7 @@ export async function main(argv: string[]): Promise<number> {
         log(`kernel timings: ${path.join(runDir, 'kernels.jsonl')} (CPU: no roofline ceiling measured)`);
       },
     )
+    .command('latency', LATENCY_DESCRIPTION, latencyBuilder, latencyHandler)
     .command(
       '$0',
       'serving sweep: workload x precision x max batch size x request rate',
@@ -130,7 +132,7 @@ export async function main(argv: string[]): Promise<number> {
           .option('ceilings', {
             type: 'string',
             describe:
-              'roofline ceilings JSON from scripts/device/ceilings.py (measured on this GPU); default: the known card by name (H100, H200), else no roofline ratio',
+              'roofline ceilings JSON from scripts/device/ceilings.py (measured on this GPU); default: the known card by name (native/device_ceilings.json), else no roofline ratio',
           }),
       async (a) => {
         const flags: RawBenchFlags = {

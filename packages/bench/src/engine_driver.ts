@@ -2,13 +2,16 @@
  * The bench's only contact with the engine: loading a model (LLM.load) and driving the continuous-batching
  * EngineCore over its ModelRunner. Everything else in the bench sees the types re-exported here.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
+  ADDON_PATH,
   EngineCore,
   LLM,
   cpuDeviceName,
+  cudaAvailable,
+  hardwareThreads,
+  nativeAddonBuilt,
   type DeviceKind,
   type EngineCoreOptions,
   type LlamaConfig,
@@ -17,9 +20,7 @@ import {
   type PrecisionRecipe,
   type WeightsKind,
 } from '@quantbench/engine';
-import { ADDON_PATH, loadNative } from '@quantbench/native';
-
-export { EngineCore };
+export { EngineCore, cudaAvailable };
 export type { EngineCoreOptions, ModelRunner, RequestOutput, StepResult, StepStats } from '@quantbench/engine';
 
 export interface BenchEngineInfo {
@@ -65,19 +66,9 @@ export class EngineUnavailableError extends Error {
   }
 }
 
-/** True when the native addon is built with CUDA and a GPU is visible. */
-export function cudaAvailable(): boolean {
-  if (!fs.existsSync(ADDON_PATH)) return false;
-  try {
-    return loadNative().cudaAvailable();
-  } catch {
-    return false;
-  }
-}
-
 /** Loads a model through the engine's LLM.load; the LLM itself is the ModelRunner the EngineCore drives. */
 export const loadBenchEngine: EngineLoader = async (o) => {
-  if (!fs.existsSync(ADDON_PATH)) {
+  if (!nativeAddonBuilt()) {
     throw new EngineUnavailableError(`native addon not built (${ADDON_PATH}); run \`pnpm build\` first`);
   }
   const llm = await LLM.load({ model: o.model, precision: o.precision, device: o.device, kvBlocks: o.numKvBlocks, threads: o.threads });
@@ -92,7 +83,7 @@ export const loadBenchEngine: EngineLoader = async (o) => {
       recipe: info.recipe,
       device: info.device,
       // Provenance wants the CPU model and thread count, not just "cpu".
-      deviceName: info.device === 'cpu' && !info.deviceName.includes(':') ? cpuDeviceName(o.threads ?? loadNative().hardwareThreads()) : info.deviceName,
+      deviceName: info.device === 'cpu' && !info.deviceName.includes(':') ? cpuDeviceName(o.threads ?? hardwareThreads()) : info.deviceName,
       vocabSize: info.arch.vocabSize,
       specialTokenIds: [...special],
       arch: info.arch,

@@ -4,7 +4,8 @@ export { computeMetrics, distribution, parseGoodput, requestTimings, type Goodpu
 export { sampleRequests, WORKLOAD_PRESETS, QUICK_PRESETS, defaultNumPrompts, type BenchRequest } from './workload.ts';
 export { arrivalOffsetsMs } from './arrivals.ts';
 export { runSweep, pointKey, resolveCeilings, type SweepConfig, type SweepOutcome, type Rate } from './sweep.ts';
-export { ceilingsForDevice, readCeilingsFile, CeilingsError, KNOWN_CARDS, type DeviceCeilings } from './ceilings.ts';
+export { readCeilingsFile, CeilingsError } from './ceilings.ts';
+export { ceilingsForDevice, KNOWN_CARDS, type DeviceCeilings } from '@quantbench/engine';
 export { readPoints, POINTS_FILE, SUMMARY_JSON, SUMMARY_CSV, BREAKDOWN_FILE, KERNELS_FILE } from './run_dir.ts';
 export { writeSummary, pointRow } from './summary.ts';
 export { loadBenchEngine, type BenchEngine, type EngineLoader } from './engine_driver.ts';

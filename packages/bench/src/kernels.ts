@@ -4,8 +4,7 @@
  * On a GPU machine the CLI runs the CUDA kernel harness instead (device events; see cli.ts), unless --cpu.
  */
 import { Bench } from 'tinybench';
-import { cpuDeviceName, makeProvenance, type PrecisionRecipe } from '@quantbench/engine';
-import { loadNative, type NativeOps } from '@quantbench/native';
+import { cpuDeviceName, hardwareThreads, makeProvenance, referenceOps, type NativeOps, type PrecisionRecipe } from '@quantbench/engine';
 import { appendKernel } from './run_dir.ts';
 import { BENCH_SCHEMA_VERSION, type KernelTiming } from './schema.ts';
 import { SeededRng } from './rng.ts';
@@ -108,9 +107,8 @@ export function kernelCases(ops: NativeOps, cfg: KernelBenchConfig): KernelCase[
 }
 
 export async function runKernelBench(cfg: KernelBenchConfig, log: (m: string) => void = () => {}): Promise<KernelTiming[]> {
-  const native = loadNative();
-  const threads = native.hardwareThreads();
-  const cases = kernelCases(native.ops, cfg);
+  const threads = hardwareThreads();
+  const cases = kernelCases(referenceOps(), cfg);
   const bench = new Bench({ time: cfg.timeMs, iterations: 3, warmupIterations: 1 });
   for (const c of cases) bench.add(`${c.op} ${c.precision} ${JSON.stringify(c.shape)}`, c.fn);
   await bench.run();

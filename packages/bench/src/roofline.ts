@@ -1,19 +1,12 @@
 /**
  * Roofline ratios: ideal time under the bound (bytes / bandwidth or FLOPs / peak, whichever is larger, per engine
- * step) over the measured forward time, against the ceilings of the device at hand (ceilings.ts: a known card by
- * name, or --ceilings FILE). On the CPU backend, or on a CUDA device with no known ceilings, no ratio is given.
+ * step) over the measured forward time, against the ceilings of the device at hand (a known card by name from
+ * native/device_ceilings.json, or --ceilings FILE). On the CPU backend, or on a CUDA device with no known ceilings, no ratio is given.
  */
-import type { DeviceKind, LlamaConfig, Precision } from '@quantbench/engine';
-import { peakTflops, type DeviceCeilings } from './ceilings.ts';
+import { linearWeightBytes, peakTflops, type DeviceCeilings, type DeviceKind, type LlamaConfig, type Precision } from '@quantbench/engine';
 import type { RooflineRatio } from './schema.ts';
 
 export const CPU_ROOFLINE_NOTE = 'CPU backend: no bandwidth/compute ceiling measured, so no roofline ratio';
-
-export function bytesPerWeight(p: Precision): number {
-  if (p === 'fp32') return 4;
-  if (p === 'fp16' || p === 'bf16') return 2;
-  return 1;
-}
 
 export interface ModelCost {
   /** Parameters of the linear layers (q,k,v,o,gate,up,down) of all layers plus lm_head. */
@@ -34,7 +27,7 @@ export function modelCost(a: LlamaConfig, p: Precision): ModelCost {
   const lmHead = h * a.vocabSize;
   const linearParams = a.numLayers * perLayer + lmHead;
   // lm_head stays 16-bit in the quantized recipes.
-  const weightBytes = a.numLayers * perLayer * bytesPerWeight(p) + lmHead * (p === 'fp32' ? 4 : 2);
+  const weightBytes = a.numLayers * perLayer * linearWeightBytes(p) + lmHead * (p === 'fp32' ? 4 : 2);
   return {
     linearParams,
     weightBytes,

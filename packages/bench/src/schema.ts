@@ -7,7 +7,10 @@
  *   breakdown.jsonl   BlockBreakdownPoint lines (only with --profile-blocks)
  *   kernels.jsonl     KernelTiming lines (only for `pnpm bench kernels`)
  */
-import type { Provenance } from '@quantbench/engine';
+import type { Precision, Provenance } from '@quantbench/engine';
+
+/** The provenance every record carries (the engine's one type; the report reads it from here). */
+export type { Provenance, WeightsKind } from '@quantbench/engine';
 
 export const BENCH_SCHEMA_VERSION = 1;
 
@@ -78,7 +81,7 @@ export interface BenchPoint {
   key: string;
   provenance: Provenance;
   workload: WorkloadSpec;
-  precision: string;
+  precision: Precision;
   engine: EngineSettings;
   requestRate: number | 'inf';
   burstiness: number;
@@ -97,7 +100,7 @@ export interface BlockBreakdownPoint {
   schema: 'quantbench.bench.breakdown';
   version: number;
   provenance: Provenance;
-  precision: string;
+  precision: Precision;
   batchSize: number;
   contextLen: number;
   /** Milliseconds per decode step by block. */

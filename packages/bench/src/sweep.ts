@@ -8,7 +8,8 @@ import { arrivalOffsetsMs } from './arrivals.ts';
 import { loadBenchEngine, type BenchEngine, type EngineLoader } from './engine_driver.ts';
 import { computeMetrics, type GoodputSlo } from './metrics.ts';
 import { silentProgress, type SweepProgress } from './progress.ts';
-import { ceilingsForDevice, readCeilingsFile, type DeviceCeilings } from './ceilings.ts';
+import { ceilingsForDevice, type DeviceCeilings } from '@quantbench/engine';
+import { readCeilingsFile } from './ceilings.ts';
 import { CPU_ROOFLINE_NOTE, RooflineAccumulator, modelCost } from './roofline.ts';
 import { appendPoint, openRunDir } from './run_dir.ts';
 import { BENCH_SCHEMA_VERSION, type BenchPoint, type WorkloadSpec } from './schema.ts';
@@ -45,7 +46,7 @@ export interface SweepConfig {
   resume: boolean;
   /** Keep per-request timings in each point. */
   saveRequests: boolean;
-  /** Roofline ceilings from scripts/device/ceilings.py (else the known card's, by device name: ceilings.ts). */
+  /** Roofline ceilings from scripts/device/ceilings.py (else the known card's, by device name: native/device_ceilings.json). */
   ceilingsFile?: string;
 }
 

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { ADDON_PATH } from '@quantbench/native';
+import { ADDON_PATH } from '@quantbench/engine';
 import { loadBenchEngine } from '../src/engine_driver.ts';
 import { arrivalOffsetsMs } from '../src/arrivals.ts';
 import { readPoints } from '../src/run_dir.ts';

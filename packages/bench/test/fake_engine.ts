@@ -6,7 +6,7 @@
  */
 import { syntheticConfig, type PrecisionRecipe } from '@quantbench/engine';
 import { EngineCore, type BenchEngine, type EngineLoader } from '../src/engine_driver.ts';
-import { FakeRunner } from '../../engine/test/scheduler_fake_runner.ts';
+import { FakeRunner } from '@quantbench/engine/testing';
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 

@@ -1,5 +1,6 @@
 export * from './types.ts';
 export * from './provenance.ts';
+export * from './device_ceilings.ts';
 export * from './datadir.ts';
 export * from './errors.ts';
 export { LLM, logSoftmax, type LoadOptions, type LoglikelihoodOptions, type TokenLogprobsResult } from './llm.ts';
@@ -9,3 +10,4 @@ export { loadTokenizer, ByteTokenizer, type TextTokenizer, type ChatMessage } fr
 export * from './scheduler/index.ts';
 export type * from './scheduler/types.ts';
 export { runCliMain } from './cli/common.ts';
+export * from './native_runtime.ts';

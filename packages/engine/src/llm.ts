@@ -85,6 +85,11 @@ export class LLM implements ModelRunner {
     return wrapNative('forward', () => this.model.native.forward(batch));
   }
 
+  /** Timing runs: fill the whole KV cache with seeded random values (a step then reads real-looking data). */
+  fillKvRandom(seed: number): void {
+    wrapNative('fillKvRandom', () => this.model.native.fillKvRandom(seed));
+  }
+
   provenance(): Provenance {
     return makeProvenance({ device: this.info.deviceName, deviceKind: this.info.device, model: this.info.model, weights: this.info.weights, recipe: this.info.recipe });
   }

@@ -2,25 +2,21 @@
  * Public types of @quantbench/engine. Everything that crosses a package boundary is typed here.
  */
 
-/** Unquantized baselines (fp32 is a reference mode) and the three quantized schemes. */
-export const PRECISIONS = ['fp32', 'fp16', 'bf16', 'int8-w8a8', 'fp8-dynamic', 'fp8-static'] as const;
-export type Precision = (typeof PRECISIONS)[number];
-/** The four precisions the product compares. */
-export const BENCH_PRECISIONS = ['fp16', 'int8-w8a8', 'fp8-dynamic', 'fp8-static'] as const satisfies readonly Precision[];
-export const QUANTIZED_PRECISIONS = ['int8-w8a8', 'fp8-dynamic', 'fp8-static'] as const satisfies readonly Precision[];
-export type QuantizedPrecision = (typeof QUANTIZED_PRECISIONS)[number];
+export {
+  PRECISIONS,
+  BENCH_PRECISIONS,
+  QUANTIZED_PRECISIONS,
+  isPrecision,
+  isQuantized,
+  linearWeightBytes,
+  type Precision,
+  type QuantizedPrecision,
+  type ActDtype,
+} from '@quantbench/native';
+import type { ActDtype, Precision } from '@quantbench/native';
 
-/** Activation dtype between ops (the 16-bit parts of a quantized model use it too). */
-export type ActDtype = 'fp32' | 'fp16' | 'bf16';
 export type DeviceKind = 'cpu' | 'cuda';
 export type WeightsKind = 'synthetic' | 'real';
-
-export function isPrecision(p: string): p is Precision {
-  return (PRECISIONS as readonly string[]).includes(p);
-}
-export function isQuantized(p: Precision): p is QuantizedPrecision {
-  return (QUANTIZED_PRECISIONS as readonly string[]).includes(p);
-}
 
 /** How a precision is realised: recorded in every result. */
 export interface PrecisionRecipe {

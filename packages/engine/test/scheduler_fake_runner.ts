@@ -1,6 +1,7 @@
 /**
- * Test-only deterministic ModelRunner with a real paged "KV cache": each token's state is written to its slot via
- * the block table and the next token is a hash of every state in the context, read back through the block table.
+ * Test-only deterministic ModelRunner (also @quantbench/engine/testing, for the bench's tests) with a real paged
+ * "KV cache": each token's state is written to its slot via the block table and the next token is a hash of every
+ * state in the context, read back through the block table.
  * Wrong block tables, overwritten blocks, bad positions or seeds change the tokens; malformed batches throw.
  */
 import type { NativeBatch, NativeStepResult } from '@quantbench/native';

@@ -4,7 +4,7 @@
  *   samples_<task>_<precision>.jsonl.gz     EvalSample lines (gzip)
  *   fidelity_<model>_<precision>.json       FidelityResult (when an fp16 run of the same model exists)
  */
-import type { Provenance } from '@quantbench/engine';
+import type { Precision, Provenance } from '@quantbench/engine';
 
 export const EVAL_SCHEMA_VERSION = 1;
 
@@ -48,7 +48,7 @@ export interface EvalResult {
   schema: 'quantbench.eval.result';
   version: number;
   provenance: Provenance;
-  precision: string;
+  precision: Precision;
   results: Record<string, TaskResult>;
   groups: Record<string, GroupResult>;
   'n-shot': Record<string, number>;
@@ -85,7 +85,7 @@ export interface FidelityResult {
   schema: 'quantbench.eval.fidelity';
   version: number;
   provenance: Provenance;
-  precision: string;
+  precision: Precision;
   reference: string; // "fp16"
   perTask: Record<
     string,

@@ -1,7 +1,6 @@
 /**
  * The result formats this package reads, re-exported from their owners (the schemas are the contract).
- * Type-only: nothing here runs. Relative paths because @quantbench/bench and @quantbench/eval export no
- * subpath for their schema modules.
+ * Type-only: nothing here runs. Provenance and WeightsKind are the engine's, re-exported by the bench schema.
  */
 export type {
   BenchPoint,
@@ -11,7 +10,7 @@ export type {
   KernelTiming,
   RooflineRatio,
   ServingMetrics,
-} from '../../bench/src/schema.ts';
+} from '@quantbench/bench';
 export type {
   EvalResult,
   FidelityResult,
@@ -19,9 +18,8 @@ export type {
   MetricValue,
   PerplexityResult,
   TaskResult,
-} from '../../eval/src/schema.ts';
-export type { Provenance } from '../../engine/src/provenance.ts';
-export type { WeightsKind } from '../../engine/src/types.ts';
+} from '@quantbench/eval';
+export type { Provenance, WeightsKind } from '@quantbench/bench';
 
 /** Schema versions this report understands (mirrors BENCH_SCHEMA_VERSION / EVAL_SCHEMA_VERSION). */
 export const SUPPORTED_BENCH_VERSION = 1;

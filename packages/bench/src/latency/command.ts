@@ -1,0 +1,76 @@
+/**
+ * The `latency` subcommand of `pnpm bench` (flags, defaults, checks); the work is in run.ts. On the GPU machine:
+ * `bash scripts/device/gpu.sh latency` (rows -> $OUT/gpu_latency.jsonl) and `gpu.sh profile` (--ncu).
+ */
+import type { Argv } from 'yargs';
+import { cudaAvailable, gitCommit } from '@quantbench/engine';
+import { readCeilingsFile } from '../ceilings.ts';
+import { OptionError, parseIntList, parsePrecisions } from '../options.ts';
+import { runLatency, type LatencyOptions } from './run.ts';
+
+export const LATENCY_DESCRIPTION =
+  'step latency outside the scheduler: decode at batch x context and one prefill per precision, with bytes moved, TB/s and roofline ratios (jsonl rows)';
+
+export function latencyBuilder(y: Argv) {
+  return y
+    .option('model', { type: 'string', describe: 'synthetic:NAME or a model directory (default synthetic:llama-3.1-8b on CUDA, synthetic:tiny on the CPU)' })
+    .option('device', { choices: ['auto', 'cpu', 'cuda'] as const, default: 'auto' as const })
+    .option('precision', { type: 'string', describe: 'comma list (default: fp16,int8-w8a8,fp8-dynamic,fp8-static)' })
+    .option('batch', { type: 'string', default: '1,16,64,256', describe: 'decode batch sizes, comma list' })
+    .option('context', { type: 'string', default: '128,2048', describe: 'decode context lengths, comma list' })
+    .option('iters', { type: 'number', default: 20, describe: 'timed forwards per decode point (after 3 warm-ups)' })
+    .option('prefill', { type: 'boolean', default: true, describe: 'time one prefill per precision (--no-prefill: decode only)' })
+    .option('prefill-tokens', { type: 'number', default: 2048, describe: 'prompt length of the prefill point' })
+    .option('gpu-memory-utilization', { type: 'number', default: 0.9, describe: 'fraction of GPU memory for weights + KV cache (batch 256 x context 2048 needs 32768 KV blocks)' })
+    .option('kv-blocks', { type: 'number', describe: 'KV cache size in 16-token blocks (default: the engine decides)' })
+    .option('ceilings', { type: 'string', describe: 'roofline ceilings JSON from scripts/device/ceilings.py (measured on this GPU); default: the known card\'s measured rates by name, else no ratio' })
+    .option('commit', { type: 'string', describe: 'commit recorded in each row (default: this checkout\'s)' })
+    .option('seed', { type: 'number', describe: 'token-id seed (default: a fresh one per run)' })
+    .option('ncu', { type: 'boolean', default: false, describe: 'no timing: bracket one prefill 2048, decode b1 ctx128 and b64 ctx2048 (eager) for `ncu --profile-from-start off`' })
+    .option('out', { type: 'string', describe: 'also write the rows to this .jsonl file (rewritten after each row)' });
+}
+
+type LatencyArgs = Awaited<ReturnType<typeof latencyBuilder>['argv']>;
+
+function positiveInt(v: number, flag: string): number {
+  if (!Number.isInteger(v) || v < 1) throw new OptionError(`--${flag} must be a positive integer, got ${v}`);
+  return v;
+}
+
+/** Flags -> options, checked before any model loads. */
+export function resolveLatency(a: LatencyArgs, cuda: boolean): { options: LatencyOptions; notices: string[] } {
+  const notices: string[] = [];
+  const device = a.device === 'auto' ? (cuda ? 'cuda' : 'cpu') : a.device;
+  if (device === 'cuda' && !cuda) throw new OptionError('--device cuda: no CUDA device/backend available; use --device cpu');
+  if (a.device === 'auto' && device === 'cpu' && !a.model) {
+    notices.push('No GPU found: timing the CPU reference backend on synthetic:tiny (plumbing, not GPU performance).');
+  }
+  if (a.ncu && device !== 'cuda') throw new OptionError('--ncu profiles CUDA kernels: it needs a CUDA device');
+  const util = a.gpuMemoryUtilization;
+  if (!(util > 0 && util <= 1)) throw new OptionError(`--gpu-memory-utilization must be in (0, 1], got ${util}`);
+  if (a.ceilings) readCeilingsFile(a.ceilings); // a bad file fails here, before any model loads
+  const options: LatencyOptions = {
+    model: a.model ?? (device === 'cuda' ? 'synthetic:llama-3.1-8b' : 'synthetic:tiny'),
+    device,
+    precisions: parsePrecisions(a.precision),
+    batches: parseIntList(a.batch, 'batch'),
+    contexts: parseIntList(a.context, 'context'),
+    iters: positiveInt(a.iters, 'iters'),
+    prefillTokens: a.prefill ? positiveInt(a.prefillTokens, 'prefill-tokens') : 0,
+    gpuMemoryUtilization: util,
+    kvBlocks: a.kvBlocks !== undefined ? positiveInt(a.kvBlocks, 'kv-blocks') : undefined,
+    ceilingsFile: a.ceilings,
+    commit: a.commit ?? gitCommit(),
+    seed: a.seed ?? Date.now() % 2 ** 32,
+    ncu: a.ncu,
+    out: a.out,
+  };
+  return { options, notices };
+}
+
+export async function latencyHandler(a: LatencyArgs): Promise<void> {
+  const log = (m: string) => process.stderr.write(m + '\n');
+  const { options, notices } = resolveLatency(a, cudaAvailable());
+  for (const n of notices) log(n);
+  await runLatency(options, log, (row) => process.stdout.write(JSON.stringify(row) + '\n'));
+}

@@ -1,0 +1,190 @@
+/**
+ * `pnpm bench latency`: step latency of the model outside the scheduler, on synthetic Llama-3.1-8B by default —
+ * decode steps at batch × context (the CUDA-graph path), the same with per-block timing (eager, device events per
+ * block), and one prefill, per precision. The KV cache is filled with seeded random values before timing. Each row:
+ * the median wall time of the forward call (host packing + copies + device + sync), the bytes the step moves and the
+ * TB/s that makes, and the roofline ratio against the ceilings (latency/roofline.ts).
+ * --ncu: no timing; the forwards are bracketed for `ncu --profile-from-start off` (scripts/device/gpu.sh profile).
+ */
+import fs from 'node:fs';
+import { cudaProfiler, LLM, type NativeBatch, type Precision, type Provenance } from '@quantbench/engine';
+import { SeededRng } from '../rng.ts';
+import { decodeBatch, decodeBlocks, prefillBatch } from './batches.ts';
+import { decodeCost, latencyCeilings, prefillCost } from './roofline.ts';
+
+export interface LatencyOptions {
+  model: string;
+  device: 'cpu' | 'cuda';
+  precisions: Precision[];
+  batches: number[];
+  contexts: number[];
+  /** Timed forwards per decode point (after 3 warm-ups); the per-block run takes half, at least 5. */
+  iters: number;
+  /** Prompt length of the prefill point; 0: no prefill. */
+  prefillTokens: number;
+  /** Fraction of GPU memory for weights + KV (batch 256 × context 2048 needs 32768 KV blocks). */
+  gpuMemoryUtilization: number;
+  /** KV blocks (CPU; on CUDA what fits in gpuMemoryUtilization). */
+  kvBlocks?: number;
+  ceilingsFile?: string;
+  commit: string;
+  seed: number;
+  ncu: boolean;
+  out?: string;
+}
+
+/** The provenance fields a latency row carries (flat, as results/*\/gpu_latency.jsonl have them). */
+type RowProvenance = Pick<Provenance, 'device' | 'commit' | 'model' | 'weights' | 'recipe'>;
+
+export interface LatencyRowBase extends RowProvenance {
+  precision: Precision;
+  kvBlocks: number;
+  gpuMemoryUtilization: number;
+  /** The ceilings the ratios use (null: none known, no ratio). */
+  ceilings: Record<string, unknown> | null;
+}
+
+export interface DecodeRow extends LatencyRowBase {
+  kind: 'decode';
+  batch: number;
+  context: number;
+  skipped?: string;
+  ms?: number;
+  msEagerProfiled?: number;
+  blocksMs?: Record<string, number>;
+  bytes?: number;
+  rooflineMs?: number;
+  rooflineRatio?: number;
+  tokPerS?: number;
+  /** bytes / ms: what the step achieves of the memory bandwidth, TB/s. */
+  achievedTBs?: number;
+}
+
+export interface PrefillRow extends LatencyRowBase {
+  kind: 'prefill';
+  tokens: number;
+  ms: number;
+  blocksMs?: Record<string, number>;
+  flops: number;
+  rooflineMs?: number;
+  rooflineRatio?: number;
+  tflops: number;
+  bytes: number;
+  achievedTBs: number;
+}
+
+export type LatencyRow = DecodeRow | PrefillRow;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+const WARMUP = 3;
+
+/** Median wall ms of `iters` forwards after warm-ups, and the median per-block ms of the profiled ones. */
+function time(llm: LLM, make: () => NativeBatch, iters: number): { ms: number; blocks?: Record<string, number> } {
+  const ts: number[] = [];
+  const blocks: Record<string, number[]> = {};
+  for (let i = 0; i < iters + WARMUP; i++) {
+    const batch = make();
+    const s = process.hrtime.bigint();
+    const r = llm.forward(batch);
+    const ms = Number(process.hrtime.bigint() - s) / 1e6;
+    if (i >= WARMUP) {
+      ts.push(ms);
+      if (batch.profile) for (const [k, v] of Object.entries(r.blockMs)) (blocks[k] ??= []).push(v);
+    }
+  }
+  const medians = Object.fromEntries(Object.entries(blocks).map(([k, v]) => [k, median(v)]));
+  return { ms: median(ts), blocks: Object.keys(medians).length ? medians : undefined };
+}
+
+const tbs = (bytes: number, ms: number) => bytes / (ms * 1e9);
+
+export async function runLatency(o: LatencyOptions, log: (m: string) => void, emit: (row: LatencyRow) => void): Promise<LatencyRow[]> {
+  const rows: LatencyRow[] = [];
+  const lines: string[] = [];
+  const put = (row: LatencyRow) => {
+    rows.push(row);
+    lines.push(JSON.stringify(row));
+    if (o.out) fs.writeFileSync(o.out, lines.join('\n') + '\n');
+    emit(row);
+  };
+  const rng = new SeededRng(o.seed);
+  for (const precision of o.precisions) {
+    const t0 = Date.now();
+    const llm = await LLM.load({
+      model: o.model,
+      precision,
+      device: o.device,
+      maxModelLen: 4096,
+      gpuMemoryUtilization: o.gpuMemoryUtilization,
+      kvBlocks: o.kvBlocks,
+      onProgress: (s) => log(`  ${s}`),
+    });
+    try {
+      const info = llm.info;
+      const a = info.arch;
+      const V = a.vocabSize;
+      const roof = latencyCeilings(info.device, info.deviceName, o.ceilingsFile);
+      const c = roof?.ceilings ?? null;
+      const base: LatencyRowBase = {
+        device: info.deviceName,
+        commit: o.commit,
+        model: info.model,
+        weights: info.weights,
+        precision,
+        recipe: info.recipe,
+        kvBlocks: llm.numKvBlocks,
+        gpuMemoryUtilization: o.gpuMemoryUtilization,
+        ceilings: roof?.record ?? null,
+      };
+      log(`${precision}: loaded in ${((Date.now() - t0) / 1000).toFixed(1)} s on ${info.deviceName}; KV ${llm.numKvBlocks} blocks`);
+      llm.fillKvRandom(12345);
+      if (o.ncu) {
+        // Eager forwards (QB_CUDA_GRAPHS=0 set by the caller), warmed up, then captured in this order: prefill,
+        // decode b1 ctx128, decode b64 ctx2048; each forward ends with the sampling kernel (the summary splits there).
+        const runs = [() => prefillBatch(rng, 2048, V, false), () => decodeBatch(rng, 1, 128, V, false), () => decodeBatch(rng, 64, 2048, V, false)];
+        for (const r of runs) for (let i = 0; i < 2; i++) llm.forward(r());
+        cudaProfiler(true);
+        for (const r of runs) llm.forward(r());
+        cudaProfiler(false);
+        log(`${precision}: profiled region done`);
+        continue;
+      }
+      for (const ctx of o.contexts) {
+        for (const B of o.batches) {
+          const need = decodeBlocks(B, ctx);
+          if (need > llm.numKvBlocks) {
+            const room = info.device === 'cuda' ? `fit in ${Math.round(o.gpuMemoryUtilization * 100)}% of GPU memory` : 'in the cache (--kv-blocks)';
+            put({ ...base, kind: 'decode', batch: B, context: ctx, skipped: `needs ${need} KV blocks, ${llm.numKvBlocks} ${room}` });
+            continue;
+          }
+          const cost = decodeCost(a, precision, B, ctx, c);
+          const g = time(llm, () => decodeBatch(rng, B, ctx, V, false), o.iters);
+          const p = time(llm, () => decodeBatch(rng, B, ctx, V, true), Math.max(5, Math.floor(o.iters / 2)));
+          put({
+            ...base, kind: 'decode', batch: B, context: ctx, ms: g.ms, msEagerProfiled: p.ms, blocksMs: p.blocks, bytes: cost.bytes,
+            rooflineMs: cost.rooflineMs ?? undefined, rooflineRatio: cost.rooflineMs !== null ? cost.rooflineMs / g.ms : undefined,
+            tokPerS: (B / g.ms) * 1e3, achievedTBs: tbs(cost.bytes, g.ms),
+          });
+        }
+      }
+      if (o.prefillTokens > 0) {
+        const T = o.prefillTokens;
+        const cost = prefillCost(a, precision, T, c);
+        const r = time(llm, () => prefillBatch(rng, T, V, false), 5);
+        const p = time(llm, () => prefillBatch(rng, T, V, true), 3);
+        put({
+          ...base, kind: 'prefill', tokens: T, ms: r.ms, blocksMs: p.blocks, flops: cost.flops,
+          rooflineMs: cost.rooflineMs ?? undefined, rooflineRatio: cost.rooflineMs !== null ? cost.rooflineMs / r.ms : undefined,
+          tflops: cost.flops / (r.ms * 1e9), bytes: cost.bytes, achievedTBs: tbs(cost.bytes, r.ms),
+        });
+      }
+    } finally {
+      llm.close();
+    }
+  }
+  return rows;
+}

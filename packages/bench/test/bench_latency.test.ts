@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { ADDON_PATH, syntheticConfig } from '@quantbench/engine';
+import { OptionError } from '../src/options.ts';
+import { resolveLatency } from '../src/latency/command.ts';
+import { decodeCost, latencyCeilings, prefillCost } from '../src/latency/roofline.ts';
+import { runLatency, type LatencyRow } from '../src/latency/run.ts';
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'qb-lat-'));
+const near = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * Math.abs(b);
+
+// results/gpu-h200-d6c4bd9/ceilings.json: the denominators of that record's gpu_latency.jsonl
+const H200_FILE = { device: 'NVIDIA H200', copyTBs: 4.053691549898971, bf16Tflops: 748.4314479178514, fp8Tflops: 1292.1567214943382, torch: '2.11.0+cu130', commit: 'd6c4bd9+bundle', weights: 'synthetic' };
+
+test('latency roofline: the committed H200 record\'s bytes, FLOPs and ideal times come out again', () => {
+  const dir = tmp();
+  const file = path.join(dir, 'ceilings.json');
+  fs.writeFileSync(file, JSON.stringify(H200_FILE));
+  const roof = latencyCeilings('cuda', 'NVIDIA H200', file)!;
+  assert.deepEqual(roof.record, { source: 'measured here (scripts/device/ceilings.py)', ...H200_FILE }, 'the file as written, with its source');
+  const a = syntheticConfig('llama-3.1-8b');
+  const b1 = decodeCost(a, 'fp16', 1, 128, roof.ceilings);
+  assert.equal(b1.bytes, 15026094080);
+  assert.ok(near(b1.rooflineMs!, 3.706767990370281), `${b1.rooflineMs}`);
+  const b64 = decodeCost(a, 'fp8-static', 64, 2048, roof.ceilings);
+  assert.equal(b64.bytes, 25209864192);
+  assert.ok(near(b64.rooflineMs!, 6.21898925502319), `${b64.rooflineMs}`);
+  const p16 = prefillCost(a, 'fp16', 2048, roof.ceilings);
+  assert.equal(p16.flops, 29687864623104);
+  assert.ok(near(p16.rooflineMs!, 39.66677870858597), `${p16.rooflineMs}`);
+  const p8 = prefillCost(a, 'int8-w8a8', 2048, roof.ceilings);
+  assert.ok(near(p8.rooflineMs!, 23.594203139433144), `${p8.rooflineMs}`);
+});
+
+test('latency ceilings: a known card\'s measured rates without a file, none on the CPU or an unknown card', () => {
+  const h100 = latencyCeilings('cuda', 'NVIDIA H100 80GB HBM3', undefined)!;
+  assert.deepEqual([h100.record.copyTBs, h100.record.bf16Tflops, h100.record.fp8Tflops], [3.0, 715, 1270]);
+  assert.match(String(h100.record.source), /H100 SXM/);
+  assert.equal(latencyCeilings('cuda', 'NVIDIA A100-SXM4-80GB', undefined), null);
+  assert.equal(latencyCeilings('cpu', 'cpu: some cpu (2 threads)', undefined), null);
+  assert.equal(decodeCost(syntheticConfig('llama-3.1-8b'), 'fp16', 1, 128, null).rooflineMs, null);
+});
+
+const args = (o: Record<string, unknown> = {}) =>
+  ({ device: 'cpu', batch: '1,16,64,256', context: '128,2048', iters: 20, prefill: true, prefillTokens: 2048, gpuMemoryUtilization: 0.9, ncu: false, ...o }) as Parameters<typeof resolveLatency>[0];
+
+test('latency options: defaults, and bad flags fail before any model loads', () => {
+  const { options, notices } = resolveLatency(args({ device: 'auto' }), false);
+  assert.equal(options.device, 'cpu');
+  assert.equal(options.model, 'synthetic:tiny');
+  assert.deepEqual(options.precisions, ['fp16', 'int8-w8a8', 'fp8-dynamic', 'fp8-static']);
+  assert.deepEqual([options.batches, options.contexts, options.prefillTokens], [[1, 16, 64, 256], [128, 2048], 2048]);
+  assert.equal(notices.length, 1);
+  assert.equal(resolveLatency(args({ prefill: false }), false).options.prefillTokens, 0);
+  assert.equal(resolveLatency(args({ device: 'auto' }), true).options.model, 'synthetic:llama-3.1-8b');
+  const bad = (o: Record<string, unknown>, re: RegExp) =>
+    assert.throws(() => resolveLatency(args(o), false), (e: unknown) => (e instanceof OptionError || (e as Error).name === 'CeilingsError') && re.test((e as Error).message));
+  bad({ device: 'cuda' }, /no CUDA/);
+  bad({ ncu: true }, /--ncu/);
+  bad({ iters: 0 }, /--iters/);
+  bad({ batch: '1,x' }, /--batch/);
+  bad({ precision: 'fp4' }, /unknown precision/);
+  bad({ gpuMemoryUtilization: 1.5 }, /--gpu-memory-utilization/);
+  bad({ ceilings: path.join(tmp(), 'missing.json') }, /cannot read/);
+});
+
+const nativeSkip = fs.existsSync(ADDON_PATH) ? false : `skipped: native addon not built (${ADDON_PATH})`;
+
+test('latency run on the CPU (synthetic:tiny): rows with bytes, TB/s, no ratio; a point the cache cannot hold is skipped', { skip: nativeSkip }, async () => {
+  const out = path.join(tmp(), 'lat.jsonl');
+  const emitted: LatencyRow[] = [];
+  const { options } = resolveLatency(args({ precision: 'fp16,fp8-dynamic', batch: '1,3', context: '32', iters: 2, prefillTokens: 48, kvBlocks: 5, commit: 'abc', seed: 1, out }), false);
+  const rows = await runLatency(options, () => {}, (r) => emitted.push(r));
+  assert.deepEqual(rows, emitted);
+  assert.deepEqual(rows.map((r) => `${r.precision} ${r.kind} ${r.kind === 'decode' ? r.batch : r.tokens}`), ['fp16 decode 1', 'fp16 decode 3', 'fp16 prefill 48', 'fp8-dynamic decode 1', 'fp8-dynamic decode 3', 'fp8-dynamic prefill 48']);
+  assert.deepEqual(fs.readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l)), JSON.parse(JSON.stringify(rows)));
+  for (const r of rows) {
+    assert.equal(r.commit, 'abc');
+    assert.equal(r.model, 'synthetic:tiny');
+    assert.equal(r.ceilings, null);
+    assert.equal(r.rooflineRatio, undefined, 'no ratio on the CPU');
+    if (r.kind === 'decode' && r.batch === 3) {
+      assert.match(r.skipped!, /needs 6 KV blocks, 5/);
+      continue;
+    }
+    assert.ok(r.ms! > 0 && r.bytes! > 0);
+    assert.ok(near(r.achievedTBs!, r.bytes! / (r.ms! * 1e9)));
+    if (r.kind === 'prefill') assert.ok(near(r.tflops, r.flops / (r.ms * 1e9)));
+  }
+  assert.ok(rows.find((r) => r.kind === 'decode' && r.precision === 'fp8-dynamic')!.bytes! < rows.find((r) => r.kind === 'decode' && r.precision === 'fp16')!.bytes!, '8-bit weights move fewer bytes');
+});
