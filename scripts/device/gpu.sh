@@ -61,9 +61,9 @@ case "$what" in
   profile)  # per-kernel device time of one prefill and two eager decode steps per precision (ncu)
     prec="${1:-fp16,fp8-static}"
     for p in ${prec//,/ }; do
-      QB_CUDA_GRAPHS=0 ncu --profile-from-start off --clock-control none --cache-control none \
+      ncu --profile-from-start off --clock-control none --cache-control none \
         --metrics gpu__time_duration.sum --csv \
-        "${BENCH[@]}" latency --ncu --precision "$p" >"$OUT/ncu_$p.csv" 2>"$OUT/ncu_$p.err" ||
+        "${BENCH[@]}" latency --ncu --no-cuda-graphs --precision "$p" >"$OUT/ncu_$p.csv" 2>"$OUT/ncu_$p.err" ||
         { tail -5 "$OUT/ncu_$p.err"; echo "ncu failed for $p"; }
       python3 scripts/device/ncu_summary.py "$OUT/ncu_$p.csv" "$p" | tee "$OUT/ncu_$p.txt"
     done ;;

@@ -27,7 +27,10 @@ export function latencyBuilder(y: Argv) {
     .option('commit', { type: 'string', describe: 'commit recorded in each row (default: this checkout\'s)' })
     .option('seed', { type: 'number', describe: 'token-id seed (default: a fresh one per run)' })
     .option('ncu', { type: 'boolean', default: false, describe: 'no timing: bracket one prefill 2048, decode b1 ctx128 and b64 ctx2048 (eager) for `ncu --profile-from-start off`' })
-    .option('out', { type: 'string', describe: 'also write the rows to this .jsonl file (rewritten after each row)' });
+    .option('out', { type: 'string', describe: 'also write the rows to this .jsonl file (rewritten after each row)' })
+    .option('cuda-graphs', { type: 'boolean', default: true, describe: 'replay decode steps as CUDA graphs (--no-cuda-graphs: eager, for comparisons and ncu)' })
+    .option('pdl', { type: 'boolean', default: true, describe: 'programmatic dependent launch between kernels (--no-pdl for comparisons)' })
+    .option('fused-decode', { type: 'boolean', default: true, describe: 'fused decode linears for one-row steps (--no-fused-decode for comparisons)' });
 }
 
 type LatencyArgs = Awaited<ReturnType<typeof latencyBuilder>['argv']>;
@@ -64,6 +67,7 @@ export function resolveLatency(a: LatencyArgs, cuda: boolean): { options: Latenc
     seed: a.seed ?? Date.now() % 2 ** 32,
     ncu: a.ncu,
     out: a.out,
+    cuda: { cudaGraphs: a.cudaGraphs, pdl: a.pdl, fusedDecode: a.fusedDecode },
   };
   return { options, notices };
 }

@@ -7,7 +7,7 @@
  * --ncu: no timing; the forwards are bracketed for `ncu --profile-from-start off` (scripts/device/gpu.sh profile).
  */
 import fs from 'node:fs';
-import { cudaProfiler, LLM, type NativeBatch, type Precision, type Provenance } from '@quantbench/engine';
+import { cudaProfiler, LLM, type CudaEngineOptions, type NativeBatch, type Precision, type Provenance } from '@quantbench/engine';
 import { SeededRng } from '../rng.ts';
 import { decodeBatch, decodeBlocks, prefillBatch } from './batches.ts';
 import { decodeCost, latencyCeilings, prefillCost } from './roofline.ts';
@@ -31,6 +31,8 @@ export interface LatencyOptions {
   seed: number;
   ncu: boolean;
   out?: string;
+  /** CUDA engine options (default all on); recorded in each row's recipe.cuda. */
+  cuda?: Partial<CudaEngineOptions>;
 }
 
 /** The provenance fields a latency row carries (flat, as results/*\/gpu_latency.jsonl have them). */
@@ -121,6 +123,7 @@ export async function runLatency(o: LatencyOptions, log: (m: string) => void, em
       maxModelLen: 4096,
       gpuMemoryUtilization: o.gpuMemoryUtilization,
       kvBlocks: o.kvBlocks,
+      cuda: o.cuda,
       onProgress: (s) => log(`  ${s}`),
     });
     try {
