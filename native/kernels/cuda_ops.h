@@ -1,4 +1,4 @@
-// CUDA kernel launchers of the quantbench engine (sm_90a). Each names its CPU twin in cpu/ops.h and follows the
+// CUDA kernel launchers of the quantbench engine (sm_90a). Each names its CPU twin in kernels/reference.h and follows the
 // quantization rules of common/numerics.h bit for bit (GEMMs and reductions: up to fp32 accumulation order).
 //
 // Conventions: all pointers are device pointers; activations are stored in a 16-bit dtype (ActDtype::F16 or BF16;

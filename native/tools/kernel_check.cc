@@ -1,4 +1,4 @@
-// CUDA kernel harness: checks every kernel against its CPU twin (cpu/ops.h) on fresh random inputs, then times them.
+// CUDA kernel harness: checks every kernel against its CPU twin (kernels/reference.h) on fresh random inputs, then times them.
 // Usage: qb_kernel_check [--seed N] [--checks-only | --bench-only] [--jsonl FILE] [--quick] [--only G1,G2] [--no-pdl]
 // (--no-pdl: launch without programmatic dependent launch, so each kernel's timing excludes the overlap)
 // Groups (--only): quant, fused, gemm_smallm, gemm_lt, fused_gemv, attention, sampling, weights (checks); gemm, act,

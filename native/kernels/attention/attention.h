@@ -1,6 +1,6 @@
 // CUDA attention-path kernels (sm_90a): RoPE fused with the paged KV-cache write, and causal GQA attention over the
 // paged cache for a varlen batch (prefill chunks and decodes in one launch). Twins: cpu::rope, cpu::kv_cache_write,
-// cpu::attention_paged (cpu/ops.h). KV cache layout as the CPU's: [num_blocks, block_size, Hkv, Dh], act dtype.
+// cpu::attention_paged (kernels/reference.h). KV cache layout as the CPU's: [num_blocks, block_size, Hkv, Dh], act dtype.
 //
 // CUDA-graph rule: launch configurations depend only on the integer arguments (T, S, H, Hkv, Dh, bounds); every
 // per-step value (positions, slots, seq_starts, block tables) is read from device arrays, so one graph captured for

@@ -8,9 +8,8 @@ namespace qb::cuda::smallm {
 
 // PRE: load the first weight batch into registers before the programmatic-dependent-launch wait (pdl.h). Chosen
 // per configuration so that none spills: the M <= 8 one (80 registers at 3 blocks/SM) spills with it, the M <= 16
-// one spills without it. The model's decode latency did not move measurably between the two (H100, PERF_NOTES.md),
-// except for the lm_head (N = 128256, M = 1): 398 us without the preload, 359 us with it (ncu) — it gets its own
-// configuration at 2 blocks/SM, where the preload fits in registers.
+// one spills without it. The lm_head (N = 128256, M <= 8) gets its own configuration at 2 blocks/SM, where the preload
+// fits in registers and measured faster (docs/perf-notes-cuda.md).
 template <Kind KIND, int NT, int MT, int WARPS, int U, int MINB, bool PRE>
 void launch_cfg(const uint8_t* x, const uint8_t* w, int M, int N, int row_bytes, const Epilogue& ep,
                 cudaStream_t stream, const char* name) {

@@ -43,10 +43,8 @@ struct AccOf<Kind::INT8> {
 
 // d = a * b + c on one 16x8 tile, k = 32 (8-bit) or 16 (16-bit).
 // FP8: sm_90 has no e4m3 mma.sync in hardware; the compiler emulates it (conversions + HMMA) and its accumulation
-// keeps fewer bits, so every e4m3 mma starts from zero and is added to the fp32 accumulator. (Measured on the H100:
-// adding per mma rather than per 64-byte chunk made the fused fp8-dynamic layer 88.0 -> 86.4 us; an explicit
-// e4m3 -> f16 conversion with f16 mmas was faster in the unfused kernel (gate_up M = 1 44.7 -> 40.0 us) but slower in
-// the fused ones (fp8-dynamic layer 86.4 -> 93.8 us), and fused and unfused must stay bit-identical.)
+// keeps fewer bits, so every e4m3 mma starts from zero and is added to the fp32 accumulator. Fused and unfused kernels
+// share this arithmetic, so they stay bit-identical (alternatives measured: docs/perf-notes-cuda.md).
 template <Kind K>
 __device__ __forceinline__ void mma(typename AccOf<K>::T (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
                                     uint32_t b0, uint32_t b1) {

@@ -212,9 +212,7 @@ struct Fused {
   // Block-wide: the M input rows into xs ([M, row_bytes]: codes or act values) and their scales into s_tok. A row of
   // up to 2 x 8 elements per thread (8 x 8 without the norm) is held in registers (row_cached: one round trip to L2
   // instead of up to three: sum of squares, absmax, write); longer rows take up to three passes, the later ones
-  // hitting L1. (A single pass
-  // staged through shared memory, with the norm weight copied there before the PDL wait, measured 4-6 us per layer
-  // slower at M = 1 on the H100.)
+  // hitting L1. (A single pass staged through shared memory measured slower: docs/perf-notes-cuda.md.)
   static __device__ __forceinline__ void prologue(const Args& a, int M, int row_bytes, uint8_t* xs, float* s_tok) {
     if (a.zero_amax && blockIdx.x == 0)
       for (int i = threadIdx.x; i < a.zero_n; i += blockDim.x) a.zero_amax[i] = 0.0f;

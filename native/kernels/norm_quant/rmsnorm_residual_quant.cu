@@ -88,8 +88,8 @@ __global__ void __launch_bounds__(kThreads)
 template <ActDtype A, QuantMode MODE>
 void launch_m(const void* x, void* residual, const void* w, int T, int D, float eps, void* out, const QuantOut& qo,
               cudaStream_t stream, const ScaledIn& xin) {
-  // Measured on the H100 at T=1, D=4096: an 8-block cluster per row took 8.6 us against ~5.4 us for one block (the
-  // cluster barriers cost more than the split saves at this row length), so rows are not split here.
+  // One block per row: splitting a 4096-wide row over a thread-block cluster cost more in cluster barriers than it
+  // saved (docs/perf-notes-cuda.md).
   const int split = 1;
   const int per = ((D / 8 + split - 1) / split) * 8;
   // One block per row (a cluster of 1): launched with programmatic dependent launch (pdl.h).

@@ -1,5 +1,5 @@
 // CUDA kernels at the two ends of the model and for calibration (sm_90a): embedding gather, row gather, sampling /
-// log-prob gathering on fp32 logits, activation column absmax. Twins in cpu/ops.h (and CpuModel::record).
+// log-prob gathering on fp32 logits, activation column absmax. Twins in kernels/reference.h (and CpuModel::record).
 // Only token ids and the requested log-probs leave the GPU.
 #pragma once
 #include "kernels/cuda_ops.h"

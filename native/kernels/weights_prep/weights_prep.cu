@@ -1,5 +1,5 @@
-// On-GPU weight preparation kernels (see cuda_weights.h). Twins: synthesize_weights / synth_value
-// (model/llama_weights.cc), round_act, quant/weight_quant.cc. Exact: only max, products and conversions.
+// On-GPU weight preparation kernels (declared in weights_prep.h). Twins: synthesize_weights / synth_value
+// (model/llama_weights.cc), round_act, schemes/weight_quant.cc. Exact: only max, products and conversions.
 #include <algorithm>
 
 #include "common/synth.h"

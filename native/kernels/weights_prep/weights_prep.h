@@ -1,6 +1,6 @@
 // On-GPU weight preparation for the CUDA model: synthetic values (twin of synthesize_weights), 16-bit conversion,
 // SmoothQuant column statistics and folding, per-channel / per-tensor weight quantization (twins of
-// quant/weight_quant.cc). Every kernel reproduces the host result bit for bit (max and elementwise ops only).
+// schemes/weight_quant.cc). Every kernel reproduces the host result bit for bit (max and elementwise ops only).
 // Destinations take a row stride (ld) so linears can be written into fused, padded buffers.
 #pragma once
 #include "kernels/cuda_ops.h"

@@ -149,9 +149,8 @@ class CudaModel final : public Model {
   // W8A8 linear on codes of type C (int8 / fp8-e4m3): the library kernel for M > 16 when built with cuBLASLt, else
   // our small-M kernel in chunks of kSmallMMax rows (per-token scales advance with the rows).
   // fp8 with M > 16 goes through the library with unit scales and a bf16 output, the scales left to the consumer
-  // (ScaledIn): the library's fp32-output path plus our epilogue moved ~3x the bytes (gate_up at M = 2048: 575 us
-  // against 348 us on the H100, results/kernels-h100-*); the cost is one bf16 rounding of the unscaled accumulator
-  // (relative 2^-9, against e4m3's 2^-4 input steps).
+  // (ScaledIn): the library's fp32-output path plus an epilogue kernel moves ~3x the bytes; the cost is one bf16
+  // rounding of the unscaled accumulator (relative 2^-9, against e4m3's 2^-4 input steps).
   template <typename C>
   ScaledIn linear_8bit(const DevLinear& L, const QuantOut& q, int M, void* y);
 
