@@ -1,6 +1,7 @@
 /**
  * `pnpm bench` — serving sweeps (workload x precision x max batch x request rate), `--profile-blocks` decode-step
- * breakdowns, `pnpm bench kernels` op microbenchmarks and `pnpm bench latency` raw step latency (latency/). Results go to results/<run>/ (see schema.ts).
+ * breakdowns, `pnpm bench kernels` op microbenchmarks and `pnpm bench latency` raw step latency (latency/).
+ * Results go to results/<run>/ (see schema.ts).
  * Ctrl-C stops after the current step: finished points are already on disk, the summary is written from them, and the
  * exit code is 130; `--run NAME --resume` continues the run.
  */
