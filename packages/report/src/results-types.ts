@@ -1,8 +1,10 @@
 /**
- * The result formats this package reads, re-exported from their owners (the schemas are the contract).
- * Type-only: nothing here runs. Relative paths because @quantbench/bench and @quantbench/eval export no
- * subpath for their schema modules.
+ * The result formats this package reads, re-exported from their owners' package exports (the schemas are
+ * the contract). Type-only: nothing here runs. Provenance and WeightsKind are taken from the bench schema
+ * (which carries the engine's Provenance), so the report needs no dependency on the engine package.
  */
+import type { BenchPoint } from '@quantbench/bench';
+
 export type {
   BenchPoint,
   BenchSummary,
@@ -11,7 +13,7 @@ export type {
   KernelTiming,
   RooflineRatio,
   ServingMetrics,
-} from '../../bench/src/schema.ts';
+} from '@quantbench/bench';
 export type {
   EvalResult,
   FidelityResult,
@@ -19,9 +21,9 @@ export type {
   MetricValue,
   PerplexityResult,
   TaskResult,
-} from '../../eval/src/schema.ts';
-export type { Provenance } from '../../engine/src/provenance.ts';
-export type { WeightsKind } from '../../engine/src/types.ts';
+} from '@quantbench/eval';
+export type Provenance = BenchPoint['provenance'];
+export type WeightsKind = Provenance['weights'];
 
 /** Schema versions this report understands (mirrors BENCH_SCHEMA_VERSION / EVAL_SCHEMA_VERSION). */
 export const SUPPORTED_BENCH_VERSION = 1;

@@ -5,6 +5,11 @@ import { shortCommit } from '../setup.ts';
 import { badges } from './chart-section.ts';
 import { esc } from './escape.ts';
 
+/** Recorded commands may name folders of the machine that ran them: keep only each path's last part. */
+export function redactPaths(cmd: string): string {
+  return cmd.replace(/(^|[\s='"])(\/[^\s'"]+)/g, (_m, pre: string, p: string) => `${pre}…/${p.split('/').filter(Boolean).pop() ?? ''}`);
+}
+
 function provenanceBlock(p: ProvenanceSummary, runs: RunInfo[]): string {
   if (p.setups.length === 0) return '<p class="warn">No result records were loaded.</p>';
   const rows = p.setups
@@ -24,7 +29,7 @@ function provenanceBlock(p: ProvenanceSummary, runs: RunInfo[]): string {
     .join('\n');
   const commands = runs
     .filter((r) => r.command)
-    .map((r) => `<li><code>${esc(r.name)}</code>: <code>${esc(r.command ?? '')}</code></li>`)
+    .map((r) => `<li><code>${esc(r.name)}</code>: <code>${esc(redactPaths(r.command ?? ''))}</code></li>`)
     .join('');
   return `<h3>Provenance: one row per setup (device · commit · model)</h3>
 <div class="table-wrap wide"><table class="data prov"><thead><tr><th>device</th><th>kind</th><th>commit</th><th>model</th><th>weights</th><th>dates</th><th>precisions</th><th>records</th><th>runs</th></tr></thead>
