@@ -66,7 +66,19 @@ export function facetSpec(opts: {
   const rowField: FacetField | undefined =
     opts.row ??
     (opts.setups.length > 1
-      ? { field: 'setup', type: 'nominal', header: { labelAngle: 0, labelOrient: 'top', labelAlign: 'left', title: null, labelFontWeight: 'bold' } }
+      ? {
+          field: 'setup',
+          type: 'nominal',
+          header: {
+            title: null,
+            labelFontWeight: 'bold',
+            labelOrient: 'left',
+            labelAngle: -90,
+            labelLimit: 200,
+            // device (without the vendor) and commit; the full label is in the table and the notes.
+            labelExpr: "replace(split(datum.label, ' · ')[0], 'NVIDIA ', '') + ' · ' + split(datum.label, ' · ')[1]",
+          },
+        }
       : undefined);
   const data = { values: opts.rows };
   if (!rowField && !opts.column) {
@@ -84,7 +96,9 @@ export function facetSpec(opts: {
   let spec = fitWidth(opts.spec, opts.column ? distinctCount(opts.rows, opts.column) : 1);
   let rows = opts.rows;
   // Panels a setup has no data for say so instead of drawing an empty frame.
-  if (rowField && opts.column && 'field' in rowField && 'field' in opts.column && !opts.transform) {
+  // (Only where scales are shared: an independent scale over a panel with no rows has no extent.)
+  const independent = JSON.stringify(opts.resolve ?? {}).includes('independent');
+  if (rowField && opts.column && 'field' in rowField && 'field' in opts.column && !opts.transform && !independent) {
     const rf = String(rowField.field);
     const cf = String(opts.column.field);
     const rv = [...new Set(opts.rows.map((r) => String(r[rf])))];

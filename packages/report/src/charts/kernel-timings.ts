@@ -60,7 +60,7 @@ export function kernelTimings(data: LoadedResults): ChartResult {
   const src = sourcesOf(used.map((t) => t.record.provenance));
 
   // Panels: GEMM ops measured at several M; the baseline (one per op and M) as its own line.
-  const gemmRows = rows.filter((r) => String(r.op).startsWith('gemm:') && typeof r.M === 'number');
+  const gemmRows = rows.filter((r) => String(r.op).startsWith('gemm') && typeof r.M === 'number');
   const series: Row[] = [...gemmRows];
   const seen = new Set<string>();
   for (const r of gemmRows) {
@@ -115,8 +115,8 @@ export function kernelTimings(data: LoadedResults): ChartResult {
         ],
       },
       layer: [
-        { mark: { type: 'line' }, encoding: { ...lineStyle(precs), color: { field: 'precision', type: 'nominal', title: 'precision / baseline', scale: precisionScale(precs) } } },
-        { mark: { type: 'point', filled: true, size: 36 }, encoding: pointStyle(precs) },
+        { mark: { type: 'line' }, encoding: lineStyle(precs, 'precision / baseline') },
+        { mark: { type: 'point', filled: true, size: 36 }, encoding: pointStyle(precs, 'precision / baseline') },
       ],
     },
   });

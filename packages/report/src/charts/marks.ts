@@ -27,9 +27,9 @@ export function shapeScale(domain: string[]): { domain: string[]; range: string[
 }
 
 /** Encodings that make lines (dash) and points (shape) of each precision distinguishable without colour. */
-export function lineStyle(precisions: string[]) {
-  return { strokeDash: { field: 'precision', type: 'nominal' as const, title: 'precision', scale: dashScale(precisions) } };
+export function lineStyle(precisions: string[], title = 'precision') {
+  return { strokeDash: { field: 'precision', type: 'nominal' as const, title, scale: dashScale(precisions) } };
 }
-export function pointStyle(precisions: string[]) {
-  return { shape: { field: 'precision', type: 'nominal' as const, title: 'precision', scale: shapeScale(precisions) } };
+export function pointStyle(precisions: string[], title = 'precision') {
+  return { shape: { field: 'precision', type: 'nominal' as const, title, scale: shapeScale(precisions) } };
 }

@@ -93,11 +93,15 @@ export function rooflineRatio(data: LoadedResults): ChartResult {
           },
           layer: [
             { mark: { type: 'line', opacity: 0.6 }, encoding: lineStyle(precs) },
-            {
-              transform: [{ filter: 'datum.ratio > 1' }],
-              mark: { type: 'point', filled: false, size: 260, strokeWidth: 2 },
-              encoding: { color: { value: '#b42318' }, tooltip: { value: 'above the assumed ceiling' } },
-            },
+            ...(above.length
+              ? [
+                  {
+                    transform: [{ filter: 'datum.ratio > 1' }],
+                    mark: { type: 'point' as const, filled: false, size: 260, strokeWidth: 2 },
+                    encoding: { color: { value: '#b42318' }, tooltip: { value: 'above the assumed ceiling' } },
+                  },
+                ]
+              : []),
             {
               mark: { type: 'point', filled: true, size: 60 },
               encoding: {

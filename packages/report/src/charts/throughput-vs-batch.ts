@@ -29,6 +29,13 @@ const columns: ChartColumn[] = [
   { field: 'setup', title: 'setup' },
 ];
 
+/** Panels left empty (no data for that setup and workload), named since each panel keeps its own y scale. */
+function missingPanels(rows: Row[], setups: string[], workloads: string[]): string[] {
+  if (setups.length < 2) return [];
+  const miss = setups.flatMap((s) => workloads.filter((w) => !rows.some((r) => r.setup === s && r.workload === w)).map((w) => `${s} · ${w}`));
+  return miss.length ? [`No data (not measured in that setup), panel left empty: ${miss.join('; ')}.`] : [];
+}
+
 export function throughputVsBatch(data: LoadedResults): ChartResult {
   const sel = atHighestRate(data.points);
   if (sel.length === 0) return emptyChart({ id, title, columns }, 'No serving points (points.jsonl from `pnpm bench`) were found.');
@@ -101,7 +108,7 @@ export function throughputVsBatch(data: LoadedResults): ChartResult {
     id,
     title,
     reading,
-    notes: [...rateNote(sel), ...splitNote(src.setups)],
+    notes: [...rateNote(sel), ...splitNote(src.setups), ...missingPanels(rows, src.setups, workloads)],
     spec,
     columns,
     rows,
