@@ -127,13 +127,14 @@ test('the HTML is self-contained, escapes hostile strings, and exports are writt
   const report = buildReport({ dirs: [root], generatedAt: '2025-01-01T00:00:00Z' });
   const html = report.html;
   assert.ok(!html.includes('<script>alert(1)'), 'model name must not open a script element');
-  assert.equal((html.match(/<script\b/g) ?? []).length, 5, 'data + vega + vega-lite + vega-embed + client');
+  assert.equal((html.match(/<script\b/g) ?? []).length, 3, 'data + vega + client (specs precompiled: no vega-lite, no vega-embed)');
+  assert.doesNotMatch(html, /data-lib="vega-lite"|vegaEmbed/);
   // No external resource references anywhere.
   assert.doesNotMatch(html, /<script[^>]+src=|<link[^>]+href=|@import|url\(\s*['"]?https?:/i);
   // The inlined payload is valid JSON and carries every spec.
   const m = html.match(/<script id="qb-data" type="application\/json">([\s\S]*?)<\/script>/);
   assert.ok(m);
-  const payload = JSON.parse(m[1]) as { charts: { id: string; spec: unknown }[] };
+  const payload = JSON.parse(m[1]) as { charts: { id: string; vega: unknown }[] };
   assert.equal(payload.charts.length, report.charts.length);
   assert.ok(JSON.stringify(payload).includes('</script><script>alert(1)</script>'), 'the name survives intact as data');
 
@@ -144,7 +145,7 @@ test('the HTML is self-contained, escapes hostile strings, and exports are writt
     data: { values: unknown[] };
   };
   assert.deepEqual(compileWarnings(spec), []);
-  assert.equal(spec.data.values.length, report.charts[0].rows.length, 'exported spec carries its data');
+  assert.equal(spec.data.values.length, report.charts.find((c) => c.id === 'throughput-vs-batch')?.rows.length, 'exported spec carries its data');
   const csv = fs.readFileSync(path.join(out, 'throughput-vs-batch.csv'), 'utf8').trim().split('\n');
   assert.equal(csv[0], 'workload,precision,max batch [maxBatch],output tok/s [outputTokS],rate [requestRate],setup');
 });
