@@ -72,6 +72,7 @@ table.summary .sub { font-weight: 400; color: var(--muted); font-size: 11px; }
 .caveats { margin: 4px 0; padding-left: 18px; font-size: 13px; color: #7a4100; }
 td.wrap { white-space: normal !important; min-width: 160px; }
 table.hist td { vertical-align: top; }
+table.hist th, table.hist td { white-space: normal; }
 .older { font-size: 13px; color: var(--muted); }
 section.history, section.appendix { border-top: 2px solid var(--line); margin-top: 18px; }
 `;

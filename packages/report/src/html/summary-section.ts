@@ -17,6 +17,11 @@ function td(v: string | null, key?: string, title?: string): string {
   return `<td class="num"${key ? ` data-summary="${esc(key)}"` : ''}${title ? ` title="${esc(title)}"` : ''}>${v == null ? '—' : esc(v)}</td>`;
 }
 
+/** KV cache dtype: the activation dtype (only the linear layers are quantized; attention and KV stay 16-bit). */
+function kvOf(s: DeviceSummary): string {
+  return [...new Set(s.setup.points.map((t) => t.record.provenance.recipe.actDtype))].join('/') || 'unknown';
+}
+
 function table(s: DeviceSummary): string {
   const { speed, quality: q } = s;
   const dev = s.setup.device;
@@ -94,7 +99,7 @@ export function summarySection(list: DeviceSummary[], peers: Peers, charts: Map<
     const headline = s.headline.length
       ? `<p class="headline">${s.headline.map((h) => `<span data-headline="${esc(h.key)}">${esc(h.text)}</span>`).join(', ')}.</p>`
       : '';
-    const prov = `commit <code>${esc(shortCommit(st.commit))}</code> · ${esc(st.model)} · <span class="badge ${esc(st.weights)}">${esc(st.weights.toUpperCase())} WEIGHTS</span> · ${esc(st.engine)} · ${esc(st.firstDate.slice(0, 10))} · <span title="${esc(st.runs.join(', '))}">${st.runs.length} run(s)</span>`;
+    const prov = `commit <code>${esc(shortCommit(st.commit))}</code> · ${esc(st.model)} · <span class="badge ${esc(st.weights)}">${esc(st.weights.toUpperCase())} WEIGHTS</span> · ${esc(st.engine)} · KV cache ${esc(kvOf(s))} · ${esc(st.firstDate.slice(0, 10))} · <span title="${esc(st.runs.join(', '))}">${st.runs.length} run(s)</span>`;
     const price = s.price
       ? `<p class="note">Cost at $${s.price.usdPerHour.toFixed(2)} per GPU-hour — ${s.price.url ? `<a href="${esc(s.price.url)}">${esc(s.price.source)}</a>` : esc(s.price.source)}; change with <code>--gpu-hour-price</code>, targets with <code>--slo-ttft-ms</code> / <code>--slo-tpot-ms</code>. Latency columns: ${esc(s.speed.protocols.map((p) => `${p.workload} ${p.latencyLabel}`).join('; '))}.</p>`
       : `<p class="note">No GPU-hour price for ${esc(st.device)}: pass <code>--gpu-hour-price</code> for the cost columns.</p>`;
