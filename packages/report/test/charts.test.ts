@@ -149,3 +149,32 @@ test('the HTML is self-contained, escapes hostile strings, and exports are writt
   const csv = fs.readFileSync(path.join(out, 'throughput-vs-batch.csv'), 'utf8').trim().split('\n');
   assert.equal(csv[0], 'workload,precision,max batch [maxBatch],output tok/s [outputTokS],rate [requestRate],setup');
 });
+
+test('roofline ratios over 100% are flagged as above the ceiling, never called closest to the roofline', () => {
+  const root = path.join(tmp, 'f');
+  writeFixtureResults(root, { seed: 28 });
+  const bump = (file: string, pick: (o: { roofline?: { ratio: number } }) => boolean) => {
+    let done = false;
+    const lines = fs.readFileSync(file, 'utf8').split('\n').map((l) => {
+      if (done || !l.trim()) return l;
+      const o = JSON.parse(l) as { roofline?: { ratio: number } };
+      if (!o.roofline || !pick(o)) return l;
+      done = true;
+      o.roofline.ratio = 1.525;
+      return JSON.stringify(o);
+    });
+    fs.writeFileSync(file, lines.join('\n'));
+  };
+  bump(path.join(root, 'fixture-bench', 'points.jsonl'), () => true);
+  fs.rmSync(path.join(root, 'fixture-bench', 'summary.json'));
+  bump(path.join(root, 'fixture-bench', 'kernels.jsonl'), () => true);
+  const charts = buildCharts(loadResults([root]));
+  const roof = charts.find((c) => c.id === 'roofline-ratio');
+  const kern = charts.find((c) => c.id === 'kernel-timings');
+  assert.ok(roof?.spec && kern);
+  assert.match(roof.reading, /1 point\(s\) ABOVE THE CEILING/);
+  assert.doesNotMatch(roof.reading, /closest to the roofline[^.]*152\.5%/);
+  assert.match(JSON.stringify(roof.spec), /datum\.ratio > 1/, 'above-ceiling points are ringed');
+  assert.match(kern.reading, /ABOVE THE ASSUMED CEILING.*152\.5%/);
+  assert.equal(kern.rows.filter((r) => r.aboveCeiling === 'yes').length, 1);
+});

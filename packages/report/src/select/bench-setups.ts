@@ -1,7 +1,7 @@
 /**
  * Comparable bench setups: one device, one commit, one model and one engine configuration (batched-token
  * budget, KV block size, memory utilization, CUDA graphs). The sweep variable (max batch) and the request
- * rate vary inside a setup; the KV block count does too (it follows each precision's weight size).
+ * rate vary inside a setup; the KV block count does too (it follows the memory free when the run loaded).
  */
 import type { Tagged } from '../load/read-results.ts';
 import type { BenchPoint, WeightsKind } from '../results-types.ts';
