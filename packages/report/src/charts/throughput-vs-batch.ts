@@ -29,13 +29,6 @@ const columns: ChartColumn[] = [
   { field: 'setup', title: 'setup' },
 ];
 
-/** Panels left empty (no data for that setup and workload), named since each panel keeps its own y scale. */
-function missingPanels(rows: Row[], setups: string[], workloads: string[]): string[] {
-  if (setups.length < 2) return [];
-  const miss = setups.flatMap((s) => workloads.filter((w) => !rows.some((r) => r.setup === s && r.workload === w)).map((w) => `${s} · ${w}`));
-  return miss.length ? [`No data (not measured in that setup), panel left empty: ${miss.join('; ')}.`] : [];
-}
-
 export function throughputVsBatch(data: LoadedResults): ChartResult {
   const sel = atHighestRate(data.points);
   if (sel.length === 0) return emptyChart({ id, title, columns }, 'No serving points (points.jsonl from `pnpm bench`) were found.');
@@ -83,13 +76,13 @@ export function throughputVsBatch(data: LoadedResults): ChartResult {
     rows,
     setups: src.setups,
     column: columnBy('workload', workloads),
-    resolve: { scale: { y: 'independent' } },
     spec: {
       width: CELL_WIDTH,
       height: CELL_HEIGHT,
       encoding: {
         x: batchAxis(rows.map((r) => Number(r.maxBatch))),
-        y: { field: 'outputTokS', type: 'quantitative', title: 'output tokens/s' },
+        // One log scale for every panel: prefill- and decode-heavy differ 10×, and equal ratios look equal.
+        y: { field: 'outputTokS', type: 'quantitative', title: 'output tokens/s (log)', scale: { type: 'log' }, axis: { format: '~s' } },
         color: { field: 'precision', type: 'nominal', title: 'precision', scale: precisionScale(rows.map((r) => String(r.precision))) },
         tooltip: [
           { field: 'precision', type: 'nominal' },
@@ -108,7 +101,7 @@ export function throughputVsBatch(data: LoadedResults): ChartResult {
     id,
     title,
     reading,
-    notes: [...rateNote(sel), ...splitNote(src.setups), ...missingPanels(rows, src.setups, workloads)],
+    notes: [...rateNote(sel), ...splitNote(src.setups)],
     spec,
     columns,
     rows,
