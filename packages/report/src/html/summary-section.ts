@@ -75,6 +75,16 @@ function table(s: DeviceSummary): string {
   return `<div class="table-wrap summary-wrap"><table class="data summary" data-device="${esc(dev)}"><thead><tr>${head1}</tr><tr>${head2}</tr></thead><tbody>\n${body}\n</tbody></table></div>`;
 }
 
+/** Our protocol in the words the peer table compares against. */
+function ourProtocol(s: DeviceSummary): string {
+  const pts = s.setup.points.map((t) => t.record).filter((p) => p.requestRate === 'inf');
+  const ratios = [...new Set(pts.map((p) => p.workload.rangeRatio))];
+  const lengths = ratios.length === 1 && ratios[0] === 0 ? 'fixed lengths' : `lengths varied by ±${ratios.map((r) => `${Math.round(100 * r)}%`).join('/')}`;
+  const maxB = Math.max(...pts.map((p) => p.engine.maxNumSeqs));
+  const prompts = Math.max(...pts.map((p) => p.workload.numPrompts));
+  return `ours: ${lengths}, KV cache ${kvOf(s)}, batch ≤ ${maxB}, ≤ ${prompts} prompts per point`;
+}
+
 function peerTable(s: DeviceSummary, peers: Peers): string {
   const rows = s.peers.map((p) => {
     const ours = s.speed.protocols.find((x) => x.inputLen === p.inputLen && x.outputLen === p.outputLen);
@@ -87,7 +97,7 @@ function peerTable(s: DeviceSummary, peers: Peers): string {
       `<tr><td>${esc(a.model)}</td><td>${esc(a.precision)}</td><td class="wrap">${esc(a.benchmark)}</td><td class="num">${a.value != null ? `${a.value} vs ${a.baseline}` : '—'}</td><td class="num">${a.recoveryPct}%</td><td class="wrap">${esc(a.protocol)}</td><td class="wrap"><a href="${esc(a.source)}">${esc(a.source)}</a></td></tr>`,
   );
   return `<details class="peers"><summary>Published peer numbers beside ours (${rows.length + acc.length}) — other engines, checkpoints and protocols</summary>
-${rows.length ? `<div class="table-wrap wide"><table class="data"><thead><tr><th>engine</th><th>card</th><th>precision</th><th>in→out</th><th>their out tok/s</th><th>ours (this setup)</th><th>their protocol (differs from ours: variable lengths, fp16 KV, batch ≤ 256)</th><th>source</th></tr></thead><tbody>${rows.join('')}</tbody></table></div>` : ''}
+${rows.length ? `<div class="table-wrap wide"><table class="data"><thead><tr><th>engine</th><th>card</th><th>precision</th><th>in→out</th><th>their out tok/s</th><th>ours (this setup)</th><th>their protocol (${esc(ourProtocol(s))})</th><th>source</th></tr></thead><tbody>${rows.join('')}</tbody></table></div>` : ''}
 ${acc.length ? `<div class="table-wrap wide"><table class="data"><thead><tr><th>checkpoint</th><th>precision</th><th>benchmark</th><th>score vs fp16</th><th>recovery</th><th>protocol</th><th>source</th></tr></thead><tbody>${acc.join('')}</tbody></table></div>` : ''}
 <p class="note">${esc(peers.about)}</p></details>`;
 }
