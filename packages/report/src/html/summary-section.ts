@@ -39,7 +39,13 @@ function table(s: DeviceSummary): string {
     ...speed.protocols.flatMap((p) => ['out tok/s', '× fp16', 'TTFT p50 ms', 'TPOT p50 ms'].map((h, i) => `<th${i >= 2 ? ` title="${esc(p.latencyLabel)}"` : ''}>${esc(h)}</th>`)),
     ...(s.price ? (costWl.length ? costWl : ['—']).map((w) => `<th>${esc(w)}</th>`) : []),
     ...(showAcc ? groups.flatMap((g) => [`<th>${esc(g)} ${esc(q?.metricOf[g] ?? '')}</th>`, `<th>${esc(g)} recovery</th>`]) : []),
-    ...(q ? ['<th>KL (mean)</th>', '<th>top-1 agree</th>', '<th>flips R→W / W→R</th>'] : []),
+    ...(q
+      ? [
+          '<th title="choice KL(fp16 || quantized), mean over items of the tasks that have one">KL (mean)</th>',
+          '<th title="same argmax choice as fp16 (generation tasks: identical text), mean over all items">top-1 agree</th>',
+          '<th title="answers that turned right→wrong / wrong→right vs fp16, summed over tasks">flips R→W / W→R</th>',
+        ]
+      : []),
   ].join('');
   const body = speed.precisions
     .map((prec) => {

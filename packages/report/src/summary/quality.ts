@@ -1,7 +1,7 @@
 /**
  * Quality columns of the summary, from one eval run (device · model · run directory): accuracy of the
  * headline groups with recovery vs fp16 of the same run (real weights only), and fidelity vs fp16
- * (mean choice KL, mean top-1 agreement, answer flips) for every precision.
+ * (choice KL and top-1 agreement as means weighted by items compared, answer flips summed) for every precision.
  */
 import type { LoadedResults } from '../load/read-results.ts';
 import type { EvalGroup } from '../select/scope.ts';
@@ -61,9 +61,12 @@ export function qualityTable(current: LoadedResults, group: EvalGroup): QualityT
   for (const { record: f } of fids) {
     const c: QualityCell = (cells[f.precision] ??= emptyCell());
     const tasks = Object.values(f.perTask);
-    const kls = tasks.map((t) => t.choiceKl).filter((k): k is number => k != null);
-    c.kl = kls.length ? kls.reduce((a, b) => a + b, 0) / kls.length : null;
-    c.top1 = tasks.length ? tasks.reduce((a, t) => a + t.top1Agreement, 0) / tasks.length : null;
+    // Means weighted by items compared, so MMLU's 57 small subjects do not outvote the large tasks.
+    const withKl = tasks.filter((t) => t.choiceKl != null);
+    const nKl = withKl.reduce((a, t) => a + t.numCompared, 0);
+    const n = tasks.reduce((a, t) => a + t.numCompared, 0);
+    c.kl = nKl ? withKl.reduce((a, t) => a + (t.choiceKl as number) * t.numCompared, 0) / nKl : null;
+    c.top1 = n ? tasks.reduce((a, t) => a + t.top1Agreement * t.numCompared, 0) / n : null;
     c.flipsRightToWrong = tasks.reduce((a, t) => a + t.flipsRightToWrong, 0);
     c.flipsWrongToRight = tasks.reduce((a, t) => a + t.flipsWrongToRight, 0);
   }
