@@ -1,14 +1,14 @@
 /**
- * pnpm report [RESULT_DIRS...] --out report.html
- * Builds one self-contained HTML report (Vega-Lite charts, data and libraries inline; opens from file://).
- * Default input: every run under results/ at the repo root.
+ * pnpm report [RUN_OR_RESULTS_DIR...] --out report.html [--device D] [--since DATE] [--gpu-hour-price USD]
+ * Builds one self-contained HTML report (precompiled Vega charts, data and the vega runtime inline; opens
+ * from file://). Default input: every run under results/ at the repo root.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { buildReport, writeExports } from './build-report.ts';
+import { DEFAULT_SLO, buildReport, writeExports } from './build-report.ts';
 import { ReportError } from './errors.ts';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -22,6 +22,16 @@ async function main(): Promise<number> {
     )
     .option('out', { alias: 'o', type: 'string', default: 'report.html', describe: 'output HTML file' })
     .option('title', { type: 'string', default: 'quantbench report', describe: 'page title' })
+    .option('device', { type: 'string', describe: 'only records whose device contains this text (case-insensitive), e.g. h200' })
+    .option('since', { type: 'string', describe: 'only records dated on or after this ISO date, e.g. 2026-11-21' })
+    .option('gpu-hour-price', {
+      type: 'number',
+      describe: '$ per GPU-hour for the cost columns (default: the dated public on-demand price per card in packages/report/data/peers.json)',
+    })
+    .option('slo-ttft-ms', { type: 'number', default: DEFAULT_SLO.ttftMs, describe: 'latency target for goodput: TTFT p90 (ms)' })
+    .option('slo-tpot-ms', { type: 'number', default: DEFAULT_SLO.tpotMs, describe: 'latency target for goodput: TPOT p90 (ms)' })
+    .option('peers', { type: 'string', describe: 'published peer numbers file (default packages/report/data/peers.json)' })
+    .option('lead-device', { type: 'string', describe: 'device (text in its name) whose summary comes first (default: the newest setup)' })
     .option('exports-dir', {
       type: 'string',
       describe: 'also write each chart\'s CSV and Vega-Lite spec (<id>.csv, <id>.vl.json) into this folder',
@@ -34,7 +44,24 @@ async function main(): Promise<number> {
   const cwd = process.env.INIT_CWD ?? process.cwd();
   const given = (argv.dirs as string[] | undefined) ?? [];
   const dirs = given.length ? given.map((d) => path.resolve(cwd, d)) : [path.join(REPO_ROOT, 'results')];
-  const report = buildReport({ dirs, title: argv.title });
+  if (argv.since != null && Number.isNaN(Date.parse(argv.since)))
+    throw new ReportError('BAD_OPTION', `--since ${argv.since}: not a date (use an ISO date such as 2026-11-21)`);
+  for (const [name, v] of [
+    ['--gpu-hour-price', argv['gpu-hour-price']],
+    ['--slo-ttft-ms', argv['slo-ttft-ms']],
+    ['--slo-tpot-ms', argv['slo-tpot-ms']],
+  ] as const)
+    if (v != null && !(Number.isFinite(v) && v > 0)) throw new ReportError('BAD_OPTION', `${name} ${v}: expected a positive number`);
+  const report = buildReport({
+    dirs,
+    title: argv.title,
+    device: argv.device,
+    since: argv.since,
+    gpuHourPrice: argv['gpu-hour-price'],
+    slo: { ttftMs: argv['slo-ttft-ms'], tpotMs: argv['slo-tpot-ms'] },
+    peersFile: argv.peers ? path.resolve(cwd, argv.peers) : undefined,
+    leadDevice: argv['lead-device'],
+  });
   const out = path.resolve(cwd, argv.out);
   try {
     fs.mkdirSync(path.dirname(out), { recursive: true });
@@ -44,7 +71,8 @@ async function main(): Promise<number> {
   }
   const drawn = report.charts.filter((c) => c.spec);
   const empty = report.charts.filter((c) => !c.spec);
-  console.log(`report: ${out} (${(report.html.length / 1e6).toFixed(1)} MB, ${report.runs.length} run(s), ${report.provenance.setups.length} setup(s))`);
+  console.log(`report: ${out} (${(report.html.length / 1e6).toFixed(2)} MB, ${report.runs.length} run(s), ${report.provenance.setups.length} setup(s))`);
+  for (const s of report.summaries) console.log(`summary: ${s.setup.label} · ${s.setup.engine}: ${s.headline.map((h) => h.text).join(', ')}`);
   console.log(`charts with data: ${drawn.length}/${report.charts.length}${empty.length ? `; no data: ${empty.map((c) => c.id).join(', ')}` : ''}`);
   if (report.skipped.length) {
     console.log(`skipped ${report.skipped.length} input item(s) (listed in the report):`);

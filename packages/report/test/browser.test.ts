@@ -1,8 +1,11 @@
 /**
  * Loads a report built from fixture results in Debian's Chromium (driven by playwright-core) from file://
- * with networking off, and checks every chart rendered without Vega warnings. Writes a screenshot for review:
- * $QB_REPORT_ARTIFACTS/report.png (default: <repo>/tmp/report-test/).
- * Also renders the real results under results/ (or $QB_REPORT_RESULTS_DIR) when any exist.
+ * with networking off, at 1,400 × 900, and checks every chart rendered without Vega warnings and the
+ * layout a reader sees: every chart inside the page column, none taller than 2,000 px, the summary table
+ * above the first chart, no horizontal scroll, no machine paths, headline numbers equal to the summary
+ * table's. Writes a screenshot for review: $QB_REPORT_ARTIFACTS/report.png (default: <repo>/tmp/report-test/).
+ * Also renders the real results under results/ (or $QB_REPORT_RESULTS_DIR) when any exist, and checks the
+ * committed reports/sample-report.html (or $QB_REPORT_HTML) the same way.
  * Skips when /usr/bin/chromium is absent (CI installs it: apt-get install -y chromium).
  */
 import assert from 'node:assert/strict';
@@ -54,7 +57,7 @@ describe('report in a real browser (file://, offline)', { skip }, () => {
       args: ARGS,
       headless: true,
       offline: true,
-      viewport: { width: 1500, height: 1000 },
+      viewport: { width: 1400, height: 900 },
       acceptDownloads: false,
     });
   });
@@ -116,6 +119,46 @@ describe('report in a real browser (file://, offline)', { skip }, () => {
     }
   }
 
+  /** What a reader sees at 1,400 px: returns one line per problem (empty when the layout holds). */
+  async function layoutProblems(page: Page, html: string): Promise<string[]> {
+    const problems = await page.evaluate(() => {
+      const out: string[] = [];
+      const cs = getComputedStyle(document.body);
+      const b = document.body.getBoundingClientRect();
+      const left = b.left + parseFloat(cs.paddingLeft) - 1;
+      const right = b.right - parseFloat(cs.paddingRight) + 1;
+      const charts = [...document.querySelectorAll<HTMLElement>('.vis')];
+      for (const el of charts) {
+        const view = el.querySelector('svg, canvas') ?? el;
+        const r = view.getBoundingClientRect();
+        if (r.left < left || r.right > right)
+          out.push(`chart ${el.id}: ${Math.round(r.left)}–${Math.round(r.right)} px is outside the column ${Math.round(left)}–${Math.round(right)} px`);
+        if (r.height > 2000) out.push(`chart ${el.id}: ${Math.round(r.height)} px tall (limit 2,000)`);
+      }
+      const summary = document.querySelector('table.summary');
+      if (!summary) out.push('no summary table (table.summary)');
+      else if (charts.length && summary.getBoundingClientRect().top > charts[0].getBoundingClientRect().top)
+        out.push('the summary table is below the first chart');
+      const sw = document.documentElement.scrollWidth;
+      if (sw > window.innerWidth) out.push(`horizontal scroll: page is ${sw} px wide in a ${window.innerWidth} px window`);
+      const heads = [...document.querySelectorAll<HTMLElement>('[data-headline]')];
+      if (summary && !heads.length) out.push('no headline numbers tied to the summary table (data-headline)');
+      for (const h of heads) {
+        const key = h.dataset.headline ?? '';
+        const cell = [...document.querySelectorAll<HTMLElement>('[data-summary]')].find((c) => c.dataset.summary === key);
+        if (!cell) out.push(`headline "${h.textContent}" has no summary cell ${key}`);
+        else if (!(h.textContent ?? '').includes((cell.textContent ?? '').trim()))
+          out.push(`headline "${h.textContent}" does not show the table's ${cell.textContent}`);
+      }
+      return out;
+    });
+    // Machine paths anywhere in the file outside the inlined libraries.
+    const own = html.replace(/<script data-lib=[^>]*>[\s\S]*?<\/script>/g, '');
+    const paths = own.match(/(?<![\w.~-])\/(?:work|home|root|tmp|Users|mnt|srv|var\/folders)\/[^\s"'<>)]*/g) ?? [];
+    if (paths.length) problems.push(`absolute machine paths in the file: ${[...new Set(paths)].slice(0, 3).join(', ')}`);
+    return problems;
+  }
+
   test('every chart renders an SVG with marks, no Vega warnings, no network, screenshot written', async () => {
     const resultsDir = path.join(tmp, 'results');
     writeFixtureResults(resultsDir, { seed: 20250101 });
@@ -145,6 +188,7 @@ describe('report in a real browser (file://, offline)', { skip }, () => {
       await run.page.screenshot({ path: shot, fullPage: true });
       fs.copyFileSync(htmlFile, path.join(ARTIFACTS, 'report.html'));
       assert.ok(fs.statSync(shot).size > 10_000, 'screenshot looks empty');
+      assert.deepEqual(await layoutProblems(run.page, report.html), [], 'layout at 1,400 px');
       console.log(`# report screenshot: ${shot}`);
     } finally {
       await run.page.close();
@@ -165,7 +209,7 @@ describe('report in a real browser (file://, offline)', { skip }, () => {
     const htmlFile = path.join(tmp, 'bench-only.html');
     fs.writeFileSync(htmlFile, report.html);
     const empty = report.charts.filter((c) => !c.spec).map((c) => c.id);
-    assert.deepEqual(empty.sort(), ['accuracy', 'fidelity', 'perplexity', 'recovery']);
+    assert.deepEqual(empty.sort(), ['accuracy', 'fidelity', 'perplexity', 'recovery', 'speed-quality-1']);
 
     const run = await load(htmlFile);
     try {
@@ -197,9 +241,29 @@ describe('report in a real browser (file://, offline)', { skip }, () => {
     const run = await load(htmlFile);
     try {
       await assertRendered(run, report.charts.filter((c) => c.spec).map((c) => c.id));
+      assert.deepEqual(await layoutProblems(run.page, report.html), [], 'layout at 1,400 px');
       fs.mkdirSync(ARTIFACTS, { recursive: true });
       await run.page.screenshot({ path: path.join(ARTIFACTS, 'report-results.png'), fullPage: true });
       console.log(`# real results: ${report.runs.length} run(s), ${report.charts.filter((c) => c.spec).length} chart(s) drawn, ${report.skipped.length} skipped; screenshot ${path.join(ARTIFACTS, 'report-results.png')}`);
+    } finally {
+      await run.page.close();
+      await context.unrouteAll();
+    }
+  });
+
+  test('the committed sample report (reports/sample-report.html or $QB_REPORT_HTML) passes the layout checks', async (t) => {
+    const file = process.env.QB_REPORT_HTML ?? path.join(REPO_ROOT, 'reports', 'sample-report.html');
+    if (!fs.existsSync(file)) {
+      t.skip(`${file} is absent`);
+      return;
+    }
+    const html = fs.readFileSync(file, 'utf8');
+    const run = await load(file);
+    try {
+      assert.deepEqual(run.state.failed, [], 'charts that failed to render');
+      const problems = await layoutProblems(run.page, html);
+      if (html.length >= 1_500_000) problems.push(`${path.basename(file)} is ${(html.length / 1e6).toFixed(2)} MB (limit 1.5 MB)`);
+      assert.deepEqual(problems, [], 'layout at 1,400 px');
     } finally {
       await run.page.close();
       await context.unrouteAll();

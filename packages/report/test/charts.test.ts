@@ -127,13 +127,14 @@ test('the HTML is self-contained, escapes hostile strings, and exports are writt
   const report = buildReport({ dirs: [root], generatedAt: '2025-01-01T00:00:00Z' });
   const html = report.html;
   assert.ok(!html.includes('<script>alert(1)'), 'model name must not open a script element');
-  assert.equal((html.match(/<script\b/g) ?? []).length, 5, 'data + vega + vega-lite + vega-embed + client');
+  assert.equal((html.match(/<script\b/g) ?? []).length, 3, 'data + vega + client (specs precompiled: no vega-lite, no vega-embed)');
+  assert.doesNotMatch(html, /data-lib="vega-lite"|vegaEmbed/);
   // No external resource references anywhere.
   assert.doesNotMatch(html, /<script[^>]+src=|<link[^>]+href=|@import|url\(\s*['"]?https?:/i);
   // The inlined payload is valid JSON and carries every spec.
   const m = html.match(/<script id="qb-data" type="application\/json">([\s\S]*?)<\/script>/);
   assert.ok(m);
-  const payload = JSON.parse(m[1]) as { charts: { id: string; spec: unknown }[] };
+  const payload = JSON.parse(m[1]) as { charts: { id: string; vega: unknown }[] };
   assert.equal(payload.charts.length, report.charts.length);
   assert.ok(JSON.stringify(payload).includes('</script><script>alert(1)</script>'), 'the name survives intact as data');
 
@@ -144,7 +145,36 @@ test('the HTML is self-contained, escapes hostile strings, and exports are writt
     data: { values: unknown[] };
   };
   assert.deepEqual(compileWarnings(spec), []);
-  assert.equal(spec.data.values.length, report.charts[0].rows.length, 'exported spec carries its data');
+  assert.equal(spec.data.values.length, report.charts.find((c) => c.id === 'throughput-vs-batch')?.rows.length, 'exported spec carries its data');
   const csv = fs.readFileSync(path.join(out, 'throughput-vs-batch.csv'), 'utf8').trim().split('\n');
   assert.equal(csv[0], 'workload,precision,max batch [maxBatch],output tok/s [outputTokS],rate [requestRate],setup');
+});
+
+test('roofline ratios over 100% are flagged as above the ceiling, never called closest to the roofline', () => {
+  const root = path.join(tmp, 'f');
+  writeFixtureResults(root, { seed: 28 });
+  const bump = (file: string, pick: (o: { roofline?: { ratio: number } }) => boolean) => {
+    let done = false;
+    const lines = fs.readFileSync(file, 'utf8').split('\n').map((l) => {
+      if (done || !l.trim()) return l;
+      const o = JSON.parse(l) as { roofline?: { ratio: number } };
+      if (!o.roofline || !pick(o)) return l;
+      done = true;
+      o.roofline.ratio = 1.525;
+      return JSON.stringify(o);
+    });
+    fs.writeFileSync(file, lines.join('\n'));
+  };
+  bump(path.join(root, 'fixture-bench', 'points.jsonl'), () => true);
+  fs.rmSync(path.join(root, 'fixture-bench', 'summary.json'));
+  bump(path.join(root, 'fixture-bench', 'kernels.jsonl'), () => true);
+  const charts = buildCharts(loadResults([root]));
+  const roof = charts.find((c) => c.id === 'roofline-ratio');
+  const kern = charts.find((c) => c.id === 'kernel-timings');
+  assert.ok(roof?.spec && kern);
+  assert.match(roof.reading, /1 point\(s\) ABOVE THE CEILING/);
+  assert.doesNotMatch(roof.reading, /closest to the roofline[^.]*152\.5%/);
+  assert.match(JSON.stringify(roof.spec), /datum\.ratio > 1/, 'above-ceiling points are ringed');
+  assert.match(kern.reading, /ABOVE THE ASSUMED CEILING.*152\.5%/);
+  assert.equal(kern.rows.filter((r) => r.aboveCeiling === 'yes').length, 1);
 });

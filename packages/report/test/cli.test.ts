@@ -30,13 +30,14 @@ test('pnpm report DIR --out F --exports-dir D writes the report and per-chart CS
   fs.appendFileSync(path.join(tmp, 'res', 'fixture-bench', 'breakdown.jsonl'), '{"oops": 1}\n');
   const r = cli(['res', '--out', 'out/report.html', '--exports-dir', 'out/charts']);
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /charts with data: 12\/12/);
+  assert.match(r.stdout, /charts with data: 13\/13/);
+  assert.match(r.stdout, /summary: fixture · fixture-commit .*prefill-heavy \(2048→128, batch 256\): \S+ is fastest at [\d,]+ out tok\/s/);
   assert.match(r.stdout, /skipped 1 input item\(s\)/);
   assert.match(r.stdout, /breakdown\.jsonl:\d+: schema: expected "quantbench\.bench\.breakdown"/);
   const html = fs.readFileSync(path.join(tmp, 'out', 'report.html'), 'utf8');
   assert.match(html, /^<!doctype html>/);
   const files = fs.readdirSync(path.join(tmp, 'out', 'charts')).sort();
-  assert.equal(files.length, 24);
+  assert.equal(files.length, 26);
   assert.ok(files.includes('accuracy.csv') && files.includes('accuracy.vl.json'));
 });
 
@@ -49,4 +50,24 @@ test('no runs found: the report is still written, exit code 1 says why; a missin
   const m = cli(['missing-dir', '--out', 'x.html']);
   assert.equal(m.status, 2);
   assert.match(m.stderr, /NO_RESULTS_DIR/);
+});
+
+test('--device, --since and --gpu-hour-price shape the report; malformed values are exit 2', () => {
+  writeFixtureResults(path.join(tmp, 'res2'), { seed: 32 });
+  const priced = cli(['res2', '--out', 'priced.html', '--gpu-hour-price', '2']);
+  assert.equal(priced.status, 0, priced.stderr);
+  const html = fs.readFileSync(path.join(tmp, 'priced.html'), 'utf8');
+  assert.match(html, /Cost at \$2\.00 per GPU-hour — --gpu-hour-price/);
+  // The fixture device is "fixture": another device filter leaves nothing to summarise.
+  const other = cli(['res2', '--out', 'other.html', '--device', 'h200']);
+  assert.equal(other.status, 0, other.stderr);
+  assert.doesNotMatch(other.stdout, /^summary:/m);
+  assert.match(fs.readFileSync(path.join(tmp, 'other.html'), 'utf8'), /--device h200: 0 of \d+ records kept/);
+  const later = cli(['res2', '--out', 'later.html', '--since', '2030-01-01']);
+  assert.match(fs.readFileSync(path.join(tmp, 'later.html'), 'utf8'), /--since 2030-01-01: 0 of \d+ records kept/);
+  const bad = cli(['res2', '--out', 'bad.html', '--since', 'yesterday-ish']);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /BAD_OPTION/);
+  const badPrice = cli(['res2', '--out', 'bad.html', '--gpu-hour-price', '-1']);
+  assert.equal(badPrice.status, 2);
 });

@@ -78,10 +78,12 @@ export function attentionShare(data: LoadedResults): ChartResult {
   const line = ref.filter((r) => r.precision === prec);
   const lo = line[0];
   const hi = line[line.length - 1];
+  const who = src.setups.length > 1 ? `${src.setups[0]} (first of ${src.setups.length} setups): ` : '';
   const reading =
-    lo === hi
+    who +
+    (lo === hi
       ? `${prec}, ${lo.context}: attention is ${fmtPct(100 * Number(lo.attentionShare))} of the decode step at batch ${lo.maxBatch}.`
-      : `${prec}, ${lo.context}: attention is ${fmtPct(100 * Number(lo.attentionShare))} of the decode step at batch ${lo.maxBatch} and ${fmtPct(100 * Number(hi.attentionShare))} at batch ${hi.maxBatch}.`;
+      : `${prec}, ${lo.context}: attention is ${fmtPct(100 * Number(lo.attentionShare))} of the decode step at batch ${lo.maxBatch} and ${fmtPct(100 * Number(hi.attentionShare))} at batch ${hi.maxBatch}.`);
 
   const notes = [...splitNote(src.setups)];
   if (contexts.length < allCtx.length) notes.push(`Showing ${contexts.length} of ${allCtx.length} context lengths (${contexts.join(', ')}).`);

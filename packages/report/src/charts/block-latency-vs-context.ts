@@ -65,6 +65,7 @@ export function blockLatencyVsContext(data: LoadedResults): ChartResult {
   const lo = ref[0].record;
   const hi = ref[ref.length - 1].record;
   const reading =
+    (src.setups.length > 1 ? `${src.setups[0]} (first of ${src.setups.length} setups): ` : '') +
     `${lo.precision} at batch ${lo.batchSize}: the step grows from ${fmtNum(lo.stepMs)} ms at context ${lo.contextLen} to ${fmtNum(hi.stepMs)} ms at ${hi.contextLen}; ` +
     `attention goes from ${fmtPct((100 * lo.blocksMs.attention) / lo.stepMs)} to ${fmtPct((100 * hi.blocksMs.attention) / hi.stepMs)} of it.`;
 

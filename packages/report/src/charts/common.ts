@@ -66,7 +66,19 @@ export function facetSpec(opts: {
   const rowField: FacetField | undefined =
     opts.row ??
     (opts.setups.length > 1
-      ? { field: 'setup', type: 'nominal', header: { labelAngle: 0, labelOrient: 'top', labelAlign: 'left', title: null, labelFontWeight: 'bold' } }
+      ? {
+          field: 'setup',
+          type: 'nominal',
+          header: {
+            title: null,
+            labelFontWeight: 'bold',
+            labelOrient: 'left',
+            labelAngle: -90,
+            labelLimit: 200,
+            // device (without the vendor) and commit; the full label is in the table and the notes.
+            labelExpr: "replace(split(datum.label, ' · ')[0], 'NVIDIA ', '') + ' · ' + split(datum.label, ' · ')[1]",
+          },
+        }
       : undefined);
   const data = { values: opts.rows };
   if (!rowField && !opts.column) {
@@ -81,15 +93,67 @@ export function facetSpec(opts: {
   const facet: FacetMapping = {};
   if (rowField) facet.row = rowField;
   if (opts.column) facet.column = opts.column;
+  let spec = fitWidth(opts.spec, opts.column ? distinctCount(opts.rows, opts.column) : 1);
+  let rows = opts.rows;
+  // Panels a setup has no data for say so instead of drawing an empty frame.
+  // (Only where scales are shared: an independent scale over a panel with no rows has no extent.)
+  const independent = JSON.stringify(opts.resolve ?? {}).includes('independent');
+  if (rowField && opts.column && 'field' in rowField && 'field' in opts.column && !opts.transform && !independent) {
+    const rf = String(rowField.field);
+    const cf = String(opts.column.field);
+    const rv = [...new Set(opts.rows.map((r) => String(r[rf])))];
+    const cv = [...new Set(opts.rows.map((r) => String(r[cf])))];
+    const missing = rv.flatMap((a) => cv.filter((b) => !opts.rows.some((r) => String(r[rf]) === a && String(r[cf]) === b)).map((b) => ({ [rf]: a, [cf]: b, [NO_DATA]: 'no data' })));
+    if (missing.length) {
+      rows = [...opts.rows, ...missing];
+      spec = withNoDataLayer(spec);
+    }
+  }
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     description: opts.description,
-    data,
+    data: { values: rows },
     ...(opts.transform ? { transform: opts.transform } : {}),
     facet,
-    spec: opts.spec,
+    spec,
     ...(opts.resolve ? { resolve: opts.resolve } : {}),
   };
+}
+
+const NO_DATA = '__noData';
+/** The page column is 1,344 px at a 1,400 px window; facets get what is left after axes and a legend. */
+export const COLUMN_BUDGET = 1000;
+
+function distinctCount(rows: Row[], f: FacetField): number {
+  const field = 'field' in f ? String(f.field) : '';
+  return Math.max(1, new Set(rows.map((r) => String(r[field]))).size);
+}
+
+/** Narrows a numeric cell width so n columns of panels fit the page column. */
+function fitWidth(spec: CellSpec, n: number): CellSpec {
+  const w = (spec as { width?: unknown }).width;
+  if (typeof w !== 'number') return spec;
+  const fit = Math.floor(COLUMN_BUDGET / n) - 60;
+  return { ...spec, width: Math.max(120, Math.min(w, fit)) } as CellSpec;
+}
+
+/** Wraps a cell spec so its marks skip placeholder rows and a text mark writes "no data" in their panels. */
+function withNoDataLayer(spec: CellSpec): CellSpec {
+  const { width, height, ...inner } = spec as unknown as Record<string, unknown>;
+  const h = typeof height === 'number' ? height : CELL_HEIGHT;
+  const w = typeof width === 'number' ? width : CELL_WIDTH;
+  return {
+    ...(width !== undefined ? { width } : {}),
+    ...(height !== undefined ? { height } : {}),
+    layer: [
+      { transform: [{ filter: `!datum.${NO_DATA}` }], ...inner },
+      {
+        transform: [{ filter: `datum.${NO_DATA}` }],
+        mark: { type: 'text', fontSize: 14, color: '#8a8f99' },
+        encoding: { text: { field: NO_DATA, type: 'nominal' }, x: { value: w / 2 }, y: { value: h / 2 } },
+      },
+    ],
+  } as unknown as CellSpec;
 }
 
 /** Column facet header used for workloads/precisions/metrics. */

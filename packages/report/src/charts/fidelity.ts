@@ -1,5 +1,6 @@
 /** Fidelity of each quantized precision vs its fp16 reference: choice KL, top-1 agreement, answer flips. */
 import type { LoadedResults } from '../load/read-results.ts';
+import type { FidelityResult } from '../results-types.ts';
 import { comparePrecision, precisionScale, setupOf } from '../setup.ts';
 import type { ChartColumn, ChartResult, Row } from './chart-types.ts';
 import { columnBy, emptyChart, facetSpec, fmtNum, fmtPct, latestBy, sourcesOf, splitNote } from './common.ts';
@@ -9,7 +10,7 @@ const title = 'Fidelity vs fp16: KL, top-1 agreement, answer flips';
 const columns: ChartColumn[] = [
   { field: 'task', title: 'task / text' },
   { field: 'precision', title: 'precision' },
-  { field: 'kl', title: 'KL(ref‖quant)', format: 'sci' },
+  { field: 'kl', title: 'KL(ref||quant)', format: 'sci' },
   { field: 'top1Agreement', title: 'top-1 agree', format: 'pct1' },
   { field: 'flipsRightToWrong', title: 'flips ✓→✗', format: 'int' },
   { field: 'flipsWrongToRight', title: 'flips ✗→✓', format: 'int' },
@@ -19,7 +20,32 @@ const columns: ChartColumn[] = [
   { field: 'reference', title: 'ref' },
   { field: 'setup', title: 'setup' },
 ];
-const METRICS = ['KL(ref‖quant)', 'top-1 agreement', 'flips right→wrong', 'flips wrong→right'];
+const METRICS = ['KL(ref||quant)', 'top-1 agreement', 'flips right→wrong', 'flips wrong→right'];
+
+type PerTask = FidelityResult['perTask'][string];
+
+/** MMLU's subjects fold into one "mmlu (N subjects)" row: KL and top-1 weighted by items, flips summed. */
+export function foldSubjects(perTask: Record<string, PerTask>): [string, PerTask][] {
+  const out: [string, PerTask][] = [];
+  const subj = Object.entries(perTask).filter(([k]) => k.startsWith('mmlu_'));
+  for (const [k, t] of Object.entries(perTask)) if (!k.startsWith('mmlu_')) out.push([k, t]);
+  if (subj.length) {
+    const n = subj.reduce((a, [, t]) => a + t.numCompared, 0) || 1;
+    const kls = subj.filter(([, t]) => t.choiceKl != null);
+    const nk = kls.reduce((a, [, t]) => a + t.numCompared, 0) || 1;
+    out.push([
+      `mmlu (${subj.length} subjects)`,
+      {
+        flipsRightToWrong: subj.reduce((a, [, t]) => a + t.flipsRightToWrong, 0),
+        flipsWrongToRight: subj.reduce((a, [, t]) => a + t.flipsWrongToRight, 0),
+        numCompared: subj.reduce((a, [, t]) => a + t.numCompared, 0),
+        choiceKl: kls.length ? kls.reduce((a, [, t]) => a + (t.choiceKl as number) * t.numCompared, 0) / nk : null,
+        top1Agreement: subj.reduce((a, [, t]) => a + t.top1Agreement * t.numCompared, 0) / n,
+      },
+    ]);
+  }
+  return out;
+}
 
 export function fidelity(data: LoadedResults): ChartResult {
   const fids = latestBy(data.fidelity, ({ record: f }) => JSON.stringify([setupOf(f.provenance).key, f.precision, f.reference]));
@@ -28,7 +54,7 @@ export function fidelity(data: LoadedResults): ChartResult {
   const rows: Row[] = [];
   for (const { record: f } of fids) {
     const setup = setupOf(f.provenance).label;
-    for (const [task, t] of Object.entries(f.perTask))
+    for (const [task, t] of foldSubjects(f.perTask))
       rows.push({
         task,
         precision: f.precision,
@@ -73,7 +99,7 @@ export function fidelity(data: LoadedResults): ChartResult {
     const rs = rows.filter((r) => r.precision === p && typeof r.flipsRightToWrong === 'number');
     const rw = rs.reduce((s, r) => s + Number(r.flipsRightToWrong), 0);
     const wr = rs.reduce((s, r) => s + Number(r.flipsWrongToRight), 0);
-    return `${p} ${rw}✓→✗/${wr}✗→✓`;
+    return `${p} ${rw} right→wrong / ${wr} wrong→right`;
   });
   const minAgree = rows.reduce((a, b) => (Number(b.top1Agreement) < Number(a.top1Agreement) ? b : a));
   const reading =
@@ -119,7 +145,7 @@ export function fidelity(data: LoadedResults): ChartResult {
     title,
     reading,
     notes: [
-      'KL: mean KL(fp16 ‖ quantized) over answer choices (text rows: next-token distribution; none for generation tasks). Top-1 agreement: same argmax choice (generation tasks: identical text). Flips count answers that changed correctness vs fp16.',
+      'KL: mean KL(fp16 || quantized) over answer choices (text rows: next-token distribution; none for generation tasks). Top-1 agreement: same argmax choice (generation tasks: identical text). Flips count answers that changed correctness vs fp16.',
       ...[...new Set(fids.map((t) => t.record.flipRule).filter((x): x is string => !!x))].map((r) => `Flip rule: ${r}`),
       ...splitNote(src.setups),
     ],

@@ -49,14 +49,17 @@ export function fp8DynamicVsStatic(data: LoadedResults): ChartResult {
   const src = sourcesOf(provs);
   const workloads = sortWorkloads(rows.map((r) => String(r.workload)));
 
-  const ratios = rows.map((r) => r.staticOverDynamic).filter((x): x is number => typeof x === 'number');
-  const mean = ratios.reduce((a, b) => a + b, 0) / Math.max(1, ratios.length);
-  const lo = Math.min(...ratios);
-  const hi = Math.max(...ratios);
   const diff = (x: number) => `${x >= 1 ? '+' : '−'}${fmtPct(Math.abs(x - 1) * 100)}`;
-  const reading = ratios.length
-    ? `fp8-static vs fp8-dynamic: ${diff(mean)} output tok/s on average over ${ratios.length} matched points (range ${diff(lo)} to ${diff(hi)}).`
-    : 'fp8-dynamic throughput was zero at every matched point.';
+  // One average per setup: ratios of different setups are never pooled.
+  const setupNames = [...new Set(rows.map((r) => String(r.setup)))].sort();
+  const parts = setupNames.flatMap((setup) => {
+    const ratios = rows.filter((r) => r.setup === setup).map((r) => r.staticOverDynamic).filter((x): x is number => typeof x === 'number');
+    if (!ratios.length) return [];
+    const mean = ratios.reduce((a, b) => a + b, 0) / ratios.length;
+    const who = setupNames.length > 1 ? `${setup}: ` : '';
+    return [`${who}${diff(mean)} output tok/s on average over ${ratios.length} matched points (range ${diff(Math.min(...ratios))} to ${diff(Math.max(...ratios))})`];
+  });
+  const reading = parts.length ? `fp8-static vs fp8-dynamic: ${parts.join('; ')}.` : 'fp8-dynamic throughput was zero at every matched point.';
 
   const spec = facetSpec({
     description: title,

@@ -12,7 +12,7 @@ const columns: ChartColumn[] = [
   { field: 'precision', title: 'precision' },
   { field: 'ppl', title: 'perplexity', format: 'num3' },
   { field: 'pplVsFp16', title: 'vs fp16', format: 'pct1' },
-  { field: 'kl', title: 'KL(fp16‖p)', format: 'sci' },
+  { field: 'kl', title: 'KL(fp16||p)', format: 'sci' },
   { field: 'top1Agreement', title: 'top-1 agree', format: 'pct1' },
   { field: 'tokens', title: 'tokens', format: 'int' },
   { field: 'setup', title: 'setup' },

@@ -15,6 +15,7 @@ import {
   sourcesOf,
   splitNote,
 } from './common.ts';
+import { lineStyle } from './marks.ts';
 import { atHighestRate, rateLabel, rateNote } from './serving-select.ts';
 
 const id = 'roofline-ratio';
@@ -55,12 +56,24 @@ export function rooflineRatio(data: LoadedResults): ChartResult {
     );
   const src = sourcesOf(used.map((t) => t.record.provenance));
   const workloads = sortWorkloads(rows.map((r) => String(r.workload)));
-  const best = rows.reduce((a, b) => (Number(b.ratio) > Number(a.ratio) ? b : a));
-  const worst = rows.reduce((a, b) => (Number(b.ratio) < Number(a.ratio) ? b : a));
+  // Ratios over 1.0 mean the assumed ceiling is below what the card did: flagged, never "closest".
+  const above = rows.filter((r) => Number(r.ratio) > 1);
+  const within = rows.filter((r) => Number(r.ratio) <= 1);
+  const parts = src.setups.flatMap((setup) => {
+    const rs = within.filter((r) => r.setup === setup);
+    if (!rs.length) return [];
+    const best = rs.reduce((a, b) => (Number(b.ratio) > Number(a.ratio) ? b : a));
+    const worst = rs.reduce((a, b) => (Number(b.ratio) < Number(a.ratio) ? b : a));
+    const who = src.setups.length > 1 ? `${setup}: ` : '';
+    return [
+      `${who}closest to the roofline ${best.precision} at batch ${best.maxBatch} (${best.workload}, ${fmtPct(100 * Number(best.ratio))}), farthest ${worst.precision} at batch ${worst.maxBatch} (${worst.workload}, ${fmtPct(100 * Number(worst.ratio))})`,
+    ];
+  });
   const bw = rows.filter((r) => r.bound === 'bandwidth').length;
   const reading =
-    `${bw} of ${rows.length} points are bandwidth-bound; closest to the roofline: ${best.precision} at batch ${best.maxBatch} (${best.workload}, ${fmtPct(100 * Number(best.ratio))}); ` +
-    `farthest: ${worst.precision} at batch ${worst.maxBatch} (${worst.workload}, ${fmtPct(100 * Number(worst.ratio))}).`;
+    `${bw} of ${rows.length} points are bandwidth-bound. ${parts.join('. ')}.` +
+    (above.length ? ` ${above.length} point(s) ABOVE THE CEILING (ratio > 100%): the assumed peak is below what the card did, so those ratios are not comparable.` : '');
+  const precs = precisionScale(rows.map((r) => String(r.precision))).domain;
 
   const spec = facetSpec({
     description: title,
@@ -70,25 +83,39 @@ export function rooflineRatio(data: LoadedResults): ChartResult {
     spec: {
       width: CELL_WIDTH,
       height: CELL_HEIGHT,
-      encoding: {
-        x: batchAxis(rows.map((r) => Number(r.maxBatch))),
-        y: { field: 'ratio', type: 'quantitative', title: 'ideal time / measured time', axis: { format: '.0%' }, scale: { domainMin: 0 } },
-        color: { field: 'precision', type: 'nominal', title: 'precision', scale: precisionScale(rows.map((r) => String(r.precision))) },
-      },
       layer: [
-        { mark: { type: 'line', opacity: 0.5 } },
+        { mark: { type: 'rule', color: '#b42318', strokeDash: [4, 3] }, encoding: { y: { datum: 1, type: 'quantitative' } } },
         {
-          mark: { type: 'point', filled: true, size: 60 },
           encoding: {
-            shape: { field: 'bound', type: 'nominal', title: 'bound', scale: { domain: ['bandwidth', 'compute'], range: ['circle', 'triangle-up'] } },
-            tooltip: [
-              { field: 'precision', type: 'nominal' },
-              { field: 'maxBatch', type: 'quantitative', title: 'max batch' },
-              { field: 'ratio', type: 'quantitative', format: '.1%' },
-              { field: 'bound', type: 'nominal' },
-              { field: 'peak', type: 'nominal', title: 'assumed peak' },
-            ],
+            x: batchAxis(rows.map((r) => Number(r.maxBatch))),
+            y: { field: 'ratio', type: 'quantitative', title: 'ideal time / measured time', axis: { format: '.0%' }, scale: { domainMin: 0 } },
+            color: { field: 'precision', type: 'nominal', title: 'precision', scale: precisionScale(rows.map((r) => String(r.precision))) },
           },
+          layer: [
+            { mark: { type: 'line', opacity: 0.6 }, encoding: lineStyle(precs) },
+            ...(above.length
+              ? [
+                  {
+                    transform: [{ filter: 'datum.ratio > 1' }],
+                    mark: { type: 'point' as const, filled: false, size: 260, strokeWidth: 2 },
+                    encoding: { color: { value: '#b42318' }, tooltip: { value: 'above the assumed ceiling' } },
+                  },
+                ]
+              : []),
+            {
+              mark: { type: 'point', filled: true, size: 60 },
+              encoding: {
+                shape: { field: 'bound', type: 'nominal', title: 'bound', scale: { domain: ['bandwidth', 'compute'], range: ['circle', 'triangle-up'] } },
+                tooltip: [
+                  { field: 'precision', type: 'nominal' },
+                  { field: 'maxBatch', type: 'quantitative', title: 'max batch' },
+                  { field: 'ratio', type: 'quantitative', format: '.1%' },
+                  { field: 'bound', type: 'nominal' },
+                  { field: 'peak', type: 'nominal', title: 'assumed peak' },
+                ],
+              },
+            },
+          ],
         },
       ],
     },
@@ -97,7 +124,7 @@ export function rooflineRatio(data: LoadedResults): ChartResult {
     id,
     title,
     reading,
-    notes: ['100% = at the roofline; shape shows which bound applies.', ...rateNote(used), ...splitNote(src.setups)],
+    notes: ['100% (red dashed rule) = at the assumed ceiling; red rings mark points above it; shape shows which bound applies.', ...rateNote(used), ...splitNote(src.setups)],
     spec,
     columns,
     rows,

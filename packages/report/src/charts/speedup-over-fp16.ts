@@ -15,6 +15,7 @@ import {
   sourcesOf,
   splitNote,
 } from './common.ts';
+import { lineStyle, pointStyle } from './marks.ts';
 import { atHighestRate, rateNote } from './serving-select.ts';
 
 const id = 'speedup-over-fp16';
@@ -64,12 +65,18 @@ export function speedupOverFp16(data: LoadedResults): ChartResult {
   const src = sourcesOf(used.map((t) => t.record.provenance));
   const workloads = sortWorkloads(rows.map((r) => String(r.workload)));
 
-  const valid = rows.filter((r) => typeof r.speedup === 'number');
-  const best = valid.reduce((a, b) => (Number(b.speedup) > Number(a.speedup) ? b : a), valid[0]);
-  const worst = valid.reduce((a, b) => (Number(b.speedup) < Number(a.speedup) ? b : a), valid[0]);
-  const reading = best
-    ? `Largest gain: ${best.precision} ${fmtTimes(Number(best.speedup))} fp16 at batch ${best.maxBatch} (${best.workload}); smallest: ${worst.precision} ${fmtTimes(Number(worst.speedup))} at batch ${worst.maxBatch} (${worst.workload}).`
-    : 'fp16 throughput was zero at every matching point; no ratio can be drawn.';
+  // Reading per setup: a ratio is only ever compared with others of the same setup.
+  const parts = src.setups.flatMap((setup) => {
+    const valid = rows.filter((r) => r.setup === setup && typeof r.speedup === 'number');
+    if (!valid.length) return [];
+    const best = valid.reduce((a, b) => (Number(b.speedup) > Number(a.speedup) ? b : a));
+    const worst = valid.reduce((a, b) => (Number(b.speedup) < Number(a.speedup) ? b : a));
+    const who = src.setups.length > 1 ? `${setup}: ` : '';
+    return [
+      `${who}largest gain ${best.precision} ${fmtTimes(Number(best.speedup))} fp16 at batch ${best.maxBatch} (${best.workload}); smallest ${worst.precision} ${fmtTimes(Number(worst.speedup))} at batch ${worst.maxBatch} (${worst.workload})`,
+    ];
+  });
+  const reading = parts.length ? `${parts.join('. ')}.` : 'fp16 throughput was zero at every matching point; no ratio can be drawn.';
 
   const spec = facetSpec({
     description: title,
@@ -97,7 +104,10 @@ export function speedupOverFp16(data: LoadedResults): ChartResult {
               { field: 'fp16TokS', type: 'quantitative', title: 'fp16 tok/s', format: ',.1f' },
             ],
           },
-          layer: [{ mark: { type: 'line' } }, { mark: { type: 'point', filled: true } }],
+          layer: [
+            { mark: { type: 'line' }, encoding: lineStyle(precisionScale(rows.map((r) => String(r.precision))).domain) },
+            { mark: { type: 'point', filled: true, size: 50 }, encoding: pointStyle(precisionScale(rows.map((r) => String(r.precision))).domain) },
+          ],
         },
       ],
     },

@@ -16,6 +16,7 @@ import {
   splitNote,
 } from './common.ts';
 import { atHighestRate, rateLabel, rateNote } from './serving-select.ts';
+import { lineStyle, pointStyle } from './marks.ts';
 
 const id = 'throughput-vs-batch';
 const title = 'Output throughput vs max batch size';
@@ -50,35 +51,38 @@ export function throughputVsBatch(data: LoadedResults): ChartResult {
   const src = sourcesOf(sel.map((t) => t.record.provenance));
   const workloads = sortWorkloads(rows.map((r) => String(r.workload)));
 
-  // Reading: peak throughput per workload for the first setup.
-  const first = src.setups[0];
-  const parts = workloads.map((w) => {
-    const inW = rows.filter((r) => r.workload === w && r.setup === first);
-    const peakBy = new Map<string, Row>();
-    for (const r of inW) {
-      const prev = peakBy.get(String(r.precision));
-      if (!prev || Number(r.outputTokS) > Number(prev.outputTokS)) peakBy.set(String(r.precision), r);
-    }
-    const peaks = [...peakBy.values()].sort((a, b) => Number(b.outputTokS) - Number(a.outputTokS));
-    const top = peaks[0];
-    const fp16 = peakBy.get('fp16');
-    const vs = fp16 && top !== fp16 ? ` vs fp16 ${fmtNum(Number(fp16.outputTokS))}` : '';
-    return `${w}: ${top.precision} peaks highest, ${fmtNum(Number(top.outputTokS))} tok/s at batch ${top.maxBatch}${vs}`;
-  });
-  const reading = `${parts.join('; ')}${src.setups.length > 1 ? ` (first of ${src.setups.length} setups)` : ''}.`;
+  // Reading: peak throughput per workload, per setup (never across setups).
+  const parts = src.setups.flatMap((setup) =>
+    workloads.flatMap((w) => {
+      const inW = rows.filter((r) => r.workload === w && r.setup === setup);
+      if (!inW.length) return [];
+      const peakBy = new Map<string, Row>();
+      for (const r of inW) {
+        const prev = peakBy.get(String(r.precision));
+        if (!prev || Number(r.outputTokS) > Number(prev.outputTokS)) peakBy.set(String(r.precision), r);
+      }
+      const peaks = [...peakBy.values()].sort((a, b) => Number(b.outputTokS) - Number(a.outputTokS));
+      const top = peaks[0];
+      const fp16 = peakBy.get('fp16');
+      const vs = fp16 && top !== fp16 ? ` vs fp16 ${fmtNum(Number(fp16.outputTokS))}` : '';
+      const who = src.setups.length > 1 ? `${setup}, ` : '';
+      return [`${who}${w}: ${top.precision} peaks highest, ${fmtNum(Number(top.outputTokS))} tok/s at batch ${top.maxBatch}${vs}`];
+    }),
+  );
+  const reading = `${parts.join('; ')}.`;
 
   const spec = facetSpec({
     description: title,
     rows,
     setups: src.setups,
     column: columnBy('workload', workloads),
-    resolve: { scale: { y: 'independent' } },
     spec: {
       width: CELL_WIDTH,
       height: CELL_HEIGHT,
       encoding: {
         x: batchAxis(rows.map((r) => Number(r.maxBatch))),
-        y: { field: 'outputTokS', type: 'quantitative', title: 'output tokens/s' },
+        // One log scale for every panel: prefill- and decode-heavy differ 10×, and equal ratios look equal.
+        y: { field: 'outputTokS', type: 'quantitative', title: 'output tokens/s (log)', scale: { type: 'log' }, axis: { format: '~s' } },
         color: { field: 'precision', type: 'nominal', title: 'precision', scale: precisionScale(rows.map((r) => String(r.precision))) },
         tooltip: [
           { field: 'precision', type: 'nominal' },
@@ -87,7 +91,10 @@ export function throughputVsBatch(data: LoadedResults): ChartResult {
           { field: 'requestRate', type: 'nominal', title: 'rate' },
         ],
       },
-      layer: [{ mark: { type: 'line' } }, { mark: { type: 'point', filled: true } }],
+      layer: [
+        { mark: { type: 'line' }, encoding: lineStyle(precisionScale(rows.map((r) => String(r.precision))).domain) },
+        { mark: { type: 'point', filled: true, size: 50 }, encoding: pointStyle(precisionScale(rows.map((r) => String(r.precision))).domain) },
+      ],
     },
   });
   return {

@@ -1,14 +1,16 @@
 /**
- * Runs in the report page: renders each chart with the inlined vega-embed, wires the CSV / spec download
- * links (Blob URLs: nothing is fetched), and records the outcome on window.__qbReport and
- * <html data-qb-state="done">.
+ * Runs in the report page: renders each precompiled Vega spec with the inlined vega runtime (SVG), wires the
+ * CSV / spec download links (Blob URLs: nothing is fetched), and records the outcome on window.__qbReport
+ * and <html data-qb-state="done">.
  */
-import type { EmbedOptions, Result } from 'vega-embed';
-import type { TopLevelSpec } from 'vega-lite';
+import type { Spec as VegaSpec, View } from 'vega';
 import type { ClientPayload, ClientState } from './payload.ts';
 
-declare const vegaEmbed: (el: HTMLElement, spec: TopLevelSpec, opts?: EmbedOptions) => Promise<Result>;
-declare const vega: { Warn: number };
+declare const vega: {
+  Warn: number;
+  parse: (spec: VegaSpec) => unknown;
+  View: new (runtime: unknown, opts: { renderer: string; container: HTMLElement; hover: boolean; logLevel: number }) => View;
+};
 
 declare global {
   interface Window {
@@ -28,23 +30,19 @@ async function main(): Promise<void> {
   const state: ClientState = { rendered: [], failed: [], empty: [] };
   const jobs = payload.charts.map(async (c) => {
     link(c.id, 'csv', c.csv, 'text/csv');
-    if (!c.spec) {
+    if (!c.vega) {
       state.empty.push(c.id);
       return;
     }
-    link(c.id, 'spec', JSON.stringify(c.spec, null, 2), 'application/json');
+    link(c.id, 'spec', JSON.stringify(c.vega, null, 2), 'application/json');
     const el = document.getElementById(`vis-${c.id}`);
     if (!el) {
       state.failed.push({ id: c.id, error: 'no element for the chart' });
       return;
     }
     try {
-      await vegaEmbed(el, c.spec, {
-        renderer: 'svg',
-        actions: { export: true, source: false, compiled: false, editor: false },
-        logLevel: vega.Warn,
-        downloadFileName: c.id,
-      });
+      const view = new vega.View(vega.parse(c.vega), { renderer: 'svg', container: el, hover: true, logLevel: vega.Warn });
+      await view.runAsync();
       el.dataset.state = 'rendered';
       state.rendered.push(c.id);
     } catch (e) {

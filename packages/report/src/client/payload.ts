@@ -1,11 +1,11 @@
 /** The JSON the report page carries for its client script (in <script id="qb-data" type="application/json">). */
-import type { TopLevelSpec } from 'vega-lite';
+import type { Spec as VegaSpec } from 'vega';
 
 export interface ClientChart {
   id: string;
   title: string;
-  /** null: nothing to draw (the page shows why). */
-  spec: TopLevelSpec | null;
+  /** Compiled Vega spec with its data inline; null: nothing to draw (the page shows why). */
+  vega: VegaSpec | null;
   csv: string;
 }
 

@@ -1,7 +1,8 @@
 /**
- * The browser code inlined into the report: the installed UMD bundles of vega, vega-lite and vega-embed
- * (each package's build/*.min.js, which set the globals vega, vegaLite, vegaEmbed), and the report's own
- * client script bundled with esbuild.
+ * The browser code inlined into the report: the installed UMD bundle of vega (build/vega.min.js, which sets
+ * the global vega), and the report's own client script bundled with esbuild. Specs are compiled from
+ * Vega-Lite to Vega at build time (src/html/compile.ts), so neither the Vega-Lite compiler nor vega-embed
+ * ships in the page.
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -36,13 +37,9 @@ function bundleOf(pkg: string, file: string): InlineScript {
 
 let cached: InlineScript[] | undefined;
 
-/** vega, vega-lite, vega-embed in load order. */
+/** The vega runtime (the only library the page needs: specs arrive precompiled). */
 export function vegaBundles(): InlineScript[] {
-  cached ??= [
-    bundleOf('vega', 'vega.min.js'),
-    bundleOf('vega-lite', 'vega-lite.min.js'),
-    bundleOf('vega-embed', 'vega-embed.min.js'),
-  ];
+  cached ??= [bundleOf('vega', 'vega.min.js')];
   return cached;
 }
 
@@ -52,7 +49,7 @@ let clientCached: string | undefined;
 export function clientScript(): string {
   if (clientCached) return clientCached;
   const entry = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'client', 'main.ts');
-  const r = buildSync({ entryPoints: [entry], bundle: true, format: 'iife', target: 'es2020', write: false, minify: false, legalComments: 'none' });
+  const r = buildSync({ entryPoints: [entry], bundle: true, format: 'iife', target: 'es2020', write: false, minify: true, legalComments: 'none' });
   clientCached = r.outputFiles[0].text;
   return clientCached;
 }
