@@ -1,0 +1,119 @@
+/**
+ * `pnpm serve --model M --precision P` — our engine behind vLLM's OpenAI-compatible HTTP API (flag names as vLLM's).
+ *   pnpm serve --model ../shared/models/stories260K/hf --precision fp8-static --port 8000
+ * `--port 0` takes any free port; the bound address is printed on stdout as `listening on http://HOST:PORT`.
+ * SIGINT / SIGTERM: stop taking requests (503), finish those in flight (up to --drain-timeout s), exit 0; a second
+ * signal exits at once (130).
+ */
+import yargs from 'yargs';
+import { LLM, PRECISIONS, runCliMain, type Precision } from '@quantbench/engine';
+import { createServer } from './server.ts';
+
+const log = (m: string) => process.stderr.write(`${m}\n`);
+
+export async function main(argv: string[]): Promise<number> {
+  let code = 0;
+  await yargs(argv)
+    .scriptName('pnpm serve')
+    .usage(
+      '$0 --model DIR|synthetic:NAME [--precision P] [--host 127.0.0.1] [--port 8000]\n\n' +
+        'Serves the quantbench engine with the OpenAI API as vLLM does: GET /v1/models, POST /v1/completions, ' +
+        'POST /v1/chat/completions, GET /health, GET /metrics (Prometheus, vLLM metric names). Concurrent requests ' +
+        'share one continuously batched engine. Point `pnpm bench --backend openai`, `pnpm eval --model ' +
+        "local-completions`, vLLM's `vllm bench serve` or lm-eval's local-completions at it.",
+    )
+    .strict()
+    .option('model', { type: 'string', demandOption: true, describe: 'HF Llama directory (plain or compressed-tensors) or synthetic:tiny / synthetic:llama-3.1-8b' })
+    .option('precision', { choices: PRECISIONS, describe: "default fp16, or the checkpoint's scheme" })
+    .option('dtype', { choices: ['fp16', 'bf16', 'fp32'] as const, describe: 'activation dtype of the 16-bit parts' })
+    .option('device', { choices: ['auto', 'cpu', 'cuda'] as const, default: 'auto' as const })
+    .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to listen on (0.0.0.0: every interface)' })
+    .option('port', { type: 'number', default: 8000, describe: 'port (0: any free port, printed on stdout)' })
+    .option('api-key', { type: 'string', describe: 'require `Authorization: Bearer KEY` on /v1/* (default: $VLLM_API_KEY, else none)' })
+    .option('served-model-name', { type: 'string', describe: 'the name clients put in "model" (default: the --model argument)' })
+    .option('max-num-seqs', { type: 'number', default: 256, describe: 'most requests running at once (max batch size)' })
+    .option('max-num-batched-tokens', { type: 'number', default: 8192, describe: 'token budget of one engine step' })
+    .option('max-model-len', { type: 'number', describe: "longest prompt + completion (default: the engine's)" })
+    .option('kv-blocks', { type: 'number', describe: 'KV cache size in 16-token blocks (default: the engine decides)' })
+    .option('gpu-memory-utilization', { type: 'number', describe: 'CUDA: fraction of GPU memory for weights + KV cache (default 0.9)' })
+    .option('max-waiting', { type: 'number', describe: 'requests that may wait for a batch slot; beyond, new ones get 429 (default 4 x max-num-seqs)' })
+    .option('chat-template', { type: 'string', describe: 'Jinja chat template file (checkpoints without one)' })
+    .option('calib', { type: 'string', describe: 'calibration text (.txt/.jsonl) for fp8-static and int8 SmoothQuant' })
+    .option('threads', { type: 'number', describe: 'CPU threads for the CPU backend' })
+    .option('drain-timeout', { type: 'number', default: 60, describe: 'seconds to let in-flight requests finish on SIGINT/SIGTERM before aborting them' })
+    .check((a) => {
+      for (const k of ['max-num-seqs', 'max-num-batched-tokens'] as const) {
+        if (!Number.isInteger(a[k]) || a[k] < 1) throw new Error(`--${k} must be a positive integer`);
+      }
+      if (a['max-waiting'] !== undefined && !(Number.isInteger(a['max-waiting']) && a['max-waiting'] >= 1)) throw new Error('--max-waiting must be a positive integer');
+      if (!Number.isInteger(a.port) || a.port < 0 || a.port > 65535) throw new Error('--port must be an integer in 0..65535');
+      return true;
+    })
+    .fail((msg, err) => {
+      if (err) throw err;
+      process.stderr.write(`${msg}\n(see pnpm serve --help)\n`);
+      code = 2;
+    })
+    .help()
+    .command(
+      '$0',
+      'start the server',
+      (y) => y,
+      async (a) => {
+        log(`loading ${a.model}${a.precision ? ` (${a.precision})` : ''} ...`);
+        const llm = await LLM.load({
+          model: a.model,
+          precision: a.precision as Precision | undefined,
+          dtype: a.dtype,
+          device: a.device,
+          calib: a.calib,
+          threads: a.threads,
+          kvBlocks: a.kvBlocks,
+          maxModelLen: a.maxModelLen,
+          gpuMemoryUtilization: a.gpuMemoryUtilization,
+          maxNumBatchedTokens: a.maxNumBatchedTokens,
+          onProgress: (m) => log(m),
+        });
+        const srv = createServer({
+          llm,
+          servedModelName: a.servedModelName ?? a.model,
+          engine: { maxNumSeqs: a.maxNumSeqs, maxNumBatchedTokens: a.maxNumBatchedTokens },
+          maxWaiting: a.maxWaiting,
+          apiKey: a.apiKey ?? process.env.VLLM_API_KEY,
+          chatTemplate: a.chatTemplate,
+        });
+        const address = await srv.app.listen({ host: a.host, port: a.port });
+        const info = llm.info;
+        log(
+          `serving "${srv.servedModelName}": ${info.precision} on ${info.deviceName} (weights ${info.weights}), max batch ${a.maxNumSeqs}, ` +
+            `${llm.numKvBlocks} KV blocks, context ${llm.maxModelLen}`,
+        );
+        process.stdout.write(`listening on ${address}\n`);
+        await new Promise<void>((resolve) => {
+          let stopping = false;
+          const stop = (sig: string) => {
+            if (stopping) {
+              log(`\nsecond ${sig}: exiting now`);
+              process.exit(130);
+            }
+            stopping = true;
+            log(`\n${sig}: draining ${srv.engine.numInFlight} request(s) in flight (up to ${a.drainTimeout} s), then exiting (${sig} again to quit now)`);
+            srv
+              .drain(a.drainTimeout * 1000)
+              .catch((e: unknown) => log(`error while draining: ${(e as Error).message}`))
+              .finally(() => {
+                llm.close();
+                resolve();
+              });
+          };
+          process.on('SIGINT', () => stop('SIGINT'));
+          process.on('SIGTERM', () => stop('SIGTERM'));
+        });
+        log('server stopped');
+      },
+    )
+    .parseAsync();
+  return code;
+}
+
+runCliMain(import.meta.url, main);
