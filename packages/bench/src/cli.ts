@@ -17,6 +17,7 @@ import { defaultRunName, openRunDir } from './run_dir.ts';
 import { readCeilingsFile } from './ceilings.ts';
 import { renderTable, writeSummary } from './summary.ts';
 import { runSweep } from './sweep.ts';
+import { runOpenAIBenchCli } from './openai_cli.ts';
 
 export const EXIT_INTERRUPTED = 130;
 
@@ -127,6 +128,11 @@ export async function main(argv: string[]): Promise<number> {
           .option('threads', { type: 'number', describe: 'CPU threads for the CPU backend' })
           .option('resume', { type: 'boolean', default: false, describe: 'skip points already in results/<run>/points.jsonl' })
           .option('save-requests', { type: 'boolean', default: false, describe: 'keep per-request timings in each point' })
+          .option('backend', { choices: ['in-process', 'openai'] as const, default: 'in-process' as const, describe: 'in-process: our engine; openai: any OpenAI-compatible server at --base-url (vLLM, trtllm-serve, SGLang, pnpm serve)' })
+          .option('base-url', { type: 'string', describe: '--backend openai: server URL(s), comma list for several side by side (e.g. http://127.0.0.1:8000)' })
+          .option('endpoint', { choices: ['/v1/completions', '/v1/chat/completions'] as const, default: '/v1/completions' as const, describe: '--backend openai: API endpoint' })
+          .option('label', { type: 'string', describe: "--backend openai: one label per --base-url (e.g. vllm-fp16,vllm-fp8); default: the server's precision or model name" })
+          .option('tokenizer', { type: 'string', describe: '--backend openai: tokenizer directory of the served model (needed for servers other than pnpm serve)' })
           .option('ceilings', {
             type: 'string',
             describe:
@@ -158,6 +164,10 @@ export async function main(argv: string[]): Promise<number> {
           decodeSteps: a.decodeSteps,
           threads: a.threads,
         };
+        if (a.backend === 'openai') {
+          code = await runOpenAIBenchCli(flags, { ...a, argv, log });
+          return;
+        }
         const loader: EngineLoader = a.engineModule ? await loaderFromModule(a.engineModule) : loadBenchEngine;
         const r = resolveBench(flags, a.engineModule ? false : cudaAvailable());
         for (const n of r.notices) log(n);

@@ -71,6 +71,14 @@ export class AsyncEngine {
     return this.core.kv.numUsedBlocks / this.llm.numKvBlocks;
   }
 
+  /** One short unmeasured request before listening, so first-call costs (allocation, threads, graphs) stay out of the first client's TTFT. */
+  warmUp(): void {
+    const special = new Set(this.llm.eosTokenIds);
+    const ids = [...Array(Math.min(this.llm.info.arch.vocabSize, 64)).keys()].filter((t) => !special.has(t)).slice(0, 8);
+    this.core.addRequest({ id: 'warmup', promptIds: ids, params: { maxTokens: 2, ignoreEos: true } });
+    while (this.core.hasUnfinished()) this.core.step();
+  }
+
   /** Adds a generation request to the batch; events arrive per step. Returns the id to abort it with. */
   submit(promptIds: number[], params: RequestParams, onEvent: (e: TokenEvent) => void): string {
     const id = `r${this.nextId++}`;
@@ -178,7 +186,13 @@ export class AsyncEngine {
         if (p.numOutput > 1 && p.firstTokenAt !== null) this.metrics.tpot.observe((now - p.firstTokenAt) / 1000 / (p.numOutput - 1));
         this.metrics.finished(out.finishReason ?? 'length');
       }
-      p.onEvent({ ids: out.newTokenIds, logprobs: out.newLogprobs, finished: out.finished, finishReason: out.finishReason, error: out.error });
+      try {
+        p.onEvent({ ids: out.newTokenIds, logprobs: out.newLogprobs, finished: out.finished, finishReason: out.finishReason, error: out.error });
+      } catch (e) {
+        // One request's handler failing must not stop the batch: that request alone is aborted.
+        process.stderr.write(`request ${out.id}: ${(e as Error).stack ?? e}\n`);
+        if (!out.finished) this.abort(out.id);
+      }
     }
   }
 

@@ -82,6 +82,7 @@ export async function main(argv: string[]): Promise<number> {
           apiKey: a.apiKey ?? process.env.VLLM_API_KEY,
           chatTemplate: a.chatTemplate,
         });
+        srv.engine.warmUp();
         const address = await srv.app.listen({ host: a.host, port: a.port });
         const info = llm.info;
         log(

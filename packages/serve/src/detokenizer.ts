@@ -17,8 +17,8 @@ export class IncrementalDetokenizer {
     let out = '';
     for (const id of newIds) {
       this.ids.push(id);
-      const prefixText = this.tok.decode(this.ids.slice(this.prefixOffset, this.readOffset), true);
-      const newText = this.tok.decode(this.ids.slice(this.prefixOffset), true);
+      const prefixText = decodeIds(this.tok, this.ids.slice(this.prefixOffset, this.readOffset));
+      const newText = decodeIds(this.tok, this.ids.slice(this.prefixOffset));
       if (newText.length > prefixText.length && !newText.endsWith('\uFFFD')) {
         out += newText.slice(prefixText.length);
         this.prefixOffset = this.readOffset;
@@ -27,6 +27,11 @@ export class IncrementalDetokenizer {
     }
     return out;
   }
+}
+
+/** Decodes without special tokens; no ids is no text (the HF tokenizer throws on an empty list). */
+export function decodeIds(tok: TextTokenizer, ids: readonly number[], skipSpecial = true): string {
+  return ids.length === 0 ? '' : tok.decode(ids, skipSpecial);
 }
 
 /**

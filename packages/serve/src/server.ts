@@ -16,7 +16,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { Template } from '@huggingface/jinja';
 import type { EngineCoreOptions, LLM, RequestParams, TextTokenizer } from '@quantbench/engine';
 import { AsyncEngine, type PromptLogprobs, type TokenEvent } from './async_engine.ts';
-import { IncrementalDetokenizer, StopChecker } from './detokenizer.ts';
+import { decodeIds, IncrementalDetokenizer, StopChecker } from './detokenizer.ts';
 import { ServeMetrics } from './metrics.ts';
 import { ApiError, chatSchema, completionSchema, type ChatBody, type CompletionBody, type SamplingBody } from './protocol.ts';
 
@@ -221,7 +221,7 @@ export function createServer(o: ServerOptions): QbServer {
       }
     });
 
-  const tokenStr = (id: number) => tok.decode([id], false);
+  const tokenStr = (id: number) => decodeIds(tok, [id], false);
 
   const sseHead = (reply: FastifyReply): ServerResponse => {
     reply.hijack();
@@ -371,10 +371,10 @@ export function createServer(o: ServerOptions): QbServer {
   return { app, engine, metrics, servedModelName: name, drain };
 }
 
+/** The ids a random benchmark prompt must avoid, exactly as the in-process bench picks them (engine_driver.ts). */
 function specialIds(llm: LLM): number[] {
   const s = new Set<number>(llm.eosTokenIds);
   if (llm.info.arch.bosTokenId !== null) s.add(llm.info.arch.bosTokenId);
-  if (llm.tokenizer.bosTokenId !== null) s.add(llm.tokenizer.bosTokenId);
   return [...s];
 }
 
@@ -383,10 +383,10 @@ function normalizePrompts(p: CompletionBody['prompt'], tok: TextTokenizer): Prom
   if (typeof p === 'string') return [{ ids: tok.encode(p, true), text: p }];
   if (p.length > 0 && typeof p[0] === 'number') {
     const ids = p as number[];
-    return [{ ids, text: tok.decode(ids, false) }];
+    return [{ ids, text: decodeIds(tok, ids, false) }];
   }
   return (p as (string | number[])[]).map((x) =>
-    typeof x === 'string' ? { ids: tok.encode(x, true), text: x } : { ids: x, text: tok.decode(x, false) },
+    typeof x === 'string' ? { ids: tok.encode(x, true), text: x } : { ids: x, text: decodeIds(tok, x, false) },
   );
 }
 
