@@ -19,6 +19,7 @@ const entries = {
   gpu_latency: 'scripts/device/gpu_latency.ts',
   bench: 'packages/bench/src/cli.ts',
   eval: 'packages/eval/src/cli.ts',
+  serve: 'packages/serve/src/cli.ts',
 };
 fs.mkdirSync(path.join(out, 'bundle'), { recursive: true });
 for (const [name, src] of Object.entries(entries)) {

@@ -9,14 +9,27 @@ export class IncrementalDetokenizer {
   private readonly ids: number[] = [];
   private prefixOffset = 0;
   private readOffset = 0;
+  private readonly fast: TokenTexts | null;
 
-  constructor(private readonly tok: TextTokenizer) {}
+  constructor(private readonly tok: TextTokenizer) {
+    this.fast = TokenTexts.for(tok);
+  }
 
   /** Appends ids; returns the text they add. */
   push(newIds: readonly number[]): string {
     let out = '';
     for (const id of newIds) {
       this.ids.push(id);
+      // Fast path (additive decoders, window caught up): the token's own text, memoized per id.
+      if (this.fast && this.readOffset === this.ids.length - 1) {
+        const t = this.fast.text(id);
+        if (!t.includes('\uFFFD')) {
+          out += t;
+          this.prefixOffset = this.readOffset;
+          this.readOffset = this.ids.length;
+          continue;
+        }
+      }
       const prefixText = decodeIds(this.tok, this.ids.slice(this.prefixOffset, this.readOffset));
       const newText = decodeIds(this.tok, this.ids.slice(this.prefixOffset));
       if (newText.length > prefixText.length && !newText.endsWith('\uFFFD')) {
@@ -26,6 +39,38 @@ export class IncrementalDetokenizer {
       }
     }
     return out;
+  }
+}
+
+/**
+ * Per-token texts for tokenizers whose decode is additive (decode(a + b) = decode(a) + decode(b) for whole
+ * characters: byte-level BPE such as Llama 3's). Checked once per tokenizer on a sample; sentencepiece-style
+ * decoders that strip a leading space fail the check and keep the windowed decode.
+ */
+class TokenTexts {
+  private static readonly byTokenizer = new WeakMap<TextTokenizer, TokenTexts | null>();
+  private readonly memo = new Map<number, string>();
+
+  private constructor(private readonly tok: TextTokenizer) {}
+
+  static for(tok: TextTokenizer): TokenTexts | null {
+    let t = TokenTexts.byTokenizer.get(tok);
+    if (t === undefined) {
+      const ids = tok.encode(' Hello world, this is a test: 12 + 3.5 = "x"!\n  Next line.', false);
+      const whole = decodeIds(tok, ids);
+      t = ids.length > 1 && whole === ids.map((i) => decodeIds(tok, [i])).join('') ? new TokenTexts(tok) : null;
+      TokenTexts.byTokenizer.set(tok, t);
+    }
+    return t;
+  }
+
+  text(id: number): string {
+    let s = this.memo.get(id);
+    if (s === undefined) {
+      s = decodeIds(this.tok, [id]);
+      this.memo.set(id, s);
+    }
+    return s;
   }
 }
 
