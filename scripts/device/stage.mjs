@@ -20,6 +20,8 @@ const entries = {
   bench: 'packages/bench/src/cli.ts',
   eval: 'packages/eval/src/cli.ts',
   serve: 'packages/serve/src/cli.ts',
+  // The engine thread of `serve` (loaded beside serve.mjs: packages/serve/src/worker_engine.ts).
+  serve_worker: 'packages/serve/src/engine_worker.ts',
 };
 fs.mkdirSync(path.join(out, 'bundle'), { recursive: true });
 for (const [name, src] of Object.entries(entries)) {

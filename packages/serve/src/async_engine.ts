@@ -42,7 +42,20 @@ interface ScoreJob {
   reject: (e: Error) => void;
 }
 
-export class AsyncEngine {
+/** What the server needs from an engine: AsyncEngine (same thread) or WorkerEngine (a worker thread). */
+export interface EngineHandle {
+  submit(promptIds: number[], params: RequestParams, onEvent: (e: TokenEvent) => void): string;
+  abort(id: string): void;
+  scorePrompt(ids: number[], topK: number): Promise<PromptLogprobs>;
+  idle(): Promise<void>;
+  abortAll(): void;
+  readonly numRunning: number;
+  readonly numWaiting: number;
+  readonly numInFlight: number;
+  kvUsage(): number;
+}
+
+export class AsyncEngine implements EngineHandle {
   private readonly pending = new Map<string, Pending>();
   private readonly scoreJobs: ScoreJob[] = [];
   private running = false;
@@ -80,8 +93,8 @@ export class AsyncEngine {
   }
 
   /** Adds a generation request to the batch; events arrive per step. Returns the id to abort it with. */
-  submit(promptIds: number[], params: RequestParams, onEvent: (e: TokenEvent) => void): string {
-    const id = `r${this.nextId++}`;
+  submit(promptIds: number[], params: RequestParams, onEvent: (e: TokenEvent) => void, givenId?: string): string {
+    const id = givenId ?? `r${this.nextId++}`;
     const now = performance.now();
     this.pending.set(id, { onEvent, arrival: now, firstTokenAt: null, numPrompt: promptIds.length, numOutput: 0 });
     this.core.addRequest({ id, promptIds, params, arrivalTime: now });

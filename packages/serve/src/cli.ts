@@ -6,8 +6,11 @@
  * signal exits at once (130).
  */
 import yargs from 'yargs';
-import { LLM, PRECISIONS, runCliMain, type Precision } from '@quantbench/engine';
-import { createServer } from './server.ts';
+import { LLM, PRECISIONS, runCliMain, type LoadOptions, type Precision } from '@quantbench/engine';
+import { AsyncEngine, type EngineHandle } from './async_engine.ts';
+import type { ServeMetrics } from './metrics.ts';
+import { createServer, type ServedModel } from './server.ts';
+import { WorkerEngine } from './worker_engine.ts';
 
 const log = (m: string) => process.stderr.write(`${m}\n`);
 
@@ -40,6 +43,11 @@ export async function main(argv: string[]): Promise<number> {
     .option('chat-template', { type: 'string', describe: 'Jinja chat template file (checkpoints without one)' })
     .option('calib', { type: 'string', describe: 'calibration text (.txt/.jsonl) for fp8-static and int8 SmoothQuant' })
     .option('threads', { type: 'number', describe: 'CPU threads for the CPU backend' })
+    .option('engine-thread', {
+      choices: ['worker', 'main'] as const,
+      default: 'worker' as const,
+      describe: 'where the batch runs: a worker thread (HTTP work overlaps the forward passes) or the main thread',
+    })
     .option('drain-timeout', { type: 'number', default: 60, describe: 'seconds to let in-flight requests finish on SIGINT/SIGTERM before aborting them' })
     .check((a) => {
       for (const k of ['max-num-seqs', 'max-num-batched-tokens'] as const) {
@@ -61,7 +69,7 @@ export async function main(argv: string[]): Promise<number> {
       (y) => y,
       async (a) => {
         log(`loading ${a.model}${a.precision ? ` (${a.precision})` : ''} ...`);
-        const llm = await LLM.load({
+        const load: LoadOptions = {
           model: a.model,
           precision: a.precision as Precision | undefined,
           dtype: a.dtype,
@@ -72,22 +80,36 @@ export async function main(argv: string[]): Promise<number> {
           maxModelLen: a.maxModelLen,
           gpuMemoryUtilization: a.gpuMemoryUtilization,
           maxNumBatchedTokens: a.maxNumBatchedTokens,
-          onProgress: (m) => log(m),
-        });
+        };
+        const engineOptions = { maxNumSeqs: a.maxNumSeqs, maxNumBatchedTokens: a.maxNumBatchedTokens };
+        let model: ServedModel;
+        let engine: ((m: ServeMetrics) => EngineHandle) | undefined;
+        let close: () => Promise<void>;
+        if (a.engineThread === 'worker') {
+          const w = await WorkerEngine.start(load, engineOptions, log);
+          model = w.model;
+          engine = (m) => w.engine.bind(m);
+          close = () => w.engine.close();
+        } else {
+          const llm = await LLM.load({ ...load, onProgress: (m) => log(m) });
+          model = llm;
+          close = async () => llm.close();
+        }
         const srv = createServer({
-          llm,
+          llm: model,
+          engine,
           servedModelName: a.servedModelName ?? a.model,
-          engine: { maxNumSeqs: a.maxNumSeqs, maxNumBatchedTokens: a.maxNumBatchedTokens },
+          engineOptions,
           maxWaiting: a.maxWaiting,
           apiKey: a.apiKey ?? process.env.VLLM_API_KEY,
           chatTemplate: a.chatTemplate,
         });
-        srv.engine.warmUp();
+        if (srv.engine instanceof AsyncEngine) srv.engine.warmUp();
         const address = await srv.app.listen({ host: a.host, port: a.port });
-        const info = llm.info;
+        const info = model.info;
         log(
           `serving "${srv.servedModelName}": ${info.precision} on ${info.deviceName} (weights ${info.weights}), max batch ${a.maxNumSeqs}, ` +
-            `${llm.numKvBlocks} KV blocks, context ${llm.maxModelLen}`,
+            `${model.numKvBlocks} KV blocks, context ${model.maxModelLen}, engine on the ${a.engineThread} thread`,
         );
         process.stdout.write(`listening on ${address}\n`);
         await new Promise<void>((resolve) => {
@@ -102,10 +124,9 @@ export async function main(argv: string[]): Promise<number> {
             srv
               .drain(a.drainTimeout * 1000)
               .catch((e: unknown) => log(`error while draining: ${(e as Error).message}`))
-              .finally(() => {
-                llm.close();
-                resolve();
-              });
+              .then(() => close())
+              .catch((e: unknown) => log(`error while closing: ${(e as Error).message}`))
+              .finally(() => resolve());
           };
           process.on('SIGINT', () => stop('SIGINT'));
           process.on('SIGTERM', () => stop('SIGTERM'));

@@ -14,17 +14,31 @@ import fs from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Template } from '@huggingface/jinja';
-import type { EngineCoreOptions, LLM, RequestParams, TextTokenizer } from '@quantbench/engine';
-import { AsyncEngine, type PromptLogprobs, type TokenEvent } from './async_engine.ts';
+import type { EngineCoreOptions, LLM, ModelInfo, Provenance, RequestParams, TextTokenizer } from '@quantbench/engine';
+import { AsyncEngine, type EngineHandle, type PromptLogprobs, type TokenEvent } from './async_engine.ts';
 import { decodeIds, IncrementalDetokenizer, StopChecker } from './detokenizer.ts';
 import { ServeMetrics } from './metrics.ts';
 import { ApiError, chatSchema, completionSchema, type ChatBody, type CompletionBody, type SamplingBody } from './protocol.ts';
 
+/** What the server needs to know about the model (an LLM has all of it; WorkerEngine.start returns it too). */
+export interface ServedModel {
+  readonly tokenizer: TextTokenizer;
+  readonly info: ModelInfo;
+  readonly maxModelLen: number;
+  readonly numKvBlocks: number;
+  readonly blockSize: number;
+  readonly eosTokenIds: number[];
+  provenance(): Provenance;
+}
+
 export interface ServerOptions {
-  llm: LLM;
+  /** The model; when it is an LLM and no engine is given, its batch runs on this thread. */
+  llm: ServedModel | LLM;
+  /** The engine running the batch (WorkerEngine: a worker thread); given the server's metrics. */
+  engine?: (metrics: ServeMetrics) => EngineHandle;
   /** Name clients put in "model" (default: the model path as given, like vLLM). */
   servedModelName?: string;
-  engine?: Partial<EngineCoreOptions>;
+  engineOptions?: Partial<EngineCoreOptions>;
   apiKey?: string;
   /** Requests that may wait for a batch slot before new ones get 429 (default 4 x max batch, at least 64). */
   maxWaiting?: number;
@@ -35,7 +49,7 @@ export interface ServerOptions {
 
 export interface QbServer {
   app: FastifyInstance;
-  engine: AsyncEngine;
+  engine: EngineHandle;
   metrics: ServeMetrics;
   servedModelName: string;
   /** Refuse new requests (503), wait for in-flight ones (at most timeoutMs, then abort them), close. */
@@ -66,11 +80,13 @@ export function createServer(o: ServerOptions): QbServer {
   const llm = o.llm;
   const tok = llm.tokenizer;
   const name = o.servedModelName ?? llm.info.model;
-  const engineOpts: EngineCoreOptions = { maxNumSeqs: 256, maxNumBatchedTokens: 8192, ...o.engine };
+  const engineOpts: EngineCoreOptions = { maxNumSeqs: 256, maxNumBatchedTokens: 8192, ...o.engineOptions };
   const maxWaiting = o.maxWaiting ?? Math.max(64, 4 * engineOpts.maxNumSeqs);
-  let engine!: AsyncEngine;
+  let engine!: EngineHandle;
   const metrics = new ServeMetrics(name, { running: () => engine.numRunning, waiting: () => engine.numWaiting });
-  engine = new AsyncEngine(llm, llm.engineCore(engineOpts), metrics);
+  if (o.engine) engine = o.engine(metrics);
+  else if ('engineCore' in llm) engine = new AsyncEngine(llm, llm.engineCore(engineOpts), metrics);
+  else throw new Error('createServer: give an LLM or an engine');
   const chatTemplate = o.chatTemplate ? new Template(fs.readFileSync(o.chatTemplate, 'utf8')) : null;
   const created = Math.floor(Date.now() / 1000);
   let draining = false;
@@ -372,7 +388,7 @@ export function createServer(o: ServerOptions): QbServer {
 }
 
 /** The ids a random benchmark prompt must avoid, exactly as the in-process bench picks them (engine_driver.ts). */
-function specialIds(llm: LLM): number[] {
+function specialIds(llm: ServedModel): number[] {
   const s = new Set<number>(llm.eosTokenIds);
   if (llm.info.arch.bosTokenId !== null) s.add(llm.info.arch.bosTokenId);
   return [...s];

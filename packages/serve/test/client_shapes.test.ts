@@ -22,7 +22,7 @@ let base = '';
 before(async () => {
   if (skip) return;
   llm = await LLM.load({ model: model!, precision: 'fp16' });
-  srv = createServer({ llm, engine: { maxNumSeqs: 8, maxNumBatchedTokens: 512 }, chatTemplate: path.join(here, 'fixtures/chat_template.jinja') });
+  srv = createServer({ llm, engineOptions: { maxNumSeqs: 8, maxNumBatchedTokens: 512 }, chatTemplate: path.join(here, 'fixtures/chat_template.jinja') });
   base = await srv.app.listen({ host: '127.0.0.1', port: 0 });
 });
 after(async () => {

@@ -21,7 +21,7 @@ before(async () => {
   if (skip) return;
   llm = await LLM.load({ model: model!, precision: 'fp16' });
   ref = await LLM.load({ model: model!, precision: 'fp16' });
-  srv = createServer({ llm, engine: { maxNumSeqs: 32, maxNumBatchedTokens: 1024 }, maxWaiting: 96 });
+  srv = createServer({ llm, engineOptions: { maxNumSeqs: 32, maxNumBatchedTokens: 1024 }, maxWaiting: 96 });
   const address = await srv.app.listen({ host: '127.0.0.1', port: 0 });
   base = address;
 });
@@ -178,7 +178,7 @@ test('malformed requests get 400 with OpenAI\'s error object; the server survive
 
 test('overload: past --max-waiting new requests get 429, and all accepted ones finish', { skip }, async () => {
   // A second server (on the reference model: the two must not share a KV cache) with 2 slots and 4 waiting places.
-  const small = createServer({ llm: ref, engine: { maxNumSeqs: 2, maxNumBatchedTokens: 256 }, maxWaiting: 4 });
+  const small = createServer({ llm: ref, engineOptions: { maxNumSeqs: 2, maxNumBatchedTokens: 256 }, maxWaiting: 4 });
   const url = await small.app.listen({ host: '127.0.0.1', port: 0 });
   try {
     const res = await Promise.all(
@@ -200,7 +200,7 @@ test('overload: past --max-waiting new requests get 429, and all accepted ones f
 });
 
 test('drain: in-flight requests finish, new ones get 503, then the server closes', { skip }, async () => {
-  const s2 = createServer({ llm: ref, engine: { maxNumSeqs: 4, maxNumBatchedTokens: 256 } });
+  const s2 = createServer({ llm: ref, engineOptions: { maxNumSeqs: 4, maxNumBatchedTokens: 256 } });
   const url = await s2.app.listen({ host: '127.0.0.1', port: 0 });
   const inflight = fetch(url + '/v1/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: [1, 9, 10], max_tokens: 40, ignore_eos: true }) });
   while (s2.engine.numInFlight === 0) await new Promise((r) => setTimeout(r, 5));
