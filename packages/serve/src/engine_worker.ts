@@ -46,6 +46,11 @@ try {
         break;
       case 'abort':
         eng.abort(m.id);
+        // Its blocks are free now: say so even if no step follows.
+        if (!flushQueued) {
+          flushQueued = true;
+          queueMicrotask(flush);
+        }
         break;
       case 'score':
         eng.scorePrompt(m.ids, m.topK).then(
