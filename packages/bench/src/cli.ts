@@ -103,7 +103,7 @@ export async function main(argv: string[]): Promise<number> {
       'serving sweep: workload x precision x max batch size x request rate',
       (y) =>
         y
-          .option('model', { type: 'string', describe: 'synthetic:NAME or a model directory (default synthetic:llama-3.1-8b on CUDA, synthetic:tiny on CPU)' })
+          .option('model', { type: 'string', describe: 'synthetic:NAME or a model directory (default synthetic:llama-3.1-8b on CUDA, synthetic:tiny on CPU); with --backend openai: the served model name to request (default: the server\'s first)' })
           .option('device', { choices: ['auto', 'cpu', 'cuda'] as const, default: 'auto' as const })
           .option('precision', { type: 'string', describe: 'comma list (default: fp16,int8-w8a8,fp8-dynamic,fp8-static)' })
           .option('workload', { type: 'string', default: 'prefill-heavy', describe: 'prefill-heavy (2048/128) | decode-heavy (128/2048) | custom' })

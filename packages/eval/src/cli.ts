@@ -64,7 +64,7 @@ function installSigint(): { stopped: () => boolean; dispose: () => void } {
 }
 
 const modelOptions = {
-  model: { type: 'string', demandOption: true, describe: 'HF model directory (or synthetic:NAME)' },
+  model: { type: 'string', demandOption: true, describe: 'HF model directory (or synthetic:NAME), or local-completions with --base-url (an OpenAI-compatible server)' },
   precision: { type: 'string', default: 'fp16', describe: `one precision, a comma list, or "all" (${BENCH_PRECISIONS.join(', ')})` },
   device: { choices: ['cpu', 'cuda'] as const, describe: 'engine device (default: the engine chooses)' },
   dtype: { choices: ['fp32', 'fp16', 'bf16'] as const, describe: 'activation dtype of the 16-bit parts' },

@@ -75,5 +75,5 @@ try {
     facts: { info: llm.info, maxModelLen: llm.maxModelLen, numKvBlocks: llm.numKvBlocks, blockSize: llm.blockSize, eosTokenIds: llm.eosTokenIds, provenance: llm.provenance() },
   });
 } catch (e) {
-  post({ t: 'fatal', message: (e as Error & { code?: string }).code ? `[${(e as Error & { code?: string }).code}] ${(e as Error).message}` : (e as Error).message });
+  post({ t: 'fatal', message: (e as Error).message, code: (e as Error & { code?: string }).code });
 }

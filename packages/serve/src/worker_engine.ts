@@ -50,7 +50,7 @@ export class WorkerEngine implements EngineHandle {
     const facts = await new Promise<ModelFacts>((resolve, reject) => {
       const onMsg = (m: FromWorker) => {
         if (m.t === 'log') log(m.m);
-        else if (m.t === 'fatal') reject(Object.assign(new Error(m.message), { code: 'ENGINE' }));
+        else if (m.t === 'fatal') reject(Object.assign(new Error(m.message), { code: m.code ?? 'ENGINE' }));
         else if (m.t === 'ready') {
           worker.off('message', onMsg);
           resolve(m.facts);

@@ -26,5 +26,5 @@ export type FromWorker =
   | { t: 'events'; evs: WireEvent[]; running: number; waiting: number; kv: number }
   | { t: 'scored'; job: number; res?: PromptLogprobs; error?: string }
   | { t: 'log'; m: string }
-  | { t: 'fatal'; message: string }
+  | { t: 'fatal'; message: string; code?: string }
   | { t: 'closed' };
