@@ -55,10 +55,13 @@ const readPoints = (dir: string) => fs.readFileSync(path.join(dir, 'points.jsonl
 
 test('pnpm bench --backend openai --quick through pnpm serve: token counts equal in-process, provenance records the server', { skip }, () => {
   const common = ['--quick', '--workload', 'decode-heavy', '--results-dir', tmp, '--num-prompts', '6'];
-  run('packages/bench/src/cli.ts', ['--backend', 'openai', '--base-url', url, '--label', 'served-fp16', '--run', 'remote', ...common]);
+  // Two servers side by side in one sweep (here the same one twice, under two labels).
+  run('packages/bench/src/cli.ts', ['--backend', 'openai', '--base-url', `${url},${url}/v1`, '--label', 'served-fp16,again', '--run', 'remote', ...common]);
   run('packages/bench/src/cli.ts', ['--model', model!, '--precision', 'fp16', '--batch', '16', '--run', 'local', ...common]);
-  const [remote] = readPoints(path.join(tmp, 'remote'));
+  const [remote, again] = readPoints(path.join(tmp, 'remote'));
   const [local] = readPoints(path.join(tmp, 'local'));
+  assert.equal(again.provenance.label, 'again');
+  assert.equal(again.metrics.totalOutputTokens, local.metrics.totalOutputTokens);
   assert.equal(remote.metrics.completed, 6);
   assert.equal(remote.metrics.totalInputTokens, local.metrics.totalInputTokens);
   assert.equal(remote.metrics.totalOutputTokens, local.metrics.totalOutputTokens);
@@ -72,21 +75,31 @@ test('pnpm bench --backend openai --quick through pnpm serve: token counts equal
 
 test('pnpm eval arc_easy --model local-completions --limit 2: log-likelihoods equal in-process (|d| <= 1e-6)', { skip }, () => {
   const common = ['arc_easy', '--limit', '2', '--no-progress', '--cache-dir', path.join(tmp, 'cache')];
-  run('packages/eval/src/cli.ts', [...common, '--model', 'local-completions', '--base-url', `${url}/v1/completions`, '--out', path.join(tmp, 'ev-remote')]);
+  // Two labels (the same server twice): results per label, recovery and fidelity of the second against fp16.
+  run('packages/eval/src/cli.ts', [...common, '--model', 'local-completions', '--base-url', `${url}/v1/completions,${url}`, '--precision', 'fp16,fp8-static', '--out', path.join(tmp, 'ev-remote')]);
   run('packages/eval/src/cli.ts', [...common, '--model', model!, '--out', path.join(tmp, 'ev-local')]);
   const files = fs.readdirSync(path.join(tmp, 'cache'));
-  assert.equal(files.length, 2, 'the remote and in-process runs have separate caches');
+  assert.equal(files.length, 3, 'the remote labels and the in-process run have separate caches');
   const read = (f: string) => new Map(fs.readFileSync(path.join(tmp, 'cache', f), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).map((x) => [x.k, x.v.ll]));
-  const [a, b] = files.map(read) as [Map<string, any>, Map<string, any>];
+  // The in-process run wrote its cache last.
+  const byAge = files.sort((x, y) => fs.statSync(path.join(tmp, 'cache', x)).mtimeMs - fs.statSync(path.join(tmp, 'cache', y)).mtimeMs);
+  const [a, b] = [read(byAge[0]!), read(byAge[2]!)] as [Map<string, any>, Map<string, any>];
   assert.ok(a.size >= 8);
   assert.equal(a.size, b.size);
   for (const [k, v] of a) {
     assert.ok(Math.abs(v.logprob - b.get(k).logprob) <= 1e-6, `${k}: ${v.logprob} vs ${b.get(k).logprob}`);
     assert.equal(v.isGreedy, b.get(k).isGreedy);
   }
-  const res = JSON.parse(fs.readFileSync(path.join(tmp, 'ev-remote', fs.readdirSync(path.join(tmp, 'ev-remote')).find((f) => f.startsWith('eval_'))!), 'utf8'));
+  const outFiles = fs.readdirSync(path.join(tmp, 'ev-remote'));
+  const res = JSON.parse(fs.readFileSync(path.join(tmp, 'ev-remote', outFiles.find((f) => f.startsWith('eval_') && f.endsWith('_fp16.json'))!), 'utf8'));
   assert.equal(res.provenance.backend, 'openai');
   assert.equal(res.provenance.servedModel, model);
+  assert.equal(res.provenance.label, 'fp16');
+  const q = JSON.parse(fs.readFileSync(path.join(tmp, 'ev-remote', outFiles.find((f) => f.startsWith('eval_') && f.endsWith('_fp8-static.json'))!), 'utf8'));
+  assert.equal(q.provenance.label, 'fp8-static');
+  const fid = JSON.parse(fs.readFileSync(path.join(tmp, 'ev-remote', outFiles.find((f) => f.startsWith('fidelity_') && f.endsWith('_fp8-static.json'))!), 'utf8'));
+  assert.equal(fid.reference, 'fp16');
+  assert.ok(fid.perTask.arc_easy, 'per-task fidelity of the second label vs fp16');
 });
 
 test('eval against a server that gives no prompt log-probs fails with a clear message', { skip }, async () => {
