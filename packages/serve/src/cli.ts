@@ -85,11 +85,23 @@ export async function main(argv: string[]): Promise<number> {
         let model: ServedModel;
         let engine: ((m: ServeMetrics) => EngineHandle) | undefined;
         let close: () => Promise<void>;
+        let w: Awaited<ReturnType<typeof WorkerEngine.start>> | null = null;
         if (a.engineThread === 'worker') {
-          const w = await WorkerEngine.start(load, engineOptions, log);
-          model = w.model;
-          engine = (m) => w.engine.bind(m);
-          close = () => w.engine.close();
+          try {
+            w = await WorkerEngine.start(load, engineOptions, log);
+          } catch (e) {
+            // A model that cannot load fails the same way on the main thread; anything else (an addon that will not
+            // run on a worker thread) gets the main thread instead of no server.
+            const code = (e as Error & { code?: string }).code;
+            if (code && code !== 'ENGINE') throw e;
+            log(`the engine thread failed (${(e as Error).message}); running the batch on the main thread`);
+          }
+        }
+        if (w) {
+          const started = w;
+          model = started.model;
+          engine = (m) => started.engine.bind(m);
+          close = () => started.engine.close();
         } else {
           const llm = await LLM.load({ ...load, onProgress: (m) => log(m) });
           model = llm;
@@ -109,7 +121,7 @@ export async function main(argv: string[]): Promise<number> {
         const info = model.info;
         log(
           `serving "${srv.servedModelName}": ${info.precision} on ${info.deviceName} (weights ${info.weights}), max batch ${a.maxNumSeqs}, ` +
-            `${model.numKvBlocks} KV blocks, context ${model.maxModelLen}, engine on the ${a.engineThread} thread`,
+            `${model.numKvBlocks} KV blocks, context ${model.maxModelLen}, engine on the ${w ? 'worker' : 'main'} thread`,
         );
         process.stdout.write(`listening on ${address}\n`);
         await new Promise<void>((resolve) => {
