@@ -3,11 +3,11 @@
 #   check    GPU-vs-CPU end-to-end checks (stories260K per precision, synthetic:tiny)  -> $OUT/gpu_check.json
 #   latency [ARGS]  pnpm bench latency: decode / prefill step latency on synthetic Llama-3.1-8B -> $OUT/gpu_latency.jsonl
 #   profile [PRECISIONS]  per-kernel device time (ncu) of a 2048 prefill and eager decode steps -> $OUT/ncu_*.txt
-#   bench …  / eval …  the CLIs, bundled (arguments passed through)
+#   bench …  / eval …  / serve …  the CLIs, bundled (arguments passed through)
 # On the device tool's machine (no Node, no node_modules): stage first on the dev machine with
 #   bash ../shared/device/stage-node.sh && node scripts/device/stage.mjs --data   (then carry .device)
 # On a GPU machine set up with `bash scripts/setup.sh` (Node + node_modules): it runs the TS sources through tsx.
-# Usage: bash scripts/device/gpu.sh check|latency|profile|bench ARGS|eval ARGS|build   (pnpm test:gpu = check)
+# Usage: bash scripts/device/gpu.sh check|latency|profile|bench ARGS|eval ARGS|serve ARGS|build   (pnpm test:gpu = check)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 OUT="${OUT:-$PWD/.device-out}"
@@ -69,5 +69,7 @@ case "$what" in
     done ;;
   bench) "${BENCH[@]}" "$@" ;;
   eval) run_ts eval packages/eval/src/cli.ts "$@" ;;
-  *) echo "unknown command $what (check | latency | profile | bench | eval | build)"; exit 2 ;;
+  serve) run_ts serve packages/serve/src/cli.ts "$@" ;;
+  serve-overhead) bash scripts/device/serve_overhead.sh "$@" ;;  # HTTP/SSE vs in-process (see that script)
+  *) echo "unknown command $what (check | latency | profile | bench | eval | serve | serve-overhead | build)"; exit 2 ;;
 esac

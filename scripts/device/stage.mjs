@@ -19,6 +19,9 @@ const entries = {
   gpu_check: 'scripts/device/gpu_check.ts',
   bench: 'packages/bench/src/cli.ts',
   eval: 'packages/eval/src/cli.ts',
+  serve: 'packages/serve/src/cli.ts',
+  // The engine thread of `serve` (loaded beside serve.mjs: packages/serve/src/worker_engine.ts).
+  serve_worker: 'packages/serve/src/engine_worker.ts',
 };
 fs.rmSync(path.join(out, 'bundle'), { recursive: true, force: true }); // no stale entry points
 fs.mkdirSync(path.join(out, 'bundle'), { recursive: true });

@@ -19,6 +19,7 @@ import { defaultRunName, openRunDir } from './run_dir.ts';
 import { readCeilingsFile } from './ceilings.ts';
 import { renderTable, writeSummary } from './summary.ts';
 import { runSweep } from './sweep.ts';
+import { runOpenAIBenchCli } from './openai_cli.ts';
 
 export const EXIT_INTERRUPTED = 130;
 
@@ -105,7 +106,7 @@ export async function main(argv: string[]): Promise<number> {
       'serving sweep: workload x precision x max batch size x request rate',
       (y) =>
         y
-          .option('model', { type: 'string', describe: 'synthetic:NAME or a model directory (default synthetic:llama-3.1-8b on CUDA, synthetic:tiny on CPU)' })
+          .option('model', { type: 'string', describe: 'synthetic:NAME or a model directory (default synthetic:llama-3.1-8b on CUDA, synthetic:tiny on CPU); with --backend openai: the served model name to request (default: the server\'s first)' })
           .option('device', { choices: ['auto', 'cpu', 'cuda'] as const, default: 'auto' as const })
           .option('precision', { type: 'string', describe: 'comma list (default: fp16,int8-w8a8,fp8-dynamic,fp8-static)' })
           .option('workload', { type: 'string', default: 'prefill-heavy', describe: 'prefill-heavy (2048/128) | decode-heavy (128/2048) | custom' })
@@ -130,6 +131,11 @@ export async function main(argv: string[]): Promise<number> {
           .option('threads', { type: 'number', describe: 'CPU threads for the CPU backend' })
           .option('resume', { type: 'boolean', default: false, describe: 'skip points already in results/<run>/points.jsonl' })
           .option('save-requests', { type: 'boolean', default: false, describe: 'keep per-request timings in each point' })
+          .option('backend', { choices: ['in-process', 'openai'] as const, default: 'in-process' as const, describe: 'in-process: our engine; openai: any OpenAI-compatible server at --base-url (vLLM, trtllm-serve, SGLang, pnpm serve)' })
+          .option('base-url', { type: 'string', describe: '--backend openai: server URL(s), comma list for several side by side (e.g. http://127.0.0.1:8000)' })
+          .option('endpoint', { choices: ['/v1/completions', '/v1/chat/completions'] as const, default: '/v1/completions' as const, describe: '--backend openai: API endpoint' })
+          .option('label', { type: 'string', describe: "--backend openai: one label per --base-url (e.g. vllm-fp16,vllm-fp8); default: the server's precision or model name" })
+          .option('tokenizer', { type: 'string', describe: '--backend openai: tokenizer directory of the served model (needed for servers other than pnpm serve)' })
           .option('ceilings', {
             type: 'string',
             describe:
@@ -161,6 +167,10 @@ export async function main(argv: string[]): Promise<number> {
           decodeSteps: a.decodeSteps,
           threads: a.threads,
         };
+        if (a.backend === 'openai') {
+          code = await runOpenAIBenchCli(flags, { ...a, argv, log });
+          return;
+        }
         const loader: EngineLoader = a.engineModule ? await loaderFromModule(a.engineModule) : loadBenchEngine;
         const r = resolveBench(flags, a.engineModule ? false : cudaAvailable());
         for (const n of r.notices) log(n);

@@ -7,6 +7,7 @@ export { LLM, logSoftmax, type LoadOptions, type LoglikelihoodOptions, type Toke
 export { parseLlamaConfig, syntheticConfig, SYNTHETIC_CONFIGS, weightBytes } from './model/config.ts';
 export { KV_BLOCK_SIZE } from './model/loader.ts';
 export { loadTokenizer, ByteTokenizer, type TextTokenizer, type ChatMessage } from './tokenizer/tokenizer.ts';
+export { encodeContinuationPair, type EncodedPair } from './tokenizer/pair.ts';
 export * from './scheduler/index.ts';
 export type * from './scheduler/types.ts';
 export { runCliMain } from './cli/common.ts';

@@ -10,6 +10,7 @@ import { makeProvenance, type Provenance } from './provenance.ts';
 import { EngineCore } from './scheduler/index.ts';
 import type { ModelRunner, EngineCoreOptions } from './scheduler/types.ts';
 import type { TextTokenizer } from './tokenizer/tokenizer.ts';
+import { encodeContinuationPair } from './tokenizer/pair.ts';
 import type { GenerateOptions, GenerateOutput, LoglikelihoodRequest, LoglikelihoodResult, ModelInfo } from './types.ts';
 
 export type { LoadOptions } from './model/loader.ts';
@@ -191,26 +192,19 @@ export class LLM implements ModelRunner {
   /** encodePair with an optional memo of context encodings (requests of one document share their context). */
   private encodePairMemo(context: string, continuation: string, addBos: boolean, memo: Map<string, number[]> | null): Scored {
     const tok = this.tokenizer;
-    const nSpaces = context.length - context.trimEnd().length;
-    if (nSpaces > 0) {
-      continuation = context.slice(-nSpaces) + continuation;
-      context = context.slice(0, -nSpaces);
-    }
     const prefix = this.prefixTokenId();
-    if (context === '') {
-      return { ctx: [prefix], cont: tok.encode(continuation, false) };
-    }
-    const whole = tok.encode(context + continuation, false);
-    let ctx = memo?.get(context);
-    if (!ctx) {
-      ctx = tok.encode(context, false);
-      if (memo) {
-        if (memo.size >= 256) memo.clear();
-        memo.set(context, ctx);
+    const { ctx, cont } = encodeContinuationPair(tok, prefix, context, continuation, (c) => {
+      let ids = memo?.get(c);
+      if (!ids) {
+        ids = tok.encode(c, false);
+        if (memo) {
+          if (memo.size >= 256) memo.clear();
+          memo.set(c, ids);
+        }
       }
-    }
-    const cont = whole.slice(ctx.length);
-    return { ctx: addBos ? [prefix, ...ctx] : [...ctx], cont };
+      return ids;
+    });
+    return { ctx: addBos && !(ctx.length === 1 && context.trimEnd() === '') ? [prefix, ...ctx] : ctx, cont };
   }
 
   private prefixTokenId(): number {

@@ -17,6 +17,13 @@ export interface Provenance {
   date: string;
   node: string;
   host: string;
+  /** Results measured through an OpenAI-compatible server (`pnpm bench --backend openai`, eval local-completions). */
+  backend?: 'in-process' | 'openai';
+  baseUrl?: string;
+  /** The model name the server answered under. */
+  servedModel?: string;
+  /** The user's label for the server (--label), e.g. "vllm-fp8". */
+  label?: string;
 }
 
 let commitCache: string | undefined;

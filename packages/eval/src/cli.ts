@@ -15,6 +15,7 @@ import { EvalError } from './errors.ts';
 import { runEval } from './evaluate.ts';
 import { runPerplexity } from './perplexity_cmd.ts';
 import { modelLabel } from './run_files.ts';
+import { connectRemote, LOCAL_COMPLETIONS } from './openai_setup.ts';
 
 export const EXIT_INTERRUPTED = 130;
 
@@ -63,7 +64,7 @@ function installSigint(): { stopped: () => boolean; dispose: () => void } {
 }
 
 const modelOptions = {
-  model: { type: 'string', demandOption: true, describe: 'HF model directory (or synthetic:NAME)' },
+  model: { type: 'string', demandOption: true, describe: 'HF model directory (or synthetic:NAME), or local-completions with --base-url (an OpenAI-compatible server)' },
   precision: { type: 'string', default: 'fp16', describe: `one precision, a comma list, or "all" (${BENCH_PRECISIONS.join(', ')})` },
   device: { choices: ['cpu', 'cuda'] as const, describe: 'engine device (default: the engine chooses)' },
   dtype: { choices: ['fp32', 'fp16', 'bf16'] as const, describe: 'activation dtype of the 16-bit parts' },
@@ -130,6 +131,11 @@ export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise
           .option('batch-size', { type: 'number', default: 64, describe: 'requests per engine call' })
           .option('cache-dir', { type: 'string', describe: 'request cache directory (default .cache/eval)' })
           .option('seed', { type: 'number', default: 1234, describe: "few-shot sampler seed (lm-eval's fewshot_random_seed)" })
+          .option('base-url', { type: 'string', describe: `--model ${LOCAL_COMPLETIONS}: OpenAI-compatible server URL(s), one per --precision label (e.g. http://127.0.0.1:8000/v1/completions)` })
+          .option('tokenizer', { type: 'string', describe: `--model ${LOCAL_COMPLETIONS}: tokenizer directory of the served model (default: the served name, when it is a local directory)` })
+          .option('served-model', { type: 'string', describe: `--model ${LOCAL_COMPLETIONS}: model name to request (default: the server's first)` })
+          .option('num-concurrent', { type: 'number', default: 8, describe: `--model ${LOCAL_COMPLETIONS}: requests in flight per server` })
+          .option('max-retries', { type: 'number', default: 5, describe: `--model ${LOCAL_COMPLETIONS}: retries (exponential backoff) on 429, 5xx and connection errors` })
           .option('fewshot-fallback', {
             choices: ['zero-shot', 'eval-split'] as const,
             default: 'zero-shot' as const,
@@ -137,13 +143,17 @@ export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise
           }),
       async (a) => {
         const dataDir = dataDirOrThrow(a.dataDir);
+        const remote = a.model === LOCAL_COMPLETIONS
+          ? await connectRemote({ baseUrl: a.baseUrl, precisions: parsePrecisions(a.precision), servedModel: a.servedModel, tokenizer: a.tokenizer, numConcurrent: a.numConcurrent, maxRetries: a.maxRetries, seed: a.seed, log: deps.log })
+          : null;
+        const model = remote?.model ?? a.model;
         const sig = installSigint();
         try {
-          const out = outDir(a.out, a.model);
+          const out = outDir(a.out, model);
           const res = await runEval(
             {
               tasks: a.task,
-              model: a.model,
+              model,
               precisions: parsePrecisions(a.precision),
               numFewshot: a.numFewshot ?? null,
               limit: a.limit ?? null,
@@ -158,7 +168,7 @@ export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise
               fewshotFallback: a.fewshotFallback as FewshotFallback,
               progress: a.progress && process.stderr.isTTY === true,
             },
-            { loadModel: (o) => deps.loadModel({ ...o, dataDir }), shouldStop: sig.stopped, log: deps.log },
+            { loadModel: (o) => (remote ? remote.loadModel(o) : deps.loadModel({ ...o, dataDir })), shouldStop: sig.stopped, log: deps.log },
           );
           for (const r of res.results) {
             const head = Object.entries(r.groups).map(([g, v]) => `${g} ${v.primaryMetric}=${v.metrics[v.primaryMetric].value.toFixed(4)}`);

@@ -33,7 +33,9 @@ export interface TokenLogprobs {
 
 /** What eval needs from a loaded model. */
 export interface EvalModel extends LM {
-  readonly info: ModelInfo;
+  readonly info: Pick<ModelInfo, 'model' | 'precision' | 'device' | 'weights'>;
+  /** Replaces the device in the request cache's identity (a remote server: its model name). */
+  readonly cacheTag?: string;
   provenance(): Provenance;
   tokenLogprobs(text: string, full: boolean): Promise<TokenLogprobs>;
   close(): Promise<void>;

@@ -96,7 +96,7 @@ export async function runEval(args: EvalArgs, deps: EvalDeps): Promise<EvalOutco
         model: args.model,
         precision,
         dtype: args.dtype,
-        device: model.info.device,
+        device: model.cacheTag ?? model.info.device,
         calib: args.calib,
       });
       const { tasks, stats } = await runPlans(plans, model, cache, {
