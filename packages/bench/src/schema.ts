@@ -81,7 +81,8 @@ export interface BenchPoint {
   key: string;
   provenance: Provenance;
   workload: WorkloadSpec;
-  precision: Precision;
+  /** Our engine's precision; for --backend openai the run's --label (what the server serves is the user's to say). */
+  precision: Precision | (string & {});
   engine: EngineSettings;
   requestRate: number | 'inf';
   burstiness: number;
