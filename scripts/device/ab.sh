@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# One device call that compares engine variants selected by environment switches (QB_*), A/B in the same call:
+# One device call that compares engine variants selected by engine-option flags of `bench latency`, A/B in one call:
 # build; optionally the kernel checks of some harness groups (CHECKS, e.g. "fused_gemv,attention") and the
 # GPU-vs-CPU end-to-end checks (E2E=1); then decode step latency for every variant, ROUNDS times, the variants
 # interleaved within a round (so drift hits them alike). Prints one line per (variant, round, precision, shape) and a
 # summary table (median over rounds) last; logs and JSON into $OUT/ab.tgz.
 # Stage first (see gpu.sh). Usage, e.g.:
-#   VARIANTS="QB_QLOAD=0 QB_QLOAD=3" ROUNDS=2 PRECS=int8-w8a8,fp8-static CHECKS=fused_gemv E2E=1 bash scripts/device/ab.sh
-# A variant is a space-free list of NAME=VALUE pairs joined by ','; "-" is the defaults.
+#   VARIANTS="- --no-fused-decode --no-pdl" ROUNDS=2 PRECS=int8-w8a8,fp8-static CHECKS=fused_gemv E2E=1 bash scripts/device/ab.sh
+# A variant is a space-free list of latency flags joined by ','; "-" is the defaults. (Another commit as the
+# baseline: ab_base.sh.)
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 OUT="${OUT:-$PWD/.device-out}"
@@ -36,10 +37,10 @@ for r in $(seq 1 "$ROUNDS"); do
   for v in $VARIANTS; do
     i=$((i + 1))
     step "round $r variant $i: $v"
-    envs=()
-    [[ "$v" != "-" ]] && IFS=',' read -r -a envs <<<"$v"
+    flags=()
+    [[ "$v" != "-" ]] && IFS=',' read -r -a flags <<<"$v"
     d="$R/v${i}_r$r"
-    env "${envs[@]}" QB_REBUILD=0 OUT="$d" timeout 200 bash scripts/device/gpu.sh latency --commit "$commit" \
+    QB_REBUILD=0 OUT="$d" timeout 200 bash scripts/device/gpu.sh latency ${flags[@]+"${flags[@]}"} --commit "$commit" \
       --precision "$PRECS" --batch "$BATCH" --context "$CONTEXT" --no-prefill >/dev/null 2>"$d.err" || tail -5 "$d.err"
     python3 scripts/device/latency_table.py "$d/gpu_latency.jsonl" | sed "s/^/v$i r$r  /"
   done
