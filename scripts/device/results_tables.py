@@ -58,8 +58,9 @@ for r in lat:
               f"{r['tflops']:.0f} | {blk} |")
 
 fl = rows("fused_layer.jsonl")
-# The harness's rows carry the H100 peak (peakTBs 3.0); with the record's own ceilings.json the roofline column is
-# recomputed against the copy bandwidth measured on the card at hand.
+# The harness's rows carry the card's ceilings from native/device_ceilings.json (peakTBs; records before the native/
+# redesign: the H100's 3.0); with the record's own ceilings.json the roofline column is recomputed against the copy
+# bandwidth measured in that call.
 cpath = os.path.join(d, "ceilings.json")
 copy = json.load(open(cpath)).get("copyTBs") if os.path.exists(cpath) else None
 
