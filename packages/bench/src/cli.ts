@@ -7,7 +7,8 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import yargs from 'yargs';
-import { gitCommit, REPO_ROOT, runCliMain } from '@quantbench/engine';
+import { applyContract, checkModelPath, gitCommit, REPO_ROOT, runCliMain } from '@quantbench/engine';
+import { BENCH_CONTRACT } from './contract.ts';
 import { cudaAvailable, loadBenchEngine, loaderFromModule, type EngineLoader } from './engine_driver.ts';
 import { runKernelBench } from './kernels.ts';
 import { resolveBench, parseIntList, type RawBenchFlags } from './options.ts';
@@ -45,9 +46,7 @@ const log = (m: string) => process.stderr.write(m + '\n');
 
 export async function main(argv: string[]): Promise<number> {
   let code = 0;
-  await yargs(argv)
-    .scriptName('pnpm bench')
-    .strict()
+  await applyContract(yargs(argv).scriptName('pnpm bench'), argv, BENCH_CONTRACT)
     .option('results-dir', { type: 'string', default: path.join(REPO_ROOT, 'results'), describe: 'where run directories go' })
     .option('run', { type: 'string', describe: 'run name (results/<run>/); default: a timestamp' })
     .option('engine-module', { type: 'string', hidden: true, describe: 'module exporting loadEngine (another engine or a test double)' })
@@ -158,6 +157,7 @@ export async function main(argv: string[]): Promise<number> {
           decodeSteps: a.decodeSteps,
           threads: a.threads,
         };
+        if (a.model) checkModelPath(a.model);
         const loader: EngineLoader = a.engineModule ? await loaderFromModule(a.engineModule) : loadBenchEngine;
         const r = resolveBench(flags, a.engineModule ? false : cudaAvailable());
         for (const n of r.notices) log(n);
@@ -230,11 +230,6 @@ export async function main(argv: string[]): Promise<number> {
         }
       },
     )
-    .fail((msg, err) => {
-      if (err) throw err;
-      process.stderr.write(`${msg}\n(see pnpm bench --help)\n`);
-      code = 2;
-    })
     .help()
     .parseAsync();
   return code;

@@ -9,3 +9,6 @@ export { loadTokenizer, ByteTokenizer, type TextTokenizer, type ChatMessage } fr
 export * from './scheduler/index.ts';
 export type * from './scheduler/types.ts';
 export { runCliMain } from './cli/common.ts';
+export { applyContract, contractCheck, didYouMean, nearest, isUsageError, UsageError, EXIT_USAGE, type Contract } from './cli/contract.ts';
+export { errorReport, debugRequested } from './cli/common.ts';
+export { checkModelPath } from './cli/model_arg.ts';

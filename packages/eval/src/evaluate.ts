@@ -40,6 +40,8 @@ export interface EvalArgs {
   calib?: string;
   seed?: number;
   fewshotFallback?: FewshotFallback;
+  /** lm-eval's own output files (results_<date>.json, samples_<task>_<date>.jsonl); see lm_eval_output.ts. */
+  lmEval?: { outputPath?: string; logSamples?: boolean };
   progress?: boolean;
 }
 
