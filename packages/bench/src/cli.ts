@@ -15,6 +15,7 @@ import { resolveBench, parseIntList, type RawBenchFlags } from './options.ts';
 import { profileBlocks } from './profile_blocks.ts';
 import { terminalProgress } from './progress.ts';
 import { defaultRunName, openRunDir } from './run_dir.ts';
+import { checkOrRecordSetup, lockRunDir, resumeCommand, runDirFor, runSetupOf } from './run_safety.ts';
 import { readCeilingsFile } from './ceilings.ts';
 import { renderTable, writeSummary } from './summary.ts';
 import { runSweep } from './sweep.ts';
@@ -63,37 +64,42 @@ export async function main(argv: string[]): Promise<number> {
           .option('cpu', { type: 'boolean', default: false, describe: 'time the CPU reference ops even when a CUDA GPU is visible' }),
       async (a) => {
         const run = a.run ?? defaultRunName();
-        const runDir = path.join(a.resultsDir, run);
-        openRunDir(runDir, true);
-        if (cudaAvailable() && !a.cpu) {
-          // GPU: the CUDA kernel harness (native/tools: CUDA events, graph replay, rotating weights) times every
-          // kernel; its rows are imported into this run with provenance (scripts/device/import_kernels.ts).
-          const out = path.join(runDir, 'harness');
-          log(`CUDA device visible: timing the CUDA kernels with device events (scripts/device/kernels.sh) -> ${out}`);
-          const env = { ...process.env, OUT: out, QB_RESULTS_DIR: a.resultsDir };
-          const h = spawnSync('bash', [path.join(REPO_ROOT, 'scripts/device/kernels.sh'), '--bench-only', ...(a.quick ? ['--quick'] : [])], { stdio: 'inherit', env });
-          if (h.status !== 0) throw new Error(`the CUDA kernel harness failed (exit ${h.status}); its log is in ${out}`);
-          const imp = spawnSync(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'scripts/device/import_kernels.ts'), out, gitCommit(), run], { stdio: 'inherit', env, cwd: REPO_ROOT });
-          if (imp.status !== 0) throw new Error(`importing the harness timings failed (exit ${imp.status})`);
-          log(`kernel timings: ${path.join(runDir, 'kernels.jsonl')} (device events; the harness's roofline column is against the H100's 3.0 TB/s)`);
-          return;
+        const runDir = runDirFor(a.resultsDir, run);
+        const lock = lockRunDir(runDir);
+        try {
+          openRunDir(runDir, true);
+          if (cudaAvailable() && !a.cpu) {
+            // GPU: the CUDA kernel harness (native/tools: CUDA events, graph replay, rotating weights) times every
+            // kernel; its rows are imported into this run with provenance (scripts/device/import_kernels.ts).
+            const out = path.join(runDir, 'harness');
+            log(`CUDA device visible: timing the CUDA kernels with device events (scripts/device/kernels.sh) -> ${out}`);
+            const env = { ...process.env, OUT: out, QB_RESULTS_DIR: a.resultsDir };
+            const h = spawnSync('bash', [path.join(REPO_ROOT, 'scripts/device/kernels.sh'), '--bench-only', ...(a.quick ? ['--quick'] : [])], { stdio: 'inherit', env });
+            if (h.status !== 0) throw new Error(`the CUDA kernel harness failed (exit ${h.status}); its log is in ${out}`);
+            const imp = spawnSync(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'scripts/device/import_kernels.ts'), out, gitCommit(), run], { stdio: 'inherit', env, cwd: REPO_ROOT });
+            if (imp.status !== 0) throw new Error(`importing the harness timings failed (exit ${imp.status})`);
+            log(`kernel timings: ${path.join(runDir, 'kernels.jsonl')} (device events; the harness's roofline column is against the H100's 3.0 TB/s)`);
+            return;
+          }
+          const res = await runKernelBench(
+            {
+              runDir,
+              dim: a.dim ?? (a.quick ? 256 : 1024),
+              tokens: a.tokens ? parseIntList(a.tokens, 'tokens') : a.quick ? [1, 16] : [1, 16, 64],
+              attention: a.quick ? { batch: 4, context: 128, heads: 8, kvHeads: 2, headDim: 64 } : { batch: 16, context: 512, heads: 32, kvHeads: 8, headDim: 128 },
+              timeMs: a.timeMs,
+              seed: a.seed,
+            },
+            log,
+          );
+          for (const k of res) {
+            log(`${k.op.padEnd(16)} ${k.precision.padEnd(12)} ${JSON.stringify(k.shape).padEnd(44)} ${k.medianUs.toFixed(1).padStart(10)} us` +
+              (k.achievedTflops !== undefined ? `  ${(k.achievedTflops * 1000).toFixed(2)} GFLOP/s` : ''));
+          }
+          log(`kernel timings: ${path.join(runDir, 'kernels.jsonl')} (CPU: no roofline ceiling measured)`);
+        } finally {
+          lock.release();
         }
-        const res = await runKernelBench(
-          {
-            runDir,
-            dim: a.dim ?? (a.quick ? 256 : 1024),
-            tokens: a.tokens ? parseIntList(a.tokens, 'tokens') : a.quick ? [1, 16] : [1, 16, 64],
-            attention: a.quick ? { batch: 4, context: 128, heads: 8, kvHeads: 2, headDim: 64 } : { batch: 16, context: 512, heads: 32, kvHeads: 8, headDim: 128 },
-            timeMs: a.timeMs,
-            seed: a.seed,
-          },
-          log,
-        );
-        for (const k of res) {
-          log(`${k.op.padEnd(16)} ${k.precision.padEnd(12)} ${JSON.stringify(k.shape).padEnd(44)} ${k.medianUs.toFixed(1).padStart(10)} us` +
-            (k.achievedTflops !== undefined ? `  ${(k.achievedTflops * 1000).toFixed(2)} GFLOP/s` : ''));
-        }
-        log(`kernel timings: ${path.join(runDir, 'kernels.jsonl')} (CPU: no roofline ceiling measured)`);
       },
     )
     .command(
@@ -164,8 +170,15 @@ export async function main(argv: string[]): Promise<number> {
         if (a.resume && !a.run) throw new Error('--resume needs --run NAME (the run to continue)');
         if (a.ceilings) readCeilingsFile(a.ceilings);  // a bad file fails here, before any model loads
         const run = a.run ?? defaultRunName();
-        const runDir = path.join(a.resultsDir, run);
+        const runDir = runDirFor(a.resultsDir, run);
         const command = ['pnpm bench', ...argv].join(' ');
+        const lock = lockRunDir(runDir);
+        try {
+          if (!a.profileBlocks) checkOrRecordSetup(runDir, runSetupOf(r), openRunDir(runDir, a.resume), a.resume);
+        } catch (e) {
+          lock.release();
+          throw e;
+        }
         const sig = installSigint();
         try {
           if (a.profileBlocks) {
@@ -218,15 +231,16 @@ export async function main(argv: string[]): Promise<number> {
             { loader, signal: sig.signal, progress: terminalProgress(), log },
           );
           if (outcome.skipped > 0) log(`resumed: ${outcome.skipped} point(s) already done`);
-          const files = writeSummary(runDir, run, command, outcome.points);
+          const files = writeSummary(runDir, run, command, outcome.points, !outcome.interrupted);
           if (outcome.points.length > 0) process.stdout.write(renderTable(outcome.points) + '\n');
           log(`points: ${path.join(runDir, 'points.jsonl')}\nsummary: ${files.json}\n         ${files.csv}`);
           if (outcome.interrupted) {
-            log(`interrupted: continue with \`pnpm bench ${argv.filter((x) => x !== '--resume').join(' ')} --run ${run} --resume\``);
+            log(`interrupted (summary marked "complete": false): continue with \`${resumeCommand(argv, run)}\``);
             code = EXIT_INTERRUPTED;
           }
         } finally {
           sig.dispose();
+          lock.release();
         }
       },
     )

@@ -130,5 +130,7 @@ export interface BenchSummary {
   version: number;
   run: string;
   command: string;
+  /** false: the run was interrupted and holds only its finished points (absent in runs before issue 20). */
+  complete?: boolean;
   points: BenchPoint[];
 }

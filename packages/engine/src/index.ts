@@ -12,3 +12,4 @@ export { runCliMain } from './cli/common.ts';
 export { applyContract, contractCheck, didYouMean, nearest, isUsageError, UsageError, EXIT_USAGE, type Contract } from './cli/contract.ts';
 export { errorReport, debugRequested } from './cli/common.ts';
 export { checkModelPath } from './cli/model_arg.ts';
+export { lockDir, type RunLock } from './run_lock.ts';

@@ -8,7 +8,7 @@
  */
 import path from 'node:path';
 import yargs from 'yargs';
-import { applyContract, BENCH_PRECISIONS, checkModelPath, UsageError, didYouMean, isPrecision, missingDataMessage, REPO_ROOT, resolveDataDir, runCliMain, type ActDtype, type DeviceKind, type Precision } from '@quantbench/engine';
+import { applyContract, BENCH_PRECISIONS, checkModelPath, lockDir, UsageError, didYouMean, isPrecision, missingDataMessage, REPO_ROOT, resolveDataDir, runCliMain, type ActDtype, type DeviceKind, type Precision } from '@quantbench/engine';
 import { GROUPS, listTasks, TASKS, type FewshotFallback } from '@quantbench/lm-eval-ts-shim';
 import { loadEngineLM, type EvalModel, type LoadOptions } from './engine_lm.ts';
 import { checkLimit, EVAL_CONTRACT, fewshotSeed, parseBatchSize, resolveTaskArg } from './contract.ts';
@@ -150,9 +150,10 @@ export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise
         const seed = fewshotSeed(a.seed);
         if (a.applyChatTemplate) throw new UsageError('--apply_chat_template: chat-templated log-likelihood scoring is not implemented in this engine yet; run without it (the leaderboard-v1 protocol uses no chat template)');
         const dataDir = dataDirOrThrow(a.dataDir);
+        const out = outDir(a.out, a.model);
+        const lock = lockDir(out); // one writer per run directory
         const sig = installSigint();
         try {
-          const out = outDir(a.out, a.model);
           const res = await runEval(
             {
               tasks,
@@ -190,6 +191,7 @@ export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise
           throw e;
         } finally {
           sig.dispose();
+          lock.release();
         }
       },
     )
