@@ -21,6 +21,8 @@ import { renderTable, writeSummary } from './summary.ts';
 import { runSweep } from './sweep.ts';
 
 export const EXIT_INTERRUPTED = 130;
+/** Some point had failed requests (their reasons are in the point's `errors`). */
+export const EXIT_POINT_FAILED = 1;
 
 function installSigint(): { signal: AbortSignal; dispose: () => void } {
   const ac = new AbortController();
@@ -234,6 +236,9 @@ export async function main(argv: string[]): Promise<number> {
           const files = writeSummary(runDir, run, command, outcome.points, !outcome.interrupted);
           if (outcome.points.length > 0) process.stdout.write(renderTable(outcome.points) + '\n');
           log(`points: ${path.join(runDir, 'points.jsonl')}\nsummary: ${files.json}\n         ${files.csv}`);
+          const failed = outcome.newPoints.filter((p) => p.errors);
+          for (const p of failed) log(`FAILED ${p.key}: ${p.metrics.failed}/${p.metrics.completed + p.metrics.failed} requests: ${p.errors!.map((e) => e.message).join('; ')}`);
+          if (failed.length > 0) code = EXIT_POINT_FAILED;
           if (outcome.interrupted) {
             log(`interrupted (summary marked "complete": false): continue with \`${resumeCommand(argv, run)}\``);
             code = EXIT_INTERRUPTED;

@@ -89,6 +89,8 @@ export interface BenchPoint {
   rooflineNote?: string;
   /** Engine step accounting of the point. */
   steps?: { count: number; meanHostMs: number; meanForwardMs: number };
+  /** Why requests of this point failed (e.g. one that can never be scheduled), grouped by message; absent when none did. */
+  errors?: { message: string; count: number }[];
   /** Optional per-request raw timings (ms) for distribution charts. */
   requests?: { ttftMs: number; tpotMs: number; e2elMs: number; inputLen: number; outputLen: number }[];
 }

@@ -121,7 +121,8 @@ export async function runSweep(cfg: SweepConfig, hooks: SweepHooks = {}): Promis
         log(
           `${key}: ${point.metrics.completed}/${point.metrics.completed + point.metrics.failed} ok, ` +
             `${point.metrics.outputThroughput.toFixed(1)} out tok/s, TTFT p50 ${point.metrics.ttftMs.median.toFixed(1)} ms` +
-            (point.metrics.preemptions ? `, ${point.metrics.preemptions} preemptions` : ''),
+            (point.metrics.preemptions ? `, ${point.metrics.preemptions} preemptions` : '') +
+            (point.errors ? `; FAILED ${point.metrics.failed}: ${point.errors.map((e) => `${e.message} (x${e.count})`).join('; ')}` : ''),
         );
       }
     } finally {
@@ -129,6 +130,17 @@ export async function runSweep(cfg: SweepConfig, hooks: SweepHooks = {}): Promis
     }
   }
   return { points: [...existing, ...newPoints], newPoints, skipped, interrupted };
+}
+
+/** Why requests failed, grouped by message (the engine's reason, e.g. a request that can never be scheduled). */
+export function failureReasons(records: readonly { success: boolean; error?: string }[]): { message: string; count: number }[] {
+  const by = new Map<string, number>();
+  for (const r of records) {
+    if (r.success) continue;
+    const m = r.error ?? 'no output (no reason given by the engine)';
+    by.set(m, (by.get(m) ?? 0) + 1);
+  }
+  return [...by].map(([message, count]) => ({ message, count }));
 }
 
 /** One short unmeasured request so first-call costs (allocation, thread start) stay out of the first point. */
@@ -211,6 +223,8 @@ async function runPoint(
       meanForwardMs: res.steps ? res.forwardMs / res.steps : 0,
     },
   };
+  const failures = failureReasons(res.records);
+  if (failures.length > 0) point.errors = failures;
   const roofline = roof.result();
   if (roofline) point.roofline = roofline;
   else

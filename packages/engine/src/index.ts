@@ -13,3 +13,4 @@ export { applyContract, contractCheck, didYouMean, nearest, isUsageError, UsageE
 export { errorReport, debugRequested } from './cli/common.ts';
 export { checkModelPath } from './cli/model_arg.ts';
 export { lockDir, type RunLock } from './run_lock.ts';
+export { completionText, tokenTexts } from './tokenizer/detokenize.ts';

@@ -6,6 +6,7 @@ import { LLM } from '../llm.ts';
 import { PRECISIONS, type Precision } from '../types.ts';
 import { fail, progressDone, progressLine } from './common.ts';
 import { applyContract, UsageError } from './contract.ts';
+import { tokenTexts } from '../tokenizer/detokenize.ts';
 import { checkModelPath } from './model_arg.ts';
 
 async function main(): Promise<void> {
@@ -76,7 +77,8 @@ async function main(): Promise<void> {
             promptIds: o.promptIds,
             ids: o.ids,
             text: o.text,
-            tokens: o.ids.map((id, i) => ({ id, text: llm.tokenizer.decode([id]), logprob: o.logprobs?.[i] ?? null })),
+            // per-token text detokenized incrementally against the prompt (vLLM's), so they concatenate to `text`
+            tokens: ((texts) => o.ids.map((id, i) => ({ id, text: texts[i], logprob: o.logprobs?.[i] ?? null })))(tokenTexts(llm.tokenizer, o.promptIds, o.ids)),
             finishReason: o.finishReason,
           })),
         },
