@@ -14,8 +14,9 @@ import { loadEngineLM, type EvalModel, type LoadOptions } from './engine_lm.ts';
 import { checkLimit, EVAL_CONTRACT, fewshotSeed, parseBatchSize, resolveTaskArg } from './contract.ts';
 import { EvalError } from './errors.ts';
 import { runEval } from './evaluate.ts';
+import { limitWarning, renderEvalTable } from './summary_table.ts';
 import { runPerplexity } from './perplexity_cmd.ts';
-import { modelLabel } from './run_files.ts';
+import { evalFile, modelLabel, readEvalResult } from './run_files.ts';
 
 export const EXIT_INTERRUPTED = 130;
 
@@ -175,13 +176,10 @@ export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise
             },
             { loadModel: (o) => deps.loadModel({ ...o, dataDir }), shouldStop: sig.stopped, log: deps.log },
           );
-          for (const r of res.results) {
-            const head = Object.entries(r.groups).map(([g, v]) => `${g} ${v.primaryMetric}=${v.metrics[v.primaryMetric].value.toFixed(4)}`);
-            const tasks = Object.entries(r.results)
-              .filter(([n]) => !n.startsWith('mmlu_'))
-              .map(([n, v]) => `${n} ${v.primaryMetric}=${v.metrics[v.primaryMetric].value.toFixed(4)}`);
-            deps.log(`${r.precision}: ${[...head, ...tasks].join('  ')}`);
-          }
+          // re-read: recovery vs fp16 is filled into the files after every precision ran
+          deps.log(renderEvalTable(res.results.map((r) => readEvalResult(evalFile(out, a.model, r.precision)) ?? r)));
+          const warn = limitWarning(limit);
+          if (warn) deps.log(warn);
         } catch (e) {
           if (e instanceof EvalError && e.code === 'INTERRUPTED') {
             deps.log(e.message);

@@ -51,7 +51,7 @@ export const WINOGRANDE: MultipleInputTaskDef<WinograndeDoc> = {
   fewshotSplit: 'train',
   data: {
     eval: [{ path: 'datasets/winogrande/winogrande_dev.jsonl', label: 'winogrande_xl validation (llm-foundry JSONL)', map: fromFoundry }, hf('validation')],
-    fewshot: [hf('train')],
+    fewshot: [{ path: 'datasets/winogrande/winogrande_xl_train.jsonl.gz', label: 'winogrande_xl train (HF rows, JSONL.gz)', map: winograndeFromSentence }, hf('train')],
   },
   targetDelimiter: ' ',
   fewshotDelimiter: '\n\n',
