@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import yargs from 'yargs';
-import { applyContract, checkModelPath, gitCommit, REPO_ROOT, runCliMain } from '@quantbench/engine';
+import { applyContract, checkModelPath, gitCommit, UsageError, REPO_ROOT, runCliMain } from '@quantbench/engine';
 import { BENCH_CONTRACT } from './contract.ts';
 import { cudaAvailable, loadBenchEngine, loaderFromModule, type EngineLoader } from './engine_driver.ts';
 import { runKernelBench } from './kernels.ts';
@@ -19,6 +19,7 @@ import { checkOrRecordSetup, lockRunDir, resumeCommand, runDirFor, runSetupOf } 
 import { readCeilingsFile } from './ceilings.ts';
 import { renderTable, writeSummary } from './summary.ts';
 import { runSweep } from './sweep.ts';
+import { vllmOptionsOf } from './vllm_flags.ts';
 
 export const EXIT_INTERRUPTED = 130;
 /** Some point had failed requests (their reasons are in the point's `errors`). */
@@ -134,6 +135,12 @@ export async function main(argv: string[]): Promise<number> {
           .option('threads', { type: 'number', describe: 'CPU threads for the CPU backend' })
           .option('resume', { type: 'boolean', default: false, describe: 'skip points already in results/<run>/points.jsonl' })
           .option('save-requests', { type: 'boolean', default: false, describe: 'keep per-request timings in each point' })
+          .option('percentile-metrics', { type: 'string', default: 'ttft,tpot,itl', describe: "vLLM bench serve: metrics whose percentiles go into the --save-result file (ttft,tpot,itl,e2el)" })
+          .option('metric-percentiles', { type: 'string', default: '99', describe: 'vLLM bench serve: percentiles of those metrics, comma list, e.g. 25,50,99' })
+          .option('save-result', { type: 'boolean', default: false, describe: "vLLM bench serve: also write vLLM's flat result JSON per point" })
+          .option('save-detailed', { type: 'boolean', default: false, describe: 'vLLM bench serve: add per-request input_lens, output_lens, ttfts, itls, start_times, errors' })
+          .option('result-dir', { type: 'string', describe: 'vLLM bench serve: directory of the --save-result files (default: the run directory)' })
+          .option('result-filename', { type: 'string', describe: 'vLLM bench serve: file name of the --save-result file (a sweep of one point only)' })
           .option('ceilings', {
             type: 'string',
             describe:
@@ -169,7 +176,8 @@ export async function main(argv: string[]): Promise<number> {
         const loader: EngineLoader = a.engineModule ? await loaderFromModule(a.engineModule) : loadBenchEngine;
         const r = resolveBench(flags, a.engineModule ? false : cudaAvailable());
         for (const n of r.notices) log(n);
-        if (a.resume && !a.run) throw new Error('--resume needs --run NAME (the run to continue)');
+        if (a.resume && !a.run) throw new UsageError('--resume needs --run NAME (the run to continue)');
+        const vllm = vllmOptionsOf(a, r.precisions.length * r.batches.length * r.rates.length);
         if (a.ceilings) readCeilingsFile(a.ceilings);  // a bad file fails here, before any model loads
         const run = a.run ?? defaultRunName();
         const runDir = runDirFor(a.resultsDir, run);
@@ -229,6 +237,7 @@ export async function main(argv: string[]): Promise<number> {
               resume: a.resume,
               saveRequests: a.saveRequests,
               ceilingsFile: a.ceilings,
+              vllm,
             },
             { loader, signal: sig.signal, progress: terminalProgress(), log },
           );

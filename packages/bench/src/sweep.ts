@@ -13,6 +13,7 @@ import { CPU_ROOFLINE_NOTE, RooflineAccumulator, modelCost } from './roofline.ts
 import { appendPoint, openRunDir } from './run_dir.ts';
 import { BENCH_SCHEMA_VERSION, type BenchPoint, type WorkloadSpec } from './schema.ts';
 import { servePoint } from './serve_point.ts';
+import { writeVllmResult, type VllmSaveOptions } from './vllm_result.ts';
 import { defaultNumPrompts, sampleRequests, type WorkloadName } from './workload.ts';
 
 export type Rate = number | 'inf';
@@ -47,6 +48,8 @@ export interface SweepConfig {
   saveRequests: boolean;
   /** Roofline ceilings from scripts/device/ceilings.py (else the known card's, by device name: ceilings.ts). */
   ceilingsFile?: string;
+  /** vLLM bench serve's --save-result / --save-detailed file per point (vllm_result.ts). */
+  vllm?: VllmSaveOptions;
 }
 
 /** The ceilings a point's roofline ratio uses: the file's, else the known card's; null: no ratio (and why). */
@@ -234,6 +237,7 @@ async function runPoint(
         : !ceilings
           ? `no ceilings known for "${info.deviceName}": roofline not computed (pass --ceilings FILE from scripts/device/ceilings.py)`
           : 'no architecture known: roofline not computed';
+  if (cfg.vllm?.saveResult) writeVllmResult(cfg.runDir, point, res.records, cfg.vllm);
   if (cfg.saveRequests) {
     point.requests = perRequest.map((r) => ({
       ttftMs: r.ttftMs,

@@ -25,6 +25,7 @@ export interface CacheIdentity {
   dtype?: string;
   device?: string;
   calib?: string;
+  addBosToken?: boolean;
 }
 
 export function cacheFileName(id: CacheIdentity): string {

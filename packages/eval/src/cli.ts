@@ -136,6 +136,7 @@ export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise
           .option('seed', { type: 'string', default: '1234', describe: "few-shot sampler seed (lm-eval's fewshot_random_seed); lm-eval's four-value form 0,1234,1234,1234 uses the last" })
           .option('output-path', { type: 'string', alias: 'output_path', describe: "where lm-eval's results_<date>.json (and samples with --log_samples) go, under <model>__<precision>/ (default: <out>/lm-eval)" })
           .option('log-samples', { type: 'boolean', alias: 'log_samples', default: false, describe: "also write lm-eval's samples_<task>_<date>.jsonl (ours, samples_<task>_<precision>.jsonl.gz, are always written)" })
+          .option('add-bos-token', { type: 'boolean', alias: 'add_bos_token', default: false, describe: "lm-eval's add_bos_token model arg: BOS before every scored context (lm-eval's default false; recorded in results)" })
           .option('apply-chat-template', { type: 'boolean', alias: 'apply_chat_template', default: false, describe: "lm-eval's --apply_chat_template (not supported by this engine's scoring yet: refused)" })
           .option('fewshot-fallback', {
             choices: ['zero-shot', 'eval-split'] as const,
@@ -171,6 +172,7 @@ export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise
               calib: a.calib,
               seed,
               lmEval: { outputPath: a.outputPath, logSamples: a.logSamples },
+              addBosToken: a.addBosToken,
               fewshotFallback: a.fewshotFallback as FewshotFallback,
               progress: a.progress && process.stderr.isTTY === true,
             },
