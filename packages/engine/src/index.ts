@@ -14,3 +14,4 @@ export { errorReport, debugRequested } from './cli/common.ts';
 export { checkModelPath } from './cli/model_arg.ts';
 export { lockDir, type RunLock } from './run_lock.ts';
 export { completionText, tokenTexts } from './tokenizer/detokenize.ts';
+export { checkpointFingerprint } from './checkpoint/fingerprint.ts';
