@@ -6,6 +6,7 @@
  * Every answered request is appended to a cache (.cache/eval/) as it is computed: Ctrl-C loses nothing, and the
  * same command resumes. Results go to --out (default results/eval-<model>/), see schema.ts.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import yargs from 'yargs';
 import { applyContract, BENCH_PRECISIONS, checkModelPath, lockDir, UsageError, didYouMean, isPrecision, missingDataMessage, REPO_ROOT, resolveDataDir, runCliMain, type ActDtype, type DeviceKind, type Precision } from '@quantbench/engine';
@@ -102,6 +103,7 @@ export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise
           .option('max-chunks', { type: 'number', describe: 'score only the first N chunks' }),
       async (a) => {
         checkModelPath(a.model);
+        if (!fs.existsSync(a.text) || !fs.statSync(a.text).isFile()) throw new UsageError(`--text: ${a.text} is not a file`);
         const out = outDir(a.out, a.model);
         const { files } = await runPerplexity(
           {

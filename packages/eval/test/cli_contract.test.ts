@@ -45,6 +45,13 @@ for (const [args, re] of cases) {
   });
 }
 
+test('pnpm eval perplexity --text MISSING: refused before a model loads', async () => {
+  await assert.rejects(
+    main(['perplexity', '--text', '/nonexistent/t.txt', '--model', 'synthetic:tiny'], noModel),
+    (e: Error) => isUsageError(e) && /--text: \/nonexistent\/t.txt is not a file/.test(e.message),
+  );
+});
+
 test("lm-eval's --tasks, --seed and --batch_size forms", () => {
   assert.equal(resolveTaskArg(undefined, 'mmlu,arc_challenge'), 'mmlu,arc_challenge');
   assert.equal(resolveTaskArg('mmlu', 'mmlu'), 'mmlu');
