@@ -4,7 +4,7 @@
  *   <output_path>/<model_name_sanitized>/results_<date_id>.json
  *   <output_path>/<model_name_sanitized>/samples_<task>_<date_id>.jsonl     (with --log_samples)
  * where date_id = datetime.now().isoformat() with ":" -> "-". One model directory per precision
- * (<model>__<precision>): lm-eval evaluates one model configuration per run.
+ * (<model label>__<precision>, e.g. stories260K_hf__fp16): lm-eval evaluates one model configuration per run.
  * results_*.json keys: results (task -> {"alias", "<metric>,<filter>", "<metric>_stderr,<filter>"}), groups,
  * group_subtasks, configs, versions, n-shot, higher_is_better, n-samples, config, plus model_name, date and ours
  * under "quantbench" (provenance: device, commit, precision, weights).
@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { GroupDef } from '@quantbench/lm-eval-ts-shim';
+import { modelLabel } from './run_files.ts';
 import type { ScoredTask } from './runner.ts';
 import type { EvalResult, MetricValue } from './schema.ts';
 
@@ -105,6 +106,7 @@ export function lmEvalResults(a: LmEvalOutputArgs): Record<string, unknown> {
   for (const name of Object.keys(nShot)) if (!Object.values(groupSubtasks).some((s) => s.includes(name))) groupSubtasks[name] = [];
   const modelName = `${a.model}@${r.precision}`;
   const date = a.date ?? new Date();
+  // one directory per model and precision, named like our files (no local path in committed results)
   return {
     results,
     groups,
@@ -131,7 +133,7 @@ export function lmEvalResults(a: LmEvalOutputArgs): Record<string, unknown> {
     git_hash: r.provenance.commit,
     date: date.getTime() / 1000,
     model_name: modelName,
-    model_name_sanitized: sanitizeModelName(modelName),
+    model_name_sanitized: sanitizeModelName(`${modelLabel(a.model)}__${r.precision}`),
     quantbench: { provenance: r.provenance, precision: r.precision, weights: r.provenance.weights, note: 'bootstrap_iters 0: stderr is the standard error of the mean over documents' },
   };
 }
