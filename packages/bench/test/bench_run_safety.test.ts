@@ -105,10 +105,16 @@ test('Ctrl-C through `pnpm bench` (SIGINT to the whole foreground process group)
   child.stderr.on('data', (d) => (stderr += d));
   child.stdout.resume();
   const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-  while (!fs.existsSync(path.join(runDir, 'run.json'))) await sleep(50);
+  const deadline = Date.now() + 30_000;
+  while (!fs.existsSync(runDir)) {
+    assert.ok(Date.now() < deadline, `pnpm bench did not start within 30 s: ${stderr}`);
+    await sleep(50);
+  }
   await sleep(2500); // inside a long engine step
   process.kill(-(child.pid as number), 'SIGINT');
-  const code = await exited;
+  const code = await Promise.race([exited, sleep(30_000).then(() => 'timeout' as const)]);
+  if (code === 'timeout') process.kill(-(child.pid as number), 'SIGKILL');
+  assert.notEqual(code, 'timeout', 'pnpm bench did not stop within 30 s of Ctrl-C');
   assert.notEqual(code, 0, stderr);
   const s = JSON.parse(fs.readFileSync(path.join(runDir, 'summary.json'), 'utf8')) as BenchSummary;
   assert.equal(s.complete, false);
