@@ -8,7 +8,8 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import yargs from 'yargs';
-import { gitCommit, REPO_ROOT, runCliMain } from '@quantbench/engine';
+import { applyContract, checkModelPath, gitCommit, UsageError, REPO_ROOT, runCliMain } from '@quantbench/engine';
+import { BENCH_CONTRACT } from './contract.ts';
 import { cudaAvailable, loadBenchEngine, loaderFromModule, type EngineLoader } from './engine_driver.ts';
 import { runKernelBench } from './kernels.ts';
 import { LATENCY_DESCRIPTION, latencyBuilder, latencyHandler } from './latency/command.ts';
@@ -16,12 +17,16 @@ import { resolveBench, parseIntList, type RawBenchFlags } from './options.ts';
 import { profileBlocks } from './profile_blocks.ts';
 import { terminalProgress } from './progress.ts';
 import { defaultRunName, openRunDir } from './run_dir.ts';
+import { checkOrRecordSetup, lockRunDir, resumeCommand, runDirFor, runSetupOf } from './run_safety.ts';
 import { readCeilingsFile } from './ceilings.ts';
 import { renderTable, writeSummary } from './summary.ts';
 import { runSweep } from './sweep.ts';
 import { runOpenAIBenchCli } from './openai_cli.ts';
+import { vllmOptionsOf } from './vllm_flags.ts';
 
 export const EXIT_INTERRUPTED = 130;
+/** Some point had failed requests (their reasons are in the point's `errors`). */
+export const EXIT_POINT_FAILED = 1;
 
 function installSigint(): { signal: AbortSignal; dispose: () => void } {
   const ac = new AbortController();
@@ -48,9 +53,7 @@ const log = (m: string) => process.stderr.write(m + '\n');
 
 export async function main(argv: string[]): Promise<number> {
   let code = 0;
-  await yargs(argv)
-    .scriptName('pnpm bench')
-    .strict()
+  await applyContract(yargs(argv).scriptName('pnpm bench'), argv, BENCH_CONTRACT)
     .option('results-dir', { type: 'string', default: path.join(REPO_ROOT, 'results'), describe: 'where run directories go' })
     .option('run', { type: 'string', describe: 'run name (results/<run>/); default: a timestamp' })
     .option('engine-module', { type: 'string', hidden: true, describe: 'module exporting loadEngine (another engine or a test double)' })
@@ -67,37 +70,42 @@ export async function main(argv: string[]): Promise<number> {
           .option('cpu', { type: 'boolean', default: false, describe: 'time the CPU reference ops even when a CUDA GPU is visible' }),
       async (a) => {
         const run = a.run ?? defaultRunName();
-        const runDir = path.join(a.resultsDir, run);
-        openRunDir(runDir, true);
-        if (cudaAvailable() && !a.cpu) {
-          // GPU: the CUDA kernel harness (native/tools: CUDA events, graph replay, rotating weights) times every
-          // kernel; its rows are imported into this run with provenance (scripts/device/import_kernels.ts).
-          const out = path.join(runDir, 'harness');
-          log(`CUDA device visible: timing the CUDA kernels with device events (scripts/device/kernels.sh) -> ${out}`);
-          const env = { ...process.env, OUT: out, QB_RESULTS_DIR: a.resultsDir };
-          const h = spawnSync('bash', [path.join(REPO_ROOT, 'scripts/device/kernels.sh'), '--bench-only', ...(a.quick ? ['--quick'] : [])], { stdio: 'inherit', env });
-          if (h.status !== 0) throw new Error(`the CUDA kernel harness failed (exit ${h.status}); its log is in ${out}`);
-          const imp = spawnSync(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'scripts/device/import_kernels.ts'), out, gitCommit(), run], { stdio: 'inherit', env, cwd: REPO_ROOT });
-          if (imp.status !== 0) throw new Error(`importing the harness timings failed (exit ${imp.status})`);
-          log(`kernel timings: ${path.join(runDir, 'kernels.jsonl')} (device events; the roofline column is the harness's, against its ceilings)`);
-          return;
+        const runDir = runDirFor(a.resultsDir, run);
+        const lock = lockRunDir(runDir);
+        try {
+          openRunDir(runDir, true);
+          if (cudaAvailable() && !a.cpu) {
+            // GPU: the CUDA kernel harness (native/tools: CUDA events, graph replay, rotating weights) times every
+            // kernel; its rows are imported into this run with provenance (scripts/device/import_kernels.ts).
+            const out = path.join(runDir, 'harness');
+            log(`CUDA device visible: timing the CUDA kernels with device events (scripts/device/kernels.sh) -> ${out}`);
+            const env = { ...process.env, OUT: out, QB_RESULTS_DIR: a.resultsDir };
+            const h = spawnSync('bash', [path.join(REPO_ROOT, 'scripts/device/kernels.sh'), '--bench-only', ...(a.quick ? ['--quick'] : [])], { stdio: 'inherit', env });
+            if (h.status !== 0) throw new Error(`the CUDA kernel harness failed (exit ${h.status}); its log is in ${out}`);
+            const imp = spawnSync(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'scripts/device/import_kernels.ts'), out, gitCommit(), run], { stdio: 'inherit', env, cwd: REPO_ROOT });
+            if (imp.status !== 0) throw new Error(`importing the harness timings failed (exit ${imp.status})`);
+            log(`kernel timings: ${path.join(runDir, 'kernels.jsonl')} (device events; the roofline column is the harness's, against the card's ceilings in native/device_ceilings.json)`);
+            return;
+          }
+          const res = await runKernelBench(
+            {
+              runDir,
+              dim: a.dim ?? (a.quick ? 256 : 1024),
+              tokens: a.tokens ? parseIntList(a.tokens, 'tokens') : a.quick ? [1, 16] : [1, 16, 64],
+              attention: a.quick ? { batch: 4, context: 128, heads: 8, kvHeads: 2, headDim: 64 } : { batch: 16, context: 512, heads: 32, kvHeads: 8, headDim: 128 },
+              timeMs: a.timeMs,
+              seed: a.seed,
+            },
+            log,
+          );
+          for (const k of res) {
+            log(`${k.op.padEnd(16)} ${k.precision.padEnd(12)} ${JSON.stringify(k.shape).padEnd(44)} ${k.medianUs.toFixed(1).padStart(10)} us` +
+              (k.achievedTflops !== undefined ? `  ${(k.achievedTflops * 1000).toFixed(2)} GFLOP/s` : ''));
+          }
+          log(`kernel timings: ${path.join(runDir, 'kernels.jsonl')} (CPU: no roofline ceiling measured)`);
+        } finally {
+          lock.release();
         }
-        const res = await runKernelBench(
-          {
-            runDir,
-            dim: a.dim ?? (a.quick ? 256 : 1024),
-            tokens: a.tokens ? parseIntList(a.tokens, 'tokens') : a.quick ? [1, 16] : [1, 16, 64],
-            attention: a.quick ? { batch: 4, context: 128, heads: 8, kvHeads: 2, headDim: 64 } : { batch: 16, context: 512, heads: 32, kvHeads: 8, headDim: 128 },
-            timeMs: a.timeMs,
-            seed: a.seed,
-          },
-          log,
-        );
-        for (const k of res) {
-          log(`${k.op.padEnd(16)} ${k.precision.padEnd(12)} ${JSON.stringify(k.shape).padEnd(44)} ${k.medianUs.toFixed(1).padStart(10)} us` +
-            (k.achievedTflops !== undefined ? `  ${(k.achievedTflops * 1000).toFixed(2)} GFLOP/s` : ''));
-        }
-        log(`kernel timings: ${path.join(runDir, 'kernels.jsonl')} (CPU: no roofline ceiling measured)`);
       },
     )
     .command('latency', LATENCY_DESCRIPTION, latencyBuilder, latencyHandler)
@@ -136,6 +144,12 @@ export async function main(argv: string[]): Promise<number> {
           .option('endpoint', { choices: ['/v1/completions', '/v1/chat/completions'] as const, default: '/v1/completions' as const, describe: '--backend openai: API endpoint' })
           .option('label', { type: 'string', describe: "--backend openai: one label per --base-url (e.g. vllm-fp16,vllm-fp8); default: the server's precision or model name" })
           .option('tokenizer', { type: 'string', describe: '--backend openai: tokenizer directory of the served model (needed for servers other than pnpm serve)' })
+          .option('percentile-metrics', { type: 'string', default: 'ttft,tpot,itl', describe: "vLLM bench serve: metrics whose percentiles go into the --save-result file (ttft,tpot,itl,e2el)" })
+          .option('metric-percentiles', { type: 'string', default: '99', describe: 'vLLM bench serve: percentiles of those metrics, comma list, e.g. 25,50,99' })
+          .option('save-result', { type: 'boolean', default: false, describe: "vLLM bench serve: also write vLLM's flat result JSON per point" })
+          .option('save-detailed', { type: 'boolean', default: false, describe: 'vLLM bench serve: add per-request input_lens, output_lens, ttfts, itls, start_times, errors' })
+          .option('result-dir', { type: 'string', describe: 'vLLM bench serve: directory of the --save-result files (default: the run directory)' })
+          .option('result-filename', { type: 'string', describe: 'vLLM bench serve: file name of the --save-result file (a sweep of one point only)' })
           .option('ceilings', {
             type: 'string',
             describe:
@@ -171,14 +185,23 @@ export async function main(argv: string[]): Promise<number> {
           code = await runOpenAIBenchCli(flags, { ...a, argv, log });
           return;
         }
+        if (a.model) checkModelPath(a.model);
         const loader: EngineLoader = a.engineModule ? await loaderFromModule(a.engineModule) : loadBenchEngine;
         const r = resolveBench(flags, a.engineModule ? false : cudaAvailable());
         for (const n of r.notices) log(n);
-        if (a.resume && !a.run) throw new Error('--resume needs --run NAME (the run to continue)');
+        if (a.resume && !a.run) throw new UsageError('--resume needs --run NAME (the run to continue)');
+        const vllm = vllmOptionsOf(a, r.precisions.length * r.batches.length * r.rates.length);
         if (a.ceilings) readCeilingsFile(a.ceilings);  // a bad file fails here, before any model loads
         const run = a.run ?? defaultRunName();
-        const runDir = path.join(a.resultsDir, run);
+        const runDir = runDirFor(a.resultsDir, run);
         const command = ['pnpm bench', ...argv].join(' ');
+        const lock = lockRunDir(runDir);
+        try {
+          if (!a.profileBlocks) checkOrRecordSetup(runDir, runSetupOf(r), openRunDir(runDir, a.resume), a.resume);
+        } catch (e) {
+          lock.release();
+          throw e;
+        }
         const sig = installSigint();
         try {
           if (a.profileBlocks) {
@@ -227,27 +250,27 @@ export async function main(argv: string[]): Promise<number> {
               resume: a.resume,
               saveRequests: a.saveRequests,
               ceilingsFile: a.ceilings,
+              vllm,
             },
             { loader, signal: sig.signal, progress: terminalProgress(), log },
           );
           if (outcome.skipped > 0) log(`resumed: ${outcome.skipped} point(s) already done`);
-          const files = writeSummary(runDir, run, command, outcome.points);
+          const files = writeSummary(runDir, run, command, outcome.points, !outcome.interrupted);
           if (outcome.points.length > 0) process.stdout.write(renderTable(outcome.points) + '\n');
           log(`points: ${path.join(runDir, 'points.jsonl')}\nsummary: ${files.json}\n         ${files.csv}`);
+          const failed = outcome.newPoints.filter((p) => p.errors);
+          for (const p of failed) log(`FAILED ${p.key}: ${p.metrics.failed}/${p.metrics.completed + p.metrics.failed} requests: ${p.errors!.map((e) => e.message).join('; ')}`);
+          if (failed.length > 0) code = EXIT_POINT_FAILED;
           if (outcome.interrupted) {
-            log(`interrupted: continue with \`pnpm bench ${argv.filter((x) => x !== '--resume').join(' ')} --run ${run} --resume\``);
+            log(`interrupted (summary marked "complete": false): continue with \`${resumeCommand(argv, run)}\``);
             code = EXIT_INTERRUPTED;
           }
         } finally {
           sig.dispose();
+          lock.release();
         }
       },
     )
-    .fail((msg, err) => {
-      if (err) throw err;
-      process.stderr.write(`${msg}\n(see pnpm bench --help)\n`);
-      code = 2;
-    })
     .help()
     .parseAsync();
   return code;

@@ -6,7 +6,7 @@
  * batches 1,4, maxNumBatchedTokens 512, contexts 16..128 for --profile-blocks. Meant to show the whole path in
  * about a minute on the CPU backend with synthetic:tiny.
  */
-import { BENCH_PRECISIONS, isPrecision, type DeviceKind, type Precision } from '@quantbench/engine';
+import { BENCH_PRECISIONS, didYouMean, isPrecision, type DeviceKind, type Precision } from '@quantbench/engine';
 import { parseGoodput, type GoodputSlo } from './metrics.ts';
 import type { Rate } from './sweep.ts';
 import { QUICK_PRESETS, WORKLOAD_PRESETS, type WorkloadName } from './workload.ts';
@@ -88,7 +88,7 @@ export function parsePrecisions(s: string | undefined): Precision[] {
   if (!s) return [...BENCH_PRECISIONS];
   return s.split(',').map((x) => {
     const p = x.trim();
-    if (!isPrecision(p)) throw new OptionError(`unknown precision "${p}"; use ${BENCH_PRECISIONS.join(', ')} (or fp32, bf16)`);
+    if (!isPrecision(p)) throw new OptionError(`--precision: unknown precision "${p}"${didYouMean(p, [...BENCH_PRECISIONS, 'fp32', 'bf16'])} (use ${BENCH_PRECISIONS.join(', ')}, or fp32, bf16)`);
     return p;
   });
 }
@@ -122,7 +122,7 @@ export function resolveBench(f: RawBenchFlags, cudaAvailable: boolean): Resolved
     outputLen = f.outputLen ?? preset.outputLen;
     if (f.inputLen !== undefined || f.outputLen !== undefined) name = 'custom';
   } else {
-    throw new OptionError(`unknown --workload "${f.workload}"; use prefill-heavy, decode-heavy or custom`);
+    throw new OptionError(`unknown --workload "${f.workload}"${didYouMean(f.workload, ['prefill-heavy', 'decode-heavy', 'custom'])} (use prefill-heavy, decode-heavy or custom)`);
   }
   if (f.promptsPerBatch !== undefined && !(f.promptsPerBatch > 0)) throw new OptionError('--prompts-per-batch must be > 0');
   if (f.promptsPerBatch !== undefined && f.numPrompts !== undefined) throw new OptionError('give --num-prompts or --prompts-per-batch, not both');

@@ -13,7 +13,7 @@ export const BREAKDOWN_FILE = 'breakdown.jsonl';
 export const KERNELS_FILE = 'kernels.jsonl';
 
 export class RunDirError extends Error {
-  readonly code: 'RUN_EXISTS' | 'BAD_POINTS_FILE';
+  readonly code: 'RUN_EXISTS' | 'BAD_POINTS_FILE' | 'RUN_LOCKED' | 'SETUP_MISMATCH';
   constructor(code: RunDirError['code'], message: string) {
     super(message);
     this.name = 'RunDirError';

@@ -93,6 +93,8 @@ export interface BenchPoint {
   rooflineNote?: string;
   /** Engine step accounting of the point. */
   steps?: { count: number; meanHostMs: number; meanForwardMs: number };
+  /** Why requests of this point failed (e.g. one that can never be scheduled), grouped by message; absent when none did. */
+  errors?: { message: string; count: number }[];
   /** Optional per-request raw timings (ms) for distribution charts. */
   requests?: { ttftMs: number; tpotMs: number; e2elMs: number; inputLen: number; outputLen: number }[];
 }
@@ -134,5 +136,7 @@ export interface BenchSummary {
   version: number;
   run: string;
   command: string;
+  /** false: the run was interrupted and holds only its finished points (absent in runs before issue 20). */
+  complete?: boolean;
   points: BenchPoint[];
 }

@@ -60,8 +60,9 @@ export function pointRow(p: BenchPoint): Row {
   };
 }
 
-export function writeSummary(runDir: string, run: string, command: string, points: BenchPoint[]): { json: string; csv: string } {
-  const summary: BenchSummary = { schema: 'quantbench.bench.summary', version: BENCH_SCHEMA_VERSION, run, command, points };
+/** `complete: false` marks the summary of an interrupted run (its points are the finished ones). */
+export function writeSummary(runDir: string, run: string, command: string, points: BenchPoint[], complete = true): { json: string; csv: string } {
+  const summary: BenchSummary = { schema: 'quantbench.bench.summary', version: BENCH_SCHEMA_VERSION, run, command, complete, points };
   const json = path.join(runDir, SUMMARY_JSON);
   const csv = path.join(runDir, SUMMARY_CSV);
   fs.writeFileSync(json, JSON.stringify(summary, null, 2) + '\n');

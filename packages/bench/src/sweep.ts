@@ -14,6 +14,7 @@ import { CPU_ROOFLINE_NOTE, RooflineAccumulator, modelCost } from './roofline.ts
 import { appendPoint, openRunDir } from './run_dir.ts';
 import { BENCH_SCHEMA_VERSION, type BenchPoint, type WorkloadSpec } from './schema.ts';
 import { servePoint } from './serve_point.ts';
+import { writeVllmResult, type VllmSaveOptions } from './vllm_result.ts';
 import { defaultNumPrompts, sampleRequests, type WorkloadName } from './workload.ts';
 
 export type Rate = number | 'inf';
@@ -48,6 +49,8 @@ export interface SweepConfig {
   saveRequests: boolean;
   /** Roofline ceilings from scripts/device/ceilings.py (else the known card's, by device name: native/device_ceilings.json). */
   ceilingsFile?: string;
+  /** vLLM bench serve's --save-result / --save-detailed file per point (vllm_result.ts). */
+  vllm?: VllmSaveOptions;
 }
 
 /** The ceilings a point's roofline ratio uses: the file's, else the known card's; null: no ratio (and why). */
@@ -122,7 +125,8 @@ export async function runSweep(cfg: SweepConfig, hooks: SweepHooks = {}): Promis
         log(
           `${key}: ${point.metrics.completed}/${point.metrics.completed + point.metrics.failed} ok, ` +
             `${point.metrics.outputThroughput.toFixed(1)} out tok/s, TTFT p50 ${point.metrics.ttftMs.median.toFixed(1)} ms` +
-            (point.metrics.preemptions ? `, ${point.metrics.preemptions} preemptions` : ''),
+            (point.metrics.preemptions ? `, ${point.metrics.preemptions} preemptions` : '') +
+            (point.errors ? `; FAILED ${point.metrics.failed}: ${point.errors.map((e) => `${e.message} (x${e.count})`).join('; ')}` : ''),
         );
       }
     } finally {
@@ -130,6 +134,17 @@ export async function runSweep(cfg: SweepConfig, hooks: SweepHooks = {}): Promis
     }
   }
   return { points: [...existing, ...newPoints], newPoints, skipped, interrupted };
+}
+
+/** Why requests failed, grouped by message (the engine's reason, e.g. a request that can never be scheduled). */
+export function failureReasons(records: readonly { success: boolean; error?: string }[]): { message: string; count: number }[] {
+  const by = new Map<string, number>();
+  for (const r of records) {
+    if (r.success) continue;
+    const m = r.error ?? 'no output (no reason given by the engine)';
+    by.set(m, (by.get(m) ?? 0) + 1);
+  }
+  return [...by].map(([message, count]) => ({ message, count }));
 }
 
 /** One short unmeasured request so first-call costs (allocation, thread start) stay out of the first point. */
@@ -212,6 +227,8 @@ async function runPoint(
       meanForwardMs: res.steps ? res.forwardMs / res.steps : 0,
     },
   };
+  const failures = failureReasons(res.records);
+  if (failures.length > 0) point.errors = failures;
   const roofline = roof.result();
   if (roofline) point.roofline = roofline;
   else
@@ -221,6 +238,7 @@ async function runPoint(
         : !ceilings
           ? `no ceilings known for "${info.deviceName}": roofline not computed (pass --ceilings FILE from scripts/device/ceilings.py)`
           : 'no architecture known: roofline not computed';
+  if (cfg.vllm?.saveResult) writeVllmResult(cfg.runDir, point, res.records, cfg.vllm);
   if (cfg.saveRequests) {
     point.requests = perRequest.map((r) => ({
       ttftMs: r.ttftMs,

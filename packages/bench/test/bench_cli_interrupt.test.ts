@@ -57,8 +57,16 @@ test('Ctrl-C after the first point: exits non-zero, keeps finished points, write
   assert.notEqual(refused.code, 0, 'a second run into the same directory without --resume is refused');
   assert.match(refused.stderr, /--resume/);
 
-  const r2 = await startCli([...args, '--resume']).done;
+  // issue 20: the interrupted summary says so, and the printed resume hint is a command that works as printed
+  // (at eab799f it repeated --run and failed with ERR_INVALID_ARG_TYPE).
+  assert.equal(summary.complete, false);
+  const hint = /continue with `pnpm bench (.*)`/.exec(r1.stderr);
+  assert.ok(hint, r1.stderr);
+  const hinted = hint[1].split(' ');
+  assert.equal(hinted.filter((x) => x === '--run').length, 1);
+  const r2 = await startCli(hinted).done;
   assert.equal(r2.code, 0, r2.stderr);
+  assert.equal((JSON.parse(fs.readFileSync(path.join(runDir, 'summary.json'), 'utf8')) as BenchSummary).complete, true);
   const all = readPoints(runDir);
   assert.equal(all.length, 4);
   assert.equal(new Set(all.map((p) => p.key)).size, 4, 'no point repeated');

@@ -3,6 +3,7 @@
  *   const llm = await LLM.load({ model: '../shared/models/stories260K/hf', precision: 'fp8-dynamic' });
  *   const [out] = await llm.generate(['Once upon a time'], { maxTokens: 64 });
  */
+import { completionText } from './tokenizer/detokenize.ts';
 import type { NativeBatch, NativeStepResult, NativeTensor } from '@quantbench/native';
 import { EngineError, wrapNative } from './errors.ts';
 import { loadModel, KV_BLOCK_SIZE, type LoadedModel, type LoadOptions } from './model/loader.ts';
@@ -156,7 +157,7 @@ export class LLM implements ModelRunner {
         s.logprobs.push(...out.newLogprobs);
         if (out.finishReason === 'error') throw new EngineError('BAD_REQUEST', `prompt ${out.id}: ${out.error ?? 'cannot be scheduled'}`);
         if (stops.length > 0) {
-          const text = tok.decode(s.ids, true);
+          const text = completionText(tok, s.promptIds, s.ids);
           const cut = firstStop(text, stops);
           if (cut >= 0) {
             s.text = text.slice(0, cut);
@@ -174,9 +175,10 @@ export class LLM implements ModelRunner {
     }
     return state.map((s) => {
       const ids = s.ids;
-      let text = s.finish === 'stop' && stops.length > 0 ? s.text : tok.decode(ids, true);
+      // Incremental detokenization: what the completion adds to the decoded prompt (keeps its leading space).
+      let text = s.finish === 'stop' && stops.length > 0 ? s.text : completionText(tok, s.promptIds, ids);
       if (s.finish === 'eos' && ids.length > 0 && this.eosTokenIds.includes(ids[ids.length - 1]!)) {
-        text = tok.decode(ids.slice(0, -1), true);
+        text = completionText(tok, s.promptIds, ids.slice(0, -1));
       }
       const r: GenerateOutput = { prompt: s.prompt, promptIds: s.promptIds, ids, text, finishReason: s.finish };
       if (o.logprobs) r.logprobs = s.logprobs.slice(0, ids.length);

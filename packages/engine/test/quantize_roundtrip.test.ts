@@ -131,7 +131,8 @@ test('bad inputs: one typed error naming the file/tensor, non-zero exit, nothing
   assert.equal(fs.existsSync(out), false);
   r = runCli('generate.ts', ['--model', dir!, '--precision', 'int4', 'hi']);
   assert.notEqual(r.status, 0);
-  assert.match(r.stderr, /Invalid values[\s\S]*precision/);
+  assert.equal(r.status, 2, 'a usage error (issue 20)');
+  assert.match(r.stderr, /^error: --precision: "int4" is not one of /);
 
   // truncated weights file
   const trunc = path.join(work, 'trunc');

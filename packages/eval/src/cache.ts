@@ -1,11 +1,13 @@
 /**
  * Request cache: one JSONL file per model+precision, a line per answered request keyed by the request's hash.
  * Lines are appended (synchronously) after every batch, so an interrupted run keeps everything already computed and
- * a rerun skips it; runs of different precisions can be compared request by request.
+ * a rerun skips it; runs of different precisions can be compared request by request. The file is keyed by the
+ * checkpoint's content fingerprint (engine's checkpointFingerprint), so a re-quantized checkpoint never reuses it.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { checkpointFingerprint } from '@quantbench/engine';
 import type { GenerateRequest, LoglikelihoodRequest, LoglikelihoodResponse } from '@quantbench/lm-eval-ts-shim';
 
 export type CachedValue = { ll: LoglikelihoodResponse } | { gen: string };
@@ -25,10 +27,28 @@ export interface CacheIdentity {
   dtype?: string;
   device?: string;
   calib?: string;
+  addBosToken?: boolean;
 }
 
+/** A calibration file's identity: path, size and mtime (re-written in place, it calibrates differently). */
+function calibIdentity(calib: string | undefined): string {
+  if (!calib) return '';
+  try {
+    const st = fs.statSync(calib);
+    return `${path.resolve(calib)}:${st.size}:${Math.round(st.mtimeMs)}`;
+  } catch {
+    return path.resolve(calib);
+  }
+}
+
+/**
+ * The cache file of a configuration, keyed by the checkpoint's content fingerprint (config, safetensors headers,
+ * file sizes and mtimes), not its path: a checkpoint re-quantized in place gets a fresh cache (issue 20).
+ */
 export function cacheFileName(id: CacheIdentity): string {
-  const h = createHash('sha256').update(JSON.stringify([path.resolve(id.model), id.precision, id.dtype ?? '', id.device ?? '', id.calib ?? ''])).digest('hex').slice(0, 12);
+  const parts: unknown[] = [checkpointFingerprint(id.model), id.precision, id.dtype ?? '', id.device ?? '', calibIdentity(id.calib)];
+  if (id.addBosToken) parts.push('add_bos_token');
+  const h = createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 12);
   const base = path.basename(id.model).replace(/[^A-Za-z0-9._-]/g, '_');
   return `${base}_${id.precision}_${h}.jsonl`;
 }

@@ -6,15 +6,18 @@
  * Every answered request is appended to a cache (.cache/eval/) as it is computed: Ctrl-C loses nothing, and the
  * same command resumes. Results go to --out (default results/eval-<model>/), see schema.ts.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import yargs from 'yargs';
-import { BENCH_PRECISIONS, isPrecision, missingDataMessage, REPO_ROOT, resolveDataDir, runCliMain, type ActDtype, type DeviceKind, type Precision } from '@quantbench/engine';
+import { applyContract, BENCH_PRECISIONS, checkModelPath, lockDir, UsageError, didYouMean, isPrecision, missingDataMessage, REPO_ROOT, resolveDataDir, runCliMain, type ActDtype, type DeviceKind, type Precision } from '@quantbench/engine';
 import { GROUPS, listTasks, TASKS, type FewshotFallback } from '@quantbench/lm-eval-ts-shim';
 import { loadEngineLM, type EvalModel, type LoadOptions } from './engine_lm.ts';
+import { checkLimit, EVAL_CONTRACT, fewshotSeed, parseBatchSize, resolveTaskArg } from './contract.ts';
 import { EvalError } from './errors.ts';
 import { runEval } from './evaluate.ts';
+import { limitWarning, renderEvalTable } from './summary_table.ts';
 import { runPerplexity } from './perplexity_cmd.ts';
-import { modelLabel } from './run_files.ts';
+import { evalFile, modelLabel, readEvalResult } from './run_files.ts';
 import { connectRemote, LOCAL_COMPLETIONS } from './openai_setup.ts';
 
 export const EXIT_INTERRUPTED = 130;
@@ -30,7 +33,9 @@ export function parsePrecisions(spec: string): Precision[] {
   if (spec.trim() === 'all') return [...BENCH_PRECISIONS];
   const ps = spec.split(',').map((s) => s.trim()).filter(Boolean);
   for (const p of ps) {
-    if (!isPrecision(p)) throw new EvalError('BAD_ARGS', `unknown precision "${p}"; use one of ${BENCH_PRECISIONS.join(', ')}, fp32, bf16, a comma list, or all`);
+    if (!isPrecision(p)) {
+      throw new EvalError('BAD_ARGS', `--precision: unknown precision "${p}"${didYouMean(p, [...BENCH_PRECISIONS, 'fp32', 'bf16', 'all'])} (use one of ${BENCH_PRECISIONS.join(', ')}, fp32, bf16, a comma list, or all)`);
+    }
   }
   if (!ps.length) throw new EvalError('BAD_ARGS', '--precision is empty');
   return ps as Precision[];
@@ -77,10 +82,8 @@ const modelOptions = {
 export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise<number> {
   let code = 0;
   const outDir = (out: string | undefined, model: string) => out ?? path.join(REPO_ROOT, 'results', `eval-${modelLabel(model)}`);
-  await yargs(argv)
-    .scriptName('pnpm eval')
-    .usage('$0 <task|group> --model DIR [--precision fp16|...|all]\n$0 perplexity --text FILE --model DIR [--precision ...]')
-    .strict()
+  await applyContract(yargs(argv).scriptName('pnpm eval'), argv, EVAL_CONTRACT)
+    .usage('$0 <task|group> --model DIR [--precision fp16|...|all]\n$0 --tasks T1,T2 --model DIR [lm-eval flags: --num_fewshot --batch_size --limit --output_path --log_samples --seed]\n$0 perplexity --text FILE --model DIR [--precision ...]')
     .command(
       'list',
       'list tasks and groups',
@@ -100,6 +103,8 @@ export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise
           .option('chunk-chars', { type: 'number', default: 4000, describe: 'score the text in chunks of at most this many characters' })
           .option('max-chunks', { type: 'number', describe: 'score only the first N chunks' }),
       async (a) => {
+        checkModelPath(a.model);
+        if (!fs.existsSync(a.text) || !fs.statSync(a.text).isFile()) throw new UsageError(`--text: ${a.text} is not a file`);
         const out = outDir(a.out, a.model);
         const { files } = await runPerplexity(
           {
@@ -120,17 +125,22 @@ export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise
       },
     )
     .command(
-      '$0 <task>',
+      '$0 [task]',
       'evaluate a task, a group (mmlu, leaderboard-v1, ...) or a comma list',
       (y) =>
         y
-          .positional('task', { type: 'string', demandOption: true, describe: `task or group: ${listTasks().filter((n) => !n.startsWith('mmlu_')).join(', ')}, mmlu_<subject>` })
+          .positional('task', { type: 'string', describe: `task or group: ${listTasks().filter((n) => !n.startsWith('mmlu_')).join(', ')}, mmlu_<subject>` })
+          .option('tasks', { type: 'string', describe: "lm-eval's --tasks: the same as the positional (a comma list)" })
           .options(modelOptions)
-          .option('num-fewshot', { type: 'number', describe: "override every task's few-shot count (default: the task's / group's protocol)" })
-          .option('limit', { type: 'number', describe: 'evaluate only the first N documents of each task' })
-          .option('batch-size', { type: 'number', default: 64, describe: 'requests per engine call' })
+          .option('num-fewshot', { type: 'number', alias: 'num_fewshot', describe: "override every task's few-shot count (default: the task's / group's protocol)" })
+          .option('limit', { type: 'number', describe: 'evaluate only the first N documents of each task (below 1: that fraction, as lm-eval); numbers are then not comparable with full runs' })
+          .option('batch-size', { type: 'string', alias: 'batch_size', default: '64', describe: 'requests per engine call (auto = 64)' })
           .option('cache-dir', { type: 'string', describe: 'request cache directory (default .cache/eval)' })
-          .option('seed', { type: 'number', default: 1234, describe: "few-shot sampler seed (lm-eval's fewshot_random_seed)" })
+          .option('seed', { type: 'string', default: '1234', describe: "few-shot sampler seed (lm-eval's fewshot_random_seed); lm-eval's four-value form 0,1234,1234,1234 uses the last" })
+          .option('output-path', { type: 'string', alias: 'output_path', describe: "where lm-eval's results_<date>.json (and samples with --log_samples) go, under <model>__<precision>/ (default: <out>/lm-eval)" })
+          .option('log-samples', { type: 'boolean', alias: 'log_samples', default: false, describe: "also write lm-eval's samples_<task>_<date>.jsonl (ours, samples_<task>_<precision>.jsonl.gz, are always written)" })
+          .option('add-bos-token', { type: 'boolean', alias: 'add_bos_token', default: false, describe: "lm-eval's add_bos_token model arg: BOS before every scored context (lm-eval's default false; recorded in results)" })
+          .option('apply-chat-template', { type: 'boolean', alias: 'apply_chat_template', default: false, describe: "lm-eval's --apply_chat_template (not supported by this engine's scoring yet: refused)" })
           .option('base-url', { type: 'string', describe: `--model ${LOCAL_COMPLETIONS}: OpenAI-compatible server URL(s), one per --precision label (e.g. http://127.0.0.1:8000/v1/completions)` })
           .option('tokenizer', { type: 'string', describe: `--model ${LOCAL_COMPLETIONS}: tokenizer directory of the served model (default: the served name, when it is a local directory)` })
           .option('served-model', { type: 'string', describe: `--model ${LOCAL_COMPLETIONS}: model name to request (default: the server's first)` })
@@ -142,41 +152,48 @@ export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise
             describe: 'when a few-shot split is absent: run 0-shot, or draw shots from the eval split minus the doc (recorded in fewshotSource)',
           }),
       async (a) => {
+        const tasks = resolveTaskArg(a.task, a.tasks);
+        if (a.model !== LOCAL_COMPLETIONS) checkModelPath(a.model);
+        const precisions = parsePrecisions(a.precision);
+        const limit = checkLimit(a.limit);
+        const batchSize = parseBatchSize(a.batchSize);
+        const seed = fewshotSeed(a.seed);
+        if (a.applyChatTemplate) throw new UsageError('--apply_chat_template: chat-templated log-likelihood scoring is not implemented in this engine yet; run without it (the leaderboard-v1 protocol uses no chat template)');
         const dataDir = dataDirOrThrow(a.dataDir);
         const remote = a.model === LOCAL_COMPLETIONS
-          ? await connectRemote({ baseUrl: a.baseUrl, precisions: parsePrecisions(a.precision), servedModel: a.servedModel, tokenizer: a.tokenizer, numConcurrent: a.numConcurrent, maxRetries: a.maxRetries, seed: a.seed, log: deps.log })
+          ? await connectRemote({ baseUrl: a.baseUrl, precisions, servedModel: a.servedModel, tokenizer: a.tokenizer, numConcurrent: a.numConcurrent, maxRetries: a.maxRetries, seed, log: deps.log })
           : null;
         const model = remote?.model ?? a.model;
+        const out = outDir(a.out, model);
+        const lock = lockDir(out); // one writer per run directory
         const sig = installSigint();
         try {
-          const out = outDir(a.out, model);
           const res = await runEval(
             {
-              tasks: a.task,
+              tasks,
               model,
-              precisions: parsePrecisions(a.precision),
+              precisions,
               numFewshot: a.numFewshot ?? null,
-              limit: a.limit ?? null,
-              batchSize: a.batchSize,
+              limit,
+              batchSize,
               dataDir,
               out,
               cacheDir: a.cacheDir ?? path.join(REPO_ROOT, '.cache', 'eval'),
               device: a.device as DeviceKind | undefined,
               dtype: a.dtype as ActDtype | undefined,
               calib: a.calib,
-              seed: a.seed,
+              seed,
+              lmEval: { outputPath: a.outputPath, logSamples: a.logSamples },
+              addBosToken: a.addBosToken,
               fewshotFallback: a.fewshotFallback as FewshotFallback,
               progress: a.progress && process.stderr.isTTY === true,
             },
             { loadModel: (o) => (remote ? remote.loadModel(o) : deps.loadModel({ ...o, dataDir })), shouldStop: sig.stopped, log: deps.log },
           );
-          for (const r of res.results) {
-            const head = Object.entries(r.groups).map(([g, v]) => `${g} ${v.primaryMetric}=${v.metrics[v.primaryMetric].value.toFixed(4)}`);
-            const tasks = Object.entries(r.results)
-              .filter(([n]) => !n.startsWith('mmlu_'))
-              .map(([n, v]) => `${n} ${v.primaryMetric}=${v.metrics[v.primaryMetric].value.toFixed(4)}`);
-            deps.log(`${r.precision}: ${[...head, ...tasks].join('  ')}`);
-          }
+          // re-read: recovery vs fp16 is filled into the files after every precision ran
+          deps.log(renderEvalTable(res.results.map((r) => readEvalResult(evalFile(out, model, r.precision)) ?? r)));
+          const warn = limitWarning(limit);
+          if (warn) deps.log(warn);
         } catch (e) {
           if (e instanceof EvalError && e.code === 'INTERRUPTED') {
             deps.log(e.message);
@@ -186,14 +203,10 @@ export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise
           throw e;
         } finally {
           sig.dispose();
+          lock.release();
         }
       },
     )
-    .fail((msg, err) => {
-      if (err) throw err;
-      process.stderr.write(`${msg}\n(see pnpm eval --help)\n`);
-      code = 2;
-    })
     .help()
     .parseAsync();
   return code;

@@ -21,6 +21,8 @@ export interface LoadOptions {
   device?: DeviceKind;
   calib?: string;
   dataDir?: string;
+  /** lm-eval's add_bos_token: prepend BOS to every scored context (lm-eval's default: false). */
+  addBosToken?: boolean;
 }
 
 export interface TokenLogprobs {
@@ -47,7 +49,10 @@ export function engineAvailable(): boolean {
 }
 
 class EngineLM implements EvalModel {
-  constructor(private readonly llm: LLM) {}
+  constructor(
+    private readonly llm: LLM,
+    private readonly addBos = false,
+  ) {}
 
   get info(): ModelInfo {
     return this.llm.info;
@@ -58,7 +63,7 @@ class EngineLM implements EvalModel {
   }
 
   async loglikelihood(requests: LoglikelihoodRequest[]): Promise<LoglikelihoodResponse[]> {
-    const out = await this.llm.loglikelihood(requests);
+    const out = await this.llm.loglikelihood(requests, { addBos: this.addBos });
     if (out.length !== requests.length) {
       throw new EvalError('MISMATCH', `engine returned ${out.length} log-likelihoods for ${requests.length} requests`);
     }
@@ -122,5 +127,5 @@ export async function loadEngineLM(opts: LoadOptions): Promise<EvalModel> {
     calib: opts.calib,
     dataDir: opts.dataDir,
   });
-  return new EngineLM(llm);
+  return new EngineLM(llm, opts.addBosToken ?? false);
 }

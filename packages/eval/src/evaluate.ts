@@ -13,6 +13,8 @@ import {
   type TaskPlan,
 } from '@quantbench/lm-eval-ts-shim';
 import fs from 'node:fs';
+import path from 'node:path';
+import { writeLmEvalOutput } from './lm_eval_output.ts';
 import { RequestCache } from './cache.ts';
 import type { EvalModel, LoadOptions } from './engine_lm.ts';
 import { EvalError } from './errors.ts';
@@ -40,6 +42,10 @@ export interface EvalArgs {
   calib?: string;
   seed?: number;
   fewshotFallback?: FewshotFallback;
+  /** lm-eval's own output files (results_<date>.json, samples_<task>_<date>.jsonl); see lm_eval_output.ts. */
+  lmEval?: { outputPath?: string; logSamples?: boolean };
+  /** lm-eval's add_bos_token (default false, as lm-eval's): BOS before every scored context; recorded in results. */
+  addBosToken?: boolean;
   progress?: boolean;
 }
 
@@ -90,7 +96,8 @@ export async function runEval(args: EvalArgs, deps: EvalDeps): Promise<EvalOutco
   fs.mkdirSync(args.out, { recursive: true });
   for (const precision of orderPrecisions(args.precisions)) {
     const started = Date.now();
-    const model = await deps.loadModel({ model: args.model, precision, dtype: args.dtype, device: args.device, calib: args.calib });
+    const addBosToken = args.addBosToken ?? false;
+    const model = await deps.loadModel({ model: args.model, precision, dtype: args.dtype, device: args.device, calib: args.calib, addBosToken });
     try {
       const cache = new RequestCache(args.cacheDir, {
         model: args.model,
@@ -98,6 +105,7 @@ export async function runEval(args: EvalArgs, deps: EvalDeps): Promise<EvalOutco
         dtype: args.dtype,
         device: model.cacheTag ?? model.info.device,
         calib: args.calib,
+        addBosToken,
       });
       const { tasks, stats } = await runPlans(plans, model, cache, {
         batchSize: args.batchSize,
@@ -132,6 +140,7 @@ export async function runEval(args: EvalArgs, deps: EvalDeps): Promise<EvalOutco
           seed: args.seed ?? DEFAULT_FEWSHOT_SEED,
           numFewshot: args.numFewshot,
           fewshotFallback: args.fewshotFallback ?? 'zero-shot',
+          addBosToken,
           requests: outcome.stats[precision],
         },
         versions,
@@ -141,6 +150,21 @@ export async function runEval(args: EvalArgs, deps: EvalDeps): Promise<EvalOutco
       writeJson(ef, result);
       outcome.files.push(ef);
       outcome.results.push(result);
+      // lm-eval's own files beside ours (default <out>/lm-eval; --output_path moves them)
+      outcome.files.push(
+        ...writeLmEvalOutput({
+          outputPath: args.lmEval?.outputPath ?? path.join(args.out, 'lm-eval'),
+          model: args.model,
+          result,
+          tasks,
+          groups,
+          batchSize: args.batchSize,
+          limit: args.limit,
+          seed: args.seed ?? DEFAULT_FEWSHOT_SEED,
+          addBosToken,
+          logSamples: args.lmEval?.logSamples ?? false,
+        }),
+      );
       log(`  ${precision}: ${stats.computed} requests computed, ${stats.fromCache} from cache -> ${ef}`);
     } finally {
       await model.close();

@@ -5,8 +5,22 @@ import zlib from 'node:zlib';
 import { EvalError } from './errors.ts';
 import { EVAL_SCHEMA_VERSION, type EvalResult, type EvalSample, type FidelityResult } from './schema.ts';
 
+/** Directory names that say nothing about the model (HF exports, snapshot hashes): the parent's name is prefixed. */
+const GENERIC_DIR = /^(hf|hf[-_].*|model|models|checkpoint|checkpoints|weights|snapshot|main|[0-9a-f]{40})$/i;
+
+/**
+ * File-name label of a model: its directory name, prefixed with the parent's when the name is generic
+ * (../stories260K/hf -> stories260K_hf, not "hf" for every model).
+ */
 export function modelLabel(model: string): string {
-  const base = model.startsWith('synthetic:') ? model.slice('synthetic:'.length) : path.basename(path.resolve(model));
+  let base: string;
+  if (model.startsWith('synthetic:')) base = model.slice('synthetic:'.length);
+  else {
+    const abs = path.resolve(model);
+    base = path.basename(abs);
+    const parent = path.basename(path.dirname(abs));
+    if (GENERIC_DIR.test(base) && parent) base = `${parent}_${base}`;
+  }
   return base.replace(/[^A-Za-z0-9._-]/g, '_');
 }
 

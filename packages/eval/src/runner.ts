@@ -7,6 +7,7 @@ import type { DocResponse, GenerateRequest, LM, LoglikelihoodRequest, TaskPlan }
 import { genKey, llKey, type RequestCache } from './cache.ts';
 import { EvalError } from './errors.ts';
 import type { Progress } from './progress.ts';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 
 export interface ScoredDoc {
   docId: number;
@@ -81,6 +82,9 @@ export async function runPlans(plans: TaskPlan[], lm: LM, cache: RequestCache, o
   opts.progress.start(computed, opts.label ?? 'eval');
   try {
     for (let i = 0; i < llTodo.length; ) {
+      // Let signal handlers run: every await below resolves without a trip through the event loop, so without this
+      // a Ctrl-C is only seen when the whole run has finished.
+      await yieldToEventLoop();
       if (opts.shouldStop?.()) throw interrupted(cache);
       // a batch does not split the requests of one context (it may grow to twice the batch size for that)
       let end = Math.min(llTodo.length, i + bs);
@@ -92,6 +96,7 @@ export async function runPlans(plans: TaskPlan[], lm: LM, cache: RequestCache, o
       opts.progress.increment(batch.length);
     }
     for (let i = 0; i < genTodo.length; i += bs) {
+      await yieldToEventLoop();
       if (opts.shouldStop?.()) throw interrupted(cache);
       const batch = genTodo.slice(i, i + bs);
       const res = await lm.generateUntil(batch.map(([, r]) => r));

@@ -62,6 +62,8 @@ export interface EvalResult {
     numFewshot?: number | null;
     /** What ran when a few-shot split was absent. */
     fewshotFallback?: string;
+    /** lm-eval's add_bos_token: BOS before every scored context (absent in runs before issue 20, which used false). */
+    addBosToken?: boolean;
     /** Requests answered by the model in this run vs reused from the request cache. */
     requests?: { total: number; computed: number; fromCache: number };
   };

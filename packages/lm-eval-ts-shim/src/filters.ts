@@ -3,6 +3,8 @@
  * (HF evaluate's exact_match with regexes_to_ignore / ignore_case / ignore_punctuation).
  * Patterns are JavaScript regex sources; where Python semantics differ the task file writes the JS equivalent.
  */
+import { pyStrip } from './pystr.ts';
+
 export interface RegexFilterStep {
   kind: 'regex';
   pattern: string;
@@ -51,7 +53,7 @@ export function applyRegexFilter(step: RegexFilterStep, text: string): string {
     if (!nonEmpty.length) return step.fallback;
     m = nonEmpty[0];
   }
-  return m.trim();
+  return pyStrip(m); // lm-eval: match.strip()
 }
 
 /** Run a pipeline over one document's responses (repeats); returns the filtered response (take_first). */

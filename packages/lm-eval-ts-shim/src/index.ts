@@ -20,3 +20,4 @@ export * from './tasks/truthfulqa.ts';
 export * from './tasks/winogrande.ts';
 export * from './tasks/gsm8k.ts';
 export * from './tasks/leaderboard_v1.ts';
+export { pyStrip, pyLstrip, pyRstrip, pyIsSpace } from './pystr.ts';

@@ -24,7 +24,7 @@ export type FewshotFallback = 'zero-shot' | 'eval-split';
 export interface PlanOptions {
   /** Override the task's num_fewshot. */
   numFewshot?: number;
-  /** Evaluate only the first N docs (lm-eval --limit). */
+  /** Evaluate only the first N docs (lm-eval --limit; below 1, that fraction of the docs rounded up). */
   limit?: number | null;
   /** Few-shot sampler seed (lm-eval fewshot_random_seed). */
   seed?: number;
@@ -176,7 +176,8 @@ export function planFromDocs<D>(
 ): TaskPlan {
   const k = pool ? (opts.numFewshot ?? def.numFewshot) : 0;
   const limit = opts.limit ?? null;
-  const docs = limit === null ? evalDocs : evalDocs.slice(0, limit);
+  // lm-eval: a limit below 1 is a fraction of the documents (rounded up), else a count.
+  const docs = limit === null ? evalDocs : evalDocs.slice(0, limit < 1 ? Math.ceil(evalDocs.length * limit) : Math.floor(limit));
   const sampler = pool ? new FewshotSampler(def.sampler, pool, opts.seed ?? DEFAULT_FEWSHOT_SEED) : null;
   const planned = docs.map((doc, i) => planDoc(def, doc, i, fewshotPrefix(def, sampler ? sampler.sample(doc, k) : [])));
   const fewshotSource = opts.fewshotNote ?? (k === 0 ? 'none (0-shot)' : (pool?.source ?? 'none (0-shot)'));

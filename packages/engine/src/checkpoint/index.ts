@@ -9,3 +9,4 @@ export * from './index_reader.ts';
 export * from './module_match.ts';
 export * from './compressed_tensors.ts';
 export * from './quant_tensors.ts';
+export * from './fingerprint.ts';

@@ -3,18 +3,30 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EngineError } from '../errors.ts';
 import { CheckpointError } from '../checkpoint/index.ts';
+import { isUsageError } from './contract.ts';
+
+/** `--debug` anywhere on the command line (or QB_DEBUG=1): errors print their stack. */
+export const debugRequested = (args: readonly string[] = process.argv): boolean => args.includes('--debug') || process.env.QB_DEBUG === '1';
+
+/**
+ * One line for an error and the exit code: 2 for bad command-line input and typed engine/checkpoint errors (what the
+ * user can fix), 1 otherwise. A stack only with --debug.
+ */
+export function errorReport(e: unknown, args: readonly string[] = process.argv): { line: string; code: number } {
+  const err: Error & { code?: unknown } = e instanceof Error ? e : new Error(String(e));
+  const code = typeof err.code === 'string' ? err.code : undefined;
+  const usage = isUsageError(err);
+  const typed = usage || e instanceof EngineError || e instanceof CheckpointError;
+  let line = usage ? `error: ${err.message} (see --help)` : `error${code ? ` [${code}]` : ''}: ${err.message}`;
+  if (debugRequested(args)) line += `\n${err.stack ?? ''}`;
+  else if (!typed && !code) line += ' (rerun with --debug for the stack)';
+  return { line, code: typed ? 2 : 1 };
+}
 
 export function fail(e: unknown): never {
-  if (e instanceof EngineError || e instanceof CheckpointError) {
-    process.stderr.write(`error [${e.code}]: ${e.message}\n`);
-    process.exit(2);
-  }
-  if (e instanceof Error && /Unknown argument|Not enough arguments|Invalid values|Missing required/.test(e.message)) {
-    process.stderr.write(`error: ${e.message} (see --help)\n`);
-    process.exit(2);
-  }
-  process.stderr.write(`error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-  process.exit(1);
+  const r = errorReport(e);
+  process.stderr.write(`${r.line}\n`);
+  process.exit(r.code);
 }
 
 export function progressLine(msg: string): void {
@@ -27,7 +39,7 @@ export function progressDone(): void {
 
 /**
  * Run a CLI's `main(args) -> exit code` when `moduleUrl` is the script node was started with: exit with its code,
- * or print `error [CODE]: message` and exit 1 when it throws. Shared by the bench and eval CLIs.
+ * or print `error [CODE]: message` and exit non-zero when it throws (2 for usage errors). Shared by the bench and eval CLIs.
  */
 export function runCliMain(moduleUrl: string, main: (args: string[]) => Promise<number>): void {
   const entry = process.argv[1];
@@ -35,9 +47,9 @@ export function runCliMain(moduleUrl: string, main: (args: string[]) => Promise<
   main(process.argv.slice(2)).then(
     (c) => process.exit(c),
     (e: unknown) => {
-      const err = e as Error & { code?: string };
-      process.stderr.write(`error${err.code ? ` [${err.code}]` : ''}: ${err.message}\n`);
-      process.exit(1);
+      const r = errorReport(e);
+      process.stderr.write(`${r.line}\n`);
+      process.exit(isUsageError(e) ? 2 : 1);
     },
   );
 }

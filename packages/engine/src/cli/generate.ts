@@ -5,10 +5,20 @@ import { hideBin } from 'yargs/helpers';
 import { LLM } from '../llm.ts';
 import { PRECISIONS, type Precision } from '../types.ts';
 import { fail, progressDone, progressLine } from './common.ts';
+import { applyContract, UsageError } from './contract.ts';
+import { tokenTexts } from '../tokenizer/detokenize.ts';
+import { checkModelPath } from './model_arg.ts';
 
 async function main(): Promise<void> {
-  const argv = await yargs(hideBin(process.argv))
-    .scriptName('pnpm generate')
+  const args = hideBin(process.argv);
+  const argv = await applyContract(yargs(args).scriptName('pnpm generate'), args, {
+    positiveInts: ['max-tokens', 'threads'],
+    nonNegativeInts: ['seed'],
+    nonNegativeNumbers: ['temperature'],
+    positiveNumbers: ['top-p'],
+    repeatable: ['stop', 'stop-token-ids'],
+    freePositionals: true,
+  })
     .usage('$0 --model DIR|synthetic:NAME --precision P [options] "prompt" ["prompt" ...]\n\nGenerate text with the quantbench engine. Prompts run together in one continuously batched engine.')
     .option('model', { type: 'string', demandOption: true, describe: 'HF Llama directory (plain or compressed-tensors) or synthetic:tiny / synthetic:llama-3.1-8b' })
     .option('precision', { choices: PRECISIONS, describe: 'fp16 (baseline), int8-w8a8, fp8-dynamic, fp8-static; fp32/bf16 as references. Default: fp16, or the scheme of a compressed-tensors checkpoint' })
@@ -25,11 +35,13 @@ async function main(): Promise<void> {
     .option('calib', { type: 'string', describe: 'calibration text (.txt/.jsonl) for fp8-static and int8 SmoothQuant' })
     .option('json', { type: 'boolean', default: false, describe: 'print ids, text and per-token logprobs as JSON' })
     .option('threads', { type: 'number', describe: 'CPU threads (default: all)' })
-    .demandCommand(1, 'give at least one prompt')
-    .strict()
     .help()
     .parseAsync();
   const prompts = argv._.map(String);
+  if (prompts.length === 0) throw new UsageError('give at least one prompt: pnpm generate --model DIR "Once upon a time"');
+  if (prompts.some((p) => p === '')) throw new UsageError('a prompt is empty');
+  if (argv['top-p'] > 1) throw new UsageError(`--top-p must be in (0, 1], got ${argv['top-p']}`);
+  checkModelPath(argv.model);
   const llm = await LLM.load({
     model: argv.model,
     precision: argv.precision as Precision | undefined,
@@ -65,7 +77,8 @@ async function main(): Promise<void> {
             promptIds: o.promptIds,
             ids: o.ids,
             text: o.text,
-            tokens: o.ids.map((id, i) => ({ id, text: llm.tokenizer.decode([id]), logprob: o.logprobs?.[i] ?? null })),
+            // per-token text detokenized incrementally against the prompt (vLLM's), so they concatenate to `text`
+            tokens: ((texts) => o.ids.map((id, i) => ({ id, text: texts[i], logprob: o.logprobs?.[i] ?? null })))(tokenTexts(llm.tokenizer, o.promptIds, o.ids)),
             finishReason: o.finishReason,
           })),
         },

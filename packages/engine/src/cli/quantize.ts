@@ -7,10 +7,15 @@ import { LLM } from '../llm.ts';
 import { QUANTIZED_PRECISIONS, type QuantizedPrecision } from '../types.ts';
 import { exportCompressedTensors } from '../quant/export_checkpoint.ts';
 import { fail, progressDone, progressLine } from './common.ts';
+import { applyContract } from './contract.ts';
+import { checkModelPath } from './model_arg.ts';
 
 async function main(): Promise<void> {
-  const argv = await yargs(hideBin(process.argv))
-    .scriptName('pnpm quantize')
+  const args = hideBin(process.argv);
+  const argv = await applyContract(yargs(args).scriptName('pnpm quantize'), args, {
+    positiveInts: ['calib-samples'],
+    positiveNumbers: ['max-shard-gb'],
+  })
     .usage(
       '$0 --model DIR --precision P [--calib FILE] --out DIR\n\n' +
         'Quantize a 16-bit HF Llama checkpoint and write it as a compressed-tensors checkpoint (the format vLLM loads).\n' +
@@ -27,9 +32,9 @@ async function main(): Promise<void> {
     .option('out', { type: 'string', demandOption: true, describe: 'output directory (must not exist unless --overwrite)' })
     .option('overwrite', { type: 'boolean', default: false })
     .option('max-shard-gb', { type: 'number', default: 5 })
-    .strict()
     .help()
     .parseAsync();
+  checkModelPath(argv.model);
   const llm = await LLM.load({
     model: argv.model,
     precision: argv.precision as QuantizedPrecision,

@@ -56,13 +56,20 @@ export interface CalibrationOptions {
 
 /** Runs prefill-only forwards (one sample per step) with calibration recording on; returns the stats. */
 export function calibrate(model: NativeModel, tok: TextTokenizer, o: CalibrationOptions): Record<string, Float32Array> {
-  const samples = readCalibrationSamples(o.file).slice(0, o.maxSamples ?? 256);
+  const max = o.maxSamples ?? 256;
+  if (!Number.isInteger(max) || max < 1) {
+    // 0 samples would leave every input scale at its floor (4.4e-6) under a recipe that says "calibrated"
+    throw new EngineError('BAD_CALIBRATION', `calibration needs at least 1 sample, got calibSamples=${max}`);
+  }
+  const samples = readCalibrationSamples(o.file).slice(0, max);
+  let used = 0;
   const maxTok = Math.min(o.maxTokens ?? 512, o.maxModelLen, o.numKvBlocks * o.blockSize);
   model.setCalibration(true);
   try {
     samples.forEach((s, i) => {
       const ids = tok.encode(s, true).slice(0, maxTok);
       if (ids.length === 0) return;
+      used++;
       const nb = Math.ceil(ids.length / o.blockSize);
       model.forward({
         tokens: Int32Array.from(ids),
@@ -77,5 +84,6 @@ export function calibrate(model: NativeModel, tok: TextTokenizer, o: Calibration
   } finally {
     model.setCalibration(false);
   }
+  if (used === 0) throw new EngineError('BAD_CALIBRATION', `no calibration sample of ${o.file} produced any token`);
   return model.calibrationStats();
 }

@@ -1,6 +1,7 @@
-/** Read a data file into rows: JSONL, JSON (array), CSV (header), parquet (hyparquet), HellaSwag text export. */
+/** Read a data file into rows: JSONL, JSON (array), CSV (header) — each optionally .gz —, parquet (hyparquet), HellaSwag text export. */
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
 import { ShimError } from '../errors.ts';
 import { parseCsvObjects } from './csv.ts';
@@ -9,7 +10,7 @@ import type { Row } from './rows.ts';
 export type RowFormat = 'jsonl' | 'json' | 'csv' | 'parquet' | 'hellaswag-txt';
 
 export function formatOf(file: string): RowFormat {
-  const ext = path.extname(file).toLowerCase();
+  const ext = path.extname(file.replace(/\.gz$/i, '')).toLowerCase();
   if (ext === '.jsonl') return 'jsonl';
   if (ext === '.json') return 'json';
   if (ext === '.csv') return 'csv';
@@ -17,11 +18,16 @@ export function formatOf(file: string): RowFormat {
   throw new ShimError('DATA_FORMAT', `cannot tell the format of ${file}: use .jsonl, .json, .csv or .parquet`);
 }
 
+/** A text file, gunzipped when its name ends in .gz (WinoGrande's train split is shared compressed). */
+function readText(file: string): string {
+  const buf = fs.readFileSync(file);
+  return (file.toLowerCase().endsWith('.gz') ? zlib.gunzipSync(buf) : buf).toString('utf8');
+}
+
 export async function readRows(file: string, format: RowFormat = formatOf(file)): Promise<Row[]> {
   switch (format) {
     case 'jsonl':
-      return fs
-        .readFileSync(file, 'utf8')
+      return readText(file)
         .split('\n')
         .filter((l) => l.trim() !== '')
         .map((l, i) => {
@@ -32,12 +38,12 @@ export async function readRows(file: string, format: RowFormat = formatOf(file))
           }
         });
     case 'json': {
-      const v: unknown = JSON.parse(fs.readFileSync(file, 'utf8'));
+      const v: unknown = JSON.parse(readText(file));
       if (!Array.isArray(v)) throw new ShimError('DATA_FORMAT', `${file} should hold a JSON array of rows`);
       return v as Row[];
     }
     case 'csv':
-      return parseCsvObjects(fs.readFileSync(file, 'utf8'));
+      return parseCsvObjects(readText(file));
     case 'parquet': {
       const rows = await parquetReadObjects({ file: await asyncBufferFromFile(file) });
       return rows as Row[];

@@ -1,6 +1,7 @@
 /**
  * ARC (lm-eval tasks/arc): "Question: {{question}}\nAnswer:", choices = choices.text, target = index of answerKey,
- * metrics acc + acc_norm, few-shot split train (default random sampler). The shared copy has only the test split.
+ * metrics acc + acc_norm, few-shot split train (default random sampler: random.Random(1234).sample(train, k) per
+ * evaluated doc, in doc order). The shared data has the test split (llm-foundry JSONL) and the train split (HF rows).
  */
 import { ShimError } from '../errors.ts';
 import { int, obj, str, strList } from '../data/rows.ts';
@@ -45,7 +46,7 @@ function arcTask(name: 'arc_easy' | 'arc_challenge'): MultipleChoiceTaskDef<ArcD
     fewshotSplit: 'train',
     data: {
       eval: [{ path: `datasets/arc/${name}.jsonl`, label: `${hfName} test (llm-foundry JSONL)`, map: fromFoundry }, hf('test')],
-      fewshot: [hf('train')],
+      fewshot: [{ path: `datasets/arc/${name}_train.jsonl`, label: `${hfName} train (HF ai2_arc rows, JSONL)`, map: fromHf }, hf('train')],
     },
     targetDelimiter: ' ',
     fewshotDelimiter: '\n\n',

@@ -5,6 +5,7 @@
  */
 import { int, str, strList, type Row } from '../data/rows.ts';
 import type { DataSource, MultipleChoiceTaskDef } from '../task.ts';
+import { pyStrip } from '../pystr.ts';
 
 export interface HellaswagDoc {
   query: string;
@@ -14,7 +15,7 @@ export interface HellaswagDoc {
 
 /** lm-eval's HellaSwag text clean-up (WikiHow bracket artifacts). */
 export function hellaswagPreprocess(text: string): string {
-  let t = text.trim();
+  let t = pyStrip(text);
   t = t.split(' [title]').join('. ');
   t = t.replace(/\[.*?\]/g, '');
   t = t.split('  ').join(' ');

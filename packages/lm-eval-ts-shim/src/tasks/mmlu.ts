@@ -5,6 +5,7 @@
  */
 import { int, str, strList } from '../data/rows.ts';
 import type { DataSource, GroupDef, MultipleChoiceTaskDef } from '../task.ts';
+import { pyStrip } from '../pystr.ts';
 
 export type MmluCategory = 'stem' | 'humanities' | 'social_sciences' | 'other';
 
@@ -112,7 +113,7 @@ export function mmluSubjectTask(subject: string): MultipleChoiceTaskDef<MmluDoc>
     numFewshot: 0,
     sampler: 'first_n',
     docToText: (d) =>
-      `${d.question.trim()}\nA. ${d.choices[0]}\nB. ${d.choices[1]}\nC. ${d.choices[2]}\nD. ${d.choices[3]}\nAnswer:`,
+      `${pyStrip(d.question)}\nA. ${d.choices[0]}\nB. ${d.choices[1]}\nC. ${d.choices[2]}\nD. ${d.choices[3]}\nAnswer:`,
     docToChoice: () => LETTERS.slice(),
     gold: (d) => d.answer,
     metrics: ['acc'],

@@ -7,6 +7,7 @@
 import { ShimError } from '../errors.ts';
 import { int, str, strList, type Row } from '../data/rows.ts';
 import type { DataSource, MultipleInputTaskDef } from '../task.ts';
+import { pyStrip } from '../pystr.ts';
 
 export interface WinograndeDoc {
   contexts: [string, string];
@@ -23,7 +24,7 @@ export function winograndeFromSentence(r: Row): WinograndeDoc {
   if (answer !== '1' && answer !== '2') throw new ShimError('DATA_FORMAT', `WinoGrande answer should be "1" or "2", got ${answer}`);
   return {
     contexts: [s.slice(0, idx) + str(r, 'option1'), s.slice(0, idx) + str(r, 'option2')],
-    continuation: s.slice(idx + 1).trim(),
+    continuation: pyStrip(s.slice(idx + 1)),
     gold: answer === '1' ? 0 : 1,
   };
 }
@@ -32,7 +33,7 @@ export function winograndeFromSentence(r: Row): WinograndeDoc {
 function fromFoundry(r: Row): WinograndeDoc {
   const opts = strList(r, 'context_options');
   if (opts.length !== 2) throw new ShimError('DATA_FORMAT', 'WinoGrande row should have 2 context_options');
-  return { contexts: [opts[0], opts[1]], continuation: str(r, 'continuation').trim(), gold: int(r, 'gold') };
+  return { contexts: [opts[0], opts[1]], continuation: pyStrip(str(r, 'continuation')), gold: int(r, 'gold') };
 }
 
 const hf = (split: string): DataSource<WinograndeDoc> => ({
@@ -51,7 +52,7 @@ export const WINOGRANDE: MultipleInputTaskDef<WinograndeDoc> = {
   fewshotSplit: 'train',
   data: {
     eval: [{ path: 'datasets/winogrande/winogrande_dev.jsonl', label: 'winogrande_xl validation (llm-foundry JSONL)', map: fromFoundry }, hf('validation')],
-    fewshot: [hf('train')],
+    fewshot: [{ path: 'datasets/winogrande/winogrande_xl_train.jsonl.gz', label: 'winogrande_xl train (HF rows, JSONL.gz)', map: winograndeFromSentence }, hf('train')],
   },
   targetDelimiter: ' ',
   fewshotDelimiter: '\n\n',
