@@ -6,7 +6,7 @@
  * signal exits at once (130).
  */
 import yargs from 'yargs';
-import { LLM, PRECISIONS, runCliMain, type LoadOptions, type Precision } from '@quantbench/engine';
+import { applyContract, checkModelPath, LLM, PRECISIONS, runCliMain, UsageError, type Contract, type LoadOptions, type Precision } from '@quantbench/engine';
 import { AsyncEngine, type EngineHandle } from './async_engine.ts';
 import type { ServeMetrics } from './metrics.ts';
 import { createServer, type ServedModel } from './server.ts';
@@ -14,10 +14,15 @@ import { WorkerEngine } from './worker_engine.ts';
 
 const log = (m: string) => process.stderr.write(`${m}\n`);
 
+/** pnpm serve's value rules beyond yargs' types (the CLI contract every quantbench CLI follows). */
+const SERVE_CONTRACT: Contract = {
+  positiveInts: ['max-num-seqs', 'max-num-batched-tokens', 'max-model-len', 'kv-blocks', 'max-waiting', 'threads'],
+  nonNegativeNumbers: ['drain-timeout'],
+};
+
 export async function main(argv: string[]): Promise<number> {
   let code = 0;
-  await yargs(argv)
-    .scriptName('pnpm serve')
+  await applyContract(yargs(argv).scriptName('pnpm serve'), argv, SERVE_CONTRACT)
     .usage(
       '$0 --model DIR|synthetic:NAME [--precision P] [--host 127.0.0.1] [--port 8000]\n\n' +
         'Serves the quantbench engine with the OpenAI API as vLLM does: GET /v1/models, POST /v1/completions, ' +
@@ -25,7 +30,6 @@ export async function main(argv: string[]): Promise<number> {
         'share one continuously batched engine. Point `pnpm bench --backend openai`, `pnpm eval --model ' +
         "local-completions`, vLLM's `vllm bench serve` or lm-eval's local-completions at it.",
     )
-    .strict()
     .option('model', { type: 'string', demandOption: true, describe: 'HF Llama directory (plain or compressed-tensors) or synthetic:tiny / synthetic:llama-3.1-8b' })
     .option('precision', { choices: PRECISIONS, describe: "default fp16, or the checkpoint's scheme" })
     .option('dtype', { choices: ['fp16', 'bf16', 'fp32'] as const, describe: 'activation dtype of the 16-bit parts' })
@@ -50,17 +54,11 @@ export async function main(argv: string[]): Promise<number> {
     })
     .option('drain-timeout', { type: 'number', default: 60, describe: 'seconds to let in-flight requests finish on SIGINT/SIGTERM before aborting them' })
     .check((a) => {
-      for (const k of ['max-num-seqs', 'max-num-batched-tokens'] as const) {
-        if (!Number.isInteger(a[k]) || a[k] < 1) throw new Error(`--${k} must be a positive integer`);
-      }
-      if (a['max-waiting'] !== undefined && !(Number.isInteger(a['max-waiting']) && a['max-waiting'] >= 1)) throw new Error('--max-waiting must be a positive integer');
-      if (!Number.isInteger(a.port) || a.port < 0 || a.port > 65535) throw new Error('--port must be an integer in 0..65535');
+      if (!Number.isInteger(a.port) || a.port < 0 || a.port > 65535) throw new UsageError(`--port must be an integer in 0..65535, got ${a.port}`);
+      const util = a['gpu-memory-utilization'];
+      if (util !== undefined && !(util > 0 && util <= 1)) throw new UsageError(`--gpu-memory-utilization must be in (0, 1], got ${util}`);
+      checkModelPath(a.model);
       return true;
-    })
-    .fail((msg, err) => {
-      if (err) throw err;
-      process.stderr.write(`${msg}\n(see pnpm serve --help)\n`);
-      code = 2;
     })
     .help()
     .command(
