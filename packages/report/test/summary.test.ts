@@ -104,3 +104,17 @@ test('the committed peers file names a source and protocol for every number, and
   }
   assert.ok(peers.prices.some((p) => p.device === 'H200'));
 });
+
+test('the quality columns come from the newest eval run that compares precisions, not a newer run of fp16 alone', () => {
+  const root = path.join(tmp, 'evals');
+  writeFixtureResults(path.join(root, 'full'), { seed: 45, date: '2025-01-01T00:00:00Z' });
+  const single = writeFixtureResults(path.join(root, 'single'), { seed: 46, date: '2025-03-01T00:00:00Z' });
+  fs.rmSync(single.benchDir, { recursive: true });
+  for (const f of fs.readdirSync(single.evalDir)) if (!f.includes('_fp16')) fs.rmSync(path.join(single.evalDir, f));
+  const r = buildReport({ dirs: [root], generatedAt: 'fixed' });
+  const q = r.summaries[0].quality;
+  assert.ok(q, 'a quality table');
+  assert.equal(q.group.run, 'full/fixture-eval');
+  assert.ok(Object.keys(q.cells).length > 1, 'every precision of the comparing run');
+  assert.ok(r.scope.olderEval.some((g) => g.run === 'single/fixture-eval'), 'the fp16-only run goes to history');
+});

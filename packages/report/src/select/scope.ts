@@ -108,11 +108,15 @@ export function scopeResults(data: LoadedResults): Scope {
   // Evals and fidelity: grouped by run directory per device and model.
   const precisionOf = (t: WithProv) => (t.record as unknown as { precision: string }).precision;
   const groups = evalGroups([...data.evals, ...data.fidelity], precisionOf);
+  // Per device and model the newest run that compares precisions (fp16 and at least one other); a newer run of one
+  // precision alone (e.g. a single-task protocol check) answers nothing about the question and goes to history.
+  const compares = (g: EvalGroup) => 'fp16' in g.commits && Object.keys(g.commits).length > 1;
   const newestGroup = new Map<string, EvalGroup>();
   for (const g of groups.values()) {
     const k = JSON.stringify([g.device, g.model]);
     const prev = newestGroup.get(k);
-    if (!prev || g.lastDate > prev.lastDate) newestGroup.set(k, g);
+    const better = !prev || (compares(g) !== compares(prev) ? compares(g) : g.lastDate > prev.lastDate);
+    if (better) newestGroup.set(k, g);
   }
   const currentEval = [...newestGroup.values()].sort((a, b) => b.lastDate.localeCompare(a.lastDate));
   const olderEval = [...groups.values()].filter((g) => !currentEval.includes(g)).sort((a, b) => b.lastDate.localeCompare(a.lastDate));
