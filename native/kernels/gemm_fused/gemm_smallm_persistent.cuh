@@ -1,5 +1,5 @@
-// Persistent, software-pipelined small-M GEMM for the fused decode linears (M <= 8; FusedLinear tile
-// configurations 8 and 9).
+// Persistent, software-pipelined small-M GEMM for the fused decode linears (M <= 8; the FusedTile::Persistent4x2Pre2
+// configuration, configs.h).
 //
 // Same arithmetic as gemm_smallm_kernel<KIND, 1, 1, 8, U, ...> (gemm_smallm_mma.cuh): a tile is 16 weight rows (8
 // pairs) x the whole K, its 8 warps split K in the same contiguous chunk ranges, each warp adds its chunks in the same
