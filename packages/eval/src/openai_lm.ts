@@ -107,7 +107,8 @@ export class OpenAICompletionsLM implements EvalModel {
   private constructor(
     private readonly o: OpenAILMOptions & { numConcurrent: number; maxRetries: number },
     private readonly served: ServedModel,
-    private readonly tok: TextTokenizer,
+    /** The served model's tokenizer (lm-eval's local-completions renders chat templates with it, client-side). */
+    readonly tok: TextTokenizer,
     private readonly maxLength: number,
   ) {
     const qb = served.quantbench?.provenance;
