@@ -168,3 +168,53 @@ test('pnpm eval arc_challenge --limit 1 --apply_chat_template on stories260K wit
   assert.equal(fs.readdirSync(path.join(dir, 'c')).length, 2);
   fs.rmSync(dir, { recursive: true });
 });
+
+/** A fake OpenAI-compatible server serving `id`; records the completion requests and answers " 5". */
+async function fakeServer(id: string, f: (url: string, bodies: Record<string, unknown>[]) => Promise<void>): Promise<void> {
+  const bodies: Record<string, unknown>[] = [];
+  const http = await import('node:http');
+  const srv = http.createServer((req, res) => {
+    let data = '';
+    req.on('data', (c) => (data += c));
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      if (req.url?.startsWith('/v1/models')) return res.end(JSON.stringify({ data: [{ id, max_model_len: 512 }] }));
+      bodies.push(JSON.parse(data) as Record<string, unknown>);
+      res.end(JSON.stringify({ choices: [{ text: ' 5' }] }));
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  try {
+    await f(`http://127.0.0.1:${(srv.address() as { port: number }).port}/v1/completions`, bodies);
+  } finally {
+    srv.close();
+  }
+}
+
+test('--model local-completions --apply_chat_template: rendered here with the served model tokenizer, sent as token ids with one BOS', { skip: stories ? false : missingDataMessage('models/stories260K/hf') }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qb-chat-remote-'));
+  const tokDir = path.join(dir, 'tok');
+  fs.mkdirSync(tokDir);
+  fs.symlinkSync(path.join(stories as string, 'tokenizer.json'), path.join(tokDir, 'tokenizer.json'));
+  fs.copyFileSync(path.join(REPO_ROOT, 'packages/eval/test/fixtures/chat-template/tokenizer_config.json'), path.join(tokDir, 'tokenizer_config.json'));
+  const base = (url: string, tok: string, out: string) => ['gsm8k', '--model', 'local-completions', '--base-url', url, '--tokenizer', tok, '--apply_chat_template', '--limit', '1',
+    '--num_fewshot', '0', '--data-dir', FIXTURES, '--out', out, '--cache-dir', path.join(dir, 'c'), '--no-progress'];
+  await fakeServer('served-chat', async (url, bodies) => {
+    const noLoad = { loadModel: () => Promise.reject(new Error('not used')), log: () => {} };
+    // the served model's tokenizer has no template: refused before any request is scored
+    await assert.rejects(main(base(url, stories as string, path.join(dir, 'o0')), noLoad), /--apply_chat_template: served-chat has no chat template/);
+    assert.equal(bodies.length, 0);
+    const code = await main(base(url, tokDir, path.join(dir, 'o1')), noLoad);
+    assert.equal(code, 0);
+    assert.equal(bodies.length, 1);
+    const prompt = bodies[0].prompt as number[];
+    assert.ok(Array.isArray(prompt), 'token ids');
+    assert.equal(prompt[0], 1, 'BOS (<s>) from the template');
+    assert.equal(prompt.filter((t) => t === 1).length, 1, 'one BOS');
+    const text = loadTokenizer(tokDir).decode(prompt, false);
+    // (this sentencepiece-style tokenizer decodes the text after <s> with its prefix space)
+    assert.match(text, /^<s> ?<\|start_header_id\|>user<\|end_header_id\|>\n\nQuestion: /);
+    assert.ok(text.endsWith('Answer:<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n'), text);
+  });
+  fs.rmSync(dir, { recursive: true });
+});
