@@ -34,8 +34,16 @@ export function chatSetup(tok: TextTokenizer | null, model: string, fewshotAsMul
   }
   const template = tok.chatTemplate;
   const bos = tok.bosTokenId !== null ? tok.decode([tok.bosTokenId], false) : '';
-  // HFLM.apply_chat_template: tokenizer.apply_chat_template(history, tokenize=False, add_generation_prompt=True)
-  const render: ChatOptions['render'] = (messages) => tok.applyChatTemplate(messages, true);
+  // HFLM.apply_chat_template: tokenizer.apply_chat_template(history, tokenize=False, add_generation_prompt=True);
+  // a template that raises (e.g. one without a system role) is retried without the system messages
+  const render: ChatOptions['render'] = (messages) => {
+    try {
+      return tok.applyChatTemplate(messages, true);
+    } catch (e) {
+      if (!messages.some((m) => m.role === 'system')) throw e;
+      return tok.applyChatTemplate(messages.filter((m) => m.role !== 'system'), true);
+    }
+  };
   let bosText: string | null = null;
   try {
     bosText = bos && render([{ role: 'user', content: 'x' }]).startsWith(bos) ? bos : null;

@@ -23,7 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { dataPath, loadTokenizer, missingDataMessage, REPO_ROOT } from '@quantbench/engine';
-import { ARC_CHALLENGE, GSM8K, planFromDocs, type ArcDoc, type ChatOptions, type Gsm8kDoc } from '@quantbench/lm-eval-ts-shim';
+import { ARC_CHALLENGE, GSM8K, mmluSubjectTask, planFromDocs, WINOGRANDE, type ArcDoc, type ChatOptions, type Gsm8kDoc, type MmluDoc, type WinograndeDoc } from '@quantbench/lm-eval-ts-shim';
 import { main } from '../src/cli.ts';
 import { cacheFileName } from '../src/cache.ts';
 import { engineAvailable } from '../src/engine_lm.ts';
@@ -100,6 +100,34 @@ test('gsm8k 2-shot under the llama-3.1 chat template, multiturn and single turn,
       'Question: Tom has 2 apples and buys 3 more. How many apples?\nAnswer: He has 2 + 3 = 5 apples.\n#### 5\n\n' +
       'Question: Sam reads 10 pages a day. How many pages in 3 days?\nAnswer:' + E + H('assistant'),
   );
+});
+
+test('MMLU: the description (and --system_instruction) is the system message; WinoGrande: one chat per context', { skip: llama ? false : missingDataMessage('tokenizers/llama-3.1') }, () => {
+  const dev: MmluDoc[] = [{ question: 'What is 1+1?', choices: ['1', '2', '3', '4'], answer: 1 }];
+  const doc: MmluDoc = { question: 'Which is prime?', choices: ['4', '6', '7', '9'], answer: 2 };
+  const mmlu = mmluSubjectTask('high_school_mathematics');
+  const desc = 'The following are multiple choice questions (with answers) about high school mathematics.';
+  const plan = planFromDocs(mmlu, [doc], { docs: dev, source: 'dev', sameAsEval: false }, { numFewshot: 1, chat: chat(true), systemInstruction: 'Be brief.' });
+  // maybe_delimit("Be brief.", description, "\n\n"); the template trims the system text's trailing "\n\n"
+  assert.equal(
+    plan.docs[0].requests[0].context,
+    BOS + H('system') + 'Be brief.\n\n' + desc + E +
+      H('user') + 'What is 1+1?\nA. 1\nB. 2\nC. 3\nD. 4\nAnswer:' + E + H('assistant') + 'B' + E +
+      H('user') + 'Which is prime?\nA. 4\nB. 6\nC. 7\nD. 9\nAnswer:' + E + H('assistant'),
+  );
+  assert.deepEqual(plan.docs[0].requests.map((r) => r.continuation), ['A', 'B', 'C', 'D']);
+  // plain text (no chat template): the system instruction precedes the description, joined as maybe_delimit does
+  const plain = planFromDocs(mmlu, [doc], { docs: dev, source: 'dev', sameAsEval: false }, { numFewshot: 0, systemInstruction: 'Be brief.' });
+  assert.ok(plain.docs[0].requests[0].context.startsWith('Be brief.\n\n' + desc + '\n\nWhich is prime?'));
+
+  const shot: WinograndeDoc = { contexts: ['The cup beat the jar', 'The jar beat the cup'], continuation: 'in the race.', gold: 1 };
+  const wdoc: WinograndeDoc = { contexts: ['A so Sarah', 'A so Maria'], continuation: 'got it.', gold: 0 };
+  const w = planFromDocs(WINOGRANDE, [wdoc], { docs: [shot], source: 'train', sameAsEval: false }, { numFewshot: 1, chat: chat(false) });
+  // ConfigurableTask.multiple_input_context: shared shot messages + user(context_i); continuation "" + target
+  assert.deepEqual(w.docs[0].requests, ['Sarah', 'Maria'].map((n) => ({
+    context: BOS + H('user') + `The jar beat the cup in the race.\n\nA so ${n}` + E + H('assistant'),
+    continuation: 'got it.',
+  })));
 });
 
 test('--apply_chat_template on a checkpoint without a chat template: exit 2, one line naming it, before any work', { skip: stories ? false : missingDataMessage('models/stories260K/hf') }, () => {
