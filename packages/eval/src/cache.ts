@@ -28,6 +28,9 @@ export interface CacheIdentity {
   device?: string;
   calib?: string;
   addBosToken?: boolean;
+  /** Chat-templated prompts (--apply_chat_template): the template's sha256, the few-shot layout, the system text. */
+  chat?: { templateSha: string; fewshotAsMultiturn: boolean } | null;
+  systemInstruction?: string;
 }
 
 /** A calibration file's identity: path, size and mtime (re-written in place, it calibrates differently). */
@@ -48,6 +51,10 @@ function calibIdentity(calib: string | undefined): string {
 export function cacheFileName(id: CacheIdentity): string {
   const parts: unknown[] = [checkpointFingerprint(id.model), id.precision, id.dtype ?? '', id.device ?? '', calibIdentity(id.calib)];
   if (id.addBosToken) parts.push('add_bos_token');
+  // as lm-eval's request cache key (ConfigurableTask.build_all_requests: -chat_template, -fewshot_as_multiturn,
+  // -system_prompt_hash): unchatted answers are never reused for chatted prompts
+  if (id.chat) parts.push('chat_template', id.chat.templateSha, id.chat.fewshotAsMultiturn ? 'fewshot_as_multiturn' : '');
+  if (id.systemInstruction !== undefined) parts.push('system_instruction', id.systemInstruction);
   const h = createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 12);
   const base = path.basename(id.model).replace(/[^A-Za-z0-9._-]/g, '_');
   return `${base}_${id.precision}_${h}.jsonl`;

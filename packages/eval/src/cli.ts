@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import yargs from 'yargs';
-import { applyContract, BENCH_PRECISIONS, checkModelPath, lockDir, UsageError, didYouMean, isPrecision, missingDataMessage, REPO_ROOT, resolveDataDir, runCliMain, type ActDtype, type DeviceKind, type Precision } from '@quantbench/engine';
+import { applyContract, BENCH_PRECISIONS, checkModelPath, lockDir, UsageError, didYouMean, isPrecision, missingDataMessage, REPO_ROOT, resolveDataDir, runCliMain, type ActDtype, type DeviceKind, type Precision, loadTokenizer, type TextTokenizer } from '@quantbench/engine';
 import { GROUPS, listTasks, TASKS, type FewshotFallback } from '@quantbench/lm-eval-ts-shim';
 import { loadEngineLM, type EvalModel, type LoadOptions } from './engine_lm.ts';
 import { checkLimit, EVAL_CONTRACT, fewshotSeed, parseBatchSize, resolveTaskArg } from './contract.ts';
@@ -19,6 +19,13 @@ import { limitWarning, renderEvalTable } from './summary_table.ts';
 import { runPerplexity } from './perplexity_cmd.ts';
 import { evalFile, modelLabel, readEvalResult } from './run_files.ts';
 import { connectRemote, LOCAL_COMPLETIONS } from './openai_setup.ts';
+import { chatSetup, resolveMultiturn, type EvalChat } from './chat.ts';
+
+/** The tokenizer of a local checkpoint (null for synthetic models and directories without tokenizer.json). */
+function localTokenizer(model: string): TextTokenizer | null {
+  if (model.startsWith('synthetic:') || !fs.existsSync(path.join(model, 'tokenizer.json'))) return null;
+  return loadTokenizer(model);
+}
 
 export const EXIT_INTERRUPTED = 130;
 
@@ -140,7 +147,9 @@ export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise
           .option('output-path', { type: 'string', alias: 'output_path', describe: "where lm-eval's results_<date>.json (and samples with --log_samples) go, under <model>__<precision>/ (default: <out>/lm-eval)" })
           .option('log-samples', { type: 'boolean', alias: 'log_samples', default: false, describe: "also write lm-eval's samples_<task>_<date>.jsonl (ours, samples_<task>_<precision>.jsonl.gz, are always written)" })
           .option('add-bos-token', { type: 'boolean', alias: 'add_bos_token', default: false, describe: "lm-eval's add_bos_token model arg: BOS before every scored context (lm-eval's default false; recorded in results)" })
-          .option('apply-chat-template', { type: 'boolean', alias: 'apply_chat_template', default: false, describe: "lm-eval's --apply_chat_template (not supported by this engine's scoring yet: refused)" })
+          .option('apply-chat-template', { type: 'boolean', alias: 'apply_chat_template', default: false, describe: "lm-eval's --apply_chat_template: render every prompt with the model tokenizer's chat template (recorded in results)" })
+          .option('fewshot-as-multiturn', { type: 'boolean', alias: 'fewshot_as_multiturn', describe: "lm-eval's --fewshot_as_multiturn: few-shot examples as user/assistant turns (default true with --apply_chat_template; false: one user message)" })
+          .option('system-instruction', { type: 'string', alias: 'system_instruction', describe: "lm-eval's --system_instruction: system message (chat) or text before the task description" })
           .option('base-url', { type: 'string', describe: `--model ${LOCAL_COMPLETIONS}: OpenAI-compatible server URL(s), one per --precision label (e.g. http://127.0.0.1:8000/v1/completions)` })
           .option('tokenizer', { type: 'string', describe: `--model ${LOCAL_COMPLETIONS}: tokenizer directory of the served model (default: the served name, when it is a local directory)` })
           .option('served-model', { type: 'string', describe: `--model ${LOCAL_COMPLETIONS}: model name to request (default: the server's first)` })
@@ -158,11 +167,15 @@ export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise
         const limit = checkLimit(a.limit);
         const batchSize = parseBatchSize(a.batchSize);
         const seed = fewshotSeed(a.seed);
-        if (a.applyChatTemplate) throw new UsageError('--apply_chat_template: chat-templated log-likelihood scoring is not implemented in this engine yet; run without it (the leaderboard-v1 protocol uses no chat template)');
+        const multiturn = resolveMultiturn(a.applyChatTemplate, a.fewshotAsMultiturn);
+        // a local checkpoint's template is checked here, before any work; a served model's once its tokenizer is known
+        let chat: EvalChat | null = null;
+        if (a.applyChatTemplate && a.model !== LOCAL_COMPLETIONS) chat = chatSetup(localTokenizer(a.model), a.model, multiturn);
         const dataDir = dataDirOrThrow(a.dataDir);
         const remote = a.model === LOCAL_COMPLETIONS
           ? await connectRemote({ baseUrl: a.baseUrl, precisions, servedModel: a.servedModel, tokenizer: a.tokenizer, numConcurrent: a.numConcurrent, maxRetries: a.maxRetries, seed, log: deps.log })
           : null;
+        if (a.applyChatTemplate && remote) chat = chatSetup(remote.tokenizer, remote.model, multiturn);
         const model = remote?.model ?? a.model;
         const out = outDir(a.out, model);
         const lock = lockDir(out); // one writer per run directory
@@ -185,6 +198,8 @@ export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise
               seed,
               lmEval: { outputPath: a.outputPath, logSamples: a.logSamples },
               addBosToken: a.addBosToken,
+              chat,
+              ...(a.systemInstruction !== undefined ? { systemInstruction: a.systemInstruction } : {}),
               fewshotFallback: a.fewshotFallback as FewshotFallback,
               progress: a.progress && process.stderr.isTTY === true,
             },

@@ -23,6 +23,8 @@ export interface LoadOptions {
   dataDir?: string;
   /** lm-eval's add_bos_token: prepend BOS to every scored context (lm-eval's default: false). */
   addBosToken?: boolean;
+  /** Contexts are chat-rendered and start with this BOS text (Llama-3 templates): no second BOS is added. */
+  chatBosText?: string | null;
 }
 
 export interface TokenLogprobs {
@@ -52,6 +54,7 @@ class EngineLM implements EvalModel {
   constructor(
     private readonly llm: LLM,
     private readonly addBos = false,
+    private readonly chatBosText: string | null = null,
   ) {}
 
   get info(): ModelInfo {
@@ -63,7 +66,10 @@ class EngineLM implements EvalModel {
   }
 
   async loglikelihood(requests: LoglikelihoodRequest[]): Promise<LoglikelihoodResponse[]> {
-    const out = await this.llm.loglikelihood(requests, { addBos: this.addBos });
+    // lm-eval HFLM.tok_encode: no special tokens are added to a string that already starts with BOS (has_bos_prefix)
+    const bos = this.chatBosText;
+    const addBos = this.addBos && !(bos && requests.every((r) => r.context.startsWith(bos)));
+    const out = await this.llm.loglikelihood(requests, { addBos });
     if (out.length !== requests.length) {
       throw new EvalError('MISMATCH', `engine returned ${out.length} log-likelihoods for ${requests.length} requests`);
     }
@@ -95,8 +101,11 @@ class EngineLM implements EvalModel {
     for (const idx of groups.values()) {
       const { until, maxGenToks } = requests[idx[0]];
       const maxTokens = Math.max(1, Math.min(maxGenToks, this.llm.maxModelLen - 2));
+      // generate() encodes with special tokens (one BOS): a chat-rendered context gives up its BOS text for it
+      const bos = this.chatBosText;
+      const noBos = (c: string) => (bos && c.startsWith(bos) ? c.slice(bos.length) : c);
       const res = await this.llm.generate(
-        idx.map((i) => this.fitContext(requests[i].context, maxTokens)),
+        idx.map((i) => this.fitContext(noBos(requests[i].context), maxTokens)),
         { maxTokens, temperature: 0, stop: until },
       );
       idx.forEach((i, j) => (out[i] = cutAtStop(res[j].text, until)));
@@ -127,5 +136,5 @@ export async function loadEngineLM(opts: LoadOptions): Promise<EvalModel> {
     calib: opts.calib,
     dataDir: opts.dataDir,
   });
-  return new EngineLM(llm, opts.addBosToken ?? false);
+  return new EngineLM(llm, opts.addBosToken ?? false, opts.chatBosText ?? null);
 }

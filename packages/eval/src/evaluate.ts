@@ -14,6 +14,7 @@ import {
 } from '@quantbench/lm-eval-ts-shim';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { EvalChat } from './chat.ts';
 import { writeLmEvalOutput } from './lm_eval_output.ts';
 import { RequestCache } from './cache.ts';
 import type { EvalModel, LoadOptions } from './engine_lm.ts';
@@ -46,6 +47,10 @@ export interface EvalArgs {
   lmEval?: { outputPath?: string; logSamples?: boolean };
   /** lm-eval's add_bos_token (default false, as lm-eval's): BOS before every scored context; recorded in results. */
   addBosToken?: boolean;
+  /** lm-eval's --apply_chat_template (+ fewshot_as_multiturn): prompts rendered by the model's chat template. */
+  chat?: EvalChat | null;
+  /** lm-eval's --system_instruction. */
+  systemInstruction?: string;
   progress?: boolean;
 }
 
@@ -79,6 +84,8 @@ export async function planTasks(args: EvalArgs): Promise<{ plans: TaskPlan[]; gr
         limit: args.limit,
         seed: args.seed ?? DEFAULT_FEWSHOT_SEED,
         fewshotFallback: args.fewshotFallback ?? 'zero-shot',
+        chat: args.chat ?? null,
+        ...(args.systemInstruction !== undefined ? { systemInstruction: args.systemInstruction } : {}),
       }),
     );
   }
@@ -97,7 +104,7 @@ export async function runEval(args: EvalArgs, deps: EvalDeps): Promise<EvalOutco
   for (const precision of orderPrecisions(args.precisions)) {
     const started = Date.now();
     const addBosToken = args.addBosToken ?? false;
-    const model = await deps.loadModel({ model: args.model, precision, dtype: args.dtype, device: args.device, calib: args.calib, addBosToken });
+    const model = await deps.loadModel({ model: args.model, precision, dtype: args.dtype, device: args.device, calib: args.calib, addBosToken, chatBosText: args.chat?.bosText ?? null });
     try {
       const cache = new RequestCache(args.cacheDir, {
         model: args.model,
@@ -106,6 +113,8 @@ export async function runEval(args: EvalArgs, deps: EvalDeps): Promise<EvalOutco
         device: model.cacheTag ?? model.info.device,
         calib: args.calib,
         addBosToken,
+        chat: args.chat ?? null,
+        ...(args.systemInstruction !== undefined ? { systemInstruction: args.systemInstruction } : {}),
       });
       const { tasks, stats } = await runPlans(plans, model, cache, {
         batchSize: args.batchSize,
@@ -141,6 +150,8 @@ export async function runEval(args: EvalArgs, deps: EvalDeps): Promise<EvalOutco
           numFewshot: args.numFewshot,
           fewshotFallback: args.fewshotFallback ?? 'zero-shot',
           addBosToken,
+          ...(args.chat ? { applyChatTemplate: true, fewshotAsMultiturn: args.chat.fewshotAsMultiturn, chatTemplateSha: args.chat.templateSha } : {}),
+          ...(args.systemInstruction !== undefined ? { systemInstruction: args.systemInstruction } : {}),
           requests: outcome.stats[precision],
         },
         versions,
@@ -162,6 +173,8 @@ export async function runEval(args: EvalArgs, deps: EvalDeps): Promise<EvalOutco
           limit: args.limit,
           seed: args.seed ?? DEFAULT_FEWSHOT_SEED,
           addBosToken,
+          chat: args.chat ?? null,
+          ...(args.systemInstruction !== undefined ? { systemInstruction: args.systemInstruction } : {}),
           logSamples: args.lmEval?.logSamples ?? false,
         }),
       );

@@ -56,6 +56,9 @@ export interface LmEvalOutputArgs {
   limit: number | null;
   seed: number;
   addBosToken: boolean;
+  /** --apply_chat_template etc., recorded as lm-eval's EvaluationTracker does (top level) and in config. */
+  chat?: { template: string; templateSha: string; fewshotAsMultiturn: boolean } | null;
+  systemInstruction?: string;
   logSamples: boolean;
   date?: Date;
 }
@@ -129,7 +132,15 @@ export function lmEvalResults(a: LmEvalOutputArgs): Record<string, unknown> {
       numpy_seed: a.seed,
       torch_seed: a.seed,
       fewshot_seed: a.seed,
+      apply_chat_template: !!a.chat,
+      fewshot_as_multiturn: a.chat?.fewshotAsMultiturn ?? false,
     },
+    // lm-eval's GeneralConfigTracker fields (loggers/evaluation_tracker.py)
+    system_instruction: a.systemInstruction ?? null,
+    system_instruction_sha: a.systemInstruction ? sha256(a.systemInstruction) : null,
+    fewshot_as_multiturn: a.chat?.fewshotAsMultiturn ?? false,
+    chat_template: a.chat?.template ?? null,
+    chat_template_sha: a.chat?.templateSha ?? null,
     git_hash: r.provenance.commit,
     date: date.getTime() / 1000,
     model_name: modelName,

@@ -107,7 +107,8 @@ export class OpenAICompletionsLM implements EvalModel {
   private constructor(
     private readonly o: OpenAILMOptions & { numConcurrent: number; maxRetries: number },
     private readonly served: ServedModel,
-    private readonly tok: TextTokenizer,
+    /** The served model's tokenizer (lm-eval's local-completions renders chat templates with it, client-side). */
+    readonly tok: TextTokenizer,
     private readonly maxLength: number,
   ) {
     const qb = served.quantbench?.provenance;
@@ -199,9 +200,16 @@ export class OpenAICompletionsLM implements EvalModel {
       const maxTokens = Math.max(1, Math.min(r.maxGenToks, ctxLen - 2));
       const budget = ctxLen - maxTokens - 1;
       let prompt = r.context;
-      const ids = this.tok.encode(prompt, false);
-      if (budget > 0 && ids.length > budget) prompt = this.tok.decode(ids.slice(ids.length - budget), false);
-      const res = await this.post({ prompt, max_tokens: maxTokens, temperature: 0, stop: r.until.filter(Boolean).slice(0, 4), seed: this.o.seed ?? 1234 });
+      let ids = this.tok.encode(prompt, false);
+      if (budget > 0 && ids.length > budget) {
+        ids = ids.slice(ids.length - budget);
+        prompt = this.tok.decode(ids, false);
+      }
+      // A chat-rendered context holds BOS as text: sent as token ids (lm-eval's local-completions sends tokenized
+      // requests, TemplateAPI tok_encode without special tokens), so the server adds no second BOS.
+      const bos = this.tok.bosTokenId !== null ? this.tok.decode([this.tok.bosTokenId], false) : '';
+      const chatted = bos !== '' && r.context.startsWith(bos);
+      const res = await this.post({ prompt: chatted ? ids : prompt, max_tokens: maxTokens, temperature: 0, stop: r.until.filter(Boolean).slice(0, 4), seed: this.o.seed ?? 1234 });
       const text = res.choices?.[0]?.text;
       if (typeof text !== 'string') throw new EvalError('MISMATCH', `${this.o.baseUrl} answered a completion without choices[0].text`);
       return cutAtStop(text, r.until);

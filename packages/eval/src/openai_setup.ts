@@ -6,7 +6,7 @@
 import { EvalError } from './errors.ts';
 import type { EvalModel, LoadOptions } from './engine_lm.ts';
 import { OpenAICompletionsLM } from './openai_lm.ts';
-import type { Precision } from '@quantbench/engine';
+import type { Precision, TextTokenizer } from '@quantbench/engine';
 
 export const LOCAL_COMPLETIONS = 'local-completions';
 
@@ -21,7 +21,7 @@ export interface RemoteArgs {
   log: (m: string) => void;
 }
 
-export async function connectRemote(a: RemoteArgs): Promise<{ model: string; loadModel: (o: LoadOptions) => Promise<EvalModel> }> {
+export async function connectRemote(a: RemoteArgs): Promise<{ model: string; tokenizer: TextTokenizer; loadModel: (o: LoadOptions) => Promise<EvalModel> }> {
   if (!a.baseUrl) throw new EvalError('BAD_ARGS', `--model ${LOCAL_COMPLETIONS} needs --base-url URL (e.g. http://127.0.0.1:8000/v1/completions)`);
   const urls = a.baseUrl.split(',').map((s) => s.trim()).filter(Boolean);
   if (urls.length !== a.precisions.length) {
@@ -47,6 +47,7 @@ export async function connectRemote(a: RemoteArgs): Promise<{ model: string; loa
   }
   return {
     model: servers.get(a.precisions[0]!)!.info.model,
+    tokenizer: servers.get(a.precisions[0]!)!.tok,
     loadModel: async (o) => {
       const lm = servers.get(o.precision);
       if (!lm) throw new EvalError('BAD_ARGS', `no --base-url for ${o.precision}`);

@@ -64,6 +64,12 @@ export interface EvalResult {
     fewshotFallback?: string;
     /** lm-eval's add_bos_token: BOS before every scored context (absent in runs before issue 20, which used false). */
     addBosToken?: boolean;
+    /** lm-eval's --apply_chat_template / --fewshot_as_multiturn / --system_instruction (absent: no chat template). */
+    applyChatTemplate?: boolean;
+    fewshotAsMultiturn?: boolean;
+    /** sha256 of the chat template's source (lm-eval's chat_template_sha). */
+    chatTemplateSha?: string;
+    systemInstruction?: string;
     /** Requests answered by the model in this run vs reused from the request cache. */
     requests?: { total: number; computed: number; fromCache: number };
   };

@@ -8,6 +8,7 @@ export * from './python_random.ts';
 export * from './metrics.ts';
 export * from './filters.ts';
 export * from './plan.ts';
+export * from './chat.ts';
 export * from './registry.ts';
 export * from './data/rows.ts';
 export * from './data/csv.ts';

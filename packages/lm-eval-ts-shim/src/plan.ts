@@ -8,7 +8,10 @@
  * Few-shot docs: 'first_n' takes the first k; 'default' draws Python random.sample(docs, k) from one
  * random.Random(seed) per task, called once per evaluated doc in doc order (lm-eval's fewshot_random_seed=1234).
  * When the few-shot split is the eval split, k+1 are drawn and the evaluated doc is dropped.
+ * With `chat` (lm-eval's --apply_chat_template) the context is a rendered chat and multiple-choice continuations
+ * carry no target delimiter: see chat.ts.
  */
+import { maybeDelimit, qaTurn, renderChat, type ChatOptions, type Turn } from './chat.ts';
 import { ShimError } from './errors.ts';
 import { applyPipeline, exactMatch } from './filters.ts';
 import type { GenerateRequest, LoglikelihoodRequest } from './lm.ts';
@@ -30,6 +33,10 @@ export interface PlanOptions {
   seed?: number;
   /** When the few-shot split is absent: run 0-shot (default) or draw shots from the eval split minus the doc. */
   fewshotFallback?: FewshotFallback;
+  /** lm-eval's --system_instruction: the system message (chat) or text before the description (plain). */
+  systemInstruction?: string;
+  /** lm-eval's --apply_chat_template (with fewshot_as_multiturn); null/absent: plain-text prompts. */
+  chat?: ChatOptions | null;
 }
 
 export type DocResponse = { kind: 'loglikelihood'; results: ChoiceResult[] } | { kind: 'generate_until'; text: string };
@@ -78,14 +85,35 @@ function fewshotAnswer<D>(def: TaskDef<D>, shot: D): { q: string; a: string } {
 }
 
 /** description + labeled few-shot examples (the part of the context before the evaluated doc). */
-export function fewshotPrefix<D>(def: TaskDef<D>, shots: readonly D[]): string {
-  let s = def.description ?? '';
+export function fewshotPrefix<D>(def: TaskDef<D>, shots: readonly D[], systemInstruction?: string): string {
+  // lm-eval: the system message maybe_delimit(system_instruction, description, fewshot_delimiter), as plain text
+  let s = maybeDelimit(systemInstruction, def.description, def.fewshotDelimiter);
   for (const shot of shots) {
     const { q, a } = fewshotAnswer(def, shot);
     s += q;
     if (a !== '') s += def.targetDelimiter + a + def.fewshotDelimiter;
   }
   return s;
+}
+
+/**
+ * The context builder of one evaluated doc: plain text (prefix + q) or, under a chat template, lm-eval's messages
+ * (system, few-shot user/assistant turns, user(q)) rendered by the template (ConfigurableTask.fewshot_context).
+ */
+export function contextBuilder<D>(def: TaskDef<D>, shots: readonly D[], opts: Pick<PlanOptions, 'systemInstruction' | 'chat'> = {}): (q: string) => string {
+  if (!opts.chat) {
+    const prefix = fewshotPrefix(def, shots, opts.systemInstruction);
+    return (q) => prefix + q;
+  }
+  const chat = opts.chat;
+  const turns: Turn[] = [];
+  const system = maybeDelimit(opts.systemInstruction, def.description, def.fewshotDelimiter);
+  if (system) turns.push({ role: 'system', content: system, delim: '' });
+  for (const shot of shots) {
+    const { q, a } = fewshotAnswer(def, shot);
+    turns.push(...qaTurn(q, a, def.targetDelimiter, def.fewshotDelimiter));
+  }
+  return (q) => renderChat([...turns, ...qaTurn(q, null, def.targetDelimiter, '')], chat);
 }
 
 /** Draws the few-shot docs for each evaluated doc in order (stateful: one generator per task). */
@@ -113,11 +141,11 @@ export class FewshotSampler<D> {
   }
 }
 
-function planDoc<D>(def: TaskDef<D>, doc: D, docId: number, prefix: string): PlannedDoc {
+function planDoc<D>(def: TaskDef<D>, doc: D, docId: number, context: (q: string) => string, chat: boolean): PlannedDoc {
   if (def.outputType === 'generate_until') {
     const target = def.docToTarget(doc);
     const generate: GenerateRequest = {
-      context: prefix + def.docToText(doc),
+      context: context(def.docToText(doc)),
       until: def.generation.until.slice(),
       maxGenToks: def.generation.maxGenToks,
     };
@@ -139,14 +167,16 @@ function planDoc<D>(def: TaskDef<D>, doc: D, docId: number, prefix: string): Pla
   const gold = def.gold(doc);
   let requests: LoglikelihoodRequest[];
   let choices: string[];
+  // lm-eval ConfigurableTask.construct_requests: target_delimiter "" under apply_chat_template (no gen_prefix)
+  const delim = chat ? '' : def.targetDelimiter;
   if (def.multipleInput) {
     choices = def.docToContexts(doc);
-    const cont = def.targetDelimiter + def.docToContinuation(doc);
-    requests = choices.map((c) => ({ context: prefix + c, continuation: cont }));
+    const cont = delim + def.docToContinuation(doc);
+    requests = choices.map((c) => ({ context: context(c), continuation: cont }));
   } else {
     choices = def.docToChoice(doc);
-    const ctx = prefix + def.docToText(doc);
-    requests = choices.map((c) => ({ context: ctx, continuation: def.targetDelimiter + c }));
+    const ctx = context(def.docToText(doc));
+    requests = choices.map((c) => ({ context: ctx, continuation: delim + c }));
   }
   const process = def.processResults;
   return {
@@ -179,7 +209,7 @@ export function planFromDocs<D>(
   // lm-eval: a limit below 1 is a fraction of the documents (rounded up), else a count.
   const docs = limit === null ? evalDocs : evalDocs.slice(0, limit < 1 ? Math.ceil(evalDocs.length * limit) : Math.floor(limit));
   const sampler = pool ? new FewshotSampler(def.sampler, pool, opts.seed ?? DEFAULT_FEWSHOT_SEED) : null;
-  const planned = docs.map((doc, i) => planDoc(def, doc, i, fewshotPrefix(def, sampler ? sampler.sample(doc, k) : [])));
+  const planned = docs.map((doc, i) => planDoc(def, doc, i, contextBuilder(def, sampler ? sampler.sample(doc, k) : [], opts), !!opts.chat));
   const fewshotSource = opts.fewshotNote ?? (k === 0 ? 'none (0-shot)' : (pool?.source ?? 'none (0-shot)'));
   return {
     task: def.name,

@@ -20,12 +20,15 @@ export interface TextTokenizer {
   /** Render a chat with the model's template (instruct models); throws when the tokenizer has none. */
   applyChatTemplate(messages: ChatMessage[], addGenerationPrompt?: boolean): string;
   readonly hasChatTemplate: boolean;
+  /** The chat template's source (tokenizer_config.json chat_template or chat_template.jinja), null when none. */
+  readonly chatTemplate: string | null;
 }
 
 class HfTextTokenizer implements TextTokenizer {
   readonly kind = 'hf' as const;
   private readonly tok: HfTokenizer;
   private readonly template: Template | null;
+  readonly chatTemplate: string | null;
   private readonly bosToken: string | null;
   private readonly eosToken: string | null;
   readonly bosTokenId: number | null;
@@ -44,7 +47,8 @@ class HfTextTokenizer implements TextTokenizer {
     if (e !== undefined) eos.add(e);
     this.eosTokenIds = [...eos];
     const tpl = config.chat_template;
-    this.template = typeof tpl === 'string' ? new Template(tpl) : null;
+    this.chatTemplate = typeof tpl === 'string' ? tpl : null;
+    this.template = this.chatTemplate !== null ? new Template(this.chatTemplate) : null;
   }
 
   get hasChatTemplate(): boolean {
@@ -81,6 +85,7 @@ export class ByteTokenizer implements TextTokenizer {
   readonly bosTokenId = 1;
   readonly eosTokenIds = [2];
   readonly hasChatTemplate = false;
+  readonly chatTemplate = null;
   encode(text: string, addSpecialTokens = true): number[] {
     const ids = [...Buffer.from(text, 'utf8')].map((b) => b + 3);
     return addSpecialTokens ? [1, ...ids] : ids;
