@@ -16,10 +16,10 @@ import { computeMetrics, type GoodputSlo } from './metrics.ts';
 import { serverModel, streamRequest, type OpenAIEndpoint, type ServerModelInfo } from './openai_client.ts';
 import { silentProgress, type SweepProgress } from './progress.ts';
 import { appendPoint, openRunDir } from './run_dir.ts';
-import { BENCH_SCHEMA_VERSION, type BenchPoint, type WorkloadSpec } from './schema.ts';
+import { BENCH_SCHEMA_VERSION, type BenchPoint } from './schema.ts';
 import type { Rate, SweepConfig, SweepOutcome } from './sweep.ts';
 import { workloadKeyName } from './sweep.ts';
-import { defaultNumPrompts, sampleRequests } from './workload.ts';
+import { pointWorkload, sampleRequests } from './workload.ts';
 
 export interface OpenAITarget {
   baseUrl: string;
@@ -173,16 +173,8 @@ async function runOpenAIPoint(
 ): Promise<BenchPoint | null> {
   const qb = t.info.quantbench;
   const serverBatch = qb?.max_num_seqs ?? 256;
-  const ppb = cfg.workload.promptsPerBatch;
-  const numPrompts = cfg.workload.numPrompts ?? (ppb ? Math.max(2, Math.round(ppb * serverBatch)) : defaultNumPrompts(serverBatch));
-  const workload: WorkloadSpec = {
-    name: cfg.workload.name,
-    inputLen: cfg.workload.inputLen,
-    outputLen: cfg.workload.outputLen,
-    rangeRatio: cfg.workload.rangeRatio,
-    numPrompts,
-    seed: cfg.workload.seed,
-  };
+  const workload = pointWorkload(cfg.workload, serverBatch);
+  const numPrompts = workload.numPrompts;
   const requests = sampleRequests(workload, t.vocabSize, t.specialIds);
   const arrivals = arrivalOffsetsMs(numPrompts, rate, cfg.burstiness, cfg.workload.seed);
   const ac = new AbortController();

@@ -12,10 +12,10 @@ import { ceilingsForDevice, type DeviceCeilings } from '@quantbench/engine';
 import { readCeilingsFile } from './ceilings.ts';
 import { CPU_ROOFLINE_NOTE, RooflineAccumulator, modelCost } from './roofline.ts';
 import { appendPoint, openRunDir } from './run_dir.ts';
-import { BENCH_SCHEMA_VERSION, type BenchPoint, type WorkloadSpec } from './schema.ts';
+import { BENCH_SCHEMA_VERSION, type BenchPoint } from './schema.ts';
 import { servePoint } from './serve_point.ts';
 import { writeVllmResult, type VllmSaveOptions } from './vllm_result.ts';
-import { defaultNumPrompts, sampleRequests, type WorkloadName } from './workload.ts';
+import { pointWorkload, sampleRequests, type WorkloadFlags } from './workload.ts';
 
 export type Rate = number | 'inf';
 
@@ -27,17 +27,7 @@ export interface SweepConfig {
   precisions: Precision[];
   batches: number[];
   rates: Rate[];
-  workload: {
-    name: WorkloadName;
-    inputLen: number;
-    outputLen: number;
-    rangeRatio: number;
-    /** null: the study's default for the batch size (256, or 1024 at batch 256) */
-    numPrompts: number | null;
-    /** When set (and numPrompts is null): max(2, round(promptsPerBatch * batch)) prompts per point. */
-    promptsPerBatch?: number | null;
-    seed: number;
-  };
+  workload: WorkloadFlags;
   burstiness: number;
   maxConcurrency: number | null;
   maxNumBatchedTokens: number;
@@ -167,16 +157,8 @@ async function runPoint(
   signal: AbortSignal | undefined,
   progress: SweepProgress,
 ): Promise<BenchPoint | null> {
-  const ppb = cfg.workload.promptsPerBatch;
-  const numPrompts = cfg.workload.numPrompts ?? (ppb ? Math.max(2, Math.round(ppb * batch)) : defaultNumPrompts(batch));
-  const workload: WorkloadSpec = {
-    name: cfg.workload.name,
-    inputLen: cfg.workload.inputLen,
-    outputLen: cfg.workload.outputLen,
-    rangeRatio: cfg.workload.rangeRatio,
-    numPrompts,
-    seed: cfg.workload.seed,
-  };
+  const workload = pointWorkload(cfg.workload, batch);
+  const numPrompts = workload.numPrompts;
   const requests = sampleRequests(workload, engine.info.vocabSize, engine.info.specialTokenIds);
   const arrivals = arrivalOffsetsMs(numPrompts, rate, cfg.burstiness, cfg.workload.seed);
   const core = engine.createCore({ maxNumSeqs: batch, maxNumBatchedTokens: cfg.maxNumBatchedTokens, enableChunkedPrefill: cfg.enableChunkedPrefill });

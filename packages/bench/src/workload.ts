@@ -24,6 +24,26 @@ export function defaultNumPrompts(maxBatch: number): number {
   return maxBatch >= 256 ? 1024 : 256;
 }
 
+/** The sweep's workload flags (SweepConfig.workload). */
+export interface WorkloadFlags {
+  name: WorkloadName;
+  inputLen: number;
+  outputLen: number;
+  rangeRatio: number;
+  /** null: the study's default for the batch size (256, or 1024 at batch 256) */
+  numPrompts: number | null;
+  /** When set (and numPrompts is null): max(2, round(promptsPerBatch * batch)) prompts per point. */
+  promptsPerBatch?: number | null;
+  seed: number;
+}
+
+/** One point's workload at max batch size `batch`: the prompt count resolved from the flags. */
+export function pointWorkload(w: WorkloadFlags, batch: number): WorkloadSpec {
+  const ppb = w.promptsPerBatch;
+  const numPrompts = w.numPrompts ?? (ppb ? Math.max(2, Math.round(ppb * batch)) : defaultNumPrompts(batch));
+  return { name: w.name, inputLen: w.inputLen, outputLen: w.outputLen, rangeRatio: w.rangeRatio, numPrompts, seed: w.seed };
+}
+
 export interface BenchRequest {
   index: number;
   promptIds: number[];

@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { isUsageError, REPO_ROOT } from '@quantbench/engine';
-import { main } from '../src/cli.ts';
+import { quietMain } from './quiet_main.ts';
 import { readPoints } from '../src/run_dir.ts';
 import { LOCK_FILE, lockRunDir, resumeCommand, runDirFor } from '../src/run_safety.ts';
 import type { BenchSummary } from '../src/schema.ts';
@@ -20,15 +20,6 @@ import type { BenchSummary } from '../src/schema.ts';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const FAKE = path.join(here, 'fake_engine.ts');
 const base = ['--engine-module', FAKE, '--device', 'cpu', '--precision', 'fp16', '--batch', '2', '--workload', 'custom', '--input-len', '16', '--output-len', '4', '--num-prompts', '4', '--no-quick'];
-const quietMain = async (args: string[]) => {
-  const w = process.stderr.write;
-  process.stderr.write = (() => true) as typeof process.stderr.write;
-  try {
-    return await main(args);
-  } finally {
-    process.stderr.write = w;
-  }
-};
 
 test('--run must be a plain name inside --results-dir', async () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'qb-safety-'));

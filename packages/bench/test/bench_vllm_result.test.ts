@@ -11,25 +11,16 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { isUsageError, REPO_ROOT } from '@quantbench/engine';
-import { main } from '../src/cli.ts';
+import { quietMain } from './quiet_main.ts';
 import { npPercentile } from '../src/vllm_result.ts';
 
 const FAKE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fake_engine.ts');
 const base = ['--engine-module', FAKE, '--device', 'cpu', '--precision', 'fp16', '--batch', '2', '--workload', 'custom', '--input-len', '16', '--output-len', '4', '--num-prompts', '3', '--no-quick'];
-const quiet = async (args: string[]) => {
-  const w = process.stderr.write;
-  process.stderr.write = (() => true) as typeof process.stderr.write;
-  try {
-    return await main(args);
-  } finally {
-    process.stderr.write = w;
-  }
-};
 
 test('--save-result --save-detailed: vLLM field names, chosen percentiles, per-request lists', async () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'qb-vllm-'));
   const resultDir = path.join(root, 'vllm');
-  const code = await quiet([...base, '--results-dir', root, '--run', 'r', '--save-result', '--save-detailed', '--result-dir', resultDir, '--result-filename', 'one.json',
+  const code = await quietMain([...base, '--results-dir', root, '--run', 'r', '--save-result', '--save-detailed', '--result-dir', resultDir, '--result-filename', 'one.json',
     '--percentile-metrics', 'ttft,tpot,itl,e2el', '--metric-percentiles', '50,90,99.9']);
   assert.equal(code, 0);
   const r = JSON.parse(fs.readFileSync(path.join(resultDir, 'one.json'), 'utf8')) as Record<string, unknown>;
@@ -62,7 +53,7 @@ test('vLLM flags are checked before any work', async () => {
   ];
   for (const [args, re] of bad) {
     const argv = args.includes('--precision') ? base.filter((x, i) => x !== '--precision' && base[i - 1] !== '--precision') : base;
-    await assert.rejects(quiet([...argv, '--results-dir', root, '--run', 'r', ...args]), (e: Error) => isUsageError(e) && re.test(e.message), args.join(' '));
+    await assert.rejects(quietMain([...argv, '--results-dir', root, '--run', 'r', ...args]), (e: Error) => isUsageError(e) && re.test(e.message), args.join(' '));
   }
   assert.deepEqual(fs.readdirSync(root), []);
 });

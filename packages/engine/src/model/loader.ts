@@ -71,7 +71,7 @@ export interface LoadedModel {
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([k, v]) => v !== undefined && k !== 'traceFile')) as Partial<T>;
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 function defaultDtype(p: Precision): ActDtype {
@@ -140,9 +140,10 @@ export function loadModel(o: LoadOptions): LoadedModel {
   if (device === 'cpu' && cpuBytes > 12e9) {
     throw new EngineError('TOO_BIG_FOR_CPU', `${o.model} needs about ${Math.round(cpuBytes / 1e9)} GB as fp32 on the CPU reference backend; run it with --device cuda`);
   }
-  const cudaOptions: CudaEngineOptions = { ...DEFAULT_CUDA_OPTIONS, ...definedOnly(o.cuda ?? {}) };
+  const { traceFile, ...cudaFlags } = o.cuda ?? {};
+  const cudaOptions: CudaEngineOptions = { ...DEFAULT_CUDA_OPTIONS, ...definedOnly(cudaFlags) };
   const nativeCfg = toNativeConfig(arch, { actDtype: dtype, device, threads, maxPositions: maxModelLen });
-  if (device === 'cuda') nativeCfg.cuda = { ...cudaOptions, ...(o.cuda?.traceFile ? { traceFile: o.cuda.traceFile } : {}) };
+  if (device === 'cuda') nativeCfg.cuda = { ...cudaOptions, ...(traceFile ? { traceFile } : {}) };
   const model = wrapNative('creating the model', () => new native.NativeModel(nativeCfg));
 
   try {
@@ -200,7 +201,7 @@ export function loadModel(o: LoadOptions): LoadedModel {
       progress(`KV cache: ${fit} blocks (${fit * KV_BLOCK_SIZE} tokens) in ${Math.round(util * 100)}% of GPU memory`);
     }
     wrapNative('allocating the KV cache', () => model.allocateKvCache(numKvBlocks));
-    if (device === 'cuda') recipe = { ...recipe, cuda: { pdl: cudaOptions.pdl, cudaGraphs: cudaOptions.cudaGraphs, fusedDecode: cudaOptions.fusedDecode } };
+    if (device === 'cuda') recipe = { ...recipe, cuda: cudaOptions };
     return {
       native: model,
       tokenizer,

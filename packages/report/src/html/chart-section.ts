@@ -37,17 +37,27 @@ function table(c: ChartResult): string {
   return `<details class="data-table"><summary>Data table (${c.rows.length} rows)</summary><div class="table-wrap"><table class="data"><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table></div></details>`;
 }
 
-export function chartSection(c: ChartResult, label: string, level: 'h2' | 'h4' = 'h2'): string {
-  const notes = c.notes.map((n) => `<li>${esc(n)}</li>`).join('');
-  const figure = c.spec
+/** The chart's mount point, or its "no data" note. */
+function figureHtml(c: ChartResult): string {
+  return c.spec
     ? `<div class="figure"><div class="vis" id="vis-${esc(c.id)}" data-chart="${esc(c.id)}"></div></div>`
     : `<div class="figure"><div class="empty" data-chart="${esc(c.id)}">No data for this chart. ${esc(c.emptyReason ?? '')}</div></div>`;
-  const exports = [
+}
+
+/** CSV and Vega-spec download links (filled by the client script), '' when there is nothing to download. */
+function exportsHtml(c: ChartResult): string {
+  return [
     c.rows.length ? `<a data-chart="${esc(c.id)}" data-export="csv" download="${esc(c.id)}.csv">CSV</a>` : '',
     c.spec ? `<a data-chart="${esc(c.id)}" data-export="spec" download="${esc(c.id)}.vg.json">Vega spec</a>` : '',
   ]
     .filter(Boolean)
     .join(' · ');
+}
+
+export function chartSection(c: ChartResult, label: string, level: 'h2' | 'h4' = 'h2'): string {
+  const notes = c.notes.map((n) => `<li>${esc(n)}</li>`).join('');
+  const figure = figureHtml(c);
+  const exports = exportsHtml(c);
   return `<section class="chart${c.spec ? '' : ' is-empty'}" id="chart-${esc(c.id)}">
 <div class="chart-head"><${level}>${esc(label)}</${level}><div class="badges">${badges(c)}</div></div>
 <p class="reading">${esc(c.reading)}</p>
@@ -61,15 +71,8 @@ ${exports ? `<p class="exports">Download: ${exports}</p>` : ''}
 /** A chart split for side-by-side layouts: the figure (with its heading and downloads) and its text. */
 export function compactChart(c: ChartResult): { figure: string; text: string } {
   const notes = c.notes.map((n) => `<li>${esc(n)}</li>`).join('');
-  const body = c.spec
-    ? `<div class="figure"><div class="vis" id="vis-${esc(c.id)}" data-chart="${esc(c.id)}"></div></div>`
-    : `<div class="figure"><div class="empty" data-chart="${esc(c.id)}">No data for this chart. ${esc(c.emptyReason ?? '')}</div></div>`;
-  const exports = [
-    c.rows.length ? `<a data-chart="${esc(c.id)}" data-export="csv" download="${esc(c.id)}.csv">CSV</a>` : '',
-    c.spec ? `<a data-chart="${esc(c.id)}" data-export="spec" download="${esc(c.id)}.vg.json">Vega spec</a>` : '',
-  ]
-    .filter(Boolean)
-    .join(' · ');
+  const body = figureHtml(c);
+  const exports = exportsHtml(c);
   return {
     figure: `<section class="chart compact${c.spec ? '' : ' is-empty'}" id="chart-${esc(c.id)}"><h4>${esc(c.title)}</h4>${body}${exports ? `<p class="exports">Download: ${exports}</p>` : ''}</section>`,
     text: `<p class="reading">${esc(c.reading)}</p>${notes ? `<ul class="notes">${notes}</ul>` : ''}`,

@@ -4,18 +4,11 @@
  * rate vary inside a setup; the KV block count does too (it follows the memory free when the run loaded).
  */
 import type { Tagged } from '../load/read-results.ts';
-import type { BenchPoint, WeightsKind } from '../results-types.ts';
-import { setupOf, shortCommit } from '../setup.ts';
+import type { BenchPoint } from '../results-types.ts';
+import { setupOf, shortCommit, type Setup } from '../setup.ts';
 
-export interface BenchSetup {
-  key: string;
-  /** device · commit · model (as setupOf) */
-  label: string;
-  device: string;
-  deviceKind: string;
-  commit: string;
-  model: string;
-  weights: WeightsKind;
+/** A bench setup: the chart setup (device · commit · model, as setupOf) plus the engine configuration. */
+export interface BenchSetup extends Setup {
   engine: string;
   firstDate: string;
   lastDate: string;
