@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 export type NativeDtype = 'F32' | 'F16' | 'BF16' | 'F8_E4M3' | 'I8' | 'I32' | 'F64';
 export * from './precision.ts';
 export * from './device_ceilings.ts';
-import type { ActDtype, Precision } from './precision.ts';
+import type { ActDtype, KvCacheDtype, Precision } from './precision.ts';
 
 export interface NativeModelConfig {
   hiddenSize: number;
@@ -30,6 +30,12 @@ export interface NativeModelConfig {
   /** Length of the RoPE table: the largest position + 1 this model instance can run. */
   maxPositions: number;
   actDtype: ActDtype;
+  /**
+   * KV-cache dtype (default 'auto' = actDtype). 'fp8' reads the per-layer scales from the tensors
+   * `model.layers.{i}.self_attn.k_scale` / `.v_scale` (F32, shape [] or [1]) when they were set or loaded before
+   * finalize(), else uses 1.0.
+   */
+  kvCacheDtype?: KvCacheDtype;
   device: 'cpu' | 'cuda';
   threads: number;
   /** CUDA backend options (ignored on the CPU); the engine records them in provenance. */
@@ -101,7 +107,11 @@ export interface NativeTensor {
 }
 
 export interface CalibrationStats {
-  /** linear name ('q','o','gate','down' per layer) -> per-input-channel absmax, Float32Array [layers * K] */
+  /**
+   * linear input name ('attn_in', 'o_in', 'mlp_in', 'down_in') -> per-input-channel absmax, Float32Array [layers * K];
+   * 'k_cache' / 'v_cache' -> per-channel absmax of K (after RoPE) and V as written to the KV cache (before any FP8
+   * encoding), Float32Array [layers * numKvHeads * headDim]. A layer's KV scale is its max / 448.
+   */
   [linear: string]: Float32Array;
 }
 
@@ -125,7 +135,7 @@ export interface NativeModel {
   /** Names and contents of the prepared (possibly quantized) weights, under HF / compressed-tensors names. */
   exportNames(): string[];
   exportTensor(name: string): NativeTensor;
-  /** Bytes of one KV block (all layers, K and V). */
+  /** Bytes of one KV block (all layers, K and V; 1 byte per element with kvCacheDtype 'fp8'). */
   kvBlockBytes(): number;
   /** KV blocks fitting in `utilization` of GPU memory after weights and a workspace for maxTokens per step (0 on the CPU). */
   suggestKvBlocks(utilization: number, maxTokens: number): number;

@@ -11,6 +11,23 @@ export const BENCH_PRECISIONS = ['fp16', 'int8-w8a8', 'fp8-dynamic', 'fp8-static
 export const QUANTIZED_PRECISIONS = ['int8-w8a8', 'fp8-dynamic', 'fp8-static'] as const satisfies readonly Precision[];
 export type QuantizedPrecision = (typeof QUANTIZED_PRECISIONS)[number];
 
+/**
+ * KV-cache dtype (vLLM's `--kv-cache-dtype`): 'auto' stores K and V in the activation dtype; 'fp8' stores FP8 E4M3
+ * codes with a per-layer `k_scale` / `v_scale` (stored = x / scale, round-to-nearest-even, saturating at +-448;
+ * read = code * scale). Scales come from the checkpoint tensors `model.layers.{i}.self_attn.k_scale` / `v_scale`
+ * (compressed-tensors `kv_cache_scheme`, as llm-compressor writes them), else 1.0 as vLLM's default.
+ */
+export const KV_CACHE_DTYPES = ['auto', 'fp8'] as const;
+export type KvCacheDtype = (typeof KV_CACHE_DTYPES)[number];
+export function isKvCacheDtype(s: string): s is KvCacheDtype {
+  return (KV_CACHE_DTYPES as readonly string[]).includes(s);
+}
+/** Bytes per cached K or V element: 1 for fp8, else the activation dtype's width. */
+export function kvElementBytes(kv: KvCacheDtype, act: ActDtype): 1 | 2 | 4 {
+  if (kv === 'fp8') return 1;
+  return act === 'fp32' ? 4 : 2;
+}
+
 /** Activation dtype between ops (the 16-bit parts of a quantized model use it too). */
 export type ActDtype = 'fp32' | 'fp16' | 'bf16';
 
