@@ -13,7 +13,7 @@ import type { ModelRunner, EngineCoreOptions } from './scheduler/types.ts';
 import type { TextTokenizer } from './tokenizer/tokenizer.ts';
 import { encodeContinuationPair } from './tokenizer/pair.ts';
 import { compareIds, ScoringPlan } from './scoring_plan.ts';
-import type { GenerateOptions, GenerateOutput, LoglikelihoodRequest, LoglikelihoodResult, ModelInfo } from './types.ts';
+import type { GenerateOptions, GenerateOutput, KvCacheDtype, LoglikelihoodRequest, LoglikelihoodResult, ModelInfo } from './types.ts';
 
 export type { LoadOptions } from './model/loader.ts';
 
@@ -54,6 +54,12 @@ export class LLM implements ModelRunner {
   readonly numKvBlocks: number;
   readonly maxModelLen: number;
   readonly eosTokenIds: number[];
+  /** KV-cache dtype (vLLM's --kv-cache-dtype): 'auto' = the activation dtype, 'fp8' = FP8 E4M3 with per-layer scales. */
+  readonly kvCacheDtype: KvCacheDtype;
+  /** Bytes of one KV block (the native model's kvBlockBytes(); 1 byte per element with fp8). */
+  readonly kvBlockBytes: number;
+  /** With fp8: the per-layer k/v scales set on the model (from the checkpoint or calibrated); null when 1.0 / 'auto'. */
+  readonly kvScales: { k: number[]; v: number[] } | null;
   private m: LoadedModel | null;
   private busy = false;
 
@@ -62,6 +68,9 @@ export class LLM implements ModelRunner {
     this.tokenizer = m.tokenizer;
     this.numKvBlocks = m.numKvBlocks;
     this.maxModelLen = m.maxModelLen;
+    this.kvCacheDtype = m.kvCacheDtype;
+    this.kvBlockBytes = m.kvBlockBytes;
+    this.kvScales = m.kvScales;
     this.eosTokenIds = [...new Set([...m.arch.eosTokenIds, ...m.tokenizer.eosTokenIds])];
     this.info = {
       model: m.modelId,

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
-import type { DeviceKind, PrecisionRecipe, WeightsKind } from './types.ts';
+import type { DeviceKind, KvCacheDtype, PrecisionRecipe, WeightsKind } from './types.ts';
 
 /** Recorded in every result file (bench points, eval results, kernel timings). */
 export interface Provenance {
@@ -13,6 +13,11 @@ export interface Provenance {
   model: string;
   weights: WeightsKind;
   recipe: PrecisionRecipe;
+  /**
+   * KV-cache dtype of the run, named as vLLM's flag (--kv-cache-dtype auto|fp8); the recipe says where its scales
+   * came from. Absent in results written before it was recorded (those ran 'auto').
+   */
+  kv_cache_dtype?: KvCacheDtype;
   /** ISO timestamp. */
   date: string;
   node: string;
@@ -24,6 +29,11 @@ export interface Provenance {
   servedModel?: string;
   /** The user's label for the server (--label), e.g. "vllm-fp8". */
   label?: string;
+}
+
+/** The KV-cache dtype a result ran with ('auto' for results written before it was recorded). */
+export function kvCacheDtypeOf(p: Pick<Provenance, 'kv_cache_dtype' | 'recipe'> | undefined | null): KvCacheDtype {
+  return p?.kv_cache_dtype ?? p?.recipe?.kvCacheDtype ?? 'auto';
 }
 
 let commitCache: string | undefined;
@@ -63,6 +73,7 @@ export function makeProvenance(args: {
 }): Provenance {
   return {
     ...args,
+    kv_cache_dtype: args.recipe.kvCacheDtype ?? 'auto',
     commit: gitCommit(),
     date: new Date().toISOString(),
     node: process.version,

@@ -12,8 +12,12 @@ export {
   type Precision,
   type QuantizedPrecision,
   type ActDtype,
+  KV_CACHE_DTYPES,
+  isKvCacheDtype,
+  kvElementBytes,
+  type KvCacheDtype,
 } from '@quantbench/native';
-import type { ActDtype, Precision } from '@quantbench/native';
+import type { ActDtype, KvCacheDtype, Precision } from '@quantbench/native';
 
 export type DeviceKind = 'cpu' | 'cuda';
 export type WeightsKind = 'synthetic' | 'real';
@@ -33,6 +37,13 @@ export interface PrecisionRecipe {
   source: 'load-time' | 'checkpoint' | 'none';
   /** CUDA backend options the run used (absent on the CPU reference). */
   cuda?: CudaEngineOptions;
+  /**
+   * KV-cache dtype (vLLM's --kv-cache-dtype): 'auto' = the activation dtype, 'fp8' = FP8 E4M3 with per-layer
+   * k_scale / v_scale. Absent in results written before it was an axis (they ran 'auto').
+   */
+  kvCacheDtype?: KvCacheDtype;
+  /** With kvCacheDtype 'fp8': where the per-layer k/v scales came from. */
+  kvScales?: 'checkpoint' | 'calibrated' | 'default 1.0';
 }
 
 /** Run-time options of the CUDA backend: all on by default; turning one off is for comparisons (recorded). */

@@ -304,9 +304,19 @@ describe('parseQuantizationConfig refuses what quantbench cannot run, by name', 
     ],
     ['int8 config with float format', variant(W8A8_INT8, (qc) => (qc.config_groups.group_0.format = 'float-quantized')), ['inconsistent']],
     [
-      'kv-cache quantization',
-      variant(FP8_STATIC, (qc) => (qc.kv_cache_scheme = argsOld({ strategy: 'tensor' }))),
-      ['kv_cache_scheme', 'KV-cache'],
+      'int8 kv-cache quantization',
+      variant(FP8_STATIC, (qc) => (qc.kv_cache_scheme = argsOld({ strategy: 'tensor', type: 'int' }))),
+      ['kv_cache_scheme num_bits=8, type=int', 'FP8 (E4M3) KV caches'],
+    ],
+    [
+      'per-head kv-cache scales',
+      variant(FP8_STATIC, (qc) => (qc.kv_cache_scheme = argsOld({ strategy: 'attn_head', type: 'float' }))),
+      ['kv_cache_scheme.strategy=attn_head'],
+    ],
+    [
+      'dynamic kv-cache scales',
+      variant(FP8_STATIC, (qc) => (qc.kv_cache_scheme = argsOld({ strategy: 'tensor', type: 'float', dynamic: true }))),
+      ['kv_cache_scheme.dynamic=true'],
     ],
     ['another quant_method', { ...LLAMA, quantization_config: { quant_method: 'gptq', bits: 4 } }, ['quant_method="gptq"']],
     [

@@ -92,9 +92,8 @@ export function parseQuantizationConfig(config: Record<string, unknown>, file = 
         `(as written by llm-compressor); ${SUPPORTED}`,
     );
   }
-  if (qc.kv_cache_scheme !== undefined && qc.kv_cache_scheme !== null) {
-    throw unsupported(file, `kv_cache_scheme is set (KV-cache quantization) and is not supported: quantbench keeps the KV cache in 16-bit; ${SUPPORTED}`);
-  }
+  // kv_cache_scheme (FP8 KV-cache scales) is read by parseKvCacheScheme; it is checked here so a bad one fails early.
+  parseKvCacheScheme(config, file);
   if (isObject(qc.sparsity_config) && Object.keys(qc.sparsity_config).length > 0) {
     throw unsupported(file, `sparsity_config is set (sparse weights) and is not supported; ${SUPPORTED}`);
   }
@@ -115,6 +114,9 @@ export function parseQuantizationConfig(config: Record<string, unknown>, file = 
   for (const entry of ignore) checkPattern(file, entry, 'ignore');
 
   const groups = qc.config_groups;
+  // A KV-cache-only config (16-bit weights + kv_cache_scheme, as llm-compressor writes for a kv_cache_scheme-only
+  // recipe): the weights are not quantized.
+  if (isKvOnly(qc)) return null;
   if (!isObject(groups) || Object.keys(groups).length === 0) {
     throw unsupported(file, 'quantization_config has no config_groups, so nothing says how layers are quantized; re-export the checkpoint');
   }
@@ -147,6 +149,67 @@ export function parseQuantizationConfig(config: Record<string, unknown>, file = 
   return scheme;
 }
 
+/** The kv_cache_scheme quantbench (and vLLM) run: FP8 E4M3, one static symmetric scale per layer for K and for V. */
+export interface KvCacheScheme {
+  numBits: 8;
+  type: 'float';
+  strategy: 'tensor';
+  dynamic: false;
+  symmetric: true;
+}
+
+/** The kv_cache_scheme quantbench writes: QuantizationArgs as compressed-tensors serializes them (llm-compressor's kv_cache_scheme). */
+export function buildKvCacheScheme(): Record<string, unknown> {
+  return args('float', 'tensor', false, 'minmax');
+}
+
+function isKvOnly(qc: Record<string, unknown>): boolean {
+  const kv = qc.kv_cache_scheme;
+  const groups = qc.config_groups;
+  return kv !== undefined && kv !== null && (groups === undefined || groups === null || (isObject(groups) && Object.keys(groups).length === 0));
+}
+
+/**
+ * Read `quantization_config.kv_cache_scheme`: null when absent; the FP8 per-tensor scheme when it is what vLLM serves
+ * (its CompressedTensorsKVCacheMethod.validate_kv_cache_scheme: type float, num_bits 8, strategy tensor, symmetric);
+ * a CheckpointError('UNSUPPORTED_QUANT') naming the field otherwise.
+ */
+export function parseKvCacheScheme(config: Record<string, unknown>, file = 'config.json'): KvCacheScheme | null {
+  const qc = config.quantization_config ?? config.compression_config;
+  if (!isObject(qc)) return null;
+  const kv = qc.kv_cache_scheme;
+  if (kv === undefined || kv === null) return null;
+  if (!isObject(kv)) throw bad(file, `quantization_config.kv_cache_scheme is ${kind(kv)}, not a QuantizationArgs object`);
+  const KV_SUPPORTED = 'quantbench runs FP8 (E4M3) KV caches with one static symmetric scale per layer (kv_cache_scheme num_bits 8, type float, strategy tensor), as vLLM';
+  const a = readArgs(file, 'kv_cache_scheme', kv);
+  if (a.type !== 'float' || a.numBits !== 8) {
+    throw unsupported(file, `kv_cache_scheme num_bits=${a.numBits}, type=${a.type} is not supported: ${KV_SUPPORTED}`);
+  }
+  if (a.strategy !== 'tensor') {
+    throw unsupported(file, `kv_cache_scheme.strategy=${a.strategy} is not supported (per-head or per-channel KV scales): ${KV_SUPPORTED}`);
+  }
+  if (!a.symmetric) throw unsupported(file, `kv_cache_scheme.symmetric=false (zero points) is not supported: ${KV_SUPPORTED}`);
+  if (a.dynamic !== false) {
+    throw unsupported(file, `kv_cache_scheme.dynamic=${JSON.stringify(a.dynamic)} is not supported (scales computed at run time): ${KV_SUPPORTED}`);
+  }
+  return { numBits: 8, type: 'float', strategy: 'tensor', dynamic: false, symmetric: true };
+}
+
+/**
+ * The canonical KV scale name of a checkpoint tensor, or null when it is not one. Canonical:
+ * `model.layers.{i}.self_attn.k_scale` / `v_scale` (llm-compressor). Also read, as vLLM remaps them: the older
+ * compressed-tensors `self_attn.k_proj.output_scale` / `v_proj.output_scale` (CompressedTensorsConfig.get_cache_scale),
+ * ModelOpt's `self_attn.k_proj.k_scale` / `v_proj.v_scale`, and the deprecated single `self_attn.kv_scale`, which vLLM
+ * uses for K and V both (maybe_remap_kv_scale_name).
+ */
+export function kvScaleNames(name: string): string[] | null {
+  const m = /^(model\.layers\.\d+\.self_attn)\.(k_scale|v_scale|k_proj\.output_scale|v_proj\.output_scale|k_proj\.k_scale|v_proj\.v_scale|kv_scale)$/.exec(name);
+  if (!m) return null;
+  const [, base, suffix] = m;
+  if (suffix === 'kv_scale') return [`${base}.k_scale`, `${base}.v_scale`];
+  return [`${base}.${suffix!.startsWith('k') ? 'k' : 'v'}_scale`];
+}
+
 /** Whether a module is in the scheme's ignore list (and so stays unquantized). */
 export function isIgnored(moduleName: string, scheme: Pick<QuantScheme, 'ignore'>): boolean {
   return scheme.ignore.some((e) => entryMatches(e, moduleName));
@@ -166,7 +229,32 @@ export function isQuantizedModule(moduleName: string, scheme: Pick<QuantScheme, 
  * The quantization_config quantbench writes: the same layout llm-compressor writes for its W8A8 (int8), FP8_DYNAMIC
  * and FP8 (static) preset schemes, keys sorted as transformers sorts them in config.json, ignore ["lm_head"].
  */
-export function buildQuantizationConfig(precision: QuantizedPrecision): Record<string, unknown> {
+export function buildQuantizationConfig(precision: QuantizedPrecision, o: { kvCache?: boolean } = {}): Record<string, unknown> {
+  const cfg = buildWeightConfig(precision);
+  if (o.kvCache) cfg.kv_cache_scheme = buildKvCacheScheme();
+  return cfg;
+}
+
+/**
+ * The quantization_config of a checkpoint with 16-bit weights and FP8 KV-cache scales only (a kv_cache_scheme-only
+ * llm-compressor recipe): no config groups, dense weights.
+ */
+export function buildKvOnlyQuantizationConfig(): Record<string, unknown> {
+  return {
+    config_groups: {},
+    format: 'dense',
+    global_compression_ratio: null,
+    ignore: [],
+    kv_cache_scheme: buildKvCacheScheme(),
+    quant_method: 'compressed-tensors',
+    quantization_status: 'compressed',
+    sparsity_config: {},
+    transform_config: {},
+    version: COMPRESSED_TENSORS_LAYOUT_VERSION,
+  };
+}
+
+function buildWeightConfig(precision: QuantizedPrecision): Record<string, unknown> {
   const type = precision === 'int8-w8a8' ? 'int' : 'float';
   const format = precision === 'int8-w8a8' ? 'int-quantized' : 'float-quantized';
   const weights = args(type, precision === 'fp8-static' ? 'tensor' : 'channel', false, 'minmax');
@@ -225,7 +313,7 @@ function expandPreset(file: string, groupName: string, raw: unknown): Record<str
     if (!precision) {
       throw unsupported(file, `config_groups.${groupName} names preset scheme "${groupName}", which is not supported; ${SUPPORTED}`);
     }
-    const built = buildQuantizationConfig(precision) as { config_groups: { group_0: Record<string, unknown> } };
+    const built = buildWeightConfig(precision) as { config_groups: { group_0: Record<string, unknown> } };
     return { ...built.config_groups.group_0, format: undefined, targets: raw };
   }
   if (!isObject(raw)) throw bad(file, `config_groups.${groupName} is ${kind(raw)}, not a scheme object`);

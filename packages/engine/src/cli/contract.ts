@@ -11,6 +11,7 @@
  */
 import { closest, distance } from 'fastest-levenshtein';
 import type { Argv } from 'yargs';
+import { KV_CACHE_DTYPES } from '../types.ts';
 
 export const EXIT_USAGE = 2;
 
@@ -174,3 +175,12 @@ export function contractCheck(c: Contract): (argv: Record<string, unknown>, opti
     return true;
   };
 }
+
+/** vLLM's --kv-cache-dtype, shared by the CLIs that load a model. */
+export const KV_CACHE_DTYPE_OPTION = {
+  choices: KV_CACHE_DTYPES,
+  default: 'auto' as const,
+  describe:
+    "KV-cache dtype, as vLLM's flag: auto = the activation dtype; fp8 = FP8 E4M3 with the checkpoint's per-layer k_scale/v_scale " +
+    '(pnpm quantize --kv-cache-dtype fp8 writes them), else scale 1.0',
+};

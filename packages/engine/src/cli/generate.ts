@@ -5,7 +5,7 @@ import { hideBin } from 'yargs/helpers';
 import { LLM } from '../llm.ts';
 import { PRECISIONS, type Precision } from '../types.ts';
 import { fail, progressDone, progressLine } from './common.ts';
-import { applyContract, UsageError } from './contract.ts';
+import { applyContract, KV_CACHE_DTYPE_OPTION, UsageError } from './contract.ts';
 import { tokenTexts } from '../tokenizer/detokenize.ts';
 import { checkModelPath } from './model_arg.ts';
 
@@ -23,6 +23,7 @@ async function main(): Promise<void> {
     .option('model', { type: 'string', demandOption: true, describe: 'HF Llama directory (plain or compressed-tensors) or synthetic:tiny / synthetic:llama-3.1-8b' })
     .option('precision', { choices: PRECISIONS, describe: 'fp16 (baseline), int8-w8a8, fp8-dynamic, fp8-static; fp32/bf16 as references. Default: fp16, or the scheme of a compressed-tensors checkpoint' })
     .option('dtype', { choices: ['fp16', 'bf16', 'fp32'] as const, describe: 'activation dtype of the 16-bit parts (default from the precision)' })
+    .option('kv-cache-dtype', KV_CACHE_DTYPE_OPTION)
     .option('device', { choices: ['auto', 'cpu', 'cuda'] as const, default: 'auto' as const })
     .option('max-tokens', { type: 'number', default: 64 })
     .option('temperature', { type: 'number', default: 0, describe: '0 = greedy' })
@@ -46,6 +47,7 @@ async function main(): Promise<void> {
     model: argv.model,
     precision: argv.precision as Precision | undefined,
     dtype: argv.dtype,
+    kvCacheDtype: argv['kv-cache-dtype'],
     device: argv.device,
     calib: argv.calib,
     threads: argv.threads,
@@ -71,6 +73,7 @@ async function main(): Promise<void> {
           weights: llm.info.weights,
           precision: llm.info.precision,
           recipe: llm.info.recipe,
+          kv_cache_dtype: llm.kvCacheDtype,
           device: llm.info.deviceName,
           outputs: outs.map((o) => ({
             prompt: o.prompt,

@@ -3,16 +3,18 @@
  * one precision: loads tensors straight from the safetensors files into native memory (never through the JS heap),
  * calibrates when the precision needs it, quantizes, and allocates the paged KV cache.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { loadNative, type NativeDtype, type NativeModel } from '@quantbench/native';
 import { openCheckpoint } from '../checkpoint/index.ts';
-import { parseQuantizationConfig } from '../checkpoint/compressed_tensors.ts';
+import { kvScaleNames, parseKvCacheScheme, parseQuantizationConfig } from '../checkpoint/compressed_tensors.ts';
+import { decodeFloats } from '../checkpoint/quant_tensors.ts';
 import { EngineError, wrapNative } from '../errors.ts';
 import { dataPath } from '../datadir.ts';
 import { cpuDeviceName } from '../provenance.ts';
 import { calibrate, DEFAULT_CALIBRATION } from '../quant/calibration.ts';
 import { ByteTokenizer, loadTokenizer, type TextTokenizer } from '../tokenizer/tokenizer.ts';
-import { DEFAULT_CUDA_OPTIONS, isPrecision, isQuantized, type ActDtype, type CudaEngineOptions, type DeviceKind, type LlamaConfig, type Precision, type PrecisionRecipe, type WeightsKind } from '../types.ts';
+import { DEFAULT_CUDA_OPTIONS, isKvCacheDtype, isPrecision, isQuantized, KV_CACHE_DTYPES, type ActDtype, type CudaEngineOptions, type DeviceKind, type KvCacheDtype, type LlamaConfig, type Precision, type PrecisionRecipe, type WeightsKind } from '../types.ts';
 import { parseLlamaConfig, syntheticConfig, weightBytes } from './config.ts';
 import { toNativeConfig } from './native_config.ts';
 
@@ -29,6 +31,16 @@ export interface LoadOptions {
   precision?: Precision;
   /** Activation dtype of the 16-bit parts (default: fp16; fp32/bf16 precisions imply theirs). */
   dtype?: ActDtype;
+  /**
+   * KV-cache dtype, vLLM's --kv-cache-dtype (default 'auto' = the activation dtype). 'fp8' stores FP8 E4M3 with the
+   * checkpoint's per-layer k_scale / v_scale when it has them, else 1.0 (as vLLM); 'auto' ignores those scales.
+   */
+  kvCacheDtype?: KvCacheDtype;
+  /**
+   * With kvCacheDtype 'fp8': calibrate the per-layer KV scales on the calibration text (per layer max |K| / 448 and
+   * max |V| / 448) instead of reading them from the checkpoint (`pnpm quantize --kv-cache-dtype fp8`).
+   */
+  calibrateKvScales?: boolean;
   device?: DeviceKind | 'auto';
   threads?: number;
   /** Calibration text (.txt / .jsonl) for fp8-static scales and int8 SmoothQuant; default: our small built-in text. */
@@ -68,6 +80,61 @@ export interface LoadedModel {
   maxModelLen: number;
   numKvBlocks: number;
   modelId: string;
+  kvCacheDtype: KvCacheDtype;
+  /** Bytes of one KV block of KV_BLOCK_SIZE tokens (the native model's kvBlockBytes()). */
+  kvBlockBytes: number;
+  /** With kvCacheDtype 'fp8': the per-layer scales set on the model (absent layers of a checkpoint: 1.0). */
+  kvScales: { k: number[]; v: number[] } | null;
+}
+
+/** FP8 E4M3's largest finite value: a KV scale maps a layer's absmax onto it. */
+export const FP8_E4M3_MAX = 448;
+
+/**
+ * Per-layer KV scales from the 'k_cache' / 'v_cache' calibration stats ([layers * numKvHeads * headDim] per-channel
+ * absmax): scale = layer max / 448; a layer with no range (all zero, or no stats) gets 1.0.
+ */
+export function kvScalesFromStats(calib: Record<string, Float32Array>, arch: Pick<LlamaConfig, 'numLayers' | 'numKvHeads' | 'headDim'>): { k: number[]; v: number[] } {
+  const per = arch.numKvHeads * arch.headDim;
+  const scales = (key: 'k_cache' | 'v_cache'): number[] => {
+    const stats = calib[key];
+    if (!stats || stats.length !== arch.numLayers * per) {
+      throw new EngineError('BAD_CALIBRATION', `calibration returned ${stats ? `${stats.length} values` : 'no values'} for ${key}; expected ${arch.numLayers} layers x ${per} channels (is the native side built with KV-cache calibration?)`);
+    }
+    return Array.from({ length: arch.numLayers }, (_, l) => {
+      let m = 0;
+      for (let i = l * per; i < (l + 1) * per; i++) if (stats[i]! > m) m = stats[i]!;
+      const s = m / FP8_E4M3_MAX;
+      return s > 0 && Number.isFinite(s) ? s : 1;
+    });
+  };
+  return { k: scales('k_cache'), v: scales('v_cache') };
+}
+
+export const kScaleName = (layer: number) => `model.layers.${layer}.self_attn.k_scale`;
+export const vScaleName = (layer: number) => `model.layers.${layer}.self_attn.v_scale`;
+
+function setKvScales(model: NativeModel, s: { k: number[]; v: number[] }): void {
+  s.k.forEach((x, l) => wrapNative(`setting ${kScaleName(l)}`, () => model.setTensor(kScaleName(l), 'F32', [], Float32Array.of(x))));
+  s.v.forEach((x, l) => wrapNative(`setting ${vScaleName(l)}`, () => model.setTensor(vScaleName(l), 'F32', [], Float32Array.of(x))));
+}
+
+/** Reads a one-element F32/F16/BF16 tensor (a KV scale) from its file region. */
+function readScalar(t: { name: string; file: string; offset: number; nbytes: number; dtype: string; shape: number[] }): number {
+  const n = t.shape.reduce((a, b) => a * b, 1);
+  if (n !== 1 || !['F32', 'F16', 'BF16'].includes(t.dtype)) {
+    throw new EngineError('BAD_CONFIG', `KV scale ${t.name} in ${t.file} is ${t.dtype} ${JSON.stringify(t.shape)}; expected one F32/F16/BF16 value (a per-layer, per-tensor scale)`);
+  }
+  const fd = fs.openSync(t.file, 'r');
+  try {
+    const buf = Buffer.alloc(t.nbytes);
+    fs.readSync(fd, buf, 0, t.nbytes, t.offset);
+    const v = decodeFloats(t.dtype as 'F32', new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength))[0]!;
+    if (!(v > 0) || !Number.isFinite(v)) throw new EngineError('BAD_CONFIG', `KV scale ${t.name} in ${t.file} is ${v}; a scale must be a positive finite number`);
+    return v;
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {
@@ -130,6 +197,11 @@ export function loadModel(o: LoadOptions): LoadedModel {
   if (scheme && precision !== scheme.precision) {
     throw new EngineError('BAD_CONFIG', `${o.model} is a ${scheme.precision} checkpoint (compressed-tensors); run it with --precision ${scheme.precision}, or quantize the 16-bit original to ${precision}`);
   }
+  const kvCacheDtype: KvCacheDtype = o.kvCacheDtype ?? 'auto';
+  if (!isKvCacheDtype(kvCacheDtype)) throw new EngineError('BAD_CONFIG', `unknown kvCacheDtype "${String(kvCacheDtype)}" (use ${KV_CACHE_DTYPES.join(' or ')})`);
+  if (o.calibrateKvScales && kvCacheDtype !== 'fp8') throw new EngineError('BAD_CONFIG', 'calibrateKvScales needs kvCacheDtype fp8');
+  // A checkpoint's kv_cache_scheme is checked even when it is not used ('auto' ignores its scales, as vLLM).
+  const kvScheme = ckpt ? parseKvCacheScheme(ckpt.config, path.join(ckpt.dir, 'config.json')) : null;
   const dtype = o.dtype ?? defaultDtype(precision);
   if ((precision === 'fp32' && dtype !== 'fp32') || (precision === 'bf16' && dtype !== 'bf16') || (precision === 'fp16' && dtype !== 'fp16')) {
     throw new EngineError('BAD_CONFIG', `precision ${precision} runs with dtype ${defaultDtype(precision)}, not ${dtype}`);
@@ -142,16 +214,39 @@ export function loadModel(o: LoadOptions): LoadedModel {
   }
   const { traceFile, ...cudaFlags } = o.cuda ?? {};
   const cudaOptions: CudaEngineOptions = { ...DEFAULT_CUDA_OPTIONS, ...definedOnly(cudaFlags) };
-  const nativeCfg = toNativeConfig(arch, { actDtype: dtype, device, threads, maxPositions: maxModelLen });
+  const nativeCfg = toNativeConfig(arch, { actDtype: dtype, device, threads, maxPositions: maxModelLen, kvCacheDtype });
   if (device === 'cuda') nativeCfg.cuda = { ...cudaOptions, ...(traceFile ? { traceFile } : {}) };
   const model = wrapNative('creating the model', () => new native.NativeModel(nativeCfg));
 
+  let kvScales: { k: number[]; v: number[] } | null = null;
+  let kvScaleSource: PrecisionRecipe['kvScales'] = kvCacheDtype === 'fp8' ? 'default 1.0' : undefined;
   try {
     if (synthetic) {
       progress(`synthesizing ${o.model} weights (seed ${o.seed ?? 0})`);
       wrapNative('synthesizing weights', () => model.synthesize(o.seed ?? 0, o.outlierChannels ?? 4, o.outlierGain ?? 20));
     } else if (ckpt) {
-      const names = [...ckpt.tensors.keys()].filter((n) => !n.endsWith('rotary_emb.inv_freq'));
+      // KV scales are not weights: with fp8 they are set under their canonical names (legacy names remapped as vLLM
+      // does), with 'auto' they are ignored.
+      const all = [...ckpt.tensors.keys()].filter((n) => !n.endsWith('rotary_emb.inv_freq'));
+      const scaleNames = all.filter((n) => kvScaleNames(n) !== null);
+      if (kvCacheDtype === 'fp8' && scaleNames.length > 0) {
+        const k = new Array<number>(arch.numLayers).fill(1);
+        const v = new Array<number>(arch.numLayers).fill(1);
+        for (const n of scaleNames) {
+          const value = readScalar(ckpt.tensors.get(n)!);
+          for (const target of kvScaleNames(n)!) {
+            const layer = Number(/^model\.layers\.(\d+)\./.exec(target)![1]);
+            if (layer >= arch.numLayers) throw new EngineError('BAD_CONFIG', `KV scale ${n} names layer ${layer}, but the model has ${arch.numLayers} layers`);
+            (target.endsWith('.k_scale') ? k : v)[layer] = value;
+          }
+        }
+        kvScales = { k, v };
+        kvScaleSource = 'checkpoint';
+        setKvScales(model, kvScales);
+      } else if (kvCacheDtype === 'fp8' && kvScheme) {
+        progress(`note: ${o.model} declares kv_cache_scheme but holds no k_scale / v_scale tensors: KV scales are 1.0`);
+      }
+      const names = all.filter((n) => kvScaleNames(n) === null);
       names.forEach((name, i) => {
         const t = ckpt!.tensors.get(name)!;
         if (!isNativeDtype(t.dtype)) {
@@ -165,6 +260,22 @@ export function loadModel(o: LoadOptions): LoadedModel {
 
     let numKvBlocks = o.kvBlocks ?? 2048;
     let recipe: PrecisionRecipe;
+    const sixteen: Precision = dtype === 'fp32' ? 'fp32' : dtype === 'bf16' ? 'bf16' : 'fp16';
+    let kvCalibStats: Record<string, Float32Array> | undefined;
+    if (o.calibrateKvScales) {
+      // KV scales from the 16-bit model's K (after RoPE) and V on the calibration text; set before the final finalize.
+      const calibFile = o.calib ?? DEFAULT_CALIBRATION;
+      wrapNative('preparing weights for KV calibration', () => model.finalize(sixteen, {}));
+      wrapNative('allocating the KV cache', () => model.allocateKvCache(numKvBlocks));
+      progress(`calibrating KV scales on ${calibFile}`);
+      const stats = wrapNative('calibrating KV scales', () =>
+        calibrate(model, tokenizer, { file: calibFile, maxSamples: o.calibSamples, maxModelLen, blockSize: KV_BLOCK_SIZE, numKvBlocks }),
+      );
+      kvCalibStats = stats;
+      kvScales = kvScalesFromStats(stats, arch);
+      kvScaleSource = 'calibrated';
+      setKvScales(model, kvScales);
+    }
     if (scheme) {
       wrapNative('preparing quantized weights', () => model.finalize(precision, { prequantized: true }));
       recipe = recipeFor(precision, dtype, 'checkpoint', undefined, 'checkpoint');
@@ -173,8 +284,10 @@ export function loadModel(o: LoadOptions): LoadedModel {
       const needsCalib = precision === 'fp8-static' || (precision === 'int8-w8a8' && alpha >= 0);
       let calib: Record<string, Float32Array> | undefined;
       const calibFile = o.calib ?? DEFAULT_CALIBRATION;
-      if (needsCalib) {
-        wrapNative('preparing weights for calibration', () => model.finalize(dtype === 'fp32' ? 'fp32' : dtype === 'bf16' ? 'bf16' : 'fp16', {}));
+      if (needsCalib && kvCalibStats) {
+        calib = kvCalibStats; // the same 16-bit model on the same text: one calibration pass serves both
+      } else if (needsCalib) {
+        wrapNative('preparing weights for calibration', () => model.finalize(sixteen, {}));
         wrapNative('allocating the KV cache', () => model.allocateKvCache(numKvBlocks));
         progress(`calibrating on ${calibFile}`);
         calib = wrapNative('calibrating', () =>
@@ -202,6 +315,7 @@ export function loadModel(o: LoadOptions): LoadedModel {
     }
     wrapNative('allocating the KV cache', () => model.allocateKvCache(numKvBlocks));
     if (device === 'cuda') recipe = { ...recipe, cuda: cudaOptions };
+    recipe = { ...recipe, kvCacheDtype, ...(kvScaleSource ? { kvScales: kvScaleSource } : {}) };
     return {
       native: model,
       tokenizer,
@@ -214,6 +328,9 @@ export function loadModel(o: LoadOptions): LoadedModel {
       maxModelLen,
       numKvBlocks,
       modelId: synthetic ? o.model : modelIdOf(o.model),
+      kvCacheDtype,
+      kvBlockBytes: wrapNative('kvBlockBytes', () => model.kvBlockBytes()),
+      kvScales,
     };
   } catch (e) {
     model.free();

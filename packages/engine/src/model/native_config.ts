@@ -1,7 +1,7 @@
 import type { NativeModelConfig } from '@quantbench/native';
-import type { ActDtype, DeviceKind, LlamaConfig } from '../types.ts';
+import type { ActDtype, DeviceKind, KvCacheDtype, LlamaConfig } from '../types.ts';
 
-export function toNativeConfig(c: LlamaConfig, o: { actDtype: ActDtype; device: DeviceKind; threads: number; maxPositions: number }): NativeModelConfig {
+export function toNativeConfig(c: LlamaConfig, o: { actDtype: ActDtype; device: DeviceKind; threads: number; maxPositions: number; kvCacheDtype?: KvCacheDtype }): NativeModelConfig {
   return {
     hiddenSize: c.hiddenSize,
     intermediateSize: c.intermediateSize,
@@ -19,6 +19,7 @@ export function toNativeConfig(c: LlamaConfig, o: { actDtype: ActDtype; device: 
     tieWordEmbeddings: c.tieWordEmbeddings,
     maxPositions: o.maxPositions,
     actDtype: o.actDtype,
+    kvCacheDtype: o.kvCacheDtype ?? 'auto',
     device: o.device,
     threads: o.threads,
   };
