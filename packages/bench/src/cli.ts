@@ -117,6 +117,12 @@ export async function main(argv: string[]): Promise<number> {
           .option('model', { type: 'string', describe: 'synthetic:NAME or a model directory (default synthetic:llama-3.1-8b on CUDA, synthetic:tiny on CPU); with --backend openai: the served model name to request (default: the server\'s first)' })
           .option('device', { choices: ['auto', 'cpu', 'cuda'] as const, default: 'auto' as const })
           .option('precision', { type: 'string', describe: 'comma list (default: fp16,int8-w8a8,fp8-dynamic,fp8-static)' })
+          .option('kv-cache-dtype', {
+            type: 'string',
+            describe:
+              "KV-cache dtype, vLLM's flag: auto (default: the activation dtype) or fp8 (FP8 E4M3; per-layer k_scale/v_scale from the checkpoint, else 1.0); " +
+              'a comma list (auto,fp8) sweeps it inside each precision; every point records it (provenance.kv_cache_dtype)',
+          })
           .option('workload', { type: 'string', default: 'prefill-heavy', describe: 'prefill-heavy (2048/128) | decode-heavy (128/2048) | custom' })
           .option('input-len', { type: 'number' })
           .option('output-len', { type: 'number' })
@@ -160,6 +166,7 @@ export async function main(argv: string[]): Promise<number> {
           model: a.model,
           device: a.device,
           precision: a.precision,
+          kvCacheDtype: a.kvCacheDtype,
           workload: a.workload,
           inputLen: a.inputLen,
           outputLen: a.outputLen,
@@ -182,6 +189,9 @@ export async function main(argv: string[]): Promise<number> {
           threads: a.threads,
         };
         if (a.backend === 'openai') {
+          if (a.kvCacheDtype !== undefined && a.kvCacheDtype !== 'auto') {
+            throw new UsageError("--kv-cache-dtype with --backend openai: the KV-cache dtype is the server's flag (vllm serve --kv-cache-dtype fp8, pnpm serve --kv-cache-dtype fp8); give it there");
+          }
           code = await runOpenAIBenchCli(flags, { ...a, argv, log });
           return;
         }
@@ -190,7 +200,7 @@ export async function main(argv: string[]): Promise<number> {
         const r = resolveBench(flags, a.engineModule ? false : cudaAvailable());
         for (const n of r.notices) log(n);
         if (a.resume && !a.run) throw new UsageError('--resume needs --run NAME (the run to continue)');
-        const vllm = vllmOptionsOf(a, r.precisions.length * r.batches.length * r.rates.length);
+        const vllm = vllmOptionsOf(a, r.precisions.length * r.kvCacheDtypes.length * r.batches.length * r.rates.length);
         if (a.ceilings) readCeilingsFile(a.ceilings);  // a bad file fails here, before any model loads
         const run = a.run ?? defaultRunName();
         const runDir = runDirFor(a.resultsDir, run);
@@ -206,9 +216,9 @@ export async function main(argv: string[]): Promise<number> {
         try {
           if (a.profileBlocks) {
             openRunDir(runDir, true);
-            for (const precision of r.precisions) {
+            for (const precision of r.precisions) for (const kv of r.kvCacheDtypes) {
               if (sig.signal.aborted) break;
-              const engine = await loader({ model: r.model, precision, device: r.device, numKvBlocks: r.numKvBlocks, threads: r.threads });
+              const engine = await loader({ model: r.model, precision, device: r.device, numKvBlocks: r.numKvBlocks, threads: r.threads, ...(kv !== 'auto' ? { kvCacheDtype: kv } : {}) });
               try {
                 const pts = profileBlocks(engine, precision, {
                   runDir,
@@ -230,7 +240,7 @@ export async function main(argv: string[]): Promise<number> {
             if (sig.signal.aborted) code = EXIT_INTERRUPTED;
             return;
           }
-          log(`run ${run}: ${r.precisions.length} precision(s) x batch ${r.batches.join(',')} x rate ${r.rates.join(',')} on ${r.model} (${r.device}) -> ${runDir}`);
+          log(`run ${run}: ${r.precisions.length} precision(s)${r.kvCacheDtypes.length > 1 || r.kvCacheDtypes[0] !== 'auto' ? ` x kv ${r.kvCacheDtypes.join(',')}` : ''} x batch ${r.batches.join(',')} x rate ${r.rates.join(',')} on ${r.model} (${r.device}) -> ${runDir}`);
           const outcome = await runSweep(
             {
               runDir,
@@ -238,6 +248,7 @@ export async function main(argv: string[]): Promise<number> {
               device: r.device,
               threads: r.threads,
               precisions: r.precisions,
+              kvCacheDtypes: r.kvCacheDtypes,
               batches: r.batches,
               rates: r.rates,
               workload: r.workload,

@@ -15,6 +15,7 @@ import {
   type DeviceKind,
   type EngineCoreOptions,
   type LlamaConfig,
+  type KvCacheDtype,
   type ModelRunner,
   type Precision,
   type PrecisionRecipe,
@@ -37,6 +38,10 @@ export interface BenchEngineInfo {
   specialTokenIds: number[];
   /** Architecture, when known (roofline estimates need it). */
   arch?: LlamaConfig;
+  /** KV-cache dtype the engine runs (default 'auto'). */
+  kvCacheDtype?: KvCacheDtype;
+  /** Bytes of one KV block, from the native model (kvBlockBytes()), when known. */
+  kvBlockBytes?: number;
 }
 
 export interface BenchEngine {
@@ -54,6 +59,8 @@ export interface LoadEngineOptions {
   numKvBlocks?: number;
   /** CPU threads; default: the engine's choice. */
   threads?: number;
+  /** vLLM's --kv-cache-dtype (default 'auto'). */
+  kvCacheDtype?: KvCacheDtype;
 }
 
 export type EngineLoader = (o: LoadEngineOptions) => Promise<BenchEngine>;
@@ -71,7 +78,7 @@ export const loadBenchEngine: EngineLoader = async (o) => {
   if (!nativeAddonBuilt()) {
     throw new EngineUnavailableError(`native addon not built (${ADDON_PATH}); run \`pnpm build\` first`);
   }
-  const llm = await LLM.load({ model: o.model, precision: o.precision, device: o.device, kvBlocks: o.numKvBlocks, threads: o.threads });
+  const llm = await LLM.load({ model: o.model, precision: o.precision, kvCacheDtype: o.kvCacheDtype, device: o.device, kvBlocks: o.numKvBlocks, threads: o.threads });
   const info = llm.info;
   const special = new Set<number>(llm.eosTokenIds);
   if (info.arch.bosTokenId !== null) special.add(info.arch.bosTokenId);
@@ -87,6 +94,8 @@ export const loadBenchEngine: EngineLoader = async (o) => {
       vocabSize: info.arch.vocabSize,
       specialTokenIds: [...special],
       arch: info.arch,
+      kvCacheDtype: llm.kvCacheDtype,
+      kvBlockBytes: llm.kvBlockBytes,
     },
     runner: llm,
     createCore: (opts) => llm.engineCore(opts),

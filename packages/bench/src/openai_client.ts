@@ -105,6 +105,8 @@ export interface ServerModelInfo {
   quantbench?: {
     provenance: import('@quantbench/engine').Provenance;
     precision: string;
+    /** The server's --kv-cache-dtype (absent: a server from before it was reported, i.e. auto). */
+    kv_cache_dtype?: string;
     vocab_size: number;
     special_token_ids: number[];
     num_kv_blocks: number;

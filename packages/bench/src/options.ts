@@ -6,7 +6,7 @@
  * batches 1,4, maxNumBatchedTokens 512, contexts 16..128 for --profile-blocks. Meant to show the whole path in
  * about a minute on the CPU backend with synthetic:tiny.
  */
-import { BENCH_PRECISIONS, didYouMean, isPrecision, type DeviceKind, type Precision } from '@quantbench/engine';
+import { BENCH_PRECISIONS, didYouMean, isKvCacheDtype, isPrecision, KV_CACHE_DTYPES, type DeviceKind, type KvCacheDtype, type Precision } from '@quantbench/engine';
 import { parseGoodput, type GoodputSlo } from './metrics.ts';
 import type { Rate } from './sweep.ts';
 import { QUICK_PRESETS, WORKLOAD_PRESETS, type WorkloadName } from './workload.ts';
@@ -23,6 +23,8 @@ export interface RawBenchFlags {
   model?: string;
   device: 'auto' | DeviceKind;
   precision?: string;
+  /** --kv-cache-dtype: auto, fp8 or a comma list (an axis of the sweep, inside each precision). */
+  kvCacheDtype?: string;
   workload: string;
   inputLen?: number;
   outputLen?: number;
@@ -52,6 +54,7 @@ export interface ResolvedBench {
   /** Plain-language notes for the console (CPU fallback, quick profile). */
   notices: string[];
   precisions: Precision[];
+  kvCacheDtypes: KvCacheDtype[];
   batches: number[];
   rates: Rate[];
   workload: { name: WorkloadName; inputLen: number; outputLen: number; rangeRatio: number; numPrompts: number | null; promptsPerBatch: number | null; seed: number };
@@ -91,6 +94,17 @@ export function parsePrecisions(s: string | undefined): Precision[] {
     if (!isPrecision(p)) throw new OptionError(`--precision: unknown precision "${p}"${didYouMean(p, [...BENCH_PRECISIONS, 'fp32', 'bf16'])} (use ${BENCH_PRECISIONS.join(', ')}, or fp32, bf16)`);
     return p;
   });
+}
+
+/** --kv-cache-dtype: one of auto, fp8, or a comma list of them (default auto). */
+export function parseKvCacheDtypes(s: string | undefined): KvCacheDtype[] {
+  if (s === undefined) return ['auto'];
+  const out = s.split(',').map((x) => {
+    const k = x.trim();
+    if (!isKvCacheDtype(k)) throw new OptionError(`--kv-cache-dtype: "${k}" is not one of ${KV_CACHE_DTYPES.join(', ')}${didYouMean(k, KV_CACHE_DTYPES)} (a comma list sweeps them)`);
+    return k;
+  });
+  return [...new Set(out)];
 }
 
 export function resolveBench(f: RawBenchFlags, cudaAvailable: boolean): ResolvedBench {
@@ -137,6 +151,7 @@ export function resolveBench(f: RawBenchFlags, cudaAvailable: boolean): Resolved
     quick,
     notices,
     precisions: parsePrecisions(f.precision),
+    kvCacheDtypes: parseKvCacheDtypes(f.kvCacheDtype),
     batches,
     rates: parseRates(f.rate),
     workload: { name, inputLen, outputLen, rangeRatio: f.rangeRatio, numPrompts: f.numPrompts ?? (quick && f.promptsPerBatch === undefined ? 8 : null), promptsPerBatch: f.promptsPerBatch ?? null, seed: f.seed },

@@ -13,13 +13,13 @@ export interface ModelCost {
   linearParams: number;
   /** Bytes of the weights read once per forward (embeddings rows are negligible and left out). */
   weightBytes: number;
-  /** KV cache bytes per token of context (K and V, all layers, 16-bit). */
+  /** KV cache bytes per token of context (K and V, all layers): the native kvBlockBytes() / block size when given, else 16-bit. */
   kvBytesPerToken: number;
   /** Attention FLOPs per (query token, context token) pair. */
   attnFlopsPerPair: number;
 }
 
-export function modelCost(a: LlamaConfig, p: Precision): ModelCost {
+export function modelCost(a: LlamaConfig, p: Precision, kvBytesPerToken?: number): ModelCost {
   const h = a.hiddenSize;
   const qDim = a.numHeads * a.headDim;
   const kvDim = a.numKvHeads * a.headDim;
@@ -31,7 +31,7 @@ export function modelCost(a: LlamaConfig, p: Precision): ModelCost {
   return {
     linearParams,
     weightBytes,
-    kvBytesPerToken: 2 * a.numLayers * kvDim * 2,
+    kvBytesPerToken: kvBytesPerToken ?? 2 * a.numLayers * kvDim * 2,
     attnFlopsPerPair: 4 * a.numLayers * qDim,
   };
 }

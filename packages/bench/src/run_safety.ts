@@ -49,6 +49,8 @@ export interface RunSetup {
   enableChunkedPrefill: boolean;
   numKvBlocks: number | null;
   goodput: string | null;
+  /** --kv-cache-dtype as given (comma list); runs recorded before it existed ran "auto". */
+  kvCacheDtype: string;
 }
 
 const FLAG_OF: Record<keyof RunSetup, string> = {
@@ -67,14 +69,19 @@ const FLAG_OF: Record<keyof RunSetup, string> = {
   enableChunkedPrefill: '--chunked-prefill',
   numKvBlocks: '--kv-blocks',
   goodput: '--goodput',
+  kvCacheDtype: '--kv-cache-dtype',
 };
+
+/** Setup fields whose absence in an older run means a known value (not "anything"). */
+const RECORDED_DEFAULTS: Partial<RunSetup> = { kvCacheDtype: 'auto' };
 
 /** The fields of a setup that differ from the recorded one (in field order). */
 export function setupDiff(recorded: Partial<RunSetup>, now: RunSetup): { field: keyof RunSetup; flag: string; was: unknown; now: unknown }[] {
   const out: { field: keyof RunSetup; flag: string; was: unknown; now: unknown }[] = [];
   for (const k of Object.keys(FLAG_OF) as (keyof RunSetup)[]) {
-    if (!(k in recorded)) continue;
-    if (JSON.stringify(recorded[k] ?? null) !== JSON.stringify(now[k] ?? null)) out.push({ field: k, flag: FLAG_OF[k], was: recorded[k], now: now[k] });
+    const was = k in recorded ? recorded[k] : RECORDED_DEFAULTS[k];
+    if (was === undefined && !(k in recorded)) continue;
+    if (JSON.stringify(was ?? null) !== JSON.stringify(now[k] ?? null)) out.push({ field: k, flag: FLAG_OF[k], was, now: now[k] });
   }
   return out;
 }
@@ -91,6 +98,7 @@ export function setupFromPoints(points: BenchPoint[]): Partial<RunSetup> {
     burstiness: p.burstiness,
     maxConcurrency: p.maxConcurrency,
     maxNumBatchedTokens: p.engine.maxNumBatchedTokens,
+    kvCacheDtype: [...new Set(points.map((x) => x.provenance.kv_cache_dtype ?? x.provenance.recipe?.kvCacheDtype ?? 'auto'))].join(','),
   };
 }
 
@@ -157,5 +165,6 @@ export function runSetupOf(r: ResolvedBench): RunSetup {
     enableChunkedPrefill: r.enableChunkedPrefill,
     numKvBlocks: r.numKvBlocks ?? null,
     goodput: r.goodput ? JSON.stringify(r.goodput) : null,
+    kvCacheDtype: r.kvCacheDtypes.join(','),
   };
 }

@@ -59,6 +59,8 @@ export interface EngineSettings {
   maxNumBatchedTokens: number;
   blockSize: number;
   numKvBlocks: number;
+  /** Bytes of one KV block (the native kvBlockBytes(): K and V of all layers, 1 byte per element with an FP8 KV cache). */
+  kvBlockBytes?: number;
   gpuMemoryUtilization?: number;
   cudaGraphs?: boolean;
 }

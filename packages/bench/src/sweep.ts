@@ -1,9 +1,10 @@
 /**
- * A sweep: precision x max batch size x request rate over one workload. Each precision's model is loaded once;
+ * A sweep: precision x KV-cache dtype x max batch size x request rate over one workload. Each (precision, KV dtype)
+ * model is loaded once;
  * each point gets a fresh EngineCore (maxNumSeqs = batch) and is appended to points.jsonl as soon as it finishes.
  * An abort (Ctrl-C) drops only the unfinished point.
  */
-import { makeProvenance, type DeviceKind, type Precision } from '@quantbench/engine';
+import { EngineError, makeProvenance, type DeviceKind, type KvCacheDtype, type Precision } from '@quantbench/engine';
 import { arrivalOffsetsMs } from './arrivals.ts';
 import { loadBenchEngine, type BenchEngine, type EngineLoader } from './engine_driver.ts';
 import { computeMetrics, type GoodputSlo } from './metrics.ts';
@@ -25,6 +26,8 @@ export interface SweepConfig {
   device: DeviceKind;
   threads?: number;
   precisions: Precision[];
+  /** vLLM's --kv-cache-dtype values, swept inside each precision (default ['auto']). */
+  kvCacheDtypes?: KvCacheDtype[];
   batches: number[];
   rates: Rate[];
   workload: WorkloadFlags;
@@ -67,12 +70,13 @@ export function workloadKeyName(w: SweepConfig['workload']): string {
   return w.name === 'custom' ? `custom-${w.inputLen}x${w.outputLen}r${w.rangeRatio}` : w.name;
 }
 
-export function pointKey(w: SweepConfig['workload'], precision: Precision, batch: number, rate: Rate): string {
-  return `${workloadKeyName(w)}|${precision}|${batch}|${rate}`;
+/** workload|precision|batch|rate; an FP8 KV cache adds "+kv-fp8" to the precision part (auto keys are as before). */
+export function pointKey(w: SweepConfig['workload'], precision: Precision, batch: number, rate: Rate, kv: KvCacheDtype = 'auto'): string {
+  return `${workloadKeyName(w)}|${precision}${kv === 'auto' ? '' : `+kv-${kv}`}|${batch}|${rate}`;
 }
 
 export function countPoints(cfg: SweepConfig): number {
-  return cfg.precisions.length * cfg.batches.length * cfg.rates.length;
+  return cfg.precisions.length * (cfg.kvCacheDtypes ?? ['auto']).length * cfg.batches.length * cfg.rates.length;
 }
 
 export async function runSweep(cfg: SweepConfig, hooks: SweepHooks = {}): Promise<SweepOutcome> {
@@ -87,9 +91,10 @@ export async function runSweep(cfg: SweepConfig, hooks: SweepHooks = {}): Promis
   let skipped = 0;
   let interrupted = false;
 
-  outer: for (const precision of cfg.precisions) {
+  const combos = cfg.precisions.flatMap((precision) => (cfg.kvCacheDtypes ?? ['auto' as const]).map((kv) => ({ precision, kv })));
+  outer: for (const { precision, kv } of combos) {
     const todo = cfg.batches.flatMap((b) => cfg.rates.map((r) => ({ batch: b, rate: r })));
-    const pending = todo.filter(({ batch, rate }) => !done.has(pointKey(cfg.workload, precision, batch, rate)));
+    const pending = todo.filter(({ batch, rate }) => !done.has(pointKey(cfg.workload, precision, batch, rate, kv)));
     skipped += todo.length - pending.length;
     index += todo.length - pending.length;
     if (pending.length === 0) continue;
@@ -97,13 +102,15 @@ export async function runSweep(cfg: SweepConfig, hooks: SweepHooks = {}): Promis
       interrupted = true;
       break;
     }
-    const engine = await loader({ model: cfg.model, precision, device: cfg.device, numKvBlocks: cfg.numKvBlocks, threads: cfg.threads });
+    const engine = await loader({ model: cfg.model, precision, device: cfg.device, numKvBlocks: cfg.numKvBlocks, threads: cfg.threads, ...(kv !== 'auto' ? { kvCacheDtype: kv } : {}) });
     try {
+      const runs = engine.info.kvCacheDtype ?? engine.info.recipe.kvCacheDtype ?? kv;
+      if (runs !== kv) throw new EngineError('BAD_CONFIG', `asked the engine for KV-cache dtype ${kv}, it loaded ${runs}`);
       warmUp(engine, cfg);
       for (const { batch, rate } of pending) {
         index++;
-        const key = pointKey(cfg.workload, precision, batch, rate);
-        const point = await runPoint(engine, cfg, precision, batch, rate, key, index, total, hooks.signal, progress);
+        const key = pointKey(cfg.workload, precision, batch, rate, kv);
+        const point = await runPoint(engine, cfg, precision, kv, batch, rate, key, index, total, hooks.signal, progress);
         if (!point) {
           interrupted = true;
           log(`interrupted during ${key}: that point is not recorded; finished points are in ${cfg.runDir}`);
@@ -149,6 +156,7 @@ async function runPoint(
   engine: BenchEngine,
   cfg: SweepConfig,
   precision: Precision,
+  kv: KvCacheDtype,
   batch: number,
   rate: Rate,
   key: string,
@@ -163,7 +171,8 @@ async function runPoint(
   const arrivals = arrivalOffsetsMs(numPrompts, rate, cfg.burstiness, cfg.workload.seed);
   const core = engine.createCore({ maxNumSeqs: batch, maxNumBatchedTokens: cfg.maxNumBatchedTokens, enableChunkedPrefill: cfg.enableChunkedPrefill });
   const ceilings = engine.info.device === 'cuda' ? resolveCeilings(cfg, engine.info.deviceName) : null;
-  const roof = new RooflineAccumulator(engine.info.device, precision, engine.info.arch ? modelCost(engine.info.arch, precision) : null, ceilings);
+  const kvPerToken = engine.info.kvBlockBytes !== undefined ? engine.info.kvBlockBytes / engine.runner.blockSize : undefined;
+  const roof = new RooflineAccumulator(engine.info.device, precision, engine.info.arch ? modelCost(engine.info.arch, precision, kvPerToken) : null, ceilings);
   progress.startPoint(key, index, total, numPrompts);
   let res;
   try {
@@ -186,7 +195,7 @@ async function runPoint(
     schema: 'quantbench.bench.point',
     version: BENCH_SCHEMA_VERSION,
     key,
-    provenance: makeProvenance({ device: info.deviceName, deviceKind: info.device, model: info.model, weights: info.weights, recipe: info.recipe }),
+    provenance: makeProvenance({ device: info.deviceName, deviceKind: info.device, model: info.model, weights: info.weights, recipe: { ...info.recipe, kvCacheDtype: kv } }),
     workload,
     precision,
     engine: {
@@ -194,6 +203,7 @@ async function runPoint(
       maxNumBatchedTokens: cfg.maxNumBatchedTokens,
       blockSize: engine.runner.blockSize,
       numKvBlocks: engine.runner.numKvBlocks,
+      ...(info.kvBlockBytes !== undefined ? { kvBlockBytes: info.kvBlockBytes } : {}),
     },
     requestRate: rate,
     burstiness: cfg.burstiness,

@@ -31,6 +31,8 @@ export interface CacheIdentity {
   /** Chat-templated prompts (--apply_chat_template): the template's sha256, the few-shot layout, the system text. */
   chat?: { templateSha: string; fewshotAsMultiturn: boolean } | null;
   systemInstruction?: string;
+  /** vLLM's --kv-cache-dtype ('auto' leaves the key as before). */
+  kvCacheDtype?: string;
 }
 
 /** A calibration file's identity: path, size and mtime (re-written in place, it calibrates differently). */
@@ -55,6 +57,8 @@ export function cacheFileName(id: CacheIdentity): string {
   // -system_prompt_hash): unchatted answers are never reused for chatted prompts
   if (id.chat) parts.push('chat_template', id.chat.templateSha, id.chat.fewshotAsMultiturn ? 'fewshot_as_multiturn' : '');
   if (id.systemInstruction !== undefined) parts.push('system_instruction', id.systemInstruction);
+  // answers of an FP8 KV cache are never reused for a 16-bit one (or the other way round)
+  if (id.kvCacheDtype !== undefined && id.kvCacheDtype !== 'auto') parts.push('kv_cache_dtype', id.kvCacheDtype);
   const h = createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 12);
   const base = path.basename(id.model).replace(/[^A-Za-z0-9._-]/g, '_');
   return `${base}_${id.precision}_${h}.jsonl`;

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import yargs from 'yargs';
-import { applyContract, BENCH_PRECISIONS, checkModelPath, lockDir, UsageError, didYouMean, isPrecision, missingDataMessage, REPO_ROOT, resolveDataDir, runCliMain, type ActDtype, type DeviceKind, type Precision, loadTokenizer, type TextTokenizer } from '@quantbench/engine';
+import { applyContract, KV_CACHE_DTYPE_OPTION, type KvCacheDtype, BENCH_PRECISIONS, checkModelPath, lockDir, UsageError, didYouMean, isPrecision, missingDataMessage, REPO_ROOT, resolveDataDir, runCliMain, type ActDtype, type DeviceKind, type Precision, loadTokenizer, type TextTokenizer } from '@quantbench/engine';
 import { GROUPS, listTasks, TASKS, type FewshotFallback } from '@quantbench/lm-eval-ts-shim';
 import { loadEngineLM, type EvalModel, type LoadOptions } from './engine_lm.ts';
 import { checkLimit, EVAL_CONTRACT, fewshotSeed, parseBatchSize, resolveTaskArg } from './contract.ts';
@@ -80,17 +80,18 @@ const modelOptions = {
   precision: { type: 'string', default: 'fp16', describe: `one precision, a comma list, or "all" (${BENCH_PRECISIONS.join(', ')})` },
   device: { choices: ['cpu', 'cuda'] as const, describe: 'engine device (default: the engine chooses)' },
   dtype: { choices: ['fp32', 'fp16', 'bf16'] as const, describe: 'activation dtype of the 16-bit parts' },
+  'kv-cache-dtype': { ...KV_CACHE_DTYPE_OPTION, describe: `${KV_CACHE_DTYPE_OPTION.describe}; recorded as provenance.kv_cache_dtype, and fp8 results go to their own default --out (results/eval-<model>-kv-fp8)` },
   calib: { type: 'string', describe: 'calibration text for fp8-static / int8 SmoothQuant (engine default otherwise)' },
   'data-dir': { type: 'string', describe: 'shared data dir holding datasets/ (default: $QB_DATA_DIR, then ../shared)' },
-  out: { type: 'string', describe: 'run directory (default results/eval-<model>)' },
+  out: { type: 'string', describe: 'run directory (default results/eval-<model>, or results/eval-<model>-kv-fp8 with --kv-cache-dtype fp8); it holds one KV-cache dtype' },
   progress: { type: 'boolean', default: true, describe: 'progress bar with ETA on stderr (--no-progress to hide)' },
 } as const;
 
 export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise<number> {
   let code = 0;
-  const outDir = (out: string | undefined, model: string) => out ?? path.join(REPO_ROOT, 'results', `eval-${modelLabel(model)}`);
+  const outDir = (out: string | undefined, model: string, kv: KvCacheDtype = 'auto') => out ?? path.join(REPO_ROOT, 'results', `eval-${modelLabel(model)}${kv === 'auto' ? '' : `-kv-${kv}`}`);
   await applyContract(yargs(argv).scriptName('pnpm eval'), argv, EVAL_CONTRACT)
-    .usage('$0 <task|group> --model DIR [--precision fp16|...|all]\n$0 --tasks T1,T2 --model DIR [lm-eval flags: --num_fewshot --batch_size --limit --output_path --log_samples --seed]\n$0 perplexity --text FILE --model DIR [--precision ...]')
+    .usage('$0 <task|group> --model DIR [--precision fp16|...|all] [--kv-cache-dtype auto|fp8]\n$0 --tasks T1,T2 --model DIR [lm-eval flags: --num_fewshot --batch_size --limit --output_path --log_samples --seed]\n$0 perplexity --text FILE --model DIR [--precision ...] [--kv-cache-dtype fp8 --reference kv-auto]')
     .command(
       'list',
       'list tasks and groups',
@@ -108,11 +109,18 @@ export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise
           .options(modelOptions)
           .option('text', { type: 'string', demandOption: true, describe: 'text file to score' })
           .option('chunk-chars', { type: 'number', default: 4000, describe: 'score the text in chunks of at most this many characters' })
-          .option('max-chunks', { type: 'number', describe: 'score only the first N chunks' }),
+          .option('max-chunks', { type: 'number', describe: 'score only the first N chunks' })
+          .option('reference', {
+            choices: ['fp16', 'kv-auto'] as const,
+            default: 'fp16' as const,
+            describe: 'fp16: KL / top-1 agreement of each precision vs fp16; kv-auto (with --kv-cache-dtype fp8): each precision with an FP8 KV cache vs the same precision with a 16-bit one',
+          }),
       async (a) => {
         checkModelPath(a.model);
         if (!fs.existsSync(a.text) || !fs.statSync(a.text).isFile()) throw new UsageError(`--text: ${a.text} is not a file`);
-        const out = outDir(a.out, a.model);
+        const kv = a.kvCacheDtype as KvCacheDtype;
+        if (a.reference === 'kv-auto' && kv === 'auto') throw new UsageError('--reference kv-auto compares an FP8 KV cache with a 16-bit one: add --kv-cache-dtype fp8');
+        const out = outDir(a.out, a.model, kv);
         const { files } = await runPerplexity(
           {
             text: a.text,
@@ -125,6 +133,8 @@ export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise
             dtype: a.dtype as ActDtype | undefined,
             calib: a.calib,
             progress: a.progress,
+            kvCacheDtype: kv,
+            reference: a.reference,
           },
           { loadModel: (o) => deps.loadModel({ ...o, dataDir: resolveDataDir(a.dataDir) ?? undefined }), log: deps.log },
         );
@@ -168,6 +178,10 @@ export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise
         const batchSize = parseBatchSize(a.batchSize);
         const seed = fewshotSeed(a.seed);
         const multiturn = resolveMultiturn(a.applyChatTemplate, a.fewshotAsMultiturn);
+        const kv = a.kvCacheDtype as KvCacheDtype;
+        if (a.model === LOCAL_COMPLETIONS && kv !== 'auto') {
+          throw new UsageError("--kv-cache-dtype with --model local-completions: the KV-cache dtype is the server's flag (vllm serve / pnpm serve --kv-cache-dtype fp8)");
+        }
         // a local checkpoint's template is checked here, before any work; a served model's once its tokenizer is known
         let chat: EvalChat | null = null;
         if (a.applyChatTemplate && a.model !== LOCAL_COMPLETIONS) chat = chatSetup(localTokenizer(a.model), a.model, multiturn);
@@ -177,7 +191,7 @@ export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise
           : null;
         if (a.applyChatTemplate && remote) chat = chatSetup(remote.tokenizer, remote.model, multiturn);
         const model = remote?.model ?? a.model;
-        const out = outDir(a.out, model);
+        const out = outDir(a.out, model, kv);
         const lock = lockDir(out); // one writer per run directory
         const sig = installSigint();
         try {
@@ -194,6 +208,7 @@ export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise
               cacheDir: a.cacheDir ?? path.join(REPO_ROOT, '.cache', 'eval'),
               device: a.device as DeviceKind | undefined,
               dtype: a.dtype as ActDtype | undefined,
+              ...(kv !== 'auto' ? { kvCacheDtype: kv } : {}),
               calib: a.calib,
               seed,
               lmEval: { outputPath: a.outputPath, logSamples: a.logSamples },

@@ -10,7 +10,7 @@
  *   llm.tokenizer, llm.maxModelLen, llm.info, llm.provenance(), llm.close()
  */
 import { LLM } from '@quantbench/engine';
-import type { ActDtype, DeviceKind, ModelInfo, Precision, Provenance } from '@quantbench/engine';
+import type { ActDtype, DeviceKind, KvCacheDtype, ModelInfo, Precision, Provenance } from '@quantbench/engine';
 import { cutAtStop, type GenerateRequest, type LM, type LoglikelihoodRequest, type LoglikelihoodResponse } from '@quantbench/lm-eval-ts-shim';
 import { EvalError } from './errors.ts';
 
@@ -18,6 +18,8 @@ export interface LoadOptions {
   model: string;
   precision: Precision;
   dtype?: ActDtype;
+  /** vLLM's --kv-cache-dtype (default auto). */
+  kvCacheDtype?: KvCacheDtype;
   device?: DeviceKind;
   calib?: string;
   dataDir?: string;
@@ -132,6 +134,7 @@ export async function loadEngineLM(opts: LoadOptions): Promise<EvalModel> {
     model: opts.model,
     precision: opts.precision,
     dtype: opts.dtype,
+    kvCacheDtype: opts.kvCacheDtype,
     device: opts.device,
     calib: opts.calib,
     dataDir: opts.dataDir,

@@ -3,7 +3,7 @@
  * requests (cached), score, write results + samples, and compare every quantized run with the fp16 run of the same
  * model in the same directory (recovery %, fidelity).
  */
-import type { ActDtype, DeviceKind, Precision } from '@quantbench/engine';
+import { kvCacheDtypeOf, type ActDtype, type DeviceKind, type KvCacheDtype, type Precision } from '@quantbench/engine';
 import {
   DEFAULT_FEWSHOT_SEED,
   expand,
@@ -40,6 +40,8 @@ export interface EvalArgs {
   cacheDir: string;
   device?: DeviceKind;
   dtype?: ActDtype;
+  /** vLLM's --kv-cache-dtype (default auto); a run directory holds one. */
+  kvCacheDtype?: KvCacheDtype;
   calib?: string;
   seed?: number;
   fewshotFallback?: FewshotFallback;
@@ -100,11 +102,12 @@ export async function runEval(args: EvalArgs, deps: EvalDeps): Promise<EvalOutco
   for (const p of plans) if (p.fewshotSource.startsWith('none (0-shot):')) log(`  ${p.task}: ${p.fewshotSource}`);
 
   const outcome: EvalOutcome = { results: [], files: [], stats: {} };
+  checkRunKvCacheDtype(args.out, args.kvCacheDtype ?? 'auto');
   fs.mkdirSync(args.out, { recursive: true });
   for (const precision of orderPrecisions(args.precisions)) {
     const started = Date.now();
     const addBosToken = args.addBosToken ?? false;
-    const model = await deps.loadModel({ model: args.model, precision, dtype: args.dtype, device: args.device, calib: args.calib, addBosToken, chatBosText: args.chat?.bosText ?? null });
+    const model = await deps.loadModel({ model: args.model, precision, dtype: args.dtype, ...(args.kvCacheDtype ? { kvCacheDtype: args.kvCacheDtype } : {}), device: args.device, calib: args.calib, addBosToken, chatBosText: args.chat?.bosText ?? null });
     try {
       const cache = new RequestCache(args.cacheDir, {
         model: args.model,
@@ -113,6 +116,7 @@ export async function runEval(args: EvalArgs, deps: EvalDeps): Promise<EvalOutco
         device: model.cacheTag ?? model.info.device,
         calib: args.calib,
         addBosToken,
+        kvCacheDtype: args.kvCacheDtype ?? 'auto',
         chat: args.chat ?? null,
         ...(args.systemInstruction !== undefined ? { systemInstruction: args.systemInstruction } : {}),
       });
@@ -185,6 +189,26 @@ export async function runEval(args: EvalArgs, deps: EvalDeps): Promise<EvalOutco
   }
   outcome.files.push(...compareWithReference(args.out, args.model, args.precisions, log));
   return outcome;
+}
+
+/**
+ * A run directory holds results of one KV-cache dtype (recovery and fidelity compare files in it): refuse to add
+ * results of another (an EvalError BAD_ARGS, exit 2) before any model loads.
+ */
+export function checkRunKvCacheDtype(out: string, kv: KvCacheDtype): void {
+  if (!fs.existsSync(out)) return;
+  for (const f of fs.readdirSync(out)) {
+    if (!/^eval_.*\.json$/.test(f)) continue;
+    let was: KvCacheDtype;
+    try {
+      was = kvCacheDtypeOf((JSON.parse(fs.readFileSync(path.join(out, f), 'utf8')) as EvalResult).provenance);
+    } catch {
+      continue;
+    }
+    if (was !== kv) {
+      throw new EvalError('BAD_ARGS', `--kv-cache-dtype ${kv}: ${path.join(out, f)} holds results with KV-cache dtype ${was}; recovery and fidelity would compare the two: use another --out (the default directory differs per KV-cache dtype)`);
+    }
+  }
 }
 
 /**

@@ -3,7 +3,7 @@
  * quantized precision vs fp16 (KL of the full next-token distributions, top-1 agreement). The text is split into
  * chunks of at most --chunk-chars characters at paragraph/whitespace boundaries; each chunk is one context.
  */
-import type { ActDtype, DeviceKind, Precision } from '@quantbench/engine';
+import type { ActDtype, DeviceKind, KvCacheDtype, Precision } from '@quantbench/engine';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { EvalModel, LoadOptions } from './engine_lm.ts';
@@ -11,7 +11,7 @@ import { EvalError } from './errors.ts';
 import { FLIP_RULE, NextTokenFidelity, perplexity } from './fidelity.ts';
 import { orderPrecisions } from './evaluate.ts';
 import { makeProgress } from './progress.ts';
-import { fidelityFile, perplexityFile, readFidelity, writeJson } from './run_files.ts';
+import { fidelityFile, kvFidelityFile, perplexityFile, readFidelity, writeJson } from './run_files.ts';
 import { EVAL_SCHEMA_VERSION, type FidelityResult, type PerplexityResult } from './schema.ts';
 
 export interface PerplexityArgs {
@@ -25,6 +25,10 @@ export interface PerplexityArgs {
   dtype?: ActDtype;
   calib?: string;
   progress?: boolean;
+  /** vLLM's --kv-cache-dtype of the scored runs (default auto). */
+  kvCacheDtype?: KvCacheDtype;
+  /** fp16 (default): compare each precision with fp16; kv-auto: compare each precision with itself at kv-cache-dtype auto. */
+  reference?: 'fp16' | 'kv-auto';
 }
 
 /** Split text into chunks of at most maxChars, preferring paragraph, then line, then space boundaries. */
@@ -44,13 +48,22 @@ export function chunkText(text: string, maxChars: number): string[] {
   return out.filter((c) => c.length > 0);
 }
 
+/**
+ * Scores the text per precision. Reference "fp16" (default): every other precision is compared with fp16, all at
+ * --kv-cache-dtype. Reference "kv-auto": every precision (fp16 included) at --kv-cache-dtype fp8 is compared with
+ * the same precision at auto (a 16-bit KV cache): the fidelity cost of the FP8 KV cache alone.
+ */
 export async function runPerplexity(args: PerplexityArgs, deps: { loadModel(o: LoadOptions): Promise<EvalModel>; log?: (m: string) => void }): Promise<{ result: PerplexityResult; files: string[] }> {
   const log = deps.log ?? ((m: string) => process.stderr.write(`${m}\n`));
+  const kv: KvCacheDtype = args.kvCacheDtype ?? 'auto';
+  const kvRef = args.reference === 'kv-auto';
+  if (kvRef && kv === 'auto') throw new EvalError('BAD_ARGS', '--reference kv-auto compares an FP8 KV cache with a 16-bit one: add --kv-cache-dtype fp8');
   if (!fs.existsSync(args.text)) throw new EvalError('BAD_ARGS', `--text ${args.text} does not exist`);
   let chunks = chunkText(fs.readFileSync(args.text, 'utf8'), args.chunkChars);
   if (args.maxChunks) chunks = chunks.slice(0, args.maxChunks);
   if (!chunks.length) throw new EvalError('BAD_ARGS', `--text ${args.text} is empty`);
-  const load = (precision: Precision) => deps.loadModel({ model: args.model, precision, dtype: args.dtype, device: args.device, calib: args.calib });
+  const load = (precision: Precision, kvCacheDtype: KvCacheDtype) =>
+    deps.loadModel({ model: args.model, precision, dtype: args.dtype, device: args.device, calib: args.calib, ...(kvCacheDtype !== 'auto' ? { kvCacheDtype } : {}) });
   const result: PerplexityResult = {
     schema: 'quantbench.eval.perplexity',
     version: EVAL_SCHEMA_VERSION,
@@ -59,55 +72,69 @@ export async function runPerplexity(args: PerplexityArgs, deps: { loadModel(o: L
     chunks: chunks.length,
     perPrecision: {},
     vsReference: {},
+    ...(kv !== 'auto' ? { kvCacheDtype: kv } : {}),
+    ...(kvRef ? { reference: 'kv-auto' as const } : {}),
   };
   const files: string[] = [];
   const precisions = orderPrecisions(args.precisions);
-  const ref = precisions.includes('fp16') ? await load('fp16') : null;
+  const shared = !kvRef && precisions.includes('fp16') ? await load('fp16', kv) : null;
   const progress = makeProgress(args.progress);
   try {
     for (const p of precisions) {
-      const m = p === 'fp16' && ref ? ref : await load(p);
-      const compare = ref !== null && p !== 'fp16';
+      const ref = kvRef ? await load(p, 'auto') : shared;
+      const refLabel = kvRef ? `${p} (kv-cache-dtype auto)` : 'fp16';
+      let m: EvalModel | null = null;
       const fid = new NextTokenFidelity();
       const lps: number[] = [];
-      progress.start(chunks.length, `perplexity ${p}`);
+      const refLps: number[] = [];
+      let compare = false;
       try {
-        for (const c of chunks) {
-          const x = await m.tokenLogprobs(c, compare);
-          lps.push(...x.logprobs);
-          if (compare && ref) {
-            const r = await ref.tokenLogprobs(c, true);
-            if (r.ids.length !== x.ids.length || r.ids.some((id, i) => id !== x.ids[i])) {
-              throw new EvalError('MISMATCH', `fp16 and ${p} tokenized a chunk differently; fidelity needs the same tokenizer`);
+        m = p === 'fp16' && shared ? shared : await load(p, kv);
+        compare = ref !== null && ref !== m;
+        progress.start(chunks.length, `perplexity ${p}${kv !== 'auto' ? ` (kv ${kv})` : ''}`);
+        try {
+          for (const c of chunks) {
+            const x = await m.tokenLogprobs(c, compare);
+            lps.push(...x.logprobs);
+            if (compare && ref) {
+              const r = await ref.tokenLogprobs(c, true);
+              if (r.ids.length !== x.ids.length || r.ids.some((id, i) => id !== x.ids[i])) {
+                throw new EvalError('MISMATCH', `${refLabel} and ${p} tokenized a chunk differently; fidelity needs the same tokenizer`);
+              }
+              if (!r.full || !x.full) throw new EvalError('MISMATCH', 'engine returned no full log-softmax rows though full=true was asked');
+              fid.add(r.full, x.full);
+              refLps.push(...r.logprobs);
             }
-            if (!r.full || !x.full) throw new EvalError('MISMATCH', 'engine returned no full log-softmax rows though full=true was asked');
-            fid.add(r.full, x.full);
+            progress.increment(1);
           }
-          progress.increment(1);
+        } finally {
+          progress.stop();
         }
+        result.perPrecision[p] = { ppl: perplexity(lps), tokens: lps.length, provenance: m.provenance() };
       } finally {
-        progress.stop();
-        if (m !== ref) await m.close();
+        if (m && m !== shared) await m.close();
+        if (kvRef && ref) await ref.close();
       }
-      result.perPrecision[p] = { ppl: perplexity(lps), tokens: lps.length, provenance: m.provenance() };
       log(`  ${p}: perplexity ${result.perPrecision[p].ppl.toFixed(4)} over ${lps.length} tokens`);
       if (compare) {
-        result.vsReference[p] = { kl: fid.kl, top1Agreement: fid.top1Agreement, tokens: fid.tokens };
-        const ff = fidelityFile(args.out, args.model, p);
+        const pplRef = kvRef ? perplexity(refLps) : result.perPrecision.fp16.ppl;
+        result.vsReference[p] = { kl: fid.kl, top1Agreement: fid.top1Agreement, tokens: fid.tokens, ...(kvRef ? { reference: refLabel, pplRef } : {}) };
+        if (kvRef) log(`  ${p}: kv ${kv} vs auto: mean KL ${fid.kl.toExponential(3)}, top-1 agreement ${(fid.top1Agreement * 100).toFixed(2)}% over ${fid.tokens} tokens`);
+        const ff = kvRef ? kvFidelityFile(args.out, args.model, p, kv) : fidelityFile(args.out, args.model, p);
         const prev = readFidelity(ff);
         const f: FidelityResult = {
           schema: 'quantbench.eval.fidelity',
           version: EVAL_SCHEMA_VERSION,
           provenance: result.perPrecision[p].provenance,
           precision: p,
-          reference: 'fp16',
+          reference: refLabel,
           perTask: prev?.perTask ?? {},
           text: {
             file: result.file,
             tokens: fid.tokens,
             kl: fid.kl,
             top1Agreement: fid.top1Agreement,
-            pplRef: result.perPrecision.fp16.ppl,
+            pplRef,
             pplQuant: result.perPrecision[p].ppl,
           },
           flipRule: prev?.flipRule ?? FLIP_RULE,
@@ -117,7 +144,7 @@ export async function runPerplexity(args: PerplexityArgs, deps: { loadModel(o: L
       }
     }
   } finally {
-    if (ref) await ref.close();
+    if (shared) await shared.close();
   }
   const pf = perplexityFile(args.out, args.model);
   writeJson(pf, result);

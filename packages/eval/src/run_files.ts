@@ -28,6 +28,8 @@ export const evalFile = (dir: string, model: string, precision: string) => path.
 /** Per-sample lines, gzip-compressed (`zcat` reads them): a full MMLU run is ~4.7 MB of JSONL per precision. */
 export const samplesFile = (dir: string, task: string, precision: string) => path.join(dir, `samples_${task}_${precision}.jsonl.gz`);
 export const fidelityFile = (dir: string, model: string, precision: string) => path.join(dir, `fidelity_${modelLabel(model)}_${precision}.json`);
+/** Fidelity of an FP8 KV cache vs the same precision with a 16-bit KV cache (`pnpm eval perplexity --reference kv-auto`). */
+export const kvFidelityFile = (dir: string, model: string, precision: string, kv: string) => path.join(dir, `fidelity_${modelLabel(model)}_${precision}_kv-${kv}-vs-auto.json`);
 export const perplexityFile = (dir: string, model: string) => path.join(dir, `perplexity_${modelLabel(model)}.json`);
 
 export function writeJson(file: string, value: unknown): void {

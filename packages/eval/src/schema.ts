@@ -125,6 +125,13 @@ export interface PerplexityResult {
   chunkChars: number;
   chunks: number;
   perPrecision: Record<string, { ppl: number; tokens: number; provenance: Provenance }>;
-  /** KL(fp16 || precision) of the full next-token distributions, averaged over tokens. */
-  vsReference: Record<string, { kl: number; top1Agreement: number; tokens: number }>;
+  /**
+   * KL(reference || precision) of the full next-token distributions, averaged over tokens, and top-1 agreement. The
+   * reference is fp16 (default), or with `--reference kv-auto` the same precision with a 16-bit KV cache ("auto").
+   */
+  vsReference: Record<string, { kl: number; top1Agreement: number; tokens: number; reference?: string; pplRef?: number }>;
+  /** vLLM's --kv-cache-dtype of the scored runs (absent: auto). */
+  kvCacheDtype?: string;
+  /** What vsReference compares against: "fp16" or "kv-auto" (absent: fp16). */
+  reference?: 'fp16' | 'kv-auto';
 }

@@ -6,7 +6,7 @@
  * signal exits at once (130).
  */
 import yargs from 'yargs';
-import { applyContract, checkModelPath, LLM, PRECISIONS, runCliMain, UsageError, type Contract, type LoadOptions, type Precision } from '@quantbench/engine';
+import { applyContract, KV_CACHE_DTYPE_OPTION, checkModelPath, LLM, PRECISIONS, runCliMain, UsageError, type Contract, type LoadOptions, type Precision } from '@quantbench/engine';
 import { AsyncEngine, type EngineHandle } from './async_engine.ts';
 import type { ServeMetrics } from './metrics.ts';
 import { createServer, type ServedModel } from './server.ts';
@@ -33,6 +33,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('model', { type: 'string', demandOption: true, describe: 'HF Llama directory (plain or compressed-tensors) or synthetic:tiny / synthetic:llama-3.1-8b' })
     .option('precision', { choices: PRECISIONS, describe: "default fp16, or the checkpoint's scheme" })
     .option('dtype', { choices: ['fp16', 'bf16', 'fp32'] as const, describe: 'activation dtype of the 16-bit parts' })
+    .option('kv-cache-dtype', { ...KV_CACHE_DTYPE_OPTION, describe: `${KV_CACHE_DTYPE_OPTION.describe}; reported in /v1/models (quantbench.kv_cache_dtype and its provenance)` })
     .option('device', { choices: ['auto', 'cpu', 'cuda'] as const, default: 'auto' as const })
     .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to listen on (0.0.0.0: every interface)' })
     .option('port', { type: 'number', default: 8000, describe: 'port (0: any free port, printed on stdout)' })
@@ -71,6 +72,7 @@ export async function main(argv: string[]): Promise<number> {
           model: a.model,
           precision: a.precision as Precision | undefined,
           dtype: a.dtype,
+          kvCacheDtype: a.kvCacheDtype,
           device: a.device,
           calib: a.calib,
           threads: a.threads,
@@ -118,7 +120,7 @@ export async function main(argv: string[]): Promise<number> {
         const address = await srv.app.listen({ host: a.host, port: a.port });
         const info = model.info;
         log(
-          `serving "${srv.servedModelName}": ${info.precision} on ${info.deviceName} (weights ${info.weights}), max batch ${a.maxNumSeqs}, ` +
+          `serving "${srv.servedModelName}": ${info.precision}${info.recipe.kvCacheDtype === 'fp8' ? ' (KV cache fp8)' : ''} on ${info.deviceName} (weights ${info.weights}), max batch ${a.maxNumSeqs}, ` +
             `${model.numKvBlocks} KV blocks, context ${model.maxModelLen}, engine on the ${w ? 'worker' : 'main'} thread`,
         );
         process.stdout.write(`listening on ${address}\n`);

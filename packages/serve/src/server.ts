@@ -133,6 +133,7 @@ export function createServer(o: ServerOptions): QbServer {
         quantbench: {
           provenance: llm.provenance(),
           precision: llm.info.precision,
+          kv_cache_dtype: llm.info.recipe.kvCacheDtype ?? 'auto',
           vocab_size: llm.info.arch.vocabSize,
           special_token_ids: specialIds(llm),
           num_kv_blocks: llm.numKvBlocks,

@@ -5,8 +5,10 @@
 import type { Argv } from 'yargs';
 import { cudaAvailable, gitCommit } from '@quantbench/engine';
 import { readCeilingsFile } from '../ceilings.ts';
-import { OptionError, parseIntList, parsePrecisions } from '../options.ts';
+import { OptionError, parseIntList, parseKvCacheDtypes, parsePrecisions } from '../options.ts';
 import { runLatency, type LatencyOptions } from './run.ts';
+
+const KV_FLAG_DESCRIBE = "KV-cache dtype(s), vLLM's --kv-cache-dtype: auto (the activation dtype) or fp8 (FP8 E4M3, per-layer scales from the checkpoint, else 1.0); a comma list times each inside every precision";
 
 export const LATENCY_DESCRIPTION =
   'step latency outside the scheduler: decode at batch x context and one prefill per precision, with bytes moved, TB/s and roofline ratios (jsonl rows)';
@@ -16,6 +18,7 @@ export function latencyBuilder(y: Argv) {
     .option('model', { type: 'string', describe: 'synthetic:NAME or a model directory (default synthetic:llama-3.1-8b on CUDA, synthetic:tiny on the CPU)' })
     .option('device', { choices: ['auto', 'cpu', 'cuda'] as const, default: 'auto' as const })
     .option('precision', { type: 'string', describe: 'comma list (default: fp16,int8-w8a8,fp8-dynamic,fp8-static)' })
+    .option('kv-cache-dtype', { type: 'string', default: 'auto', describe: KV_FLAG_DESCRIBE })
     .option('batch', { type: 'string', default: '1,16,64,256', describe: 'decode batch sizes, comma list' })
     .option('context', { type: 'string', default: '128,2048', describe: 'decode context lengths, comma list' })
     .option('iters', { type: 'number', default: 20, describe: 'timed forwards per decode point (after 3 warm-ups)' })
@@ -56,6 +59,7 @@ export function resolveLatency(a: LatencyArgs, cuda: boolean): { options: Latenc
     model: a.model ?? (device === 'cuda' ? 'synthetic:llama-3.1-8b' : 'synthetic:tiny'),
     device,
     precisions: parsePrecisions(a.precision),
+    kvCacheDtypes: parseKvCacheDtypes(a.kvCacheDtype),
     batches: parseIntList(a.batch, 'batch'),
     contexts: parseIntList(a.context, 'context'),
     iters: positiveInt(a.iters, 'iters'),

@@ -29,15 +29,15 @@ export interface StepCost {
   rooflineMs: number | null;
 }
 
-export function decodeCost(a: LlamaConfig, p: Precision, batch: number, context: number, c: DeviceCeilings | null): StepCost {
-  const cost = modelCost(a, p);
+export function decodeCost(a: LlamaConfig, p: Precision, batch: number, context: number, c: DeviceCeilings | null, kvBytesPerToken?: number): StepCost {
+  const cost = modelCost(a, p, kvBytesPerToken);
   const bytes = cost.weightBytes + batch * context * cost.kvBytesPerToken;
   const flops = 2 * cost.linearParams * batch + cost.attnFlopsPerPair * batch * context;
   return { bytes, flops, rooflineMs: c ? (bytes / (c.bandwidthTBs * 1e12)) * 1e3 : null };
 }
 
-export function prefillCost(a: LlamaConfig, p: Precision, tokens: number, c: DeviceCeilings | null): StepCost {
-  const cost = modelCost(a, p);
+export function prefillCost(a: LlamaConfig, p: Precision, tokens: number, c: DeviceCeilings | null, kvBytesPerToken?: number): StepCost {
+  const cost = modelCost(a, p, kvBytesPerToken);
   const lmHead = a.hiddenSize * a.vocabSize;
   const T = tokens;
   const linFlops = 2 * T * (cost.linearParams - lmHead);

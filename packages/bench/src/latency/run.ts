@@ -7,7 +7,7 @@
  * --ncu: no timing; the forwards are bracketed for `ncu --profile-from-start off` (scripts/device/gpu.sh profile).
  */
 import fs from 'node:fs';
-import { cudaProfiler, LLM, type CudaEngineOptions, type NativeBatch, type Precision, type Provenance } from '@quantbench/engine';
+import { cudaProfiler, KV_BLOCK_SIZE, LLM, type CudaEngineOptions, type KvCacheDtype, type NativeBatch, type Precision, type Provenance } from '@quantbench/engine';
 import { SeededRng } from '../rng.ts';
 import { decodeBatch, decodeBlocks, prefillBatch } from './batches.ts';
 import { decodeCost, latencyCeilings, prefillCost } from './roofline.ts';
@@ -16,6 +16,8 @@ export interface LatencyOptions {
   model: string;
   device: 'cpu' | 'cuda';
   precisions: Precision[];
+  /** KV-cache dtypes (vLLM's --kv-cache-dtype), swept inside each precision (default ['auto']). */
+  kvCacheDtypes?: KvCacheDtype[];
   batches: number[];
   contexts: number[];
   /** Timed forwards per decode point (after 3 warm-ups); the per-block run takes half, at least 5. */
@@ -36,11 +38,13 @@ export interface LatencyOptions {
 }
 
 /** The provenance fields a latency row carries (flat, as results/*\/gpu_latency.jsonl have them). */
-type RowProvenance = Pick<Provenance, 'device' | 'commit' | 'model' | 'weights' | 'recipe'>;
+type RowProvenance = Pick<Provenance, 'device' | 'commit' | 'model' | 'weights' | 'recipe'> & Required<Pick<Provenance, 'kv_cache_dtype'>>;
 
 export interface LatencyRowBase extends RowProvenance {
   precision: Precision;
   kvBlocks: number;
+  /** Bytes of one KV block (the native kvBlockBytes(): 1 byte per element with fp8). */
+  kvBlockBytes: number;
   gpuMemoryUtilization: number;
   /** The ceilings the ratios use (null: none known, no ratio). */
   ceilings: Record<string, unknown> | null;
@@ -114,11 +118,13 @@ export async function runLatency(o: LatencyOptions, log: (m: string) => void, em
     emit(row);
   };
   const rng = new SeededRng(o.seed);
-  for (const precision of o.precisions) {
+  for (const precision of o.precisions) for (const kvCacheDtype of o.kvCacheDtypes ?? ['auto' as const]) {
     const t0 = Date.now();
+    const label = kvCacheDtype === 'auto' ? precision : `${precision} (kv ${kvCacheDtype})`;
     const llm = await LLM.load({
       model: o.model,
       precision,
+      kvCacheDtype,
       device: o.device,
       maxModelLen: 4096,
       gpuMemoryUtilization: o.gpuMemoryUtilization,
@@ -139,11 +145,14 @@ export async function runLatency(o: LatencyOptions, log: (m: string) => void, em
         weights: info.weights,
         precision,
         recipe: info.recipe,
+        kv_cache_dtype: llm.kvCacheDtype,
         kvBlocks: llm.numKvBlocks,
+        kvBlockBytes: llm.kvBlockBytes,
         gpuMemoryUtilization: o.gpuMemoryUtilization,
         ceilings: roof?.record ?? null,
       };
-      log(`${precision}: loaded in ${((Date.now() - t0) / 1000).toFixed(1)} s on ${info.deviceName}; KV ${llm.numKvBlocks} blocks`);
+      const kvPerToken = llm.kvBlockBytes / KV_BLOCK_SIZE;
+      log(`${label}: loaded in ${((Date.now() - t0) / 1000).toFixed(1)} s on ${info.deviceName}; KV ${llm.numKvBlocks} blocks`);
       llm.fillKvRandom(12345);
       if (o.ncu) {
         // Eager forwards (QB_CUDA_GRAPHS=0 set by the caller), warmed up, then captured in this order: prefill,
@@ -153,7 +162,7 @@ export async function runLatency(o: LatencyOptions, log: (m: string) => void, em
         cudaProfiler(true);
         for (const r of runs) llm.forward(r());
         cudaProfiler(false);
-        log(`${precision}: profiled region done`);
+        log(`${label}: profiled region done`);
         continue;
       }
       for (const ctx of o.contexts) {
@@ -164,7 +173,7 @@ export async function runLatency(o: LatencyOptions, log: (m: string) => void, em
             put({ ...base, kind: 'decode', batch: B, context: ctx, skipped: `needs ${need} KV blocks, ${llm.numKvBlocks} ${room}` });
             continue;
           }
-          const cost = decodeCost(a, precision, B, ctx, c);
+          const cost = decodeCost(a, precision, B, ctx, c, kvPerToken);
           const g = time(llm, () => decodeBatch(rng, B, ctx, V, false), o.iters);
           const p = time(llm, () => decodeBatch(rng, B, ctx, V, true), Math.max(5, Math.floor(o.iters / 2)));
           put({
@@ -176,7 +185,7 @@ export async function runLatency(o: LatencyOptions, log: (m: string) => void, em
       }
       if (o.prefillTokens > 0) {
         const T = o.prefillTokens;
-        const cost = prefillCost(a, precision, T, c);
+        const cost = prefillCost(a, precision, T, c, kvPerToken);
         const r = time(llm, () => prefillBatch(rng, T, V, false), 5);
         const p = time(llm, () => prefillBatch(rng, T, V, true), 3);
         put({
