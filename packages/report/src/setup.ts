@@ -22,10 +22,12 @@ export function shortCommit(commit: string): string {
   return (/^[0-9a-f]{12,}$/i.test(base) ? base.slice(0, 10) : base) + (dirty ? '+dirty' : '');
 }
 
+/** An FP8 KV cache (vLLM's --kv-cache-dtype fp8) is part of the setup: its results never share a chart with 16-bit KV ones. */
 export function setupOf(p: Provenance): Setup {
+  const kv = p.kv_cache_dtype ?? 'auto';
   return {
-    key: JSON.stringify([p.device, p.commit, p.model]),
-    label: `${p.device} · ${shortCommit(p.commit)} · ${p.model}`,
+    key: JSON.stringify(kv === 'auto' ? [p.device, p.commit, p.model] : [p.device, p.commit, p.model, kv]),
+    label: `${p.device} · ${shortCommit(p.commit)} · ${p.model}${kv === 'auto' ? '' : ` · KV cache ${kv}`}`,
     device: p.device,
     deviceKind: p.deviceKind,
     commit: p.commit,

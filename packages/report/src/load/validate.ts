@@ -96,6 +96,7 @@ const provenance = shape({
   date: str,
   'node?': str,
   'host?': str,
+  'kv_cache_dtype?': oneOf('auto', 'fp8'),
 });
 
 const distribution = shape({ mean: num, median: num, p90: num, p99: num, std: num, min: num, max: num });
