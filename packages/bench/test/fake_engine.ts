@@ -18,7 +18,7 @@ export const loadEngine: EngineLoader = async (o) => {
     if (stepMs > 0) Atomics.wait(sleeper, 0, 0, stepMs);
     return forward(b);
   };
-  const recipe: PrecisionRecipe = { precision: o.precision, actDtype: 'fp32', weights: 'fake', activations: 'fake', source: 'none' };
+  const recipe: PrecisionRecipe = { precision: o.precision, actDtype: 'fp32', weights: 'fake', activations: 'fake', source: 'none', kvCacheDtype: o.kvCacheDtype ?? 'auto' };
   const engine: BenchEngine = {
     info: {
       model: 'fake:test',
