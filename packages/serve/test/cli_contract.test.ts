@@ -20,6 +20,7 @@ const cases: [string[], RegExp][] = [
   [['--model', 'synthetic:tiny', '--port', '99999'], /--port must be an integer in 0\.\.65535/],
   [['--model', 'synthetic:tiny', '--max-num-seqs', '0'], /--max-num-seqs must be a positive integer/],
   [['--model', 'synthetic:tiny', '--precision', 'fp9'], /--precision: "fp9" is not one of/],
+  [['--model', 'synthetic:tiny', '--kv-cache-dtype', 'fp9'], /--kv-cache-dtype: "fp9" is not one of auto, fp8; did you mean fp8\?/],
   [['--model', 'synthetic:tiny', '--gpu-memory-utilization', '1.5'], /--gpu-memory-utilization must be in \(0, 1\]/],
   [['--model', '/nonexistent/model/dir'], /--model: \/nonexistent\/model\/dir does not exist/],
 ];

@@ -63,6 +63,9 @@ test('GET /health, /v1/models (vLLM fields + our extension) and /metrics with vL
   assert.equal(models.data[0].object, 'model');
   assert.equal(models.data[0].max_model_len, llm.maxModelLen);
   assert.equal(models.data[0].quantbench.vocab_size, 512);
+  // the KV-cache dtype (vLLM's --kv-cache-dtype) is reported, and in the provenance clients record
+  assert.equal(models.data[0].quantbench.kv_cache_dtype, 'auto');
+  assert.equal(models.data[0].quantbench.provenance.kv_cache_dtype, 'auto');
   const text = await (await fetch(base + '/metrics')).text();
   for (const m of ['vllm:num_requests_running', 'vllm:num_requests_waiting', 'vllm:kv_cache_usage_perc', 'vllm:gpu_cache_usage_perc', 'vllm:prompt_tokens_total',
     'vllm:generation_tokens_total', 'vllm:time_to_first_token_seconds_bucket', 'vllm:time_per_output_token_seconds_bucket', 'vllm:e2e_request_latency_seconds_bucket']) {
@@ -211,4 +214,18 @@ test('drain: in-flight requests finish, new ones get 503, then the server closes
   assert.equal(r.status, 200);
   assert.equal(((await r.json()) as any).usage.completion_tokens, 40);
   await drained;
+});
+
+test('/v1/models of a server started with --kv-cache-dtype fp8 reports it (quantbench.kv_cache_dtype and its provenance)', { skip }, async () => {
+  const fp8 = await LLM.load({ model: model!, precision: 'fp16', kvCacheDtype: 'fp8', kvBlocks: 64 });
+  const s = createServer({ llm: fp8, engineOptions: { maxNumSeqs: 2, maxNumBatchedTokens: 256 } });
+  try {
+    const addr = await s.app.listen({ host: '127.0.0.1', port: 0 });
+    const models = (await (await fetch(addr + '/v1/models')).json()) as { data: { quantbench: { kv_cache_dtype: string; provenance: { kv_cache_dtype: string } } }[] };
+    assert.equal(models.data[0]!.quantbench.kv_cache_dtype, 'fp8');
+    assert.equal(models.data[0]!.quantbench.provenance.kv_cache_dtype, 'fp8');
+  } finally {
+    await s.app.close();
+    fp8.close();
+  }
 });
