@@ -117,6 +117,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
       c.rope_orig_max = (int)getf(o, "ropeOriginalMaxPos", 8192);
       c.tie = o.Get("tieWordEmbeddings").ToBoolean();
       c.act = parse_act(o.Get("actDtype").ToString());
+      if (o.Has("kvCacheDtype") && !o.Get("kvCacheDtype").IsUndefined())
+        c.kv = parse_kv_dtype(o.Get("kvCacheDtype").ToString());
       c.threads = (int)getf(o, "threads", (float)std::thread::hardware_concurrency());
       if (o.Has("cuda") && o.Get("cuda").IsObject()) {  // CudaOptions (model/config.h): typed engine options
         Napi::Object co = o.Get("cuda").As<Napi::Object>();
@@ -315,9 +317,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     });
   }
   Napi::Value KvBlockBytes(const Napi::CallbackInfo& info) {
-    const ModelConfig& c = m(info.Env()).config();
-    size_t elt = c.act == ActDtype::F32 ? 4 : 2;
-    return Napi::Number::New(info.Env(), (double)(2ull * c.layers * Model::kBlockSize * c.kv_heads * c.head_dim * elt));
+    return Napi::Number::New(info.Env(), (double)kv_block_bytes(m(info.Env()).config(), Model::kBlockSize));
   }
   Napi::Value DeviceName(const Napi::CallbackInfo& info) {
     return Napi::String::New(info.Env(), m(info.Env()).device_name());

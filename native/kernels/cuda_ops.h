@@ -64,6 +64,13 @@ struct ScaledIn {
   bool a_per_token = false, w_per_channel = false;
 };
 
+// How the paged KV cache stores K and V (KvDtype, model/config.h): the activation dtype, or FP8 E4M3 codes of
+// x / scale (IEEE division, RNE, saturating) read back as code * scale. Twin: cpu::kv_cache_write_fp8.
+struct KvCacheFormat {
+  bool fp8 = false;
+  float k_scale = 1.0f, v_scale = 1.0f;
+};
+
 // Twin: cpu::rmsnorm_residual (then cpu::quant_* of its output). x, residual, out in act (F16/BF16); w [D] in act.
 // residual may be null (norm of x). out may be null when quant.mode != None (the 16-bit output is then not written).
 // xin: x may be an unscaled linear output (see ScaledIn).

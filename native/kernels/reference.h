@@ -50,6 +50,12 @@ void silu_mul(const float* g, const float* u, int T, int F, float* out, ActDtype
 void kv_cache_write(const float* k, const float* v, const int32_t* slot_mapping, int T, int Hkv, int Dh, float* k_cache,
                     float* v_cache, int block_size);
 
+// The FP8 KV cache (KvDtype::Fp8): the cache holds what the GPU kernels read back, code * scale (fp32) with
+// code = e4m3(x / scale) (IEEE division, round to nearest even, saturating at +-448).
+inline float kv_fp8_roundtrip(float x, float scale) { return fp8e4m3_to_f32(f32_to_fp8e4m3(x / scale)) * scale; }
+void kv_cache_write_fp8(const float* k, const float* v, const int32_t* slot_mapping, int T, int Hkv, int Dh,
+                        float k_scale, float v_scale, float* k_cache, float* v_cache, int block_size);
+
 // Causal GQA attention over the paged cache for a varlen batch (prefill chunks and decodes alike).
 // q [T, H, Dh]; seq s owns rows [seq_starts[s], seq_starts[s+1]); row i of seq s has position positions[i] and attends
 // to cache positions 0..positions[i]. Scores and softmax in fp32 (double sums), out [T, H, Dh] rounded.

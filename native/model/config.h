@@ -17,6 +17,10 @@ struct CudaOptions {
   std::string trace_file;    // a -DQB_TRACE build writes the block timeline trace here after each graph replay
 };
 
+// KV-cache dtype (vLLM's --kv-cache-dtype): Act stores K and V in the activation dtype; Fp8 stores E4M3 codes of
+// x / scale with a per-layer k_scale / v_scale (RNE, saturating at +-448), read back as code * scale.
+enum class KvDtype { Act, Fp8 };
+
 struct ModelConfig {
   int hidden = 0, inter = 0, layers = 0, heads = 0, kv_heads = 0, head_dim = 0, vocab = 0;
   float eps = 1e-5f, rope_theta = 10000.0f;
@@ -25,6 +29,7 @@ struct ModelConfig {
   int max_pos = 8192;  // rope table length
   bool tie = false;
   ActDtype act = ActDtype::F16;
+  KvDtype kv = KvDtype::Act;
   int threads = 1;
   CudaOptions cuda;
 };
@@ -42,6 +47,16 @@ struct QbError : std::runtime_error {
 };
 
 Precision parse_precision(const std::string& s);
+KvDtype parse_kv_dtype(const std::string& s);  // "auto" | "fp8"; throws QbError("BAD_CONFIG")
+const char* kv_dtype_name(KvDtype k);
+// Bytes of one cached K or V element.
+inline size_t kv_elt_bytes(const ModelConfig& c) {
+  return c.kv == KvDtype::Fp8 ? 1 : (c.act == ActDtype::F32 ? 4 : 2);
+}
+// Bytes of one KV block of `block_size` tokens: K and V of every layer.
+inline size_t kv_block_bytes(const ModelConfig& c, int block_size) {
+  return 2ull * c.layers * block_size * c.kv_heads * c.head_dim * kv_elt_bytes(c);
+}
 const char* precision_name(Precision p);
 
 }  // namespace qb

@@ -29,6 +29,12 @@ const char* precision_name(Precision p) {
   }
   return "?";
 }
+KvDtype parse_kv_dtype(const std::string& s) {
+  if (s == "auto") return KvDtype::Act;
+  if (s == "fp8") return KvDtype::Fp8;
+  throw QbError("BAD_CONFIG", "unknown kvCacheDtype '" + s + "' (use auto or fp8)");
+}
+const char* kv_dtype_name(KvDtype k) { return k == KvDtype::Fp8 ? "fp8" : "auto"; }
 
 std::string layer_prefix(int i) { return "model.layers." + std::to_string(i) + "."; }
 
@@ -211,6 +217,22 @@ void rope_tables(const ModelConfig& cfg, std::vector<float>& cos_tab, std::vecto
     }
 }
 
+std::vector<float> kv_cache_scales(const ModelConfig& cfg, const TensorStore& st, const char* which) {
+  std::vector<float> s(cfg.layers, 1.0f);
+  int found = 0;
+  for (int i = 0; i < cfg.layers; ++i) {
+    const std::string name = layer_prefix(i) + "self_attn." + which + "_scale";
+    if (!st.has(name)) continue;
+    s[i] = scalar_of(name, st.get(name));
+    ++found;
+  }
+  if (found != 0 && found != cfg.layers)
+    throw QbError("MISSING_TENSOR", std::string("the checkpoint has self_attn.") + which + "_scale for " +
+                                        std::to_string(found) + " of " + std::to_string(cfg.layers) +
+                                        " layers: KV-cache scales must be given for every layer or none");
+  return s;
+}
+
 LlamaWeights prepare_weights(const ModelConfig& cfg, const TensorStore& st, Precision p, const PrepareOptions& opt) {
   if (opt.prequantized && !is_quantized(p))
     throw QbError("UNSUPPORTED_QUANT", std::string("a quantized checkpoint cannot run as ") + precision_name(p));
@@ -232,6 +254,8 @@ LlamaWeights prepare_weights(const ModelConfig& cfg, const TensorStore& st, Prec
   expect_shape("model.norm.weight", fn, {cfg.hidden});
   W.final_norm = rounded(fn.to_float(), act);
   rope_tables(cfg, W.rope_cos, W.rope_sin);
+  W.k_scale = kv_cache_scales(cfg, st, "k");
+  W.v_scale = kv_cache_scales(cfg, st, "v");
 
   bool smooth = p == Precision::INT8_W8A8 && !opt.prequantized && opt.smooth_alpha >= 0;
   W.layers.resize(cfg.layers);

@@ -34,6 +34,7 @@ struct LlamaWeights {
   std::vector<float> final_norm;
   std::vector<LayerWeights> layers;
   std::vector<float> rope_cos, rope_sin;  // [max_pos, head_dim/2]
+  std::vector<float> k_scale, v_scale;    // [layers] FP8 KV-cache scales (1.0 unless the checkpoint has them)
 };
 
 struct PrepareOptions {
@@ -53,6 +54,10 @@ inline std::vector<std::string> required_tensor_names(const ModelConfig& cfg, bo
 std::string layer_prefix(int i);
 
 LlamaWeights prepare_weights(const ModelConfig& cfg, const TensorStore& store, Precision p, const PrepareOptions& opt);
+
+// FP8 KV-cache scales per layer: the tensors model.layers.{i}.self_attn.k_scale / .v_scale (which = "k" / "v") when
+// present (one positive finite value each; all layers or none), else 1.0 (vLLM's default).
+std::vector<float> kv_cache_scales(const ModelConfig& cfg, const TensorStore& st, const char* which);
 
 // Llama RoPE tables (plain, or llama3 frequency scaling when cfg.rope_factor > 0).
 void rope_tables(const ModelConfig& cfg, std::vector<float>& cos_tab, std::vector<float>& sin_tab);

@@ -16,15 +16,26 @@ namespace qb::cuda {
 // slot_mapping[t] (= block * block_size + offset); a negative slot skips the cache write for that row.
 // qin: qkv may be an unscaled linear output (ScaledIn, cuda_ops.h): q and k are rotated from, and written back as,
 // finished act values; v is finished as it is copied to the cache (the v part of qkv is left as it was).
+// kv.fp8: the caches hold FP8 codes of the finished (act-rounded) k and v divided by kv.k_scale / kv.v_scale
+// (twin: cpu::kv_cache_write_fp8); qkv itself keeps the act values.
 void rope_qkv_kv_write(void* qkv, int ld, ActDtype act, const int32_t* positions, const int32_t* slot_mapping, int T,
                        int H, int Hkv, int Dh, const float* cos_tab, const float* sin_tab, void* k_cache,
-                       void* v_cache, int block_size, cudaStream_t stream, const ScaledIn& qin = {});
+                       void* v_cache, int block_size, cudaStream_t stream, const ScaledIn& qin = {},
+                       const KvCacheFormat& kv = {});
+
+// Which kernel takes the decode rows (one-row sequences): Auto = the tensor-core kernel from a batch of
+// kDecodeTcMinRows rows where it applies (Dh 64 / 128, H / Hkv <= 8, block size 16), else the row-wise one (whose
+// latency path is tuned for batch 1). The others force a kernel (the kernel checks and benchmarks run both); the model
+// always uses Auto.
+enum class DecodeKernel { Auto, RowWise, TensorCore };
+constexpr int kDecodeTcMinRows = 32;
 
 struct PagedAttentionArgs {
   const void* q = nullptr;  // [T, ld_q] act; head h of row t at q + t*ld_q + h*Dh (may point into the qkv buffer)
   int ld_q = 0;
-  const void* k_cache = nullptr;
+  const void* k_cache = nullptr;  // [num_blocks, block_size, Hkv, Dh]: act values, or FP8 codes with kv.fp8
   const void* v_cache = nullptr;
+  KvCacheFormat kv;  // fp8: scores use code * kv.k_scale, outputs code * kv.v_scale (scales folded in fp32)
   const int32_t* seq_starts = nullptr;    // [S+1] device: seq s owns rows [seq_starts[s], seq_starts[s+1])
   const int32_t* positions = nullptr;     // [T] device: row i attends to cache positions 0..positions[i]
   const int32_t* block_tables = nullptr;  // [S, max_blocks] device
@@ -46,6 +57,7 @@ struct PagedAttentionArgs {
                            // the workspace (the last split of a row merges the others)
   unsigned long long* trace = nullptr;  // block timeline trace (trace.cuh; only a -DQB_TRACE build writes it)
   int trace_tag = 0;
+  DecodeKernel decode_kernel = DecodeKernel::Auto;
 };
 size_t paged_attention_workspace_bytes(int T, int H, int Dh, int max_context);
 void paged_attention(const PagedAttentionArgs& a, cudaStream_t stream);

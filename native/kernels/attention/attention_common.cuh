@@ -60,6 +60,13 @@ __device__ __forceinline__ int find_seq(const int32_t* __restrict__ seq_starts, 
 
 // Row-wise split-KV kernel (its last split merges): every row of the batch, or with only_single the rows of one-row sequences.
 void launch_rowwise(const PagedAttentionArgs& a, bool only_single, cudaStream_t stream);
+// Tensor-core split-KV kernel for the same rows (attention_paged_decode_tc.cu), where decode_tc_supported().
+bool decode_tc_supported(const PagedAttentionArgs& a);
+void launch_decode_tc(const PagedAttentionArgs& a, bool only_single, cudaStream_t stream);
+inline bool use_decode_tc(const PagedAttentionArgs& a) {
+  if (a.decode_kernel == DecodeKernel::RowWise || !decode_tc_supported(a)) return false;
+  return a.decode_kernel == DecodeKernel::TensorCore || a.T >= kDecodeTcMinRows;
+}
 // Tensor-core (mma.sync) kernel for the sequences with more than one row (Dh 64 or 128).
 void launch_prefill_tc(const PagedAttentionArgs& a, cudaStream_t stream);
 

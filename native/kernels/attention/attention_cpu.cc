@@ -21,6 +21,18 @@ void kv_cache_write(const float* k, const float* v, const int32_t* slot_mapping,
   }
 }
 
+void kv_cache_write_fp8(const float* k, const float* v, const int32_t* slot_mapping, int T, int Hkv, int Dh,
+                        float k_scale, float v_scale, float* k_cache, float* v_cache, int block_size) {
+  size_t row = (size_t)Hkv * Dh;
+  for (int t = 0; t < T; ++t) {
+    size_t slot = (size_t)slot_mapping[t];
+    for (size_t i = 0; i < row; ++i) {
+      k_cache[slot * row + i] = kv_fp8_roundtrip(k[(size_t)t * row + i], k_scale);
+      v_cache[slot * row + i] = kv_fp8_roundtrip(v[(size_t)t * row + i], v_scale);
+    }
+  }
+}
+
 namespace {
 
 // R query rows of one sequence and head are processed together: each lane of a vector is one row, and every lane

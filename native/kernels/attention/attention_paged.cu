@@ -2,7 +2,9 @@
 //   Dh 64/128 and max_q_len > 1: the tensor-core kernel (attention_paged_prefill.cu) takes every sequence with more
 //     than one row; the row-wise split-KV kernel (attention_paged_decode.cu) takes the one-row sequences (decodes) of
 //     the same batch. It is left out when T == S * max_q_len (then every sequence has max_q_len > 1 rows).
-//   otherwise (decode-only batches, or Dh 8/16/32): the row-wise kernel takes every row.
+//   otherwise (decode-only batches, or Dh 8/16/32): the decode kernel takes every row.
+//   The decode rows go to the tensor-core decode kernel (attention_paged_decode_tc.cu) from kDecodeTcMinRows rows
+//   where it applies, else to the row-wise one (attn::use_decode_tc; PagedAttentionArgs::decode_kernel forces one).
 #include <string>
 
 #include "kernels/attention/attention_common.cuh"
@@ -36,11 +38,20 @@ void paged_attention(const PagedAttentionArgs& a, cudaStream_t stream) {
   require(!a.out_amax || !attn::use_tc_path(a.Dh, a.max_q_len), name,
           "out_amax is written by the row-wise (decode) kernels only: max_q_len must be 1 for Dh 64 / 128");
   if (a.T == 0) return;
+  require(a.decode_kernel != DecodeKernel::TensorCore || attn::decode_tc_supported(a), name,
+          "the tensor-core decode kernel needs Dh 64 or 128, H / Hkv <= 8 and block_size 16");
+  const bool tc = attn::use_decode_tc(a);
+  auto decode_rows = [&](bool only_single) {
+    if (tc)
+      attn::launch_decode_tc(a, only_single, stream);
+    else
+      attn::launch_rowwise(a, only_single, stream);
+  };
   if (attn::use_tc_path(a.Dh, a.max_q_len)) {
     attn::launch_prefill_tc(a, stream);
-    if ((long)a.T != (long)a.S * a.max_q_len) attn::launch_rowwise(a, /*only_single=*/true, stream);
+    if ((long)a.T != (long)a.S * a.max_q_len) decode_rows(/*only_single=*/true);
   } else {
-    attn::launch_rowwise(a, /*only_single=*/false, stream);
+    decode_rows(/*only_single=*/false);
   }
 }
 

@@ -13,10 +13,15 @@
 // combine kernel, so a decode step with short contexts in a graph planned for long ones costs no extra launch. Grid
 // and split plan depend only on T, H, Hkv, Dh, max_context (attention_common.cuh); a split
 // beyond a row's context exits at once, and the last split takes whatever context is left.
+// FP8 KV cache (F8): a lane's 8 elements are 8 codes (8-byte loads), decoded exactly to fp32; k_scale is folded into
+// q's pre-scale and v_scale into the final normalization.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_fp8.h>
 
-#include "kernels/attention/attention_common.cuh"
+#include <type_traits>
+
+#include "kernels/attention/attention_decode_common.cuh"
 #include "kernels/common/device_common.cuh"
 #include "kernels/common/pdl.h"
 #include "kernels/common/trace.cuh"
@@ -26,58 +31,55 @@ namespace {
 
 constexpr int kWarps = 4;  // warps per block (8 for one-row steps: attention_warps below)
 
-struct RowParams {
-  const uint16_t* q;
-  int ld_q;
-  const uint16_t* kc;
-  const uint16_t* vc;
-  const int32_t* seq_starts;
-  const int32_t* positions;
-  const int32_t* bt;
-  int max_blocks, T, S, H, Hkv, bs;
-  float scale_log2;
-  uint16_t* out;
-  int ld_out;
-  float* out_amax;  // [T] absmax of each output row (fp32 bits, atomicMax), or null
-  float2* ws_ml;  // [splits, T, H] (max, sum)
-  float* ws_acc;  // [splits, T, H, Dh]
-  int* tickets;   // [T, H / GC] arrival counters (zero between calls)
-  int splits, split_len, only_single;
-  // Let the next kernel launch after the first KV step instead of right after the PDL wait (inactive blocks: after
-  // the wait): the next kernel's weight preload competes with this kernel's loads of q and of this step's KV rows.
-  int late_trigger;
-  unsigned long long* trace;  // trace.cuh (a -DQB_TRACE build only)
-  int trace_tag;
-};
 
-// Exact 16-bit -> fp32 (hardware conversions; identical to numerics.h, which is slower in a loop).
-template <ActDtype A>
-__device__ __forceinline__ float to_f32(uint16_t x) {
-  if constexpr (A == ActDtype::BF16)
-    return __uint_as_float((uint32_t)x << 16);
-  else
-    return __half2float(__ushort_as_half(x));
-}
 template <ActDtype A>
 __device__ __forceinline__ void unpack8(const uint4& r, float f[8]) {
   const uint16_t* e = reinterpret_cast<const uint16_t*>(&r);
 #pragma unroll
   for (int j = 0; j < 8; ++j) f[j] = to_f32<A>(e[j]);
 }
-
-// out_amax: every thread's max |stored output| (mag) folded into out_amax[t] by one lane per warp. Called by every
-// thread of a block that wrote final outputs; fmaxf drops NaN, and non-negative fp32 bits order as integers.
-__device__ __forceinline__ void publish_row_amax(const RowParams& p, int t, float mag) {
-  if (!p.out_amax) return;
+// 8 FP8 E4M3 codes -> fp32 (exact: e4m3 -> f16 -> f32).
+__device__ __forceinline__ void unpack8_fp8(const uint2& r, float f[8]) {
+  const uint16_t* e = reinterpret_cast<const uint16_t*>(&r);
 #pragma unroll
-  for (int o = 16; o > 0; o >>= 1) mag = fmaxf(mag, __shfl_xor_sync(0xffffffffu, mag, o));
-  if ((threadIdx.x & 31) == 0 && mag > 0.0f)
-    atomicMax(reinterpret_cast<unsigned int*>(p.out_amax) + t, __float_as_uint(mag));
+  for (int j = 0; j < 4; ++j) {
+    const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2((__nv_fp8x2_storage_t)e[j], __NV_E4M3);
+    const float2 v = __half22float2(*reinterpret_cast<const __half2*>(&h));
+    f[2 * j] = v.x;
+    f[2 * j + 1] = v.y;
+  }
 }
+// A lane's 8 cache elements: 16 bytes of act values, or 8 bytes of FP8 codes.
+template <bool F8>
+struct KvLane {
+  using Raw = typename std::conditional<F8, uint2, uint4>::type;
+  static __device__ __forceinline__ Raw zero() {
+    if constexpr (F8) return make_uint2(0, 0);
+    else return make_uint4(0, 0, 0, 0);
+  }
+  static __device__ __forceinline__ Raw load(const void* base, size_t idx) {
+    if constexpr (F8) {
+      uint2 r;
+      asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v2.u32 {%0,%1}, [%2];"
+                   : "=r"(r.x), "=r"(r.y)
+                   : "l"(static_cast<const uint8_t*>(base) + idx));
+      return r;
+    } else {
+      return dev::ldg_stream(static_cast<const uint16_t*>(base) + idx);
+    }
+  }
+  template <ActDtype A>
+  static __device__ __forceinline__ void unpack(const Raw& r, float f[8]) {
+    if constexpr (F8) unpack8_fp8(r, f);
+    else unpack8<A>(r, f);
+  }
+};
 
-template <ActDtype A, int DH, int GC, int W = kWarps>
+template <ActDtype A, int DH, int GC, int W, bool F8>
 __global__ void __launch_bounds__(W * 32) rowwise_kernel(RowParams p) {
   using AT = dev::Act<A>;
+  using KL = KvLane<F8>;
+  using Raw = typename KL::Raw;
   constexpr int LPT = DH / 8;                // lanes per token (8 elements each)
   constexpr int TPW = 32 / LPT;              // tokens per warp pass
   constexpr int WT = TPW > 16 ? TPW : 16;    // tokens per warp step
@@ -104,7 +106,7 @@ __global__ void __launch_bounds__(W * 32) rowwise_kernel(RowParams p) {
   const size_t tok_stride = (size_t)p.Hkv * DH;
   const size_t head_off = (size_t)kvh * DH + dl * 8;
   // K / V of this lane's tokens of the warp step at `base` with positions in [from, to) (the others untouched).
-  auto load_kv = [&](int base, uint4 (&kr)[R], uint4 (&vr)[R], int from, int to) {
+  auto load_kv = [&](int base, Raw (&kr)[R], Raw (&vr)[R], int from, int to) {
 #pragma unroll
     for (int j = 0; j < R; ++j) {
       const int pos = base + j * TPW + tl;
@@ -112,8 +114,8 @@ __global__ void __launch_bounds__(W * 32) rowwise_kernel(RowParams p) {
         const int blk = pos / p.bs;
         const int pg = __ldg(bt + blk);
         const size_t idx = ((size_t)pg * p.bs + (pos - blk * p.bs)) * tok_stride + head_off;
-        kr[j] = dev::ldg_stream(p.kc + idx);
-        vr[j] = dev::ldg_stream(p.vc + idx);
+        kr[j] = KL::load(p.kc, idx);
+        vr[j] = KL::load(p.vc, idx);
       }
     }
   };
@@ -121,9 +123,9 @@ __global__ void __launch_bounds__(W * 32) rowwise_kernel(RowParams p) {
   // by earlier steps and load before the wait; the rest (and every position of multi-row sequences) after it.
   const int base0 = lo + warp * WT;
   const int fresh = active && seq_rows == 1 ? ctx - 1 : 0;
-  uint4 kr0[R], vr0[R];
+  Raw kr0[R], vr0[R];
 #pragma unroll
-  for (int j = 0; j < R; ++j) kr0[j] = vr0[j] = make_uint4(0, 0, 0, 0);
+  for (int j = 0; j < R; ++j) kr0[j] = vr0[j] = KL::zero();
   if (active) load_kv(base0, kr0, vr0, 0, min(hi, fresh));
   dev::pdl_wait();
   if (!p.late_trigger || !active) dev::pdl_trigger();
@@ -152,12 +154,12 @@ __global__ void __launch_bounds__(W * 32) rowwise_kernel(RowParams p) {
   }
 
   // One warp step: scores of its R tokens per lane, online softmax, V accumulation.
-  auto step = [&](int base, const uint4 (&kr)[R], const uint4 (&vr)[R]) {
+  auto step = [&](int base, const Raw (&kr)[R], const Raw (&vr)[R]) {
     float sc[R][GC];
 #pragma unroll
     for (int j = 0; j < R; ++j) {
       float kf[8];
-      unpack8<A>(kr[j], kf);
+      KL::template unpack<A>(kr[j], kf);
 #pragma unroll
       for (int g = 0; g < GC; ++g) {
         float d = 0.f;
@@ -190,7 +192,7 @@ __global__ void __launch_bounds__(W * 32) rowwise_kernel(RowParams p) {
 #pragma unroll
     for (int j = 0; j < R; ++j) {
       float vf[8];
-      unpack8<A>(vr[j], vf);
+      KL::template unpack<A>(vr[j], vf);
 #pragma unroll
       for (int g = 0; g < GC; ++g)
 #pragma unroll
@@ -201,9 +203,9 @@ __global__ void __launch_bounds__(W * 32) rowwise_kernel(RowParams p) {
   QB_TRACE_MARK(4);  // the first (preloaded) step done
   if (p.late_trigger) dev::pdl_trigger();
   for (int base = base0 + W * WT; base < hi; base += W * WT) {
-    uint4 kr[R], vr[R];
+    Raw kr[R], vr[R];
 #pragma unroll
-    for (int j = 0; j < R; ++j) kr[j] = vr[j] = make_uint4(0, 0, 0, 0);
+    for (int j = 0; j < R; ++j) kr[j] = vr[j] = KL::zero();
     load_kv(base, kr, vr, 0, hi);
     step(base, kr, vr);
   }
@@ -240,102 +242,24 @@ __global__ void __launch_bounds__(W * 32) rowwise_kernel(RowParams p) {
   }
   __syncthreads();
   QB_TRACE_MARK(5);  // warps merged into shared memory
-  const bool single = p.splits == 1 || (split == 0 && ctx <= p.split_len);
-  float mag = 0.0f;  // out_amax: this thread's max |output|
-  for (int i = threadIdx.x; i < GC * DH; i += W * 32) {
-    const int g = i / DH, d = i - g * DH;
-    float M = -INFINITY;
-#pragma unroll
-    for (int w = 0; w < W; ++w) M = fmaxf(M, sm_m[w][g]);
-    float L = 0.f, a = 0.f;
-#pragma unroll
-    for (int w = 0; w < W; ++w) {
-      const float c = sm_m[w][g] == -INFINITY ? 0.f : exp2f(sm_m[w][g] - M);
-      L += sm_l[w][g] * c;
-      a += sm_acc[w][g][d] * c;
-    }
-    if (single) {  // the whole context in this split: final output
-      const uint16_t o = AT::store(a / L);
-      p.out[(size_t)t * p.ld_out + (size_t)(h0 + g) * DH + d] = o;
-      mag = fmaxf(mag, fabsf(to_f32<A>(o)));
-    } else {
-      const size_t r = ((size_t)split * p.T + t) * p.H + h0 + g;
-      p.ws_acc[r * DH + d] = a;
-      if (d == 0) p.ws_ml[r] = make_float2(M, L);
-    }
-  }
-  if (single) {
-    publish_row_amax(p, t, mag);
-    QB_TRACE_FLUSH(p.trace, p.trace_tag);
-    return;
-  }
-  // Split partials: the last valid split of (row, head group) to arrive merges them (threadfence / ticket pattern;
-  // the partials are read from L2).
-  __shared__ int last;
-  __threadfence();
-  __syncthreads();
-  const int nval = min(p.splits, (ctx + p.split_len - 1) / p.split_len);
-  if (threadIdx.x == 0) {
-    int* ticket = p.tickets + (size_t)t * gridDim.y + hc;
-    last = atomicAdd(ticket, 1) == nval - 1;
-    if (last) *ticket = 0;  // every split has arrived: zero for the next call
-  }
-  __syncthreads();
-  if (!last) {
-    QB_TRACE_FLUSH(p.trace, p.trace_tag);
-    return;
-  }
-  __threadfence();
-  // Per head: split weights c_k = exp2(m_k - M) and 1 / L across a warp's lanes (splits <= kMaxSplits = 32), then
-  // every output element sums its splits with all loads issued together.
-  __shared__ float sm_c[GC][kMaxSplits], sm_inv[GC];
-  for (int g = warp; g < GC; g += W) {
-    float mk = -INFINITY, lk = 0.f;
-    if (lane < nval) {
-      const float2 ml = __ldcg(&p.ws_ml[((size_t)lane * p.T + t) * p.H + h0 + g]);
-      mk = ml.x;
-      lk = ml.y;
-    }
-    float M = mk;
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
-    const float c = lane < nval ? exp2f(mk - M) : 0.f;
-    float L = lk * c;
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) L += __shfl_xor_sync(0xffffffffu, L, o);
-    sm_c[g][lane] = c;
-    if (lane == 0) sm_inv[g] = 1.f / L;
-  }
-  __syncthreads();
-  const size_t split_stride = (size_t)p.T * p.H * DH;
-  for (int i = threadIdx.x; i < GC * DH; i += W * 32) {
-    const int g = i / DH, d = i - g * DH;
-    const float* acc0 = p.ws_acc + ((size_t)t * p.H + h0 + g) * DH + d;
-    float a = 0.f;
-#pragma unroll 8
-    for (int k = 0; k < nval; ++k) a += sm_c[g][k] * __ldcg(acc0 + k * split_stride);
-    const uint16_t o = AT::store(a * sm_inv[g]);
-    p.out[(size_t)t * p.ld_out + (size_t)(h0 + g) * DH + d] = o;
-    mag = fmaxf(mag, fabsf(to_f32<A>(o)));
-  }
-  publish_row_amax(p, t, mag);
+  finish_rows<A, DH, GC, W>(p, t, hc, h0, GC, split, ctx, sm_m, sm_l, sm_acc);
   QB_TRACE_FLUSH(p.trace, p.trace_tag);
 }
 
-template <ActDtype A, int DH, int W>
+template <ActDtype A, int DH, int W, bool F8>
 void launch_dh_w(const RowParams& rp, int gc, dim3 grid, cudaStream_t st) {
   constexpr const char* kName = "paged_attention (row-wise split-KV)";
   if constexpr (DH >= 64) {
     switch (gc) {
       case 8:
-        if constexpr (DH == 64) launch_pdl(kName, rowwise_kernel<A, DH, 8, W>, grid, W * 32, 0, st, rp);
+        if constexpr (DH == 64) launch_pdl(kName, rowwise_kernel<A, DH, 8, W, F8>, grid, W * 32, 0, st, rp);
         break;
-      case 4: launch_pdl(kName, rowwise_kernel<A, DH, 4, W>, grid, W * 32, 0, st, rp); break;
-      case 2: launch_pdl(kName, rowwise_kernel<A, DH, 2, W>, grid, W * 32, 0, st, rp); break;
-      default: launch_pdl(kName, rowwise_kernel<A, DH, 1, W>, grid, W * 32, 0, st, rp); break;
+      case 4: launch_pdl(kName, rowwise_kernel<A, DH, 4, W, F8>, grid, W * 32, 0, st, rp); break;
+      case 2: launch_pdl(kName, rowwise_kernel<A, DH, 2, W, F8>, grid, W * 32, 0, st, rp); break;
+      default: launch_pdl(kName, rowwise_kernel<A, DH, 1, W, F8>, grid, W * 32, 0, st, rp); break;
     }
   } else {
-    launch_pdl(kName, rowwise_kernel<A, DH, 1, W>, grid, W * 32, 0, st, rp);
+    launch_pdl(kName, rowwise_kernel<A, DH, 1, W, F8>, grid, W * 32, 0, st, rp);
   }
   check_launch(kName);
 }
@@ -350,35 +274,34 @@ int attention_warps(int T) { return T <= 1 ? 8 : kWarps; }
 // faster on every precision at context 128, within the spread at 2048).
 int attention_head_chunk(const PagedAttentionArgs& a) { return a.T > 1 ? head_chunk(a.H, a.Hkv, a.Dh) : 1; }
 
-template <ActDtype A, int DH>
+template <ActDtype A, int DH, bool F8>
 void launch_dh(const RowParams& rp, int gc, dim3 grid, cudaStream_t st) {
   if (attention_warps(rp.T) == 8 && DH >= 64)
-    launch_dh_w<A, DH, 8>(rp, gc, grid, st);
+    launch_dh_w<A, DH, 8, F8>(rp, gc, grid, st);
   else
-    launch_dh_w<A, DH, kWarps>(rp, gc, grid, st);
+    launch_dh_w<A, DH, kWarps, F8>(rp, gc, grid, st);
 }
 
-template <ActDtype A>
+template <ActDtype A, bool F8>
 void launch_act(const RowParams& rp, int Dh, int gc, dim3 grid, cudaStream_t st) {
   switch (Dh) {
-    case 8: launch_dh<A, 8>(rp, gc, grid, st); break;
-    case 16: launch_dh<A, 16>(rp, gc, grid, st); break;
-    case 32: launch_dh<A, 32>(rp, gc, grid, st); break;
-    case 64: launch_dh<A, 64>(rp, gc, grid, st); break;
-    default: launch_dh<A, 128>(rp, gc, grid, st); break;
+    case 8: launch_dh<A, 8, F8>(rp, gc, grid, st); break;
+    case 16: launch_dh<A, 16, F8>(rp, gc, grid, st); break;
+    case 32: launch_dh<A, 32, F8>(rp, gc, grid, st); break;
+    case 64: launch_dh<A, 64, F8>(rp, gc, grid, st); break;
+    default: launch_dh<A, 128, F8>(rp, gc, grid, st); break;
   }
 }
 
 }  // namespace
 
-void launch_rowwise(const PagedAttentionArgs& a, bool only_single, cudaStream_t stream) {
-  const int gc = attention_head_chunk(a);
-  const SplitPlan plan = plan_splits((long)a.T * (a.H / gc), a.max_context);
+RowParams row_params(const PagedAttentionArgs& a, bool only_single, const SplitPlan& plan) {
   RowParams rp;
   rp.q = static_cast<const uint16_t*>(a.q);
   rp.ld_q = a.ld_q;
-  rp.kc = static_cast<const uint16_t*>(a.k_cache);
-  rp.vc = static_cast<const uint16_t*>(a.v_cache);
+  rp.kc = a.k_cache;
+  rp.vc = a.v_cache;
+  rp.v_scale = a.kv.fp8 ? a.kv.v_scale : 1.0f;
   rp.seq_starts = a.seq_starts;
   rp.positions = a.positions;
   rp.bt = a.block_tables;
@@ -388,17 +311,14 @@ void launch_rowwise(const PagedAttentionArgs& a, bool only_single, cudaStream_t 
   rp.H = a.H;
   rp.Hkv = a.Hkv;
   rp.bs = a.block_size;
-  rp.scale_log2 = a.scale * 1.4426950408889634f;
+  rp.scale_log2 = a.scale * 1.4426950408889634f * (a.kv.fp8 ? a.kv.k_scale : 1.0f);
   rp.out = static_cast<uint16_t*>(a.out);
   rp.ld_out = a.ld_out;
   rp.out_amax = a.out_amax;
   rp.splits = plan.splits;
   rp.split_len = plan.split_len;
   rp.only_single = only_single ? 1 : 0;
-  // One-row steps let the next kernel (the o projection, whose weight preload competes with q's and this step's KV
-  // loads) launch after the first KV step rather than right after the wait: block traces (trace.cuh) showed the first
-  // step taking 4.7 us after the wait with the early trigger, 2.3 us with this one (perf notes, session 6).
-  rp.late_trigger = a.T <= 1;
+  rp.late_trigger = 0;
   rp.trace = a.trace;
   rp.trace_tag = a.trace_tag;
   rp.ws_ml = nullptr;
@@ -415,11 +335,25 @@ void launch_rowwise(const PagedAttentionArgs& a, bool only_single, cudaStream_t 
     rp.ws_ml = static_cast<float2*>(a.workspace);
     rp.ws_acc = reinterpret_cast<float*>(static_cast<char*>(a.workspace) + ml_bytes);
   }
+  return rp;
+}
+
+void launch_rowwise(const PagedAttentionArgs& a, bool only_single, cudaStream_t stream) {
+  const int gc = attention_head_chunk(a);
+  const SplitPlan plan = plan_splits((long)a.T * (a.H / gc), a.max_context);
+  RowParams rp = row_params(a, only_single, plan);
+  // One-row steps let the next kernel (the o projection, whose weight preload competes with q's and this step's KV
+  // loads) launch after the first KV step rather than right after the wait: block traces (trace.cuh) showed the first
+  // step taking 4.7 us after the wait with the early trigger, 2.3 us with this one (perf notes, session 6).
+  rp.late_trigger = a.T <= 1;
   dim3 grid(a.T, a.H / gc, plan.splits);
-  if (a.act == ActDtype::BF16)
-    launch_act<ActDtype::BF16>(rp, a.Dh, gc, grid, stream);
-  else
-    launch_act<ActDtype::F16>(rp, a.Dh, gc, grid, stream);
+  if (a.act == ActDtype::BF16) {
+    if (a.kv.fp8) launch_act<ActDtype::BF16, true>(rp, a.Dh, gc, grid, stream);
+    else launch_act<ActDtype::BF16, false>(rp, a.Dh, gc, grid, stream);
+  } else {
+    if (a.kv.fp8) launch_act<ActDtype::F16, true>(rp, a.Dh, gc, grid, stream);
+    else launch_act<ActDtype::F16, false>(rp, a.Dh, gc, grid, stream);
+  }
 }
 
 }  // namespace qb::cuda::attn

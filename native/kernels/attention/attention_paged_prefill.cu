@@ -9,13 +9,18 @@
 // Causal mask per row from positions[] (any positions; no contiguity assumed), applied only on tiles that need it.
 // Grid: x = ceil(T/BM) + S (an upper bound on the tiles of all sequences; heaviest tiles launched first), y = H; a block
 // maps its index to (sequence, tile) with a warp scan over seq_starts and exits when beyond the batch's tiles.
+// FP8 KV cache (F8): the K/V tiles' codes are gathered with cp.async into a double-buffered 8-bit staging area and
+// decoded (exactly: e4m3 -> f16 / bf16) into one 16-bit K/V tile before the products; k_scale is folded into the
+// score scale and v_scale into the final normalization (fp32).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_fp8.h>
 
 #include <climits>
 
 #include "kernels/attention/attention_common.cuh"
 #include "kernels/common/device_common.cuh"
+#include "kernels/common/mma.cuh"
 
 namespace qb::cuda::attn {
 namespace {
@@ -25,8 +30,9 @@ constexpr int BM = 64, BN = 64, kThreads = 128;
 struct PfParams {
   const uint16_t* q;
   int ld_q;
-  const uint16_t* kc;
-  const uint16_t* vc;
+  const void* kc;  // act values, or FP8 codes (F8)
+  const void* vc;
+  float v_scale;   // F8: output factor (k_scale is folded into scale_log2)
   const int32_t* seq_starts;
   const int32_t* positions;
   const int32_t* bt;
@@ -56,41 +62,9 @@ __device__ __forceinline__ void ldsm_x4_t(uint32_t addr, uint32_t& r0, uint32_t&
                : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
                : "r"(addr));
 }
-template <ActDtype A>
-__device__ __forceinline__ void mma16816(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
-  if constexpr (A == ActDtype::BF16)
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  else
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-__device__ __forceinline__ float fast_exp2(float x) {  // MUFU.EX2; exp2(-inf) = 0
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-}
-// Round two floats to the act dtype, pack (lo in the low half), and return the rounded values.
-template <ActDtype A>
-__device__ __forceinline__ uint32_t pack_round(float& lo, float& hi) {
-  if constexpr (A == ActDtype::BF16) {
-    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    lo = __low2float(v);
-    hi = __high2float(v);
-    return *reinterpret_cast<uint32_t*>(&v);
-  } else {
-    __half2 v = __floats2half2_rn(lo, hi);
-    lo = __low2float(v);
-    hi = __high2float(v);
-    return *reinterpret_cast<uint32_t*>(&v);
-  }
-}
+using dev::fast_exp2;
+using dev::mma16816;
+using dev::pack_round;
 
 // Swizzled 16-byte-chunk index of (row, chunk) in a [rows][DH] 16-bit tile.
 template <int DH>
@@ -98,14 +72,37 @@ __device__ __forceinline__ int swz(int row, int chunk) {
   return row * (DH / 8) + (chunk ^ (row & 7));
 }
 
-template <ActDtype A, int DH>
+// 16 FP8 codes -> 16 act values (exact), as two 16-byte chunks.
+template <ActDtype A>
+__device__ __forceinline__ void decode16_fp8(const uint4& c, uint4& lo, uint4& hi) {
+  const uint16_t* e = reinterpret_cast<const uint16_t*>(&c);
+  uint32_t w[8];
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2((__nv_fp8x2_storage_t)e[j], __NV_E4M3);
+    if constexpr (A == ActDtype::BF16) {
+      const __nv_bfloat162 b = __float22bfloat162_rn(__half22float2(*reinterpret_cast<const __half2*>(&h)));
+      w[j] = *reinterpret_cast<const uint32_t*>(&b);
+    } else {
+      w[j] = *reinterpret_cast<const uint32_t*>(&h);
+    }
+  }
+  lo = make_uint4(w[0], w[1], w[2], w[3]);
+  hi = make_uint4(w[4], w[5], w[6], w[7]);
+}
+
+template <ActDtype A, int DH, bool F8>
 __global__ void __launch_bounds__(kThreads, 2) prefill_kernel(PfParams p) {
   using AT = dev::Act<A>;
   constexpr int CH = DH / 8;
+  constexpr int CH8 = DH / 16;  // 16-byte chunks of a row of FP8 codes
   extern __shared__ uint4 smem[];
   uint4* sQ = smem;
   uint4* sK = smem + BM * CH;
-  uint4* sV = sK + 2 * BN * CH;
+  // 16-bit: K and V double-buffered; F8: one decoded 16-bit K / V tile, then the double-buffered code tiles.
+  uint4* sV = sK + (F8 ? 1 : 2) * BN * CH;
+  uint4* sK8 = sV + (F8 ? 1 : 2) * BN * CH;
+  uint4* sV8 = sK8 + 2 * BN * CH8;
   __shared__ int sh_s, sh_tile, sh_pmax, sh_pmin;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int h = blockIdx.y;
@@ -164,6 +161,26 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_kernel(PfParams p) {
   const size_t tok_stride = (size_t)p.Hkv * DH;
 
   auto load_kv = [&](int j, int buf) {
+    if constexpr (F8) {
+      uint4* k = sK8 + buf * BN * CH8;
+      uint4* v = sV8 + buf * BN * CH8;
+#pragma unroll
+      for (int it = 0; it < BN * CH8 / kThreads; ++it) {
+        const int i = threadIdx.x + it * kThreads;
+        const int r = i / CH8, c = i % CH8;
+        const int pos = j * BN + r;
+        const bool ok = pos < kv_len;
+        size_t idx = 0;
+        if (ok) {
+          const int blk = pos / p.bs;
+          const int pg = __ldg(bt + blk);
+          idx = ((size_t)pg * p.bs + (pos - blk * p.bs)) * tok_stride + (size_t)kvh * DH + c * 16;
+        }
+        cp_async16(smem_u32(k + i), static_cast<const uint8_t*>(p.kc) + idx, ok);
+        cp_async16(smem_u32(v + i), static_cast<const uint8_t*>(p.vc) + idx, ok);
+      }
+      return;
+    }
     uint4* k = sK + buf * BN * CH;
     uint4* v = sV + buf * BN * CH;
 #pragma unroll
@@ -178,8 +195,8 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_kernel(PfParams p) {
         const int pg = __ldg(bt + blk);
         idx = ((size_t)pg * p.bs + (pos - blk * p.bs)) * tok_stride + (size_t)kvh * DH + c * 8;
       }
-      cp_async16(smem_u32(k + swz<DH>(r, c)), p.kc + idx, ok);
-      cp_async16(smem_u32(v + swz<DH>(r, c)), p.vc + idx, ok);
+      cp_async16(smem_u32(k + swz<DH>(r, c)), static_cast<const uint16_t*>(p.kc) + idx, ok);
+      cp_async16(smem_u32(v + swz<DH>(r, c)), static_cast<const uint16_t*>(p.vc) + idx, ok);
     }
   };
 
@@ -205,14 +222,31 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_kernel(PfParams p) {
       cp_async_wait<0>();
     }
     __syncthreads();
+    if constexpr (F8) {  // decode tile j's codes into the 16-bit tile (zero-filled codes decode to 0)
+      const uint4* k8 = sK8 + (j & 1) * BN * CH8;
+      const uint4* v8 = sV8 + (j & 1) * BN * CH8;
+#pragma unroll
+      for (int it = 0; it < BN * CH8 / kThreads; ++it) {
+        const int i = threadIdx.x + it * kThreads;
+        const int r = i / CH8, c = i % CH8;
+        uint4 lo, hi;
+        decode16_fp8<A>(k8[i], lo, hi);
+        sK[swz<DH>(r, 2 * c)] = lo;
+        sK[swz<DH>(r, 2 * c + 1)] = hi;
+        decode16_fp8<A>(v8[i], lo, hi);
+        sV[swz<DH>(r, 2 * c)] = lo;
+        sV[swz<DH>(r, 2 * c + 1)] = hi;
+      }
+      __syncthreads();
+    }
     if (j == 0) {
 #pragma unroll
       for (int kk = 0; kk < DH / 16; ++kk)
         ldsm_x4(smem_u32(sQ + swz<DH>(warp * 16 + (lane & 15), kk * 2 + (lane >> 4))), qa[kk][0], qa[kk][1],
                 qa[kk][2], qa[kk][3]);
     }
-    const uint4* k = sK + (j & 1) * BN * CH;
-    const uint4* v = sV + (j & 1) * BN * CH;
+    const uint4* k = sK + (F8 ? 0 : (j & 1) * BN * CH);
+    const uint4* v = sV + (F8 ? 0 : (j & 1) * BN * CH);
     float sc[BN / 8][4];
 #pragma unroll
     for (int i = 0; i < BN / 8; ++i) sc[i][0] = sc[i][1] = sc[i][2] = sc[i][3] = 0.f;
@@ -286,7 +320,7 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_kernel(PfParams p) {
     l += __shfl_xor_sync(0xffffffffu, l, 2);
     const int row = ra + 8 * r;
     if (row >= nrows) continue;
-    const float inv = 1.f / l;
+    const float inv = F8 ? p.v_scale / l : 1.f / l;
     uint16_t* dst = p.out + (size_t)(r0 + row) * p.ld_out + (size_t)h * DH + (lane & 3) * 2;
 #pragma unroll
     for (int nt = 0; nt < DH / 8; ++nt) {
@@ -296,17 +330,19 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_kernel(PfParams p) {
   }
 }
 
-template <ActDtype A, int DH>
+template <ActDtype A, int DH, bool F8>
 void launch_t(const PfParams& pp, cudaStream_t stream) {
+  // Q + K/V (16-bit, double-buffered; F8: single) + F8 code tiles (double-buffered): 80 KiB at Dh 128 either way.
   constexpr size_t smem = (size_t)(BM + 4 * BN) * DH * 2;
+  static_assert(!F8 || (size_t)(BM + 2 * BN) * DH * 2 + 4 * BN * DH <= smem, "F8 tiles must fit the same smem");
   static bool attr_set = false;
   if (!attr_set) {
-    check(cudaFuncSetAttribute(prefill_kernel<A, DH>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem),
+    check(cudaFuncSetAttribute(prefill_kernel<A, DH, F8>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem),
           "paged_attention (prefill smem attribute)");
     attr_set = true;
   }
   dim3 grid((pp.T + BM - 1) / BM + pp.S, pp.H);
-  prefill_kernel<A, DH><<<grid, kThreads, smem, stream>>>(pp);
+  prefill_kernel<A, DH, F8><<<grid, kThreads, smem, stream>>>(pp);
   check_launch("paged_attention (tensor-core prefill)");
 }
 
@@ -318,8 +354,9 @@ void launch_prefill_tc(const PagedAttentionArgs& a, cudaStream_t stream) {
   PfParams pp;
   pp.q = static_cast<const uint16_t*>(a.q);
   pp.ld_q = a.ld_q;
-  pp.kc = static_cast<const uint16_t*>(a.k_cache);
-  pp.vc = static_cast<const uint16_t*>(a.v_cache);
+  pp.kc = a.k_cache;
+  pp.vc = a.v_cache;
+  pp.v_scale = a.kv.fp8 ? a.kv.v_scale : 1.0f;
   pp.seq_starts = a.seq_starts;
   pp.positions = a.positions;
   pp.bt = a.block_tables;
@@ -329,17 +366,15 @@ void launch_prefill_tc(const PagedAttentionArgs& a, cudaStream_t stream) {
   pp.H = a.H;
   pp.Hkv = a.Hkv;
   pp.bs = a.block_size;
-  pp.scale_log2 = a.scale * 1.4426950408889634f;
+  pp.scale_log2 = a.scale * 1.4426950408889634f * (a.kv.fp8 ? a.kv.k_scale : 1.0f);
   pp.out = static_cast<uint16_t*>(a.out);
   pp.ld_out = a.ld_out;
-  const bool bf = a.act == ActDtype::BF16;
-  if (a.Dh == 128) {
-    if (bf) launch_t<ActDtype::BF16, 128>(pp, stream);
-    else launch_t<ActDtype::F16, 128>(pp, stream);
-  } else {
-    if (bf) launch_t<ActDtype::BF16, 64>(pp, stream);
-    else launch_t<ActDtype::F16, 64>(pp, stream);
-  }
+  using L = void (*)(const PfParams&, cudaStream_t);
+  const L table[2][2][2] = {{{launch_t<ActDtype::F16, 64, false>, launch_t<ActDtype::F16, 64, true>},
+                             {launch_t<ActDtype::F16, 128, false>, launch_t<ActDtype::F16, 128, true>}},
+                            {{launch_t<ActDtype::BF16, 64, false>, launch_t<ActDtype::BF16, 64, true>},
+                             {launch_t<ActDtype::BF16, 128, false>, launch_t<ActDtype::BF16, 128, true>}}};
+  table[a.act == ActDtype::BF16][a.Dh == 128][a.kv.fp8](pp, stream);
 }
 
 }  // namespace qb::cuda::attn

@@ -10,6 +10,9 @@
 // softmax differences); on rows of the tensor-core path (Dh 64/128, sequences of > 1 row) plus u_P * max_i |v_i - out|
 // per element, u_P = 2^-9 (bf16) / 2^-12 (f16): the first-order bound of rounding the softmax weights P to 16 bit
 // before the PV product (they do not average out over a short context). A wrong mask, page or scale is far outside.
+// The same on the tensor-core decode kernel's rows (forced, or chosen for a large batch).
+// FP8 KV cache: the caches hold FP8 codes of values x / scale for random codes (NaN code 0x7f outside the window);
+// the twin reads code * scale in fp32. rope_qkv_kv_write with FP8: codes bit-exact against cpu::kv_cache_write_fp8.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -36,6 +39,25 @@ float ulp_at(float x, ActDtype d) {
 struct SeqSpec {
   int ctx_before, q_len;
 };
+
+// How a case stores its KV cache and which decode kernel it asks for.
+struct KvCase {
+  bool fp8 = false;
+  float k_scale = 1.0f, v_scale = 1.0f;
+  qb::cuda::DecodeKernel decode = qb::cuda::DecodeKernel::Auto;
+};
+const char* decode_name(qb::cuda::DecodeKernel k) {
+  return k == qb::cuda::DecodeKernel::RowWise ? " rowwise" : k == qb::cuda::DecodeKernel::TensorCore ? " tc" : "";
+}
+// Host FP8 caches: codes, and the values code * scale the twin reads (NaN where the code is NaN).
+std::vector<uint8_t> to_fp8_cache(std::vector<float>& vals, float scale) {
+  std::vector<uint8_t> codes(vals.size());
+  for (size_t i = 0; i < vals.size(); ++i) {
+    codes[i] = std::isnan(vals[i]) ? 0x7f : qb::f32_to_fp8e4m3(vals[i] / scale);
+    vals[i] = std::isnan(vals[i]) ? vals[i] : qb::fp8e4m3_to_f32(codes[i]) * scale;
+  }
+  return codes;
+}
 
 // Host description of a varlen batch over a paged cache.
 struct HostBatch {
@@ -90,8 +112,16 @@ HostBatch make_batch(Harness& h, const std::vector<SeqSpec>& seqs, int H, int Hk
 }
 
 void check_attention_case(Harness& h, const char* label, const std::vector<SeqSpec>& seqs, int H, int Hkv, int Dh,
-                          ActDtype d) {
+                          ActDtype d, const KvCase& kv = {}) {
   HostBatch b = make_batch(h, seqs, H, Hkv, Dh, d);
+  std::vector<uint8_t> k8, v8;
+  if (kv.fp8) {  // random values spread over the e4m3 range around the scale
+    for (auto* c : {&b.kc, &b.vc})
+      for (float& x : *c)
+        if (!std::isnan(x)) x *= (c == &b.kc ? kv.k_scale : kv.v_scale) * 64.0f;
+    k8 = to_fp8_cache(b.kc, kv.k_scale);
+    v8 = to_fp8_cache(b.vc, kv.v_scale);
+  }
   const int T = b.T;
   const int ld_q = (H + 2 * Hkv) * Dh;  // q inside a fused qkv buffer
   const int ld_out = H * Dh + 8;
@@ -104,7 +134,7 @@ void check_attention_case(Harness& h, const char* label, const std::vector<SeqSp
   qb::cpu::attention_paged(q.data(), b.kc.data(), b.vc.data(), b.seq_starts.data(), b.S, b.positions.data(),
                            b.bt.data(), b.max_blocks, H, Hkv, Dh, b.bs, scale, ref.data(), d);
 
-  DevBuf qd = act_to_dev(qkv, d), kd = act_to_dev(b.kc, d), vd = act_to_dev(b.vc, d);
+  DevBuf qd = act_to_dev(qkv, d), kd = kv.fp8 ? to_dev(k8) : act_to_dev(b.kc, d), vd = kv.fp8 ? to_dev(v8) : act_to_dev(b.vc, d);
   DevBuf ssd = to_dev(b.seq_starts), posd = to_dev(b.positions), btd = to_dev(b.bt);
   DevBuf od((size_t)T * ld_out * 2);
   od.poison();
@@ -137,6 +167,10 @@ void check_attention_case(Harness& h, const char* label, const std::vector<SeqSp
   a.workspace = ws.p;
   a.workspace_bytes = wsb;
   a.tickets = tickets.as<int>();
+  a.kv.fp8 = kv.fp8;
+  a.kv.k_scale = kv.k_scale;
+  a.kv.v_scale = kv.v_scale;
+  a.decode_kernel = kv.decode;
   // Decode-only batches (the row-wise kernels): each row's published absmax too (o's QuantLoadResidual scale).
   const bool amax = b.max_q_len == 1;
   DevBuf amd(std::max<size_t>((size_t)T * 4, 16));
@@ -152,8 +186,8 @@ void check_attention_case(Harness& h, const char* label, const std::vector<SeqSp
     err = e.what();
   }
   char name[160];
-  std::snprintf(name, sizeof name, "paged_attention %s %s Dh=%d H=%d Hkv=%d T=%d S=%d", label, dtype_name(d), Dh, H,
-                Hkv, T, b.S);
+  std::snprintf(name, sizeof name, "paged_attention %s%s%s %s Dh=%d H=%d Hkv=%d T=%d S=%d", label,
+                kv.fp8 ? " kv-fp8" : "", decode_name(kv.decode), dtype_name(d), Dh, H, Hkv, T, b.S);
   if (!err.empty()) {
     h.record(name, false, "error: " + err);
     return;
@@ -171,6 +205,10 @@ void check_attention_case(Harness& h, const char* label, const std::vector<SeqSp
   for (int s = 0; s < b.S; ++s)
     for (int i = b.seq_starts[s]; i < b.seq_starts[s + 1]; ++i) seq_of[i] = s;
   const bool tc_dims = Dh == 64 || Dh == 128;
+  // Decode rows on the tensor-core kernel (as paged_attention chooses it): P rounded to 16 bit there too.
+  const bool tc_decode = kv.decode == qb::cuda::DecodeKernel::TensorCore ||
+                         (kv.decode == qb::cuda::DecodeKernel::Auto && T >= qb::cuda::kDecodeTcMinRows &&
+                          H / Hkv <= 8);
   const double u_p = d == ActDtype::BF16 ? std::ldexp(1.0, -8) : std::ldexp(1.0, -11);  // 16-bit unit roundoff x2
   double worst = 0, max_abs = 0, max_out = 0;
   size_t nan_count = 0, worst_i = 0;
@@ -184,7 +222,7 @@ void check_attention_case(Harness& h, const char* label, const std::vector<SeqSp
       const float uM = ulp_at(M, d);
       // Tensor-core rows: P is rounded to the act dtype (relative u_P) before the PV product and in the sum, which
       // moves the output by at most u_P * max_i |v_i - out| (first order): added to the ulp budget.
-      const bool tc_row = tc_dims && (b.seq_starts[seq_of[t]+1] - b.seq_starts[seq_of[t]]) > 1;
+      const bool tc_row = tc_dims && ((b.seq_starts[seq_of[t] + 1] - b.seq_starts[seq_of[t]]) > 1 || tc_decode);
       std::vector<double> vdev(Dh, 0.0);
       if (tc_row) {
         const int kvh = hh / (H / Hkv), s = seq_of[t];
@@ -231,7 +269,9 @@ void check_attention_case(Harness& h, const char* label, const std::vector<SeqSp
 
 // scaled: qkv is an unscaled linear output (ScaledIn, per-token x per-channel scales); the v part of qkv then stays
 // unscaled in place (only the cache gets finished v), which the expected rows reflect.
-void check_rope(Harness& h, int T, int H, int Hkv, int Dh, ActDtype d, bool scaled = false) {
+// kv8: the caches are FP8 (scales 0.37 / 1.9): codes must equal cpu::kv_cache_write_fp8's, untouched slots unchanged.
+void check_rope(Harness& h, int T, int H, int Hkv, int Dh, ActDtype d, bool scaled = false, bool kv8 = false) {
+  const float ks = kv8 ? 0.37f : 1.0f, vs = kv8 ? 1.9f : 1.0f;
   const int ld = (H + 2 * Hkv) * Dh + 8;  // padded rows
   const int half = Dh / 2, max_pos = 4096, bs = 16, num_blocks = 9;
   const size_t kv_row = (size_t)Hkv * Dh;
@@ -255,6 +295,11 @@ void check_rope(Harness& h, int T, int H, int Hkv, int Dh, ActDtype d, bool scal
   }
   std::vector<float> kc = rand_act(h.rng, (size_t)num_blocks * bs * kv_row, d);
   std::vector<float> vc = rand_act(h.rng, (size_t)num_blocks * bs * kv_row, d);
+  std::vector<uint8_t> k8, v8;
+  if (kv8) {
+    k8 = to_fp8_cache(kc, ks);
+    v8 = to_fp8_cache(vc, vs);
+  }
   // twin
   std::vector<float> qh((size_t)T * H * Dh), kh((size_t)T * kv_row);
   for (int t = 0; t < T; ++t) {
@@ -269,9 +314,13 @@ void check_rope(Harness& h, int T, int H, int Hkv, int Dh, ActDtype d, bool scal
     std::memcpy(&xe[(size_t)t * ld + (size_t)H * Dh], &kh[(size_t)t * kv_row], sizeof(float) * kv_row);
     if (slot[t] < 0) continue;
     std::vector<float> vrow(&x[(size_t)t * ld + (size_t)(H + Hkv) * Dh], &x[(size_t)t * ld + (size_t)(H + Hkv) * Dh] + kv_row);
-    qb::cpu::kv_cache_write(&kh[(size_t)t * kv_row], vrow.data(), &slot[t], 1, Hkv, Dh, kce.data(), vce.data(), bs);
+    if (kv8)
+      qb::cpu::kv_cache_write_fp8(&kh[(size_t)t * kv_row], vrow.data(), &slot[t], 1, Hkv, Dh, ks, vs, kce.data(),
+                                  vce.data(), bs);
+    else
+      qb::cpu::kv_cache_write(&kh[(size_t)t * kv_row], vrow.data(), &slot[t], 1, Hkv, Dh, kce.data(), vce.data(), bs);
   }
-  DevBuf xd = act_to_dev(x, d), kd = act_to_dev(kc, d), vd = act_to_dev(vc, d);
+  DevBuf xd = act_to_dev(x, d), kd = kv8 ? to_dev(k8) : act_to_dev(kc, d), vd = kv8 ? to_dev(v8) : act_to_dev(vc, d);
   DevBuf pd = to_dev(pos), sd = to_dev(slot), cd = to_dev(cosv), snd = to_dev(sinv);
   std::vector<uint16_t> acc_bits;
   if (scaled) {  // the kernel works in place on the accumulators; untouched parts (v, padding) keep their bf16 bits
@@ -281,14 +330,15 @@ void check_rope(Harness& h, int T, int H, int Hkv, int Dh, ActDtype d, bool scal
   std::string err;
   try {
     qb::cuda::rope_qkv_kv_write(xd.p, ld, d, pd.as<int32_t>(), sd.as<int32_t>(), T, H, Hkv, Dh, cd.as<float>(),
-                                snd.as<float>(), kd.p, vd.p, bs, h.stream, sf.si);
+                                snd.as<float>(), kd.p, vd.p, bs, h.stream, sf.si,
+                                qb::cuda::KvCacheFormat{kv8, ks, vs});
     qb::cuda::check(cudaStreamSynchronize(h.stream), "rope check");
   } catch (const std::exception& e) {
     err = e.what();
   }
   char name[160];
-  std::snprintf(name, sizeof name, "rope_qkv_kv_write %s%s T=%d H=%d Hkv=%d Dh=%d", dtype_name(d),
-                scaled ? " qkv-unscaled" : "", T, H, Hkv, Dh);
+  std::snprintf(name, sizeof name, "rope_qkv_kv_write %s%s%s T=%d H=%d Hkv=%d Dh=%d", dtype_name(d),
+                scaled ? " qkv-unscaled" : "", kv8 ? " kv-fp8" : "", T, H, Hkv, Dh);
   if (!err.empty()) {
     h.record(name, false, "error: " + err);
     return;
@@ -309,8 +359,14 @@ void check_rope(Harness& h, int T, int H, int Hkv, int Dh, ActDtype d, bool scal
         if (bits[j] != acc_bits[j]) xg[j] = 1.0f;  // counted as a mismatch
       }
   }
-  size_t bx = cmp(xg, xe), bk = cmp(act_from_dev(kd, kc.size(), d), kce),
-         bv = cmp(act_from_dev(vd, vc.size(), d), vce);
+  auto cache_vals = [&](const DevBuf& c, size_t n, float sc) {
+    if (!kv8) return act_from_dev(c, n, d);
+    const std::vector<uint8_t> codes = from_dev<uint8_t>(c, n);
+    std::vector<float> v(n);
+    for (size_t i = 0; i < n; ++i) v[i] = qb::fp8e4m3_to_f32(codes[i]) * sc;
+    return v;
+  };
+  size_t bx = cmp(xg, xe), bk = cmp(cache_vals(kd, kc.size(), ks), kce), bv = cmp(cache_vals(vd, vc.size(), vs), vce);
   char det[200];
   std::snprintf(det, sizeof det, "bit-exact required: qkv mismatches %zu/%zu, k cache %zu/%zu, v cache %zu/%zu", bx,
                 x.size(), bk, kc.size(), bv, vc.size());
@@ -329,6 +385,10 @@ void check_attention(Harness& h) {
     check_rope(h, 3, 8, 4, 8, d, true);
     check_rope(h, 7, 4, 2, 6, d);        // Dh % 4 != 0: one pair per thread
     check_rope(h, 7, 4, 2, 6, d, true);
+    check_rope(h, 37, 32, 8, 128, d, false, true);  // FP8 KV cache
+    check_rope(h, 37, 32, 8, 128, d, true, true);
+    check_rope(h, 5, 8, 4, 8, d, false, true);
+    check_rope(h, 7, 4, 2, 6, d, true, true);
   }
   struct Dims {
     int Dh, H, Hkv;
@@ -355,6 +415,33 @@ void check_attention(Harness& h) {
   for (int i = 0; i < 60; ++i) wide.push_back({h.rng.integer(0, 700), 1});
   wide.push_back({300, 211});
   check_attention_case(h, "wide-mixed", wide, 32, 8, 128, ActDtype::BF16);
+  // FP8 KV cache (every kernel: row-wise, tensor-core decode, tensor-core prefill) and the tensor-core decode kernel
+  // forced on every case it supports (Dh 64 / 128), 16-bit and FP8.
+  using qb::cuda::DecodeKernel;
+  std::vector<SeqSpec> big;  // a large decode batch: the tensor-core kernel by the Auto rule
+  for (int i = 0; i < 96; ++i) big.push_back({h.rng.integer(0, 900), 1});
+  big.push_back({2047, 1});
+  for (ActDtype d : {ActDtype::BF16, ActDtype::F16})
+    for (const Dims& m : dims)
+      for (bool f8 : {false, true})
+        for (DecodeKernel dk : {DecodeKernel::Auto, DecodeKernel::TensorCore}) {
+          if (!f8 && dk == DecodeKernel::Auto) continue;  // above
+          if (dk == DecodeKernel::TensorCore && m.Dh < 64) continue;
+          const KvCase kv{f8, f8 ? 0.021f : 1.0f, f8 ? 0.013f : 1.0f, dk};
+          check_attention_case(h, "decode", decode, m.H, m.Hkv, m.Dh, d, kv);
+          check_attention_case(h, "mixed", mixed, m.H, m.Hkv, m.Dh, d, kv);
+          check_attention_case(h, "single", single_long, m.H, m.Hkv, m.Dh, d, kv);
+          check_attention_case(h, "single", single_first, m.H, m.Hkv, m.Dh, d, kv);
+          check_attention_case(h, "big-decode", big, m.H, m.Hkv, m.Dh, d, kv);
+          if (dk == DecodeKernel::Auto) {
+            check_attention_case(h, "prefill", prefill, m.H, m.Hkv, m.Dh, d, kv);
+            check_attention_case(h, "chunks", chunks, m.H, m.Hkv, m.Dh, d, kv);
+          }
+        }
+  for (bool f8 : {false, true})  // row-wise forced on the big batch (the Auto rule's other side)
+    check_attention_case(h, "big-decode", big, 32, 8, 128, ActDtype::BF16,
+                         KvCase{f8, f8 ? 0.021f : 1.0f, f8 ? 0.013f : 1.0f, DecodeKernel::RowWise});
+  check_attention_case(h, "wide-mixed", wide, 32, 8, 128, ActDtype::F16, KvCase{true, 0.05f, 0.02f, DecodeKernel::Auto});
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -364,7 +451,9 @@ namespace {
 constexpr int kH = 32, kHkv = 8, kDh = 128, kBs = 16;
 
 // One timed attention configuration: seqs (ctx_before, q_len), KV pages rotated over copies (> 256 MB in all).
-void bench_case(Harness& h, const std::string& label, const std::vector<SeqSpec>& seqs, uint64_t seed) {
+void bench_case(Harness& h, const std::string& label, const std::vector<SeqSpec>& seqs, uint64_t seed,
+                const KvCase& kv = {}) {
+  const int eb = kv.fp8 ? 1 : 2;  // cache bytes per element
   std::vector<int32_t> ss{0}, pos;
   int maxnb = 0, maxq = 1, maxctx = 1, nblocks = 0;
   double kv_tokens = 0, flops = 0;
@@ -383,13 +472,14 @@ void bench_case(Harness& h, const std::string& label, const std::vector<SeqSpec>
     ss.push_back(ss.back() + s.q_len);
   }
   const int T = ss.back(), S = (int)seqs.size();
-  const double kv_bytes = kv_tokens * kHkv * kDh * 2 * 2;
+  const double kv_bytes = kv_tokens * kHkv * kDh * 2 * eb;
   const int copies = (int)std::min(8.0, std::max(1.0, std::ceil(256e6 / kv_bytes)));
   const size_t page_elems = (size_t)kBs * kHkv * kDh;
   const size_t total_pages = (size_t)nblocks * copies;
-  DevBuf kc(total_pages * page_elems * 2), vc(total_pages * page_elems * 2);
-  qb::cuda::fill_random(kc.p, total_pages * page_elems, qb::cuda::FillKind::BF16, seed, 1.0f, h.stream);
-  qb::cuda::fill_random(vc.p, total_pages * page_elems, qb::cuda::FillKind::BF16, seed + 1, 1.0f, h.stream);
+  DevBuf kc(total_pages * page_elems * eb), vc(total_pages * page_elems * eb);
+  const auto fk = kv.fp8 ? qb::cuda::FillKind::Fp8 : qb::cuda::FillKind::BF16;
+  qb::cuda::fill_random(kc.p, total_pages * page_elems, fk, seed, 1.0f, h.stream);
+  qb::cuda::fill_random(vc.p, total_pages * page_elems, fk, seed + 1, 1.0f, h.stream);
   std::vector<int32_t> pages(total_pages);
   std::iota(pages.begin(), pages.end(), 0);
   std::shuffle(pages.begin(), pages.end(), h.rng.g);
@@ -435,6 +525,8 @@ void bench_case(Harness& h, const std::string& label, const std::vector<SeqSpec>
   a.workspace = ws.p;
   a.workspace_bytes = wsb;
   a.tickets = tickets.as<int>();
+  a.kv.fp8 = kv.fp8;
+  a.decode_kernel = kv.decode;
   auto launch = [&](int i) {
     qb::cuda::PagedAttentionArgs b = a;
     b.block_tables = bts[i % copies].as<int32_t>();
@@ -443,8 +535,11 @@ void bench_case(Harness& h, const std::string& label, const std::vector<SeqSpec>
   const int batch = maxq > 1 ? 4 : std::max(10, copies);
   double us = time_median_us(launch, 3, h.quick ? 5 : 15, batch, h.stream);
   const double bytes = kv_bytes + (double)T * kH * kDh * 2 * 2;
-  const bool tc = maxq > 1;
-  add_bench_row(h, "paged_attention", "bf16", label, tc ? "tc-prefill" : "rowwise-splitkv", us, bytes, flops, h.ceil.bf16);
+  std::string kernel = maxq > 1 ? "tc-prefill" : qb::cuda::kDecodeTcMinRows <= T ? "tc-decode" : "rowwise-splitkv";
+  if (maxq == 1 && kv.decode == qb::cuda::DecodeKernel::RowWise) kernel = "rowwise-splitkv";
+  if (maxq == 1 && kv.decode == qb::cuda::DecodeKernel::TensorCore) kernel = "tc-decode";
+  if (kv.fp8) kernel += " kv-fp8";
+  add_bench_row(h, "paged_attention", "bf16", label, kernel, us, bytes, flops, h.ceil.bf16);
 }
 
 }  // namespace
@@ -452,14 +547,20 @@ void bench_case(Harness& h, const std::string& label, const std::vector<SeqSpec>
 void bench_attention(Harness& h) {
   if (!h.wants("attention")) return;
   uint64_t seed = 777;
-  for (int B : {1, 16, 64, 256})
-    for (int C : {128, 2048}) {
-      std::vector<SeqSpec> seqs(B, SeqSpec{C - 1, 1});
-      bench_case(h, "decode B=" + std::to_string(B) + " ctx=" + std::to_string(C), seqs, seed++);
-    }
-  bench_case(h, "decode B=16 ctx=4096", std::vector<SeqSpec>(16, SeqSpec{4095, 1}), seed++);
-  bench_case(h, "prefill 1x2048", {{0, 2048}}, seed++);
-  bench_case(h, "prefill 8x2048", std::vector<SeqSpec>(8, SeqSpec{0, 2048}), seed++);
+  using qb::cuda::DecodeKernel;
+  // Decode: both kernels, 16-bit and FP8 KV (achieved TB/s per point: the bench row's bandwidth column).
+  for (int B : {1, 16, 64, 256, 1024})
+    for (int C : {128, 2048, 4096})
+      for (bool f8 : {false, true})
+        for (DecodeKernel dk : {DecodeKernel::RowWise, DecodeKernel::TensorCore}) {
+          std::vector<SeqSpec> seqs(B, SeqSpec{C - 1, 1});
+          bench_case(h, "decode B=" + std::to_string(B) + " ctx=" + std::to_string(C), seqs, seed++,
+                     KvCase{f8, 1.0f, 1.0f, dk});
+        }
+  for (bool f8 : {false, true}) {
+    bench_case(h, "prefill 1x2048", {{0, 2048}}, seed++, KvCase{f8});
+    bench_case(h, "prefill 8x2048", std::vector<SeqSpec>(8, SeqSpec{0, 2048}), seed++, KvCase{f8});
+  }
   {
     std::vector<SeqSpec> mixed(63, SeqSpec{2047, 1});
     mixed.push_back({1536, 512});

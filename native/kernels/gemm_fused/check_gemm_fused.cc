@@ -201,7 +201,9 @@ DevBuf residual_expected(const Layer& L, const DevBuf& y) {
   return act_to_dev(r, L.P.act);
 }
 
-bool check_rope(Harness& h, const Layer& L, std::string& det) {
+// kv8: an FP8 KV cache (scales 0.37 / 1.9): the codes must equal rope_qkv_kv_write's.
+bool check_rope(Harness& h, const Layer& L, std::string& det, bool kv8 = false) {
+  const KvCacheFormat kvf{kv8, 0.37f, 1.9f};
   cudaStream_t s = h.stream;
   const Dims& d = L.d;
   const int N = d.nqkv();
@@ -209,7 +211,7 @@ bool check_rope(Harness& h, const Layer& L, std::string& det) {
   DevBuf qkv_ref = poisoned((size_t)L.M * N * 2), kc_ref = poisoned(L.kv_bytes()), vc_ref = poisoned(L.kv_bytes());
   gemm_unfused(L, st.x16.p, st.xq.p, st.scale, st.per_tok, L.wqkv, L.sqkv, N, d.D, qkv_ref.p, s);
   rope_qkv_kv_write(qkv_ref.p, N, L.P.act, L.pos.as<int32_t>(), L.slots.as<int32_t>(), L.M, d.H, d.Hkv, d.Dh,
-                    L.cosb.as<float>(), L.sinb.as<float>(), kc_ref.p, vc_ref.p, 16, s);
+                    L.cosb.as<float>(), L.sinb.as<float>(), kc_ref.p, vc_ref.p, 16, s, {}, kvf);
   DevBuf qkv = poisoned((size_t)L.M * N * 2), kc = poisoned(L.kv_bytes()), vc = poisoned(L.kv_bytes());
   FusedLinear f = L.base(FusedOp::NormRopeKV, L.wqkv, L.sqkv, N, d.D, L.resid.p, 0);
   f.norm_w = L.ln.p;
@@ -224,6 +226,7 @@ bool check_rope(Harness& h, const Layer& L, std::string& det) {
   f.sin_tab = L.sinb.as<float>();
   f.k_cache = kc.p;
   f.v_cache = vc.p;
+  f.kv = kvf;
   DevBuf cleared = poisoned((size_t)2 * L.M * 4);  // zero_amax: the model clears the layer's absmax slots here
   f.zero_amax = cleared.as<float>();
   f.zero_n = 2 * L.M;
@@ -334,6 +337,7 @@ void check_fused_gemv(Harness& h) {
         // (name, check): 16-bit o and down, fp8-static down over codes, 8-bit QuantLoadResidual o and down
         std::vector<std::pair<std::string, std::function<bool(std::string&)>>> ops = {
             {"NormRopeKV", [&](std::string& det) { return check_rope(h, L, det); }},
+            {"NormRopeKV kv-fp8", [&](std::string& det) { return check_rope(h, L, det, true); }},
             {"NormSiluMul", [&](std::string& det) { return check_silu(h, L, det); }}};
         if (!q8) ops.push_back({"Residual(o)", [&](std::string& det) { return check_residual(h, L, false, false, det); }});
         if (!q8 || is_static)

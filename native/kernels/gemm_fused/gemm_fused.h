@@ -53,6 +53,7 @@ struct FusedLinear {
   const float* sin_tab = nullptr;
   void* k_cache = nullptr;
   void* v_cache = nullptr;
+  KvCacheFormat kv;  // fp8: the caches get e4m3(x / scale) of the finished act values (as rope_qkv_kv_write)
   // NormSiluMul: N = 2F (rows [0, F) gate, [F, 2F) up)
   void* hmid = nullptr;               // [M, F] act (may be null when hq is written)
   void* hq = nullptr;                 // static modes: [M, F] codes of the output, scale hq_scale

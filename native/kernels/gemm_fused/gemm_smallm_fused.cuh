@@ -279,10 +279,17 @@ struct Fused {
       const int slot = a.slots[tok];
       if (head >= a.H && slot >= 0) {
         const bool is_k = head < a.H + a.Hkv;
-        uint16_t* cache = static_cast<uint16_t*>(is_k ? a.k_cache : a.v_cache) + (size_t)slot * a.Hkv * a.Dh +
-                          (size_t)(head - a.H - (is_k ? 0 : a.Hkv)) * a.Dh + d;
-        cache[0] = lo;
-        cache[half] = hi;
+        const size_t off = (size_t)slot * a.Hkv * a.Dh + (size_t)(head - a.H - (is_k ? 0 : a.Hkv)) * a.Dh + d;
+        if (a.kv.fp8) {
+          const float sc = is_k ? a.kv.k_scale : a.kv.v_scale;
+          uint8_t* cache = static_cast<uint8_t*>(is_k ? a.k_cache : a.v_cache) + off;
+          cache[0] = f32_to_fp8e4m3(__fdiv_rn(AT::load(lo), sc));
+          cache[half] = f32_to_fp8e4m3(__fdiv_rn(AT::load(hi), sc));
+        } else {
+          uint16_t* cache = static_cast<uint16_t*>(is_k ? a.k_cache : a.v_cache) + off;
+          cache[0] = lo;
+          cache[half] = hi;
+        }
       }
     } else if constexpr (OP == FusedOp::NormSiluMul) {
       const int F = a.N / 2;

@@ -3,6 +3,8 @@
 // does, without FMA contraction: round_act(a*c - b*s), round_act(b*c + a*s), so the result is bit-identical.
 // Grid: rows x slices of the row's rotation pairs (so a decode step's one row still spreads over ~20 blocks);
 // each slice also copies its share of v. Positions and slots are read from device arrays (graph-safe).
+// FP8 KV cache (KvCacheFormat::fp8): the cache gets e4m3(x / scale) of the finished act value x (twin:
+// cpu::kv_cache_write_fp8, same IEEE division and saturating RNE conversion).
 #include "kernels/attention/attention.h"
 #include "kernels/common/device_common.cuh"
 #include "kernels/common/pdl.h"
@@ -18,14 +20,31 @@ constexpr int kThreads = 128;
 
 // W: adjacent rotation pairs per thread (2: 4-byte loads / stores of q, k, v and float2 cos / sin; needs Dh % 4 == 0
 // and 4-byte aligned rows), 1 otherwise.
-template <ActDtype A, int W>
+// W finished act values (bits in e) to the cache at dst: as they are, or as FP8 codes of value / scale.
+template <ActDtype A, int W, bool F8>
+__device__ __forceinline__ void cache_store(void* dst, const uint16_t* e, float scale) {
+  using V = typename std::conditional<W == 2, uint32_t, uint16_t>::type;
+  if constexpr (F8) {
+    using C = typename std::conditional<W == 2, uint16_t, uint8_t>::type;
+    C c = 0;
+#pragma unroll
+    for (int w = 0; w < W; ++w)
+      c |= (C)((C)f32_to_fp8e4m3(__fdiv_rn(dev::Act<A>::load(e[w]), scale)) << (8 * w));
+    *static_cast<C*>(dst) = c;
+  } else {
+    *static_cast<V*>(dst) = *reinterpret_cast<const V*>(e);
+  }
+}
+
+template <ActDtype A, int W, bool F8>
 __global__ void __launch_bounds__(kThreads)
     rope_kv_kernel(uint16_t* __restrict__ qkv, int ld, const int32_t* __restrict__ positions,
                    const int32_t* __restrict__ slots, int H, int Hkv, int Dh, const float* __restrict__ cos_tab,
-                   const float* __restrict__ sin_tab, uint16_t* __restrict__ kc, uint16_t* __restrict__ vc,
-                   ScaledIn qin) {
+                   const float* __restrict__ sin_tab, void* __restrict__ kc, void* __restrict__ vc,
+                   ScaledIn qin, KvCacheFormat kvf) {
   using AT = dev::Act<A>;
   using V = typename std::conditional<W == 2, uint32_t, uint16_t>::type;  // W 16-bit values
+  constexpr int kElt = F8 ? 1 : 2;  // cache bytes per element
   using F = typename std::conditional<W == 2, float2, float>::type;
   const int t = blockIdx.x;
   const int half = Dh / 2;
@@ -73,14 +92,14 @@ __global__ void __launch_bounds__(kThreads)
     *reinterpret_cast<V*>(v + d) = av;
     *reinterpret_cast<V*>(v + d + half) = bv;
     if (head >= H && slot >= 0) {
-      uint16_t* k = kc + (size_t)slot * kv_row + (size_t)(head - H) * Dh;
-      *reinterpret_cast<V*>(k + d) = av;
-      *reinterpret_cast<V*>(k + d + half) = bv;
+      uint8_t* k = static_cast<uint8_t*>(kc) + ((size_t)slot * kv_row + (size_t)(head - H) * Dh) * kElt;
+      cache_store<A, W, F8>(k + d * kElt, ae, kvf.k_scale);
+      cache_store<A, W, F8>(k + (d + half) * kElt, be, kvf.k_scale);
     }
   }
   if (slot >= 0) {
     const uint16_t* vsrc = row + (size_t)(H + Hkv) * Dh;
-    uint16_t* vdst = vc + (size_t)slot * kv_row;
+    uint8_t* vdst = static_cast<uint8_t*>(vc) + (size_t)slot * kv_row * kElt;
     const int vcol = (H + Hkv) * Dh;
     for (int i = blockIdx.y * kThreads + threadIdx.x; i < (int)kv_row / W; i += stride) {
       V x = *reinterpret_cast<const V*>(vsrc + i * W);
@@ -89,7 +108,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
         for (int w = 0; w < W; ++w) xe[w] = dev::scaled_in_bits<A>(xe[w], sa, qin, vcol + i * W + w);
       }
-      *reinterpret_cast<V*>(vdst + i * W) = x;
+      cache_store<A, W, F8>(vdst + (size_t)i * W * kElt, reinterpret_cast<const uint16_t*>(&x), kvf.v_scale);
     }
   }
 }
@@ -98,7 +117,8 @@ __global__ void __launch_bounds__(kThreads)
 
 void rope_qkv_kv_write(void* qkv, int ld, ActDtype act, const int32_t* positions, const int32_t* slot_mapping, int T,
                        int H, int Hkv, int Dh, const float* cos_tab, const float* sin_tab, void* k_cache,
-                       void* v_cache, int block_size, cudaStream_t stream, const ScaledIn& qin) {
+                       void* v_cache, int block_size, cudaStream_t stream, const ScaledIn& qin,
+                       const KvCacheFormat& kv) {
   const char* name = "rope_qkv_kv_write";
   require(!qin.s_a || qin.s_w, name, "scaled input needs s_w");
   require(act == ActDtype::F16 || act == ActDtype::BF16, name, "act must be F16 or BF16");
@@ -107,20 +127,24 @@ void rope_qkv_kv_write(void* qkv, int ld, ActDtype act, const int32_t* positions
   require(ld >= (H + 2 * Hkv) * Dh, name, "ld must hold q | k | v");
   require(block_size > 0, name, "block_size must be positive");
   require(T >= 0, name, "T must be >= 0");
+  require(!kv.fp8 || (kv.k_scale > 0.f && kv.v_scale > 0.f), name, "FP8 KV scales must be positive");
   if (T == 0) return;
   require(qkv && positions && slot_mapping && cos_tab && sin_tab && k_cache && v_cache, name, "null pointer");
   auto* x = static_cast<uint16_t*>(qkv);
-  auto* kc = static_cast<uint16_t*>(k_cache);
-  auto* vc = static_cast<uint16_t*>(v_cache);
   const bool w2 = Dh % 4 == 0 && ld % 2 == 0 && (uintptr_t)qkv % 4 == 0 && (uintptr_t)k_cache % 4 == 0 &&
                   (uintptr_t)v_cache % 4 == 0;
   const int W = w2 ? 2 : 1;
   const int slices = std::min(65535, ((H + Hkv) * (Dh / 2) / W + kThreads - 1) / kThreads);
   const dim3 grid(T, slices);
-  auto k = act == ActDtype::BF16 ? (w2 ? rope_kv_kernel<ActDtype::BF16, 2> : rope_kv_kernel<ActDtype::BF16, 1>)
-                                 : (w2 ? rope_kv_kernel<ActDtype::F16, 2> : rope_kv_kernel<ActDtype::F16, 1>);
-  launch_pdl(name, k, grid, dim3(kThreads), 0, stream, x, ld, positions, slot_mapping, H, Hkv, Dh, cos_tab, sin_tab, kc,
-             vc, qin);
+  using K = decltype(&rope_kv_kernel<ActDtype::F16, 2, false>);
+  const K table[2][2][2] = {
+      {{rope_kv_kernel<ActDtype::F16, 1, false>, rope_kv_kernel<ActDtype::F16, 1, true>},
+       {rope_kv_kernel<ActDtype::F16, 2, false>, rope_kv_kernel<ActDtype::F16, 2, true>}},
+      {{rope_kv_kernel<ActDtype::BF16, 1, false>, rope_kv_kernel<ActDtype::BF16, 1, true>},
+       {rope_kv_kernel<ActDtype::BF16, 2, false>, rope_kv_kernel<ActDtype::BF16, 2, true>}}};
+  const K k = table[act == ActDtype::BF16][w2][kv.fp8];
+  launch_pdl(name, k, grid, dim3(kThreads), 0, stream, x, ld, positions, slot_mapping, H, Hkv, Dh, cos_tab, sin_tab,
+             k_cache, v_cache, qin, kv);
   check_launch(name);
 }
 

@@ -54,6 +54,7 @@ class CpuModel final : public Model {
         for (auto& v : layer) {
           x = x * 6364136223846793005ull + 1442695040888963407ull;
           v = round_act(((float)(x >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f), cfg_.act);
+          if (cfg_.kv == KvDtype::Fp8) v = cpu::kv_fp8_roundtrip(v, 1.0f);
         }
   }
 
@@ -65,6 +66,8 @@ class CpuModel final : public Model {
       calib_["o_in"].assign((size_t)cfg_.layers * qd, 0.0f);
       calib_["mlp_in"].assign((size_t)cfg_.layers * cfg_.hidden, 0.0f);
       calib_["down_in"].assign((size_t)cfg_.layers * cfg_.inter, 0.0f);
+      calib_["k_cache"].assign((size_t)cfg_.layers * cfg_.kv_heads * cfg_.head_dim, 0.0f);
+      calib_["v_cache"].assign((size_t)cfg_.layers * cfg_.kv_heads * cfg_.head_dim, 0.0f);
     }
   }
   std::map<std::string, std::vector<float>> calibration_stats() const override { return calib_; }
@@ -110,8 +113,14 @@ class CpuModel final : public Model {
       linear(L.v, normed.data(), qi, T, v.data());
       cpu::rope(q.data(), b.positions.data(), T, H, Dh, W_.rope_cos.data(), W_.rope_sin.data(), act);
       cpu::rope(k.data(), b.positions.data(), T, Hkv, Dh, W_.rope_cos.data(), W_.rope_sin.data(), act);
-      cpu::kv_cache_write(k.data(), v.data(), slots.data(), T, Hkv, Dh, k_cache_[l].data(), v_cache_[l].data(),
-                          kBlockSize);
+      record("k_cache", l, k.data(), T, kvd);
+      record("v_cache", l, v.data(), T, kvd);
+      if (c.kv == KvDtype::Fp8)
+        cpu::kv_cache_write_fp8(k.data(), v.data(), slots.data(), T, Hkv, Dh, W_.k_scale[l], W_.v_scale[l],
+                                k_cache_[l].data(), v_cache_[l].data(), kBlockSize);
+      else
+        cpu::kv_cache_write(k.data(), v.data(), slots.data(), T, Hkv, Dh, k_cache_[l].data(), v_cache_[l].data(),
+                            kBlockSize);
       cpu::attention_paged(q.data(), k_cache_[l].data(), v_cache_[l].data(), b.seq_starts.data(), S,
                            b.positions.data(), b.block_tables.data(), b.max_blocks, H, Hkv, Dh, kBlockSize,
                            1.0f / std::sqrt((float)Dh), attn.data(), act);

@@ -71,7 +71,8 @@ void CudaModel::allocate_kv_cache(int num_blocks) {
 void CudaModel::fill_kv_random(uint64_t seed) {
   if (!k_cache_) throw QbError("NOT_READY", "the KV cache is not allocated");
   const size_t n = (size_t)num_blocks_ * kBlockSize * cfg_.kv_heads * cfg_.head_dim * cfg_.layers;
-  const FillKind kind = cfg_.act == ActDtype::BF16 ? FillKind::BF16 : FillKind::F16;
+  const FillKind kind =
+      cfg_.kv == KvDtype::Fp8 ? FillKind::Fp8 : cfg_.act == ActDtype::BF16 ? FillKind::BF16 : FillKind::F16;
   fill_random(k_cache_, n, kind, seed, 1.0f, stream_);
   fill_random(v_cache_, n, kind, seed + 1, 1.0f, stream_);
   check(cudaStreamSynchronize(stream_), "fill_kv_random");
@@ -86,8 +87,9 @@ void CudaModel::set_calibration(bool on) {
     calib_off_[2] = calib_off_[1] + (size_t)cfg_.layers * qd;
     calib_off_[3] = calib_off_[2] + (size_t)cfg_.layers * cfg_.hidden;
     calib_off_[4] = calib_off_[3] + (size_t)cfg_.layers * Fp_;
-    calib_dev_.ensure(calib_off_[4] * 4);
-    check(cudaMemset(calib_dev_.p, 0, calib_off_[4] * 4), "calibration statistics");
+    calib_off_[5] = calib_off_[4] + (size_t)cfg_.layers * qkv_width();
+    calib_dev_.ensure(calib_off_[5] * 4);
+    check(cudaMemset(calib_dev_.p, 0, calib_off_[5] * 4), "calibration statistics");
   }
 }
 
@@ -95,7 +97,7 @@ std::map<std::string, std::vector<float>> CudaModel::calibration_stats() const {
   std::map<std::string, std::vector<float>> out;
   if (!calib_dev_.p) return out;
   check(cudaStreamSynchronize(stream_), "calibration statistics");
-  std::vector<float> all(calib_off_[4]);
+  std::vector<float> all(calib_off_[5]);
   check(cudaMemcpy(all.data(), calib_dev_.p, all.size() * 4, cudaMemcpyDeviceToHost), "calibration statistics");
   const int qd = cfg_.heads * cfg_.head_dim;
   const char* keys[4] = {"attn_in", "o_in", "mlp_in", "down_in"};
@@ -107,6 +109,14 @@ std::map<std::string, std::vector<float>> CudaModel::calibration_stats() const {
       const float* row = all.data() + calib_off_[k] + (size_t)l * widths[k];
       v.insert(v.end(), row, row + keep[k]);
     }
+  }
+  const int kvd = cfg_.kv_heads * cfg_.head_dim;
+  auto& kc = out["k_cache"];
+  auto& vc = out["v_cache"];
+  for (int l = 0; l < cfg_.layers; ++l) {
+    const float* row = all.data() + calib_off_[4] + (size_t)l * qkv_width();
+    kc.insert(kc.end(), row + qd, row + qd + kvd);
+    vc.insert(vc.end(), row + qd + kvd, row + qd + 2 * kvd);
   }
   return out;
 }

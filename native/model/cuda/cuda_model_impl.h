@@ -101,7 +101,8 @@ class CudaModel final : public Model {
   StepResult forward(const Batch& b) override;
 
  private:
-  static constexpr int kMaxGraphBatch = 256;
+  // Largest decode batch replayed as a graph (buckets 1, 2, 4, ..., 2048): the engine's max batch goes up to 2048.
+  static constexpr int kMaxGraphBatch = 2048;
   static constexpr size_t kLogitsBytes = 256ull << 20;  // logits scratch per chunk of rows
 
   struct Step {
@@ -112,8 +113,16 @@ class CudaModel final : public Model {
     StepMeta meta{};
   };
 
-  size_t kv_block_bytes() const {
-    return 2ull * cfg_.layers * kBlockSize * cfg_.kv_heads * cfg_.head_dim * 2;  // k + v, 16-bit
+  size_t kv_block_bytes() const { return qb::kv_block_bytes(cfg_, kBlockSize); }  // k + v of every layer
+  // How layer l's cache stores K and V (the checkpoint's or unit FP8 scales with KvDtype::Fp8).
+  KvCacheFormat kv_format(int l) const {
+    KvCacheFormat f;
+    f.fp8 = cfg_.kv == KvDtype::Fp8;
+    if (f.fp8) {
+      f.k_scale = W_->k_scale[l];
+      f.v_scale = W_->v_scale[l];
+    }
+    return f;
   }
   int qkv_width() const { return (cfg_.heads + 2 * cfg_.kv_heads) * cfg_.head_dim; }
 
@@ -229,7 +238,9 @@ class CudaModel final : public Model {
   void run_decode_graph(const Batch& b, Step& st);
   void graphs_clear();
 
-  size_t kv_layer_bytes() const { return (size_t)num_blocks_ * kBlockSize * cfg_.kv_heads * cfg_.head_dim * 2; }
+  size_t kv_layer_bytes() const {
+    return (size_t)num_blocks_ * kBlockSize * cfg_.kv_heads * cfg_.head_dim * kv_elt_bytes(cfg_);
+  }
   void* layer_k(int l) const { return static_cast<uint8_t*>(k_cache_) + (size_t)l * kv_layer_bytes(); }
   void* layer_v(int l) const { return static_cast<uint8_t*>(v_cache_) + (size_t)l * kv_layer_bytes(); }
 
@@ -246,7 +257,9 @@ class CudaModel final : public Model {
   void* v_cache_ = nullptr;
   bool calibrating_ = false;
   GrowBuf calib_dev_{"calibration statistics"};
-  size_t calib_off_[5] = {0, 0, 0, 0, 0};
+  // Calibration regions: the four linears' inputs (Linear order), then the roped qkv rows ([layers, qkv_width]:
+  // the k and v columns are the 'k_cache' / 'v_cache' statistics), then the end.
+  size_t calib_off_[6] = {0, 0, 0, 0, 0, 0};
   GrowBuf resid_{"residual"}, normed_{"normed activations"}, branch_{"branch activations"}, qkv_{"qkv"},
       attn_{"attention output"}, gu_{"gate_up output"}, hmid_{"mlp activations"}, xq_{"quantized activations"},
       xs_{"activation scales"}, row_amax_{"fused activation absmax"}, attn_ws_{"attention workspace"},

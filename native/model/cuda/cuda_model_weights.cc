@@ -204,6 +204,8 @@ void prepare_device_weights(const ModelConfig& c, const TensorStore& store, cons
     W.rope_cos = upload_vec(W, cs, "rope cos table", st);
     W.rope_sin = upload_vec(W, sn, "rope sin table", st);
   }
+  W.k_scale = kv_cache_scales(c, store, "k");
+  W.v_scale = kv_cache_scales(c, store, "v");
 
   const bool smooth = p == Precision::INT8_W8A8 && !opt.prequantized && opt.smooth_alpha >= 0;
   std::vector<float> statics((size_t)c.layers * 4, 0.0f);

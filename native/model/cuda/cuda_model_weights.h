@@ -34,6 +34,7 @@ struct DevWeights {
   float* rope_cos = nullptr;  // [max_pos, Dh/2]
   float* rope_sin = nullptr;
   float* static_scales = nullptr;  // [layers, 4]: attn_in, o_in, mlp_in, down_in (fp8-static)
+  std::vector<float> k_scale, v_scale;  // [layers] FP8 KV-cache scales (host; kernel arguments)
   std::vector<DevLayer> layers;
   std::vector<void*> allocations;
   size_t bytes = 0;

@@ -9,7 +9,7 @@ void CudaModel::run_decode_graph(const Batch& b, Step& st) {
   Step pst = st;
   pst.T = pst.R = Tb;
   pst.S = st.S + (Tb - st.T);
-  pst.chunk_rows = Tb;  // one chunk: Tb * V * 4 bytes fit the logits scratch for Tb <= kMaxGraphBatch (checked)
+  pst.chunk_rows = Tb;  // one chunk: the logits scratch grows to Tb * V * 4 bytes (workspace_estimate counts it)
   pst.rows.resize(Tb);
   for (int i = 0; i < Tb; ++i) pst.rows[i] = i;
   Batch pb;

@@ -34,9 +34,17 @@ void CudaModel::head_entries(const Batch& b, const Step& st, int r0, int rc) {
   if (ns) {
     if (r0 == 0 && r0 + rc >= st.R) {
       run_sampling(chunk_logits, 0, (int)ns, st);
-    } else {
-      for (size_t i = 0; i < ns; ++i)
-        if (in_chunk(b.sample_rows[i])) run_sampling(chunk_logits, (int)i, 1, st);
+    } else {  // one launch per run of consecutive entries in this chunk (the engine's sample rows are sorted)
+      for (size_t i = 0; i < ns;) {
+        if (!in_chunk(b.sample_rows[i])) {
+          ++i;
+          continue;
+        }
+        size_t j = i + 1;
+        while (j < ns && in_chunk(b.sample_rows[j])) ++j;
+        run_sampling(chunk_logits, (int)i, (int)(j - i), st);
+        i = j;
+      }
     }
   }
   if (ng) {

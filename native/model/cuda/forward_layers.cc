@@ -104,6 +104,7 @@ void CudaModel::attention(int l, int T, int S, int max_q_len, int max_context, f
   a.ld_q = qkv_width();
   a.k_cache = layer_k(l);
   a.v_cache = layer_v(l);
+  a.kv = kv_format(l);
   a.seq_starts = meta(m.seq_starts);
   a.positions = meta(m.positions);
   a.block_tables = meta(m.block_tables);
@@ -177,6 +178,7 @@ void CudaModel::run_layers_fused(int T, int S, int max_q_len, int max_context) {
     f.sin_tab = W_->rope_sin;
     f.k_cache = layer_k(l);
     f.v_cache = layer_v(l);
+    f.kv = kv_format(l);
     if (q8) {
       f.zero_amax = layer_amax(l, 0);
       f.zero_n = 2 * kFusedMMax;
@@ -228,7 +230,11 @@ void CudaModel::run_layers(int T, int S, int max_q_len, int max_context) {
     record(Linear::Qkv, l, normed_.p, T, D);
     const ScaledIn qkv_in = linear(L.qkv, normed_.p, quant_out(l, Linear::Qkv), T, qkv_.p);
     rope_qkv_kv_write(qkv_.p, qkv_width(), c.act, meta(m.positions), meta(m.slots), T, c.heads, c.kv_heads,
-                      c.head_dim, W_->rope_cos, W_->rope_sin, layer_k(l), layer_v(l), kBlockSize, stream_, qkv_in);
+                      c.head_dim, W_->rope_cos, W_->rope_sin, layer_k(l), layer_v(l), kBlockSize, stream_, qkv_in,
+                      kv_format(l));
+    if (calibrating_ && !qkv_in.s_a)  // the roped k and the v written to the cache: the 'k_cache' / 'v_cache' statistics
+      absmax_columns(qkv_.p, c.act, T, qkv_width(), calib_dev_.as<float>() + calib_off_[4] + (size_t)l * qkv_width(),
+                     stream_);
     attention(l, T, S, max_q_len, max_context);
     record(Linear::O, l, attn_.p, T, qd);
     QuantOut qo = quant_out(l, Linear::O);
