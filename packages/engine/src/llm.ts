@@ -58,7 +58,7 @@ export class LLM implements ModelRunner {
   readonly kvCacheDtype: KvCacheDtype;
   /** Bytes of one KV block (the native model's kvBlockBytes(); 1 byte per element with fp8). */
   readonly kvBlockBytes: number;
-  /** With fp8: the per-layer k/v scales set on the model (from the checkpoint or calibrated); null when 1.0 / 'auto'. */
+  /** Per-layer k/v scales: with fp8 those the model runs with (checkpoint or calibrated); calibrated ones with either dtype; else null. */
   readonly kvScales: { k: number[]; v: number[] } | null;
   private m: LoadedModel | null;
   private busy = false;

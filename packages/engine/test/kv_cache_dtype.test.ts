@@ -30,6 +30,10 @@ import { FP8_E4M3_MAX, kvScalesFromStats } from '../src/model/loader.ts';
 import { exportCompressedTensors } from '../src/quant/export_checkpoint.ts';
 import { storiesDir, tmpDir } from './helpers.ts';
 
+function cli(script: string, args: string[]) {
+  return spawnSync(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, script), ...args], { cwd: REPO_ROOT, encoding: 'utf8' });
+}
+
 const LLAMA = { architectures: ['LlamaForCausalLM'], model_type: 'llama' };
 
 describe('compressed-tensors kv_cache_scheme', () => {
@@ -96,9 +100,8 @@ test('KV scales from calibration stats: per layer max / 448, a layer without ran
   assert.throws(() => kvScalesFromStats({ k_cache: k.subarray(1), v_cache: v }, arch), /expected 2 layers x 4 channels/);
 });
 
-test('the loader: an unknown kvCacheDtype is refused; calibrateKvScales needs fp8', async () => {
+test('the loader: an unknown kvCacheDtype is refused', async () => {
   await assert.rejects(LLM.load({ model: 'synthetic:tiny', device: 'cpu', kvCacheDtype: 'fp4' as never, kvBlocks: 8 }), /unknown kvCacheDtype "fp4"/);
-  await assert.rejects(LLM.load({ model: 'synthetic:tiny', device: 'cpu', calibrateKvScales: true, kvBlocks: 8 }), /calibrateKvScales needs kvCacheDtype fp8/);
 });
 
 test('[native] kvCacheDtype reaches the native model: fp8 halves kvBlockBytes(), recorded in the recipe and provenance.kv_cache_dtype', async () => {
@@ -252,6 +255,34 @@ describe('pnpm quantize --kv-cache-dtype fp8 on stories260K [native]', { skip: s
     }
   });
 
+  test('pnpm quantize --kv-cache-dtype fp8 writes the same weights as without (scales measured with a 16-bit KV cache), plus the scales', () => {
+    const q = (out: string, extra: string[]) => {
+      const r = cli('packages/engine/src/cli/quantize.ts', ['--model', src, '--precision', 'fp8-static', '--calib-samples', '8', '--out', path.join(tmp, out), ...extra]);
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout;
+    };
+    assert.match(q('cli-kv', ['--kv-cache-dtype', 'fp8']), /FP8 KV scales k [\d.e+-]+\.\.[\d.e+-]+ v /);
+    q('cli-plain', []);
+    const read = (dir: string) => {
+      const ck = openCheckpoint(path.join(tmp, dir));
+      return new Map([...ck.tensors.values()].map((t) => {
+        const b = Buffer.alloc(t.nbytes);
+        const fd = fs.openSync(t.file, 'r');
+        fs.readSync(fd, b, 0, t.nbytes, t.offset);
+        fs.closeSync(fd);
+        return [t.name, b] as const;
+      }));
+    };
+    const kv = read('cli-kv');
+    const plain = read('cli-plain');
+    for (const [name, bytes] of plain) assert.ok(kv.get(name)?.equals(bytes), `${name} identical`);
+    const extra = [...kv.keys()].filter((n) => !plain.has(n)).sort();
+    assert.deepEqual(extra, Array.from({ length: 5 }, (_, l) => [`model.layers.${l}.self_attn.k_scale`, `model.layers.${l}.self_attn.v_scale`]).flat().sort());
+    const cfg = (dir: string) => (JSON.parse(fs.readFileSync(path.join(tmp, dir, 'config.json'), 'utf8')) as { quantization_config: { kv_cache_scheme: unknown } }).quantization_config.kv_cache_scheme;
+    assert.equal(cfg('cli-plain'), null);
+    assert.deepEqual(cfg('cli-kv'), buildKvCacheScheme());
+  });
+
   test('a checkpoint whose kv_cache_scheme quantbench cannot run fails to load, naming it', async () => {
     const dir = path.join(tmp, 'bad-kv');
     fs.cpSync(path.join(tmp, 'fp8-kv'), dir, { recursive: true });
@@ -263,10 +294,6 @@ describe('pnpm quantize --kv-cache-dtype fp8 on stories260K [native]', { skip: s
     await assert.rejects(LLM.load({ model: dir, device: 'cpu', kvBlocks: 64 }), /kv_cache_scheme/, 'refused with auto too: the checkpoint is not one vLLM serves');
   });
 });
-
-function cli(script: string, args: string[]) {
-  return spawnSync(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, script), ...args], { cwd: REPO_ROOT, encoding: 'utf8' });
-}
 
 test('pnpm generate / quantize --kv-cache-dtype: a bad value exits 2 with one line; --help explains it', () => {
   const g = cli('packages/engine/src/cli/generate.ts', ['--model', 'synthetic:tiny', '--kv-cache-dtype', 'fp9', 'hi']);

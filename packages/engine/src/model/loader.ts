@@ -37,8 +37,10 @@ export interface LoadOptions {
    */
   kvCacheDtype?: KvCacheDtype;
   /**
-   * With kvCacheDtype 'fp8': calibrate the per-layer KV scales on the calibration text (per layer max |K| / 448 and
-   * max |V| / 448) instead of reading them from the checkpoint (`pnpm quantize --kv-cache-dtype fp8`).
+   * Calibrate per-layer FP8 KV scales on the calibration text (per layer max |K| after RoPE / 448 and max |V| / 448,
+   * measured on the 16-bit model) instead of reading them from the checkpoint (`pnpm quantize --kv-cache-dtype fp8`).
+   * With kvCacheDtype 'fp8' the model runs with them; with 'auto' they are only computed (LoadedModel.kvScales), so a
+   * quantize run calibrates with a 16-bit KV cache and writes the same weights as without KV scales.
    */
   calibrateKvScales?: boolean;
   device?: DeviceKind | 'auto';
@@ -83,7 +85,10 @@ export interface LoadedModel {
   kvCacheDtype: KvCacheDtype;
   /** Bytes of one KV block of KV_BLOCK_SIZE tokens (the native model's kvBlockBytes()). */
   kvBlockBytes: number;
-  /** With kvCacheDtype 'fp8': the per-layer scales set on the model (absent layers of a checkpoint: 1.0). */
+  /**
+   * Per-layer KV scales: with 'fp8' those set on the model (layers a checkpoint lacks: 1.0); calibrated ones
+   * (calibrateKvScales) with either dtype; null otherwise.
+   */
   kvScales: { k: number[]; v: number[] } | null;
 }
 
@@ -199,7 +204,6 @@ export function loadModel(o: LoadOptions): LoadedModel {
   }
   const kvCacheDtype: KvCacheDtype = o.kvCacheDtype ?? 'auto';
   if (!isKvCacheDtype(kvCacheDtype)) throw new EngineError('BAD_CONFIG', `unknown kvCacheDtype "${String(kvCacheDtype)}" (use ${KV_CACHE_DTYPES.join(' or ')})`);
-  if (o.calibrateKvScales && kvCacheDtype !== 'fp8') throw new EngineError('BAD_CONFIG', 'calibrateKvScales needs kvCacheDtype fp8');
   // A checkpoint's kv_cache_scheme is checked even when it is not used ('auto' ignores its scales, as vLLM).
   const kvScheme = ckpt ? parseKvCacheScheme(ckpt.config, path.join(ckpt.dir, 'config.json')) : null;
   const dtype = o.dtype ?? defaultDtype(precision);
@@ -262,6 +266,9 @@ export function loadModel(o: LoadOptions): LoadedModel {
     let recipe: PrecisionRecipe;
     const sixteen: Precision = dtype === 'fp32' ? 'fp32' : dtype === 'bf16' ? 'bf16' : 'fp16';
     let kvCalibStats: Record<string, Float32Array> | undefined;
+    if (o.calibrateKvScales && scheme) {
+      throw new EngineError('BAD_CONFIG', `${o.model} is a ${scheme.precision} checkpoint: calibrate KV scales on the 16-bit original`);
+    }
     if (o.calibrateKvScales) {
       // KV scales from the 16-bit model's K (after RoPE) and V on the calibration text; set before the final finalize.
       const calibFile = o.calib ?? DEFAULT_CALIBRATION;
@@ -273,8 +280,10 @@ export function loadModel(o: LoadOptions): LoadedModel {
       );
       kvCalibStats = stats;
       kvScales = kvScalesFromStats(stats, arch);
-      kvScaleSource = 'calibrated';
-      setKvScales(model, kvScales);
+      if (kvCacheDtype === 'fp8') {
+        kvScaleSource = 'calibrated';
+        setKvScales(model, kvScales);
+      }
     }
     if (scheme) {
       wrapNative('preparing quantized weights', () => model.finalize(precision, { prequantized: true }));
