@@ -121,7 +121,8 @@ export function lmEvalResults(a: LmEvalOutputArgs): Record<string, unknown> {
     'n-samples': nSamples,
     config: {
       model: 'quantbench',
-      model_args: `pretrained=${a.model},precision=${r.precision},add_bos_token=${a.addBosToken}`,
+      // kv_cache_dtype as lm-eval's vllm backend passes it (model_args=...,kv_cache_dtype=fp8); absent for auto
+      model_args: `pretrained=${a.model},precision=${r.precision},add_bos_token=${a.addBosToken}${(r.provenance.kv_cache_dtype ?? 'auto') !== 'auto' ? `,kv_cache_dtype=${r.provenance.kv_cache_dtype}` : ''}`,
       batch_size: a.batchSize,
       batch_sizes: [],
       device: r.provenance.device,

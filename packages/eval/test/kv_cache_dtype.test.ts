@@ -69,6 +69,10 @@ test('eval results record provenance.kv_cache_dtype; a run directory of one KV d
   const r = readEvalResult(evalFile(dir, model!, 'fp16'));
   assert.equal(r?.provenance.kv_cache_dtype, 'fp8');
   assert.equal(r?.provenance.recipe.kvCacheDtype, 'fp8');
+  const lmDir = path.join(dir, 'lm-eval');
+  const sub = fs.readdirSync(lmDir)[0]!;
+  const res = fs.readdirSync(path.join(lmDir, sub)).find((f) => f.startsWith('results_'))!;
+  assert.match((JSON.parse(fs.readFileSync(path.join(lmDir, sub, res), 'utf8')) as { config: { model_args: string } }).config.model_args, /,kv_cache_dtype=fp8$/);
   await assert.rejects(main(argv('auto'), noModel), (e: Error) => isUsageError(e) && /holds results with KV-cache dtype fp8/.test(e.message));
   fs.rmSync(dir, { recursive: true });
 });
