@@ -132,6 +132,7 @@ describe('pnpm quantize --kv-cache-dtype fp8 on stories260K [native]', { skip: s
   const src = st.dir!;
   const ids = [1, 403, 407, 261, 378, 300, 394, 280, 335, 286, 262, 275, 405, 287, 273, 306, 431, 268, 341, 282];
   let calibrated: { k: number[]; v: number[] };
+  let calibratedLogits: Float32Array;
 
   /** A copy of `dir` whose KV scale tensors are replaced (names and values). */
   function withScales(dir: string, out: string, scales: (layer: number) => Record<string, number>): string {
@@ -167,6 +168,7 @@ describe('pnpm quantize --kv-cache-dtype fp8 on stories260K [native]', { skip: s
       calibrated = llm.kvScales!;
       assert.equal(calibrated.k.length, 5);
       for (const s of [...calibrated.k, ...calibrated.v]) assert.ok(s > 0 && Number.isFinite(s) && s !== 1, `calibrated scale ${s}`);
+      calibratedLogits = await llm.scoreLogits(ids);
       exportCompressedTensors(llm, src, path.join(tmp, 'fp8-kv'));
     } finally {
       llm.close();
@@ -198,6 +200,8 @@ describe('pnpm quantize --kv-cache-dtype fp8 on stories260K [native]', { skip: s
       }
       assert.equal(auto.kvScales, null);
       assert.equal(auto.provenance().kv_cache_dtype, 'auto');
+      // the scales set between the calibration pass and the final finalize() are the ones the model ran with
+      assert.deepEqual(await fp8.scoreLogits(ids), calibratedLogits);
     } finally {
       fp8.close();
       auto.close();

@@ -39,7 +39,8 @@ export interface LoadOptions {
   /**
    * Calibrate per-layer FP8 KV scales on the calibration text (per layer max |K| after RoPE / 448 and max |V| / 448,
    * measured on the 16-bit model) instead of reading them from the checkpoint (`pnpm quantize --kv-cache-dtype fp8`).
-   * With kvCacheDtype 'fp8' the model runs with them; with 'auto' they are only computed (LoadedModel.kvScales), so a
+   * With kvCacheDtype 'fp8' the model runs with them (its calibration pass goes through the FP8 cache at scale 1.0,
+   * so later layers' statistics see that rounding); with 'auto' they are only computed (LoadedModel.kvScales): a
    * quantize run calibrates with a 16-bit KV cache and writes the same weights as without KV scales.
    */
   calibrateKvScales?: boolean;
