@@ -30,6 +30,7 @@ export function pointRow(p: BenchPoint): Row {
     num_prompts: p.workload.numPrompts,
     seed: p.workload.seed,
     precision: p.precision,
+    kv_cache_dtype: p.provenance.kv_cache_dtype ?? null,
     max_num_seqs: p.engine.maxNumSeqs,
     max_num_batched_tokens: p.engine.maxNumBatchedTokens,
     num_kv_blocks: p.engine.numKvBlocks,
@@ -81,7 +82,7 @@ export function renderTable(points: BenchPoint[]): string {
     const m = p.metrics;
     t.push([
       p.workload.name,
-      p.precision,
+      (p.provenance.kv_cache_dtype ?? 'auto') === 'auto' ? p.precision : `${p.precision} (kv ${p.provenance.kv_cache_dtype})`,
       p.engine.maxNumSeqs,
       String(p.requestRate),
       `${m.completed}/${m.completed + m.failed}`,

@@ -47,6 +47,10 @@ test('a comma list sweeps the KV dtype inside each precision; every point record
   assert.equal(setup.setup.kvCacheDtype, 'auto,fp8');
   const summary = JSON.parse(fs.readFileSync(path.join(resultsDir, 'r', 'summary.json'), 'utf8')) as { points: { provenance: { kv_cache_dtype: string } }[] };
   assert.deepEqual(summary.points.map((p) => p.provenance.kv_cache_dtype).sort(), ['auto', 'auto', 'fp8', 'fp8']);
+  const csv = fs.readFileSync(path.join(resultsDir, 'r', 'summary.csv'), 'utf8').trim().split('\n');
+  const col = csv[0]!.split(',').indexOf('kv_cache_dtype');
+  assert.ok(col >= 0, 'summary.csv has a kv_cache_dtype column');
+  assert.deepEqual(csv.slice(1).map((l) => l.split(',')[col]).sort(), ['auto', 'auto', 'fp8', 'fp8']);
 });
 
 test('--resume refuses another KV dtype, naming the flag; the same one resumes', async () => {
