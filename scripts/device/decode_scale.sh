@@ -24,7 +24,8 @@ fi
 export QB_REBUILD=0
 if has checks; then
   stamp checks
-  timeout 300 "$BUILD/qb_kernel_check" --no-pdl --checks-only --jsonl "$D/kernel_checks.jsonl" >"$D/kernel_checks.log" 2>&1
+  timeout 300 "$BUILD/qb_kernel_check" --no-pdl --checks-only ${QB_CHECK_ONLY:+--only $QB_CHECK_ONLY} \
+    --jsonl "$D/kernel_checks.jsonl" >"$D/kernel_checks.log" 2>&1
   stamp "checks rc=$? $(grep -c '^PASS' "$D/kernel_checks.log") pass $(grep -c '^FAIL' "$D/kernel_checks.log") fail"
   grep '^FAIL' "$D/kernel_checks.log" | head -20
 fi

@@ -31,6 +31,27 @@ constexpr int kWarps = 4;
 constexpr int kPage = 16;  // positions per page (block_size; launch_decode_tc requires it)
 constexpr int kMaxG = 8;   // query heads per KV head: the n8 of the PV product
 
+template <int NW>
+__device__ __forceinline__ void load_words(const uint8_t* p, uint32_t (&w)[NW]) {
+  if constexpr (NW % 4 == 0) {
+#pragma unroll
+    for (int i = 0; i < NW; i += 4) {
+      const uint4 r = dev::ldg_stream(p + i * 4);
+      w[i] = r.x;
+      w[i + 1] = r.y;
+      w[i + 2] = r.z;
+      w[i + 3] = r.w;
+    }
+  } else {
+    static_assert(NW % 2 == 0, "words come in pairs");
+#pragma unroll
+    for (int i = 0; i < NW; i += 2)
+      asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v2.u32 {%0,%1}, [%2];"
+                   : "=r"(w[i]), "=r"(w[i + 1])
+                   : "l"(p + i * 4));
+  }
+}
+
 // Two FP8 E4M3 codes (the low or high half of a word) -> f16x2, exact.
 __device__ __forceinline__ uint32_t fp8x2_to_f16x2(uint32_t word, int half) {
   const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2((__nv_fp8x2_storage_t)(half ? word >> 16 : word & 0xffffu), __NV_E4M3);
@@ -49,48 +70,19 @@ __device__ __forceinline__ uint32_t to_mma_type(uint32_t w) {
   }
 }
 
-// The staging ring of one warp (lane-private 16-byte chunks, [chunk][lane] so a warp's accesses are conflict-free).
-template <int DH, bool F8>
-struct Stage {
-  static constexpr int EB = F8 ? 1 : 2;                 // cache bytes per element
-  static constexpr int E = 16 / EB;                     // elements per 16-byte chunk
-  static constexpr int KC = DH / (4 * E);               // K chunks per lane per 8-position tile
-  static constexpr int DL = DH / 8;                     // V dims per lane (8 lanes of a position)
-  static constexpr int VBYTES = DL * EB;                // V bytes per lane per position
-  static constexpr int VCH = VBYTES < 16 ? VBYTES : 16; // V chunk (8 or 16 bytes)
-  static constexpr int NVC = VBYTES / VCH;              // V chunks per lane per position
-  static constexpr int PPT = F8 ? 2 : 1;                // pages per warp turn
-  static constexpr int K_CHUNKS = PPT * 2 * KC;
-  static constexpr int V_CHUNKS = PPT * 4 * NVC;
-  static constexpr int BYTES = 32 * (K_CHUNKS * 16 + V_CHUNKS * VCH);  // one turn of one warp
-  static constexpr int kStages = 3;
-  static constexpr int WARP_BYTES = kStages * BYTES;
-};
-
-__device__ __forceinline__ uint32_t smem_addr(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
-template <int BYTES>
-__device__ __forceinline__ void cp_async(void* dst, const void* src, bool valid) {
-  if constexpr (BYTES == 16)
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(valid ? 16 : 0));
-  else
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(valid ? 8 : 0));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
-
 template <ActDtype A, int DH, bool F8>
-__global__ void __launch_bounds__(kWarps * 32, 2) decode_tc_kernel(RowParams p, int G) {
-  using ST = Stage<DH, F8>;
+__global__ void __launch_bounds__(kWarps * 32) decode_tc_kernel(RowParams p, int G) {
   constexpr ActDtype M = (F8 || A == ActDtype::F16) ? ActDtype::F16 : ActDtype::BF16;  // mma input type
-  constexpr int EB = ST::EB, E = ST::E, KC = ST::KC, DL = ST::DL, PPT = ST::PPT;
+  constexpr int EB = F8 ? 1 : 2;          // cache bytes per element
+  constexpr int E = 16 / EB;              // elements per 16-byte load
   constexpr int NK = DH / 16;             // k16 chunks of Q K^T; m16 dim tiles of V^T P^T
-  constexpr int KW = KC * 4;              // K words per lane per 8-position tile
-  constexpr int VW = DL * EB / 4;         // V words per lane per position
-  extern __shared__ __align__(16) uint8_t smem[];  // kWarps staging rings; after the loop the warps' O^T partials
+  constexpr int KC = DH / (4 * E);        // 16-byte K loads per lane per 8-position tile
+  constexpr int KW = KC * 4;              // their words
+  constexpr int DL = DH / 8;              // V dims per lane (8 lanes of a position)
+  constexpr int VW = DL * EB / 4;         // their words per position
+  constexpr int PPT = F8 ? 2 : 1;         // pages per warp turn
   __shared__ float sm_m[kWarps][kMaxG], sm_l[kWarps][kMaxG];
+  __shared__ __align__(16) float sm_acc[kWarps][kMaxG][DH];
   const int t = blockIdx.x, kvh = blockIdx.y, split = blockIdx.z;
   QB_TRACE_START;
   const int s = find_seq(p.seq_starts, p.S, t);
@@ -136,14 +128,9 @@ __global__ void __launch_bounds__(kWarps * 32, 2) decode_tc_kernel(RowParams p, 
   float m_run = -INFINITY, l_run = 0.f;  // head g's running max (exp2 domain) and this lane's share of the sum
 
   const int npages = (hi - lo + kPage - 1) / kPage;
-  // This warp's turns: pages pg0 + u * kWarps (u < PPT), pg0 = warp + i * kWarps * PPT. Each turn's K and V chunks
-  // are copied asynchronously (cp.async, zero-filled past the context) into the warp's ring of kStages turns, two
-  // turns ahead of the one being computed; every lane reads back only the chunks it copied itself.
-  const int nturns = warp < npages ? (npages - warp + kWarps * PPT - 1) / (kWarps * PPT) : 0;
-  uint8_t* ring = smem + (size_t)warp * ST::WARP_BYTES;
-  auto issue = [&](int i) {
-    uint8_t* st = ring + (i % ST::kStages) * ST::BYTES;
-    const int pg0 = warp + i * kWarps * PPT;
+  for (int pg0 = warp; pg0 < npages; pg0 += kWarps * PPT) {
+    uint32_t kw[PPT][2][KW];  // K words: page, 8-position tile (position nt*8 + g)
+    uint32_t vw[PPT][4][VW];  // V words: page, positions 2q, 2q+1, 2q+8, 2q+9
 #pragma unroll
     for (int u = 0; u < PPT; ++u) {
       const int page = pg0 + u * kWarps;
@@ -153,66 +140,29 @@ __global__ void __launch_bounds__(kWarps * 32, 2) decode_tc_kernel(RowParams p, 
 #pragma unroll
       for (int nt = 0; nt < 2; ++nt) {
         const int off = nt * 8 + g;
-        const bool ok = page_ok && base + off < hi;
-        const uint8_t* src = ok ? kc + (pbase + off) * tok_bytes + q * 16 : kc;
+        if (page_ok && base + off < hi) {
 #pragma unroll
-        for (int c = 0; c < KC; ++c)
-          cp_async<16>(st + (((u * 2 + nt) * KC + c) * 32 + lane) * 16, ok ? src + c * 64 : src, ok);
+          for (int c = 0; c < KC; ++c) {
+            uint32_t w4[4];
+            load_words<4>(kc + (pbase + off) * tok_bytes + c * 64 + q * 16, w4);
+#pragma unroll
+            for (int i = 0; i < 4; ++i) kw[u][nt][c * 4 + i] = w4[i];
+          }
+        } else {
+#pragma unroll
+          for (int i = 0; i < KW; ++i) kw[u][nt][i] = 0u;
+        }
       }
 #pragma unroll
       for (int r = 0; r < 4; ++r) {
         const int off = 2 * q + (r & 1) + (r >> 1) * 8;
-        const bool ok = page_ok && base + off < hi;
-        const uint8_t* src = ok ? vc + (pbase + off) * tok_bytes + (size_t)g * DL * EB : vc;
+        if (page_ok && base + off < hi) {
+          load_words<VW>(vc + (pbase + off) * tok_bytes + (size_t)g * DL * EB, vw[u][r]);
+        } else {
 #pragma unroll
-        for (int cc = 0; cc < ST::NVC; ++cc)
-          cp_async<ST::VCH>(st + ST::K_CHUNKS * 32 * 16 + (((u * 4 + r) * ST::NVC + cc) * 32 + lane) * ST::VCH,
-                            ok ? src + cc * ST::VCH : src, ok);
+          for (int i = 0; i < VW; ++i) vw[u][r][i] = 0u;
+        }
       }
-    }
-  };
-#pragma unroll
-  for (int i = 0; i < ST::kStages - 1; ++i) {
-    if (i < nturns) issue(i);
-    cp_async_commit();
-  }
-  for (int i = 0; i < nturns; ++i) {
-    if (i + ST::kStages - 1 < nturns) issue(i + ST::kStages - 1);
-    cp_async_commit();
-    cp_async_wait<ST::kStages - 1>();
-    const uint8_t* st = ring + (i % ST::kStages) * ST::BYTES;
-    const int pg0 = warp + i * kWarps * PPT;
-    uint32_t kw[PPT][2][KW];  // K words: page, 8-position tile (position nt*8 + g)
-    uint32_t vw[PPT][4][VW];  // V words: page, positions 2q, 2q+1, 2q+8, 2q+9
-#pragma unroll
-    for (int u = 0; u < PPT; ++u) {
-#pragma unroll
-      for (int nt = 0; nt < 2; ++nt)
-#pragma unroll
-        for (int c = 0; c < KC; ++c) {
-          const uint4 w4 = *reinterpret_cast<const uint4*>(st + (((u * 2 + nt) * KC + c) * 32 + lane) * 16);
-          kw[u][nt][c * 4] = w4.x;
-          kw[u][nt][c * 4 + 1] = w4.y;
-          kw[u][nt][c * 4 + 2] = w4.z;
-          kw[u][nt][c * 4 + 3] = w4.w;
-        }
-#pragma unroll
-      for (int r = 0; r < 4; ++r)
-#pragma unroll
-        for (int cc = 0; cc < ST::NVC; ++cc) {
-          const uint8_t* v = st + ST::K_CHUNKS * 32 * 16 + (((u * 4 + r) * ST::NVC + cc) * 32 + lane) * ST::VCH;
-          if constexpr (ST::VCH == 16) {
-            const uint4 w4 = *reinterpret_cast<const uint4*>(v);
-            vw[u][r][cc * 4] = w4.x;
-            vw[u][r][cc * 4 + 1] = w4.y;
-            vw[u][r][cc * 4 + 2] = w4.z;
-            vw[u][r][cc * 4 + 3] = w4.w;
-          } else {
-            const uint2 w2 = *reinterpret_cast<const uint2*>(v);
-            vw[u][r][cc * 2] = w2.x;
-            vw[u][r][cc * 2 + 1] = w2.y;
-          }
-        }
     }
 #pragma unroll
     for (int u = 0; u < PPT; ++u) {
@@ -285,9 +235,6 @@ __global__ void __launch_bounds__(kWarps * 32, 2) decode_tc_kernel(RowParams p, 
     }
   }
   QB_TRACE_MARK(2);
-  cp_async_wait<0>();
-  __syncthreads();  // every warp is done with its ring: the partials alias it
-  auto& sm_acc = *reinterpret_cast<float(*)[kWarps][kMaxG][DH]>(smem);
   // Warp results to shared memory: head g's (max, sum) from its quad; O^T columns 2q, 2q + 1 as rows of sm_acc.
   l_run += __shfl_xor_sync(0xffffffffu, l_run, 1);
   l_run += __shfl_xor_sync(0xffffffffu, l_run, 2);
@@ -310,16 +257,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2) decode_tc_kernel(RowParams p, 
 template <ActDtype A, int DH, bool F8>
 void launch_t(const RowParams& rp, int G, dim3 grid, cudaStream_t st) {
   constexpr const char* kName = "paged_attention (tensor-core decode)";
-  constexpr size_t kRing = (size_t)kWarps * Stage<DH, F8>::WARP_BYTES;
-  constexpr size_t kPartials = sizeof(float) * kWarps * kMaxG * DH;
-  constexpr size_t smem = kRing > kPartials ? kRing : kPartials;
-  static bool attr_set = false;
-  if (!attr_set) {
-    check(cudaFuncSetAttribute(decode_tc_kernel<A, DH, F8>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem),
-          "paged_attention (decode smem attribute)");
-    attr_set = true;
-  }
-  launch_pdl(kName, decode_tc_kernel<A, DH, F8>, grid, kWarps * 32, smem, st, rp, G);
+  launch_pdl(kName, decode_tc_kernel<A, DH, F8>, grid, kWarps * 32, 0, st, rp, G);
   check_launch(kName);
 }
 
