@@ -1,0 +1,30 @@
+/**
+ * Issue 17, item 1: results with an FP8 KV cache (provenance.kv_cache_dtype "fp8") are their own setup in the
+ * report, never pooled with 16-bit-KV results of the same device, commit and model; older results (no field) and
+ * "auto" are the same setup as before.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { setupOf } from '../src/setup.ts';
+import type { Provenance } from '../src/results-types.ts';
+
+const base: Provenance = {
+  device: 'NVIDIA H200',
+  deviceKind: 'cuda',
+  commit: '0123456789abcdef0123',
+  model: 'meta-llama/Llama-3.1-8B',
+  weights: 'real',
+  recipe: { precision: 'fp16', actDtype: 'fp16', weights: 'none (fp16)', activations: 'none (fp16)', source: 'none' },
+  date: '2026-12-03T00:00:00Z',
+  node: 'v20',
+  host: 'h',
+};
+
+test('setupOf: an FP8 KV cache is its own, labelled setup; auto and older results keep the old key', () => {
+  const old = setupOf(base);
+  assert.equal(setupOf({ ...base, kv_cache_dtype: 'auto' }).key, old.key);
+  const fp8 = setupOf({ ...base, kv_cache_dtype: 'fp8' });
+  assert.notEqual(fp8.key, old.key);
+  assert.match(fp8.label, /KV cache fp8$/);
+  assert.doesNotMatch(old.label, /KV cache/);
+});
