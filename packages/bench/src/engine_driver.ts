@@ -20,6 +20,7 @@ import {
   type PrecisionRecipe,
   type WeightsKind,
 } from '@quantbench/engine';
+import type { KvCacheDtypeName } from './protocol.ts';
 export { EngineCore, cudaAvailable };
 export type { EngineCoreOptions, ModelRunner, RequestOutput, StepResult, StepStats } from '@quantbench/engine';
 
@@ -37,6 +38,8 @@ export interface BenchEngineInfo {
   specialTokenIds: number[];
   /** Architecture, when known (roofline estimates need it). */
   arch?: LlamaConfig;
+  /** KV cache dtype the engine runs (absent: 'auto', the activation dtype). */
+  kvCacheDtype?: KvCacheDtypeName;
 }
 
 export interface BenchEngine {
@@ -54,6 +57,17 @@ export interface LoadEngineOptions {
   numKvBlocks?: number;
   /** CPU threads; default: the engine's choice. */
   threads?: number;
+  /** CUDA: fraction of GPU memory for weights + KV cache + workspace; the KV cache gets what is left (default 0.9). */
+  gpuMemoryUtilization?: number;
+  /** CUDA: the largest token budget per step the sweep will use (the workspace is reserved for it when sizing the KV cache). */
+  maxNumBatchedTokens?: number;
+  /**
+   * HOOK(kv-cache-dtype): the KV cache dtype the protocol wants ('fp8' for the FP8 precisions under --protocol peer).
+   * The engine has no kvCacheDtype load option yet (native/js has the KvCacheDtype type; the engine option and the
+   * --kv-cache-dtype flag are being added separately): loadBenchEngine does not pass it on yet, and every point records
+   * what it wanted (BenchPoint.protocol.kvCacheDtypeWanted) beside what ran (BenchPoint.engine.kvCacheDtype).
+   */
+  kvCacheDtype?: KvCacheDtypeName;
 }
 
 export type EngineLoader = (o: LoadEngineOptions) => Promise<BenchEngine>;
@@ -71,7 +85,17 @@ export const loadBenchEngine: EngineLoader = async (o) => {
   if (!nativeAddonBuilt()) {
     throw new EngineUnavailableError(`native addon not built (${ADDON_PATH}); run \`pnpm build\` first`);
   }
-  const llm = await LLM.load({ model: o.model, precision: o.precision, device: o.device, kvBlocks: o.numKvBlocks, threads: o.threads });
+  const llm = await LLM.load({
+    model: o.model,
+    precision: o.precision,
+    device: o.device,
+    kvBlocks: o.numKvBlocks,
+    threads: o.threads,
+    gpuMemoryUtilization: o.gpuMemoryUtilization,
+    maxNumBatchedTokens: o.maxNumBatchedTokens,
+    // HOOK(kv-cache-dtype): pass `kvCacheDtype: o.kvCacheDtype` here once LoadOptions has it, and report
+    // llm.info's KV dtype as info.kvCacheDtype below.
+  });
   const info = llm.info;
   const special = new Set<number>(llm.eosTokenIds);
   if (info.arch.bosTokenId !== null) special.add(info.arch.bosTokenId);
@@ -87,6 +111,7 @@ export const loadBenchEngine: EngineLoader = async (o) => {
       vocabSize: info.arch.vocabSize,
       specialTokenIds: [...special],
       arch: info.arch,
+      kvCacheDtype: 'auto',
     },
     runner: llm,
     createCore: (opts) => llm.engineCore(opts),

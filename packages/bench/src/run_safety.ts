@@ -3,8 +3,9 @@
  *   - `--run` is a plain name: the run directory is always <results-dir>/<run>, never outside it;
  *   - a run directory is locked (run.lock holds the writer's pid) while a process writes it; a lock whose process
  *     is gone is taken over;
- *   - run.json records the setup of the run (model, lengths, prompts, seed, engine settings); `--resume` with another
- *     setup is refused naming the first field that differs;
+ *   - run.json records the setup of the run (protocol, model, lengths, prompts, seed, engine settings); `--resume`
+ *     with another setup is refused naming the first field that differs (a run recorded before --protocol existed
+ *     ran the study protocol);
  *   - the resume hint printed after an interrupt is a command that works (the original flags, --run and --resume once).
  */
 import fs from 'node:fs';
@@ -32,8 +33,12 @@ export function runDirFor(resultsDir: string, run: string): string {
 /** Takes run.lock in runDir (creating the directory); refuses when another live process holds it. */
 export const lockRunDir = (runDir: string): RunLock => lockDir(runDir, LOCK_FILE);
 
-/** What must match for points to share one run (precisions, batches and rates may differ: that is what resume adds). */
+/**
+ * What must match for points to share one run (precisions, batches, max batched tokens and rates may differ: those
+ * are the sweep's axes, which resume adds to).
+ */
 export interface RunSetup {
+  protocol: string;
   model: string;
   device: string;
   workload: string;
@@ -45,13 +50,14 @@ export interface RunSetup {
   seed: number;
   burstiness: number;
   maxConcurrency: number | null;
-  maxNumBatchedTokens: number;
   enableChunkedPrefill: boolean;
   numKvBlocks: number | null;
+  gpuMemoryUtilization: number;
   goodput: string | null;
 }
 
 const FLAG_OF: Record<keyof RunSetup, string> = {
+  protocol: '--protocol',
   model: '--model',
   device: '--device',
   workload: '--workload',
@@ -63,9 +69,9 @@ const FLAG_OF: Record<keyof RunSetup, string> = {
   seed: '--seed',
   burstiness: '--burstiness',
   maxConcurrency: '--max-concurrency',
-  maxNumBatchedTokens: '--max-num-batched-tokens',
   enableChunkedPrefill: '--chunked-prefill',
   numKvBlocks: '--kv-blocks',
+  gpuMemoryUtilization: '--gpu-memory-utilization',
   goodput: '--goodput',
 };
 
@@ -90,7 +96,7 @@ export function setupFromPoints(points: BenchPoint[]): Partial<RunSetup> {
     seed: p.workload.seed,
     burstiness: p.burstiness,
     maxConcurrency: p.maxConcurrency,
-    maxNumBatchedTokens: p.engine.maxNumBatchedTokens,
+    protocol: p.protocol?.name ?? 'study',
   };
 }
 
@@ -103,7 +109,7 @@ export function checkOrRecordSetup(runDir: string, setup: RunSetup, existing: Be
   // A run directory without points (a run stopped before its first point) starts over with this setup.
   if (existing.length === 0 && !resume) fs.rmSync(file, { force: true });
   const recorded: Partial<RunSetup> | null = fs.existsSync(file)
-    ? (JSON.parse(fs.readFileSync(file, 'utf8')) as { setup: Partial<RunSetup> }).setup
+    ? { protocol: 'study', ...(JSON.parse(fs.readFileSync(file, 'utf8')) as { setup: Partial<RunSetup> }).setup }
     : existing.length > 0
       ? setupFromPoints(existing)
       : null;
@@ -142,6 +148,7 @@ export function resumeCommand(argv: readonly string[], run: string): string {
 /** The setup of a resolved bench invocation. */
 export function runSetupOf(r: ResolvedBench): RunSetup {
   return {
+    protocol: r.protocol,
     model: r.model,
     device: r.device,
     workload: r.workload.name,
@@ -153,9 +160,9 @@ export function runSetupOf(r: ResolvedBench): RunSetup {
     seed: r.workload.seed,
     burstiness: r.burstiness,
     maxConcurrency: r.maxConcurrency,
-    maxNumBatchedTokens: r.maxNumBatchedTokens,
     enableChunkedPrefill: r.enableChunkedPrefill,
     numKvBlocks: r.numKvBlocks ?? null,
+    gpuMemoryUtilization: r.gpuMemoryUtilization,
     goodput: r.goodput ? JSON.stringify(r.goodput) : null,
   };
 }

@@ -1,7 +1,8 @@
 /**
- * A sweep: precision x max batch size x request rate over one workload. Each precision's model is loaded once;
- * each point gets a fresh EngineCore (maxNumSeqs = batch) and is appended to points.jsonl as soon as it finishes.
- * An abort (Ctrl-C) drops only the unfinished point.
+ * A sweep: precision x max batch size x max batched tokens x request rate over one workload, under one protocol
+ * (protocol.ts). Each precision's model is loaded once (its KV cache sized for the largest token budget); each point
+ * gets a fresh EngineCore (maxNumSeqs = batch, maxNumBatchedTokens = tokens) and is appended to points.jsonl as soon
+ * as it finishes. An abort (Ctrl-C) drops only the unfinished point.
  */
 import { makeProvenance, type DeviceKind, type Precision } from '@quantbench/engine';
 import { arrivalOffsetsMs } from './arrivals.ts';
@@ -16,6 +17,7 @@ import { BENCH_SCHEMA_VERSION, type BenchPoint } from './schema.ts';
 import { servePoint } from './serve_point.ts';
 import { writeVllmResult, type VllmSaveOptions } from './vllm_result.ts';
 import { pointWorkload, sampleRequests, type WorkloadFlags } from './workload.ts';
+import { peerKvCacheDtype, PEER_SOURCE, type Protocol, type ProtocolRecord } from './protocol.ts';
 
 export type Rate = number | 'inf';
 
@@ -30,9 +32,14 @@ export interface SweepConfig {
   workload: WorkloadFlags;
   burstiness: number;
   maxConcurrency: number | null;
-  maxNumBatchedTokens: number;
+  /** Token budget per step: one value, or a list swept as an axis. */
+  maxNumBatchedTokens: number | number[];
   enableChunkedPrefill: boolean;
   numKvBlocks?: number;
+  /** study (default) | peer, with the peer protocol's request-count facts (options.ts). */
+  protocol?: { name: Protocol; numPromptsStated?: number | null; numPromptsNote?: string };
+  /** CUDA: fraction of GPU memory the engine sizes the KV cache from (default: the engine's, 0.9). */
+  gpuMemoryUtilization?: number;
   goodput?: GoodputSlo;
   resume: boolean;
   /** Keep per-request timings in each point. */
@@ -63,16 +70,28 @@ export interface SweepOutcome {
   interrupted: boolean;
 }
 
-export function workloadKeyName(w: SweepConfig['workload']): string {
+type KeyedWorkload = { name: string; inputLen: number; outputLen: number; rangeRatio: number };
+
+export function workloadKeyName(w: KeyedWorkload): string {
   return w.name === 'custom' ? `custom-${w.inputLen}x${w.outputLen}r${w.rangeRatio}` : w.name;
 }
 
-export function pointKey(w: SweepConfig['workload'], precision: Precision, batch: number, rate: Rate): string {
-  return `${workloadKeyName(w)}|${precision}|${batch}|${rate}`;
+/** workload|precision|max batch|rate|max batched tokens */
+export function pointKey(w: KeyedWorkload, precision: Precision | string, batch: number, rate: Rate, tokens: number): string {
+  return `${workloadKeyName(w)}|${precision}|${batch}|${rate}|${tokens}`;
+}
+
+/** The key a recorded point has under today's format, from its fields (older runs keyed points without tokens). */
+export function pointKeyOf(p: BenchPoint): string {
+  return pointKey(p.workload, p.precision, p.engine.maxNumSeqs, p.requestRate, p.engine.maxNumBatchedTokens);
+}
+
+export function tokenBudgets(cfg: Pick<SweepConfig, 'maxNumBatchedTokens'>): number[] {
+  return Array.isArray(cfg.maxNumBatchedTokens) ? cfg.maxNumBatchedTokens : [cfg.maxNumBatchedTokens];
 }
 
 export function countPoints(cfg: SweepConfig): number {
-  return cfg.precisions.length * cfg.batches.length * cfg.rates.length;
+  return cfg.precisions.length * cfg.batches.length * tokenBudgets(cfg).length * cfg.rates.length;
 }
 
 export async function runSweep(cfg: SweepConfig, hooks: SweepHooks = {}): Promise<SweepOutcome> {
@@ -80,7 +99,9 @@ export async function runSweep(cfg: SweepConfig, hooks: SweepHooks = {}): Promis
   const progress = hooks.progress ?? silentProgress;
   const log = hooks.log ?? (() => {});
   const existing = openRunDir(cfg.runDir, cfg.resume);
-  const done = new Set(existing.map((p) => p.key));
+  const done = new Set(existing.map(pointKeyOf));
+  const budgets = tokenBudgets(cfg);
+  const protocol = cfg.protocol?.name ?? 'study';
   const newPoints: BenchPoint[] = [];
   const total = countPoints(cfg);
   let index = 0;
@@ -88,8 +109,8 @@ export async function runSweep(cfg: SweepConfig, hooks: SweepHooks = {}): Promis
   let interrupted = false;
 
   outer: for (const precision of cfg.precisions) {
-    const todo = cfg.batches.flatMap((b) => cfg.rates.map((r) => ({ batch: b, rate: r })));
-    const pending = todo.filter(({ batch, rate }) => !done.has(pointKey(cfg.workload, precision, batch, rate)));
+    const todo = cfg.batches.flatMap((b) => budgets.flatMap((t) => cfg.rates.map((r) => ({ batch: b, tokens: t, rate: r }))));
+    const pending = todo.filter(({ batch, rate, tokens }) => !done.has(pointKey(cfg.workload, precision, batch, rate, tokens)));
     skipped += todo.length - pending.length;
     index += todo.length - pending.length;
     if (pending.length === 0) continue;
@@ -97,13 +118,22 @@ export async function runSweep(cfg: SweepConfig, hooks: SweepHooks = {}): Promis
       interrupted = true;
       break;
     }
-    const engine = await loader({ model: cfg.model, precision, device: cfg.device, numKvBlocks: cfg.numKvBlocks, threads: cfg.threads });
+    const engine = await loader({
+      model: cfg.model,
+      precision,
+      device: cfg.device,
+      numKvBlocks: cfg.numKvBlocks,
+      threads: cfg.threads,
+      gpuMemoryUtilization: cfg.gpuMemoryUtilization,
+      maxNumBatchedTokens: Math.max(...budgets),
+      ...(protocol === 'peer' ? { kvCacheDtype: peerKvCacheDtype(precision) } : {}),
+    });
     try {
-      warmUp(engine, cfg);
-      for (const { batch, rate } of pending) {
+      warmUp(engine, cfg, budgets[0]!);
+      for (const { batch, rate, tokens } of pending) {
         index++;
-        const key = pointKey(cfg.workload, precision, batch, rate);
-        const point = await runPoint(engine, cfg, precision, batch, rate, key, index, total, hooks.signal, progress);
+        const key = pointKey(cfg.workload, precision, batch, rate, tokens);
+        const point = await runPoint(engine, cfg, precision, batch, tokens, rate, key, index, total, hooks.signal, progress);
         if (!point) {
           interrupted = true;
           log(`interrupted during ${key}: that point is not recorded; finished points are in ${cfg.runDir}`);
@@ -114,7 +144,8 @@ export async function runSweep(cfg: SweepConfig, hooks: SweepHooks = {}): Promis
         done.add(key);
         log(
           `${key}: ${point.metrics.completed}/${point.metrics.completed + point.metrics.failed} ok, ` +
-            `${point.metrics.outputThroughput.toFixed(1)} out tok/s, TTFT p50 ${point.metrics.ttftMs.median.toFixed(1)} ms` +
+            `${point.metrics.outputThroughput.toFixed(1)} out tok/s, TTFT p50 ${point.metrics.ttftMs.median.toFixed(1)} ms, ` +
+            `host ${((point.metrics.hostOverheadFraction ?? 0) * 100).toFixed(1)}% of step time` +
             (point.metrics.preemptions ? `, ${point.metrics.preemptions} preemptions` : '') +
             (point.errors ? `; FAILED ${point.metrics.failed}: ${point.errors.map((e) => `${e.message} (x${e.count})`).join('; ')}` : ''),
         );
@@ -138,8 +169,8 @@ export function failureReasons(records: readonly { success: boolean; error?: str
 }
 
 /** One short unmeasured request so first-call costs (allocation, thread start) stay out of the first point. */
-function warmUp(engine: BenchEngine, cfg: SweepConfig): void {
-  const core = engine.createCore({ maxNumSeqs: 1, maxNumBatchedTokens: cfg.maxNumBatchedTokens, enableChunkedPrefill: cfg.enableChunkedPrefill });
+function warmUp(engine: BenchEngine, cfg: SweepConfig, tokens: number): void {
+  const core = engine.createCore({ maxNumSeqs: 1, maxNumBatchedTokens: tokens, enableChunkedPrefill: cfg.enableChunkedPrefill });
   const allowed = [...Array(Math.min(engine.info.vocabSize, 64)).keys()].filter((t) => !engine.info.specialTokenIds.includes(t));
   core.addRequest({ id: 'warmup', promptIds: allowed.slice(0, 8), params: { maxTokens: 2, ignoreEos: true } });
   while (core.hasUnfinished()) core.step();
@@ -150,6 +181,7 @@ async function runPoint(
   cfg: SweepConfig,
   precision: Precision,
   batch: number,
+  tokens: number,
   rate: Rate,
   key: string,
   index: number,
@@ -161,7 +193,7 @@ async function runPoint(
   const numPrompts = workload.numPrompts;
   const requests = sampleRequests(workload, engine.info.vocabSize, engine.info.specialTokenIds);
   const arrivals = arrivalOffsetsMs(numPrompts, rate, cfg.burstiness, cfg.workload.seed);
-  const core = engine.createCore({ maxNumSeqs: batch, maxNumBatchedTokens: cfg.maxNumBatchedTokens, enableChunkedPrefill: cfg.enableChunkedPrefill });
+  const core = engine.createCore({ maxNumSeqs: batch, maxNumBatchedTokens: tokens, enableChunkedPrefill: cfg.enableChunkedPrefill });
   const ceilings = engine.info.device === 'cuda' ? resolveCeilings(cfg, engine.info.deviceName) : null;
   const roof = new RooflineAccumulator(engine.info.device, precision, engine.info.arch ? modelCost(engine.info.arch, precision) : null, ceilings);
   progress.startPoint(key, index, total, numPrompts);
@@ -180,20 +212,34 @@ async function runPoint(
   }
   if (res.aborted) return null;
   const { metrics, perRequest } = computeMetrics(res.records, res.durationS, cfg.goodput);
-  const stepMs = res.hostMs + res.forwardMs;
+  const loopMs = Math.max(res.loopMs, res.hostMs + res.forwardMs);
   const info = engine.info;
+  const protocolName = cfg.protocol?.name ?? 'study';
+  const protocol: ProtocolRecord = {
+    name: protocolName,
+    ignoreEos: true,  // servePoint asks for every output's full length
+    kvCacheDtypeWanted: protocolName === 'peer' ? peerKvCacheDtype(precision) : 'auto',
+  };
+  if (protocolName === 'peer') {
+    protocol.source = PEER_SOURCE.url;
+    protocol.numPromptsStated = cfg.protocol?.numPromptsStated ?? null;
+    if (cfg.protocol?.numPromptsNote) protocol.numPromptsNote = cfg.protocol.numPromptsNote;
+  }
   const point: BenchPoint = {
     schema: 'quantbench.bench.point',
     version: BENCH_SCHEMA_VERSION,
     key,
     provenance: makeProvenance({ device: info.deviceName, deviceKind: info.device, model: info.model, weights: info.weights, recipe: info.recipe }),
+    protocol,
     workload,
     precision,
     engine: {
       maxNumSeqs: batch,
-      maxNumBatchedTokens: cfg.maxNumBatchedTokens,
+      maxNumBatchedTokens: tokens,
       blockSize: engine.runner.blockSize,
       numKvBlocks: engine.runner.numKvBlocks,
+      kvCacheDtype: info.kvCacheDtype ?? 'auto',
+      ...(info.device === 'cuda' && cfg.numKvBlocks === undefined ? { gpuMemoryUtilization: cfg.gpuMemoryUtilization ?? 0.9 } : {}),
     },
     requestRate: rate,
     burstiness: cfg.burstiness,
@@ -201,12 +247,13 @@ async function runPoint(
     metrics: {
       ...metrics,
       preemptions: res.preemptions,
-      hostOverheadFraction: stepMs > 0 ? res.hostMs / stepMs : 0,
+      hostOverheadFraction: loopMs > 0 ? 1 - res.forwardMs / loopMs : 0,
     },
     steps: {
       count: res.steps,
       meanHostMs: res.steps ? res.hostMs / res.steps : 0,
       meanForwardMs: res.steps ? res.forwardMs / res.steps : 0,
+      meanLoopMs: res.steps ? loopMs / res.steps : 0,
     },
   };
   const failures = failureReasons(res.records);
