@@ -24,11 +24,14 @@ void rope_qkv_kv_write(void* qkv, int ld, ActDtype act, const int32_t* positions
                        const KvCacheFormat& kv = {});
 
 // Which kernel takes the decode rows (one-row sequences): Auto = the tensor-core kernel from a batch of
-// kDecodeTcMinRows rows where it applies (Dh 64 / 128, H / Hkv <= 8, block size 16), else the row-wise one (whose
+// decode_tc_min_rows() rows where it applies (Dh 64 / 128, H / Hkv <= 8, block size 16), else the row-wise one (whose
 // latency path is tuned for batch 1). The others force a kernel (the kernel checks and benchmarks run both); the model
 // always uses Auto.
 enum class DecodeKernel { Auto, RowWise, TensorCore };
-constexpr int kDecodeTcMinRows = 32;
+// H200, one layer of Llama-3.1-8B heads (results/gpu-h200-decode-scale-*/bench_attention): the tensor-core kernel is
+// faster from batch 16 with 16-bit KV (B=16 ctx 2048: 68.8 vs 76.5 us) and from batch 2 with FP8 KV, whose row-wise
+// loads are half as wide (B=16 ctx 2048: 35.3 vs 69.4 us); batch 1 keeps the row-wise kernel (ctx 128: 6.8 vs 10.0 us).
+inline int decode_tc_min_rows(bool kv_fp8) { return kv_fp8 ? 2 : 16; }
 
 struct PagedAttentionArgs {
   const void* q = nullptr;  // [T, ld_q] act; head h of row t at q + t*ld_q + h*Dh (may point into the qkv buffer)

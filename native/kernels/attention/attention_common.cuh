@@ -65,7 +65,7 @@ bool decode_tc_supported(const PagedAttentionArgs& a);
 void launch_decode_tc(const PagedAttentionArgs& a, bool only_single, cudaStream_t stream);
 inline bool use_decode_tc(const PagedAttentionArgs& a) {
   if (a.decode_kernel == DecodeKernel::RowWise || !decode_tc_supported(a)) return false;
-  return a.decode_kernel == DecodeKernel::TensorCore || a.T >= kDecodeTcMinRows;
+  return a.decode_kernel == DecodeKernel::TensorCore || a.T >= decode_tc_min_rows(a.kv.fp8);
 }
 // Tensor-core (mma.sync) kernel for the sequences with more than one row (Dh 64 or 128).
 void launch_prefill_tc(const PagedAttentionArgs& a, cudaStream_t stream);

@@ -3,7 +3,7 @@
 //     than one row; the row-wise split-KV kernel (attention_paged_decode.cu) takes the one-row sequences (decodes) of
 //     the same batch. It is left out when T == S * max_q_len (then every sequence has max_q_len > 1 rows).
 //   otherwise (decode-only batches, or Dh 8/16/32): the decode kernel takes every row.
-//   The decode rows go to the tensor-core decode kernel (attention_paged_decode_tc.cu) from kDecodeTcMinRows rows
+//   The decode rows go to the tensor-core decode kernel (attention_paged_decode_tc.cu) from decode_tc_min_rows() rows
 //   where it applies, else to the row-wise one (attn::use_decode_tc; PagedAttentionArgs::decode_kernel forces one).
 #include <string>
 

@@ -207,7 +207,7 @@ void check_attention_case(Harness& h, const char* label, const std::vector<SeqSp
   const bool tc_dims = Dh == 64 || Dh == 128;
   // Decode rows on the tensor-core kernel (as paged_attention chooses it): P rounded to 16 bit there too.
   const bool tc_decode = kv.decode == qb::cuda::DecodeKernel::TensorCore ||
-                         (kv.decode == qb::cuda::DecodeKernel::Auto && T >= qb::cuda::kDecodeTcMinRows &&
+                         (kv.decode == qb::cuda::DecodeKernel::Auto && T >= qb::cuda::decode_tc_min_rows(kv.fp8) &&
                           H / Hkv <= 8);
   const double u_p = d == ActDtype::BF16 ? std::ldexp(1.0, -8) : std::ldexp(1.0, -11);  // 16-bit unit roundoff x2
   double worst = 0, max_abs = 0, max_out = 0;
@@ -535,7 +535,7 @@ void bench_case(Harness& h, const std::string& label, const std::vector<SeqSpec>
   const int batch = maxq > 1 ? 4 : std::max(10, copies);
   double us = time_median_us(launch, 3, h.quick ? 5 : 15, batch, h.stream);
   const double bytes = kv_bytes + (double)T * kH * kDh * 2 * 2;
-  std::string kernel = maxq > 1 ? "tc-prefill" : qb::cuda::kDecodeTcMinRows <= T ? "tc-decode" : "rowwise-splitkv";
+  std::string kernel = maxq > 1 ? "tc-prefill" : qb::cuda::decode_tc_min_rows(kv.fp8) <= T ? "tc-decode" : "rowwise-splitkv";
   if (maxq == 1 && kv.decode == qb::cuda::DecodeKernel::RowWise) kernel = "rowwise-splitkv";
   if (maxq == 1 && kv.decode == qb::cuda::DecodeKernel::TensorCore) kernel = "tc-decode";
   if (kv.fp8) kernel += " kv-fp8";

@@ -1,5 +1,6 @@
 /**
- * `pnpm bench` — serving sweeps (workload x precision x max batch x request rate), `--profile-blocks` decode-step
+ * `pnpm bench` — serving sweeps (workload x precision x max batch x max batched tokens x request rate) under a
+ * protocol (--protocol study|peer, protocol.ts), `--profile-blocks` decode-step
  * breakdowns, `pnpm bench kernels` op microbenchmarks and `pnpm bench latency` raw step latency (latency/).
  * Results go to results/<run>/ (see schema.ts).
  * Ctrl-C stops after the current step: finished points are already on disk, the summary is written from them, and the
@@ -20,8 +21,25 @@ import { defaultRunName, openRunDir } from './run_dir.ts';
 import { checkOrRecordSetup, lockRunDir, resumeCommand, runDirFor, runSetupOf } from './run_safety.ts';
 import { readCeilingsFile } from './ceilings.ts';
 import { renderTable, writeSummary } from './summary.ts';
-import { runSweep } from './sweep.ts';
+import { kvCacheDtypesFor, runSweep } from './sweep.ts';
 import { runOpenAIBenchCli } from './openai_cli.ts';
+import { PEER_MAX_NUM_BATCHED_TOKENS, PEER_MAX_NUM_SEQS, PEER_SOURCE } from './protocol.ts';
+
+/** --help epilogue: the two protocols and the peer numbers. */
+export const PROTOCOL_HELP = [
+  'Protocols (--protocol; one command each; recorded in every point and in run.json; --resume refuses another):',
+  "study (default): the study's sweep: max batch 256 (--batch), 256 prompts (1024 at batch 256), any --rate, lengths varied by --range-ratio, 8192 batched tokens per step.",
+  `peer: what ${PEER_SOURCE.engine}'s perf overview runs (${PEER_SOURCE.doc}), so our numbers sit beside theirs: fixed lengths ` +
+    '(decode-heavy = 128/2048, prefill-heavy = 2048/128, 128/128), every output run to its full length (EOS ignored), all requests ' +
+    'at once (rate inf), their request count per ISL/OSL (3000 for 128/2048 and 2048/128, 30000 for 128/128; --num-prompts N ' +
+    `runs another count and every point says so), max batch ${PEER_MAX_NUM_SEQS} and ${PEER_MAX_NUM_BATCHED_TOKENS} batched tokens per step ` +
+    "(trtllm-bench's defaults; --batch and --max-num-batched-tokens override), the KV cache sized from --gpu-memory-utilization " +
+    'of GPU memory and in FP8 for FP8 precisions (recorded as wanted until the engine has an FP8 KV cache option).',
+  'Peer numbers: the summary table\'s "peer" column shows the published output tok/s for the same card, precision and lengths ' +
+    '(packages/bench/data/peers.json, each with its source: TensorRT-LLM 1.0, H200, Llama-3.1-8B FP8, TP1: 26,221 at 128/2048, ' +
+    '3,538 at 2048/128, 27,911 at 128/128; v0.14 on H100 FP16), and summary.json lists where our protocol differs from theirs.',
+  'Host overhead: every point records host_overhead_fraction (the share of step time outside forward()); the table prints it.',
+].join('\n\n');
 import { vllmOptionsOf } from './vllm_flags.ts';
 
 export const EXIT_INTERRUPTED = 130;
@@ -120,22 +138,25 @@ export async function main(argv: string[]): Promise<number> {
           .option('kv-cache-dtype', {
             type: 'string',
             describe:
-              "KV-cache dtype, vLLM's flag: auto (default: the activation dtype) or fp8 (FP8 E4M3; per-layer k_scale/v_scale from the checkpoint, else 1.0); " +
-              'a comma list (auto,fp8) sweeps it inside each precision; every point records it (provenance.kv_cache_dtype)',
+              "KV-cache dtype, vLLM's flag: auto (the activation dtype) or fp8 (FP8 E4M3; per-layer k_scale/v_scale from the checkpoint, else 1.0); " +
+              'a comma list (auto,fp8) sweeps it inside each precision; every point records it (engine.kvCacheDtype, provenance.kv_cache_dtype). ' +
+              'Default: the protocol\'s (study: auto; peer: fp8 for the FP8 precisions)',
           })
-          .option('workload', { type: 'string', default: 'prefill-heavy', describe: 'prefill-heavy (2048/128) | decode-heavy (128/2048) | custom' })
+          .option('protocol', { choices: ['study', 'peer'] as const, default: 'study' as const, describe: "study: the study's sweep; peer: TensorRT-LLM's perf-overview protocol (see below)" })
+          .option('workload', { type: 'string', default: 'prefill-heavy', describe: 'prefill-heavy (2048/128) | decode-heavy (128/2048) | 128/128 | custom' })
           .option('input-len', { type: 'number' })
           .option('output-len', { type: 'number' })
           .option('range-ratio', { type: 'number', default: 0, describe: 'lengths uniform in [L(1-r), L(1+r)] (vLLM random dataset)' })
-          .option('num-prompts', { type: 'number', describe: 'default 256 (1024 at max batch 256); --quick 8' })
+          .option('num-prompts', { type: 'number', describe: 'default 256 (1024 at max batch 256); --protocol peer: the peer\'s count (3000 / 30000); --quick 8' })
           .option('prompts-per-batch', { type: 'number', describe: 'instead of --num-prompts: max(2, N x max batch) prompts per point (short GPU runs: N waves of a full batch)' })
           .option('seed', { type: 'number', default: 0 })
-          .option('batch', { type: 'string', describe: 'max batch sizes (maxNumSeqs), comma list (default 256; --quick 1,4)' })
+          .option('batch', { type: 'string', describe: `max batch sizes (maxNumSeqs), comma list, up to ${PEER_MAX_NUM_SEQS} and beyond (default 256; --protocol peer ${PEER_MAX_NUM_SEQS}; --quick 1,4)` })
           .option('rate', { type: 'string', alias: 'request-rate', default: 'inf', describe: 'request rates in req/s or inf, comma list' })
           .option('burstiness', { type: 'number', default: 1, describe: 'gamma shape of inter-arrival times (1 = Poisson)' })
           .option('max-concurrency', { type: 'number' })
-          .option('max-num-batched-tokens', { type: 'number', describe: 'token budget per step (default 8192; --quick 512)' })
-          .option('kv-blocks', { type: 'number', describe: 'KV cache size in 16-token blocks (default: the engine decides)' })
+          .option('max-num-batched-tokens', { type: 'string', describe: 'token budget per step, comma list swept as an axis, e.g. 2048,8192,16384 (default 8192; --quick 512)' })
+          .option('kv-blocks', { type: 'number', describe: 'KV cache size in 16-token blocks (default: on CUDA what fits in --gpu-memory-utilization, on the CPU 2048)' })
+          .option('gpu-memory-utilization', { type: 'number', default: 0.9, describe: 'CUDA: fraction of GPU memory for weights + KV cache + workspace; the KV cache gets the rest (vLLM\'s flag)' })
           .option('chunked-prefill', { type: 'boolean', default: true })
           .option('goodput', { type: 'string', array: true, describe: 'SLOs, e.g. ttft:500 tpot:50 e2el:10000 (ms)' })
           .option('quick', { type: 'boolean', describe: 'short profile (default on a CPU-only machine)' })
@@ -160,7 +181,8 @@ export async function main(argv: string[]): Promise<number> {
             type: 'string',
             describe:
               'roofline ceilings JSON from scripts/device/ceilings.py (measured on this GPU); default: the known card by name (native/device_ceilings.json), else no roofline ratio',
-          }),
+          })
+          .epilogue(PROTOCOL_HELP),
       async (a) => {
         const flags: RawBenchFlags = {
           model: a.model,
@@ -180,6 +202,8 @@ export async function main(argv: string[]): Promise<number> {
           maxConcurrency: a.maxConcurrency,
           maxNumBatchedTokens: a.maxNumBatchedTokens,
           kvBlocks: a.kvBlocks,
+          protocol: a.protocol,
+          gpuMemoryUtilization: a.gpuMemoryUtilization,
           chunkedPrefill: a.chunkedPrefill,
           goodput: a.goodput?.map(String),
           quick: a.quick,
@@ -200,8 +224,10 @@ export async function main(argv: string[]): Promise<number> {
         const r = resolveBench(flags, a.engineModule ? false : cudaAvailable());
         for (const n of r.notices) log(n);
         if (a.resume && !a.run) throw new UsageError('--resume needs --run NAME (the run to continue)');
-        const vllm = vllmOptionsOf(a, r.precisions.length * r.kvCacheDtypes.length * r.batches.length * r.rates.length);
+        const kvCount = r.precisions.reduce((n, p) => n + kvCacheDtypesFor({ kvCacheDtypes: r.kvCacheDtypes, protocol: { name: r.protocol } }, p).length, 0);
+        const vllm = vllmOptionsOf(a, kvCount * r.batches.length * r.maxNumBatchedTokens.length * r.rates.length);
         if (a.ceilings) readCeilingsFile(a.ceilings);  // a bad file fails here, before any model loads
+        if (a.profileBlocks && r.maxNumBatchedTokens.length > 1) throw new UsageError('--profile-blocks takes one --max-num-batched-tokens value');
         const run = a.run ?? defaultRunName();
         const runDir = runDirFor(a.resultsDir, run);
         const command = ['pnpm bench', ...argv].join(' ');
@@ -216,16 +242,25 @@ export async function main(argv: string[]): Promise<number> {
         try {
           if (a.profileBlocks) {
             openRunDir(runDir, true);
-            for (const precision of r.precisions) for (const kv of r.kvCacheDtypes) {
+            for (const precision of r.precisions) for (const kv of kvCacheDtypesFor({ kvCacheDtypes: r.kvCacheDtypes, protocol: { name: r.protocol } }, precision)) {
               if (sig.signal.aborted) break;
-              const engine = await loader({ model: r.model, precision, device: r.device, numKvBlocks: r.numKvBlocks, threads: r.threads, ...(kv !== 'auto' ? { kvCacheDtype: kv } : {}) });
+              const engine = await loader({
+                model: r.model,
+                precision,
+                device: r.device,
+                numKvBlocks: r.numKvBlocks,
+                threads: r.threads,
+                gpuMemoryUtilization: r.gpuMemoryUtilization,
+                maxNumBatchedTokens: r.maxNumBatchedTokens[0],
+                ...(kv !== 'auto' ? { kvCacheDtype: kv } : {}),
+              });
               try {
                 const pts = profileBlocks(engine, precision, {
                   runDir,
                   batches: r.batches,
                   contexts: r.contexts,
                   decodeSteps: r.decodeSteps,
-                  maxNumBatchedTokens: r.maxNumBatchedTokens,
+                  maxNumBatchedTokens: r.maxNumBatchedTokens[0]!,
                   seed: r.workload.seed,
                 }, sig.signal);
                 for (const p of pts) {
@@ -240,7 +275,13 @@ export async function main(argv: string[]): Promise<number> {
             if (sig.signal.aborted) code = EXIT_INTERRUPTED;
             return;
           }
-          log(`run ${run}: ${r.precisions.length} precision(s)${r.kvCacheDtypes.length > 1 || r.kvCacheDtypes[0] !== 'auto' ? ` x kv ${r.kvCacheDtypes.join(',')}` : ''} x batch ${r.batches.join(',')} x rate ${r.rates.join(',')} on ${r.model} (${r.device}) -> ${runDir}`);
+          log(
+            `run ${run} (${r.protocol} protocol): ${r.precisions.length} precision(s)${r.kvCacheDtypes ? ` x kv ${r.kvCacheDtypes.join(',')}` : ''} x batch ${r.batches.join(',')} x max batched tokens ${r.maxNumBatchedTokens.join(',')} ` +
+              `x rate ${r.rates.join(',')}, ${r.workload.name}${r.workload.name === `${r.workload.inputLen}/${r.workload.outputLen}` ? '' : ` ${r.workload.inputLen}/${r.workload.outputLen}`}` +
+              (r.workload.numPrompts !== null ? `, ${r.workload.numPrompts} prompts` : '') +
+              ` on ${r.model} (${r.device}) -> ${runDir}`,
+          );
+          if (r.numPromptsNote) log(`note: ${r.numPromptsNote}`);
           const outcome = await runSweep(
             {
               runDir,
@@ -257,6 +298,8 @@ export async function main(argv: string[]): Promise<number> {
               maxNumBatchedTokens: r.maxNumBatchedTokens,
               enableChunkedPrefill: r.enableChunkedPrefill,
               numKvBlocks: r.numKvBlocks,
+              protocol: { name: r.protocol, numPromptsStated: r.numPromptsStated, ...(r.numPromptsNote ? { numPromptsNote: r.numPromptsNote } : {}) },
+              gpuMemoryUtilization: r.gpuMemoryUtilization,
               goodput: r.goodput,
               resume: a.resume,
               saveRequests: a.saveRequests,

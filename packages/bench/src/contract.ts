@@ -3,9 +3,9 @@ import type { Contract } from '@quantbench/engine';
 
 export const BENCH_CONTRACT: Contract = {
   positiveInts: [
-    'input-len', 'output-len', 'num-prompts', 'max-concurrency', 'max-num-batched-tokens', 'kv-blocks', 'decode-steps', 'threads', 'dim',
+    'input-len', 'output-len', 'num-prompts', 'max-concurrency', 'kv-blocks', 'decode-steps', 'threads', 'dim',
   ],
   nonNegativeInts: ['seed'],
-  positiveNumbers: ['prompts-per-batch', 'burstiness', 'time-ms'],
+  positiveNumbers: ['prompts-per-batch', 'burstiness', 'time-ms', 'gpu-memory-utilization'],
   nonNegativeNumbers: ['range-ratio'],
 };

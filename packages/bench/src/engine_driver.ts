@@ -15,12 +15,12 @@ import {
   type DeviceKind,
   type EngineCoreOptions,
   type LlamaConfig,
-  type KvCacheDtype,
   type ModelRunner,
   type Precision,
   type PrecisionRecipe,
   type WeightsKind,
 } from '@quantbench/engine';
+import type { KvCacheDtypeName } from './protocol.ts';
 export { EngineCore, cudaAvailable };
 export type { EngineCoreOptions, ModelRunner, RequestOutput, StepResult, StepStats } from '@quantbench/engine';
 
@@ -38,9 +38,9 @@ export interface BenchEngineInfo {
   specialTokenIds: number[];
   /** Architecture, when known (roofline estimates need it). */
   arch?: LlamaConfig;
-  /** KV-cache dtype the engine runs (default 'auto'). */
-  kvCacheDtype?: KvCacheDtype;
-  /** Bytes of one KV block, from the native model (kvBlockBytes()), when known. */
+  /** KV cache dtype the engine runs (absent: 'auto', the activation dtype). */
+  kvCacheDtype?: KvCacheDtypeName;
+  /** Bytes of one KV block, from the native model (kvBlockBytes(): 1 byte per element with fp8), when known. */
   kvBlockBytes?: number;
 }
 
@@ -59,8 +59,12 @@ export interface LoadEngineOptions {
   numKvBlocks?: number;
   /** CPU threads; default: the engine's choice. */
   threads?: number;
-  /** vLLM's --kv-cache-dtype (default 'auto'). */
-  kvCacheDtype?: KvCacheDtype;
+  /** CUDA: fraction of GPU memory for weights + KV cache + workspace; the KV cache gets what is left (default 0.9). */
+  gpuMemoryUtilization?: number;
+  /** CUDA: the largest token budget per step the sweep will use (the workspace is reserved for it when sizing the KV cache). */
+  maxNumBatchedTokens?: number;
+  /** vLLM's --kv-cache-dtype (default 'auto'): the flag's value, or the protocol's ('fp8' for the FP8 precisions under --protocol peer). */
+  kvCacheDtype?: KvCacheDtypeName;
 }
 
 export type EngineLoader = (o: LoadEngineOptions) => Promise<BenchEngine>;
@@ -78,7 +82,16 @@ export const loadBenchEngine: EngineLoader = async (o) => {
   if (!nativeAddonBuilt()) {
     throw new EngineUnavailableError(`native addon not built (${ADDON_PATH}); run \`pnpm build\` first`);
   }
-  const llm = await LLM.load({ model: o.model, precision: o.precision, kvCacheDtype: o.kvCacheDtype, device: o.device, kvBlocks: o.numKvBlocks, threads: o.threads });
+  const llm = await LLM.load({
+    model: o.model,
+    precision: o.precision,
+    device: o.device,
+    kvBlocks: o.numKvBlocks,
+    threads: o.threads,
+    gpuMemoryUtilization: o.gpuMemoryUtilization,
+    maxNumBatchedTokens: o.maxNumBatchedTokens,
+    kvCacheDtype: o.kvCacheDtype,
+  });
   const info = llm.info;
   const special = new Set<number>(llm.eosTokenIds);
   if (info.arch.bosTokenId !== null) special.add(info.arch.bosTokenId);

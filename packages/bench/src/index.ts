@@ -9,3 +9,18 @@ export { ceilingsForDevice, KNOWN_CARDS, type DeviceCeilings } from '@quantbench
 export { readPoints, POINTS_FILE, SUMMARY_JSON, SUMMARY_CSV, BREAKDOWN_FILE, KERNELS_FILE } from './run_dir.ts';
 export { writeSummary, pointRow } from './summary.ts';
 export { loadBenchEngine, type BenchEngine, type EngineLoader } from './engine_driver.ts';
+export {
+  readPeers,
+  peerFor,
+  comparePeers,
+  protocolDifferences,
+  deviceMatches,
+  priceFor,
+  DEFAULT_PEERS_FILE,
+  PeersError,
+  type Peers,
+  type PeerThroughput,
+  type PeerAccuracy,
+  type GpuPrice,
+  type PeerComparison,
+} from './peers.ts';

@@ -58,6 +58,7 @@ export async function runOpenAIBenchCli(flags: RawBenchFlags, a: OpenAICliArgs):
         goodput: r.goodput,
         resume: a.resume,
         saveRequests: a.saveRequests,
+        protocol: { name: r.protocol, numPromptsStated: r.numPromptsStated, ...(r.numPromptsNote ? { numPromptsNote: r.numPromptsNote } : {}) },
       },
       { signal: ac.signal, progress: terminalProgress(), log: a.log },
     );

@@ -20,6 +20,7 @@ import { BENCH_SCHEMA_VERSION, type BenchPoint } from './schema.ts';
 import type { Rate, SweepConfig, SweepOutcome } from './sweep.ts';
 import { workloadKeyName } from './sweep.ts';
 import { pointWorkload, sampleRequests } from './workload.ts';
+import { PEER_SOURCE, type ProtocolRecord } from './protocol.ts';
 
 export interface OpenAITarget {
   baseUrl: string;
@@ -41,6 +42,8 @@ export interface OpenAISweepConfig {
   goodput?: GoodputSlo;
   resume: boolean;
   saveRequests: boolean;
+  /** --protocol (default study); the server's own settings decide batch and KV dtype, so none is wanted of it here. */
+  protocol?: SweepConfig['protocol'];
 }
 
 export interface OpenAISweepHooks {
@@ -239,11 +242,19 @@ async function runOpenAIPoint(
     servedModel: t.info.id,
     label: t.label,
   };
+  const protocolName = cfg.protocol?.name ?? 'study';
+  const protocol: ProtocolRecord = { name: protocolName, ignoreEos: true, kvCacheDtypeWanted: 'auto' };
+  if (protocolName === 'peer') {
+    protocol.source = PEER_SOURCE.url;
+    protocol.numPromptsStated = cfg.protocol?.numPromptsStated ?? null;
+    if (cfg.protocol?.numPromptsNote) protocol.numPromptsNote = cfg.protocol.numPromptsNote;
+  }
   const point: BenchPoint = {
     schema: 'quantbench.bench.point',
     version: BENCH_SCHEMA_VERSION,
     key,
     provenance,
+    protocol,
     workload,
     precision: t.label,
     engine: {

@@ -5,9 +5,23 @@
  * --quick: 8 prompts per point, short lengths of the same shape (prefill-heavy 128/8, decode-heavy 16/64),
  * batches 1,4, maxNumBatchedTokens 512, contexts 16..128 for --profile-blocks. Meant to show the whole path in
  * about a minute on the CPU backend with synthetic:tiny.
+ *
+ * --protocol study|peer (protocol.ts): study is the above; peer is TensorRT-LLM's perf-overview protocol (fixed
+ * lengths, rate inf, its request count per ISL/OSL, max batch 2048 and 8192 batched tokens by default). Options that
+ * would break the peer protocol (a finite rate, a range ratio, a concurrency cap) are refused under it.
  */
 import { BENCH_PRECISIONS, didYouMean, isKvCacheDtype, isPrecision, KV_CACHE_DTYPES, type DeviceKind, type KvCacheDtype, type Precision } from '@quantbench/engine';
 import { parseGoodput, type GoodputSlo } from './metrics.ts';
+import {
+  DEFAULT_GPU_MEMORY_UTILIZATION,
+  PEER_MAX_NUM_BATCHED_TOKENS,
+  PEER_MAX_NUM_SEQS,
+  PEER_SOURCE,
+  PROTOCOLS,
+  isProtocol,
+  peerNumRequests,
+  type Protocol,
+} from './protocol.ts';
 import type { Rate } from './sweep.ts';
 import { QUICK_PRESETS, WORKLOAD_PRESETS, type WorkloadName } from './workload.ts';
 
@@ -36,8 +50,12 @@ export interface RawBenchFlags {
   rate: string;
   burstiness: number;
   maxConcurrency?: number;
-  maxNumBatchedTokens?: number;
+  /** Comma list (an axis of the sweep), or one number. */
+  maxNumBatchedTokens?: string | number;
   kvBlocks?: number;
+  /** study (default) | peer */
+  protocol?: string;
+  gpuMemoryUtilization?: number;
   chunkedPrefill: boolean;
   goodput?: string[];
   quick?: boolean;
@@ -54,14 +72,23 @@ export interface ResolvedBench {
   /** Plain-language notes for the console (CPU fallback, quick profile). */
   notices: string[];
   precisions: Precision[];
-  kvCacheDtypes: KvCacheDtype[];
+  /** --kv-cache-dtype values; null when not given: the protocol decides (study: auto; peer: fp8 for the FP8 precisions). */
+  kvCacheDtypes: KvCacheDtype[] | null;
   batches: number[];
   rates: Rate[];
   workload: { name: WorkloadName; inputLen: number; outputLen: number; rangeRatio: number; numPrompts: number | null; promptsPerBatch: number | null; seed: number };
   burstiness: number;
   maxConcurrency: number | null;
-  maxNumBatchedTokens: number;
+  /** Token budgets per step, one sweep axis (--max-num-batched-tokens, comma list). */
+  maxNumBatchedTokens: number[];
   enableChunkedPrefill: boolean;
+  protocol: Protocol;
+  /** Peer protocol: the request count its source states for these lengths (null: none stated, or study). */
+  numPromptsStated: number | null;
+  /** Peer protocol with --num-prompts other than the stated count: says so in every point. */
+  numPromptsNote?: string;
+  /** Fraction of GPU memory for weights + KV cache + workspace (the KV cache is sized from it on CUDA). */
+  gpuMemoryUtilization: number;
   numKvBlocks?: number;
   goodput?: GoodputSlo;
   contexts: number[];
@@ -75,6 +102,11 @@ export function parseIntList(s: string, what: string): number[] {
     throw new OptionError(`--${what} takes positive integers separated by commas, got "${s}"`);
   }
   return out;
+}
+
+function parseTokenList(v: string | number | undefined): number[] | undefined {
+  if (v === undefined) return undefined;
+  return parseIntList(String(v), 'max-num-batched-tokens');
 }
 
 export function parseRates(s: string): Rate[] {
@@ -136,11 +168,54 @@ export function resolveBench(f: RawBenchFlags, cudaAvailable: boolean): Resolved
     outputLen = f.outputLen ?? preset.outputLen;
     if (f.inputLen !== undefined || f.outputLen !== undefined) name = 'custom';
   } else {
-    throw new OptionError(`unknown --workload "${f.workload}"${didYouMean(f.workload, ['prefill-heavy', 'decode-heavy', 'custom'])} (use prefill-heavy, decode-heavy or custom)`);
+    const names = [...Object.keys(WORKLOAD_PRESETS), 'custom'];
+    throw new OptionError(`unknown --workload "${f.workload}"${didYouMean(f.workload, names)} (use ${names.join(', ')})`);
   }
+  const protocol = f.protocol ?? 'study';
+  if (!isProtocol(protocol)) throw new OptionError(`unknown --protocol "${protocol}"${didYouMean(protocol, [...PROTOCOLS])} (use ${PROTOCOLS.join(' or ')})`);
+  const util = f.gpuMemoryUtilization ?? DEFAULT_GPU_MEMORY_UTILIZATION;
+  if (!(util > 0 && util <= 1)) throw new OptionError(`--gpu-memory-utilization must be in (0, 1], got ${f.gpuMemoryUtilization}`);
+  const tokens = parseTokenList(f.maxNumBatchedTokens);
   if (f.promptsPerBatch !== undefined && !(f.promptsPerBatch > 0)) throw new OptionError('--prompts-per-batch must be > 0');
   if (f.promptsPerBatch !== undefined && f.numPrompts !== undefined) throw new OptionError('give --num-prompts or --prompts-per-batch, not both');
-  const batches = f.batch ? parseIntList(f.batch, 'batch') : quick ? [1, 4] : f.profileBlocks ? [64] : [256];
+  let numPromptsStated: number | null = null;
+  let numPromptsNote: string | undefined;
+  let numPrompts = f.numPrompts ?? (quick && f.promptsPerBatch === undefined ? 8 : null);
+  if (protocol === 'peer') {
+    const refuse = (what: string) => {
+      throw new OptionError(`--protocol peer runs ${PEER_SOURCE.engine}'s perf-overview protocol (${what}); drop the option or use --protocol study`);
+    };
+    if (f.profileBlocks) refuse('a serving sweep; --profile-blocks is not one');
+    if (f.rangeRatio !== 0) refuse(`fixed lengths; --range-ratio ${f.rangeRatio} varies them`);
+    if (parseRates(f.rate).some((x) => x !== 'inf')) refuse(`every request queued at once: rate inf; --rate ${f.rate} is not`);
+    if (f.maxConcurrency !== undefined) refuse('no concurrency cap; --max-concurrency sets one');
+    if (f.promptsPerBatch !== undefined) refuse(`its request count per ISL/OSL; --prompts-per-batch replaces it (--num-prompts N overrides it and says so)`);
+    numPromptsStated = peerNumRequests(inputLen, outputLen) ?? null;
+    if (f.numPrompts === undefined && !quick) {
+      if (numPromptsStated === null) {
+        throw new OptionError(
+          `--protocol peer: ${PEER_SOURCE.engine}'s perf overview states no request count for ${inputLen}/${outputLen}; pass --num-prompts N`,
+        );
+      }
+      numPrompts = numPromptsStated;
+    }
+    if (numPrompts !== null && numPrompts !== numPromptsStated) {
+      const stated =
+        numPromptsStated !== null
+          ? `, ${numPrompts < numPromptsStated ? 'fewer' : 'more'} than the ${numPromptsStated} that ${PEER_SOURCE.engine}'s perf overview states for ${inputLen}/${outputLen}`
+          : `; ${PEER_SOURCE.engine}'s perf overview states no count for ${inputLen}/${outputLen}`;
+      numPromptsNote = `ran ${numPrompts} requests${stated} (${quick && f.numPrompts === undefined ? '--quick profile' : '--num-prompts'})`;
+    }
+  }
+  const batches = f.batch
+    ? parseIntList(f.batch, 'batch')
+    : protocol === 'peer'
+      ? [PEER_MAX_NUM_SEQS]
+      : quick
+        ? [1, 4]
+        : f.profileBlocks
+          ? [64]
+          : [256];
   if (f.burstiness <= 0) throw new OptionError('--burstiness must be > 0');
   if (f.maxConcurrency !== undefined && (!Number.isInteger(f.maxConcurrency) || f.maxConcurrency < 1)) {
     throw new OptionError('--max-concurrency must be a positive integer');
@@ -151,14 +226,18 @@ export function resolveBench(f: RawBenchFlags, cudaAvailable: boolean): Resolved
     quick,
     notices,
     precisions: parsePrecisions(f.precision),
-    kvCacheDtypes: parseKvCacheDtypes(f.kvCacheDtype),
+    kvCacheDtypes: f.kvCacheDtype === undefined ? null : parseKvCacheDtypes(f.kvCacheDtype),
     batches,
     rates: parseRates(f.rate),
-    workload: { name, inputLen, outputLen, rangeRatio: f.rangeRatio, numPrompts: f.numPrompts ?? (quick && f.promptsPerBatch === undefined ? 8 : null), promptsPerBatch: f.promptsPerBatch ?? null, seed: f.seed },
+    workload: { name, inputLen, outputLen, rangeRatio: f.rangeRatio, numPrompts, promptsPerBatch: f.promptsPerBatch ?? null, seed: f.seed },
     burstiness: f.burstiness,
     maxConcurrency: f.maxConcurrency ?? null,
-    maxNumBatchedTokens: f.maxNumBatchedTokens ?? (quick ? 512 : 8192),
+    maxNumBatchedTokens: tokens ?? [quick ? 512 : protocol === 'peer' ? PEER_MAX_NUM_BATCHED_TOKENS : 8192],
     enableChunkedPrefill: f.chunkedPrefill,
+    protocol,
+    numPromptsStated,
+    ...(numPromptsNote ? { numPromptsNote } : {}),
+    gpuMemoryUtilization: util,
     numKvBlocks: f.kvBlocks,
     goodput: f.goodput && f.goodput.length > 0 ? parseGoodput(f.goodput) : undefined,
     contexts: f.contexts ? parseIntList(f.contexts, 'contexts') : quick ? [16, 32, 64, 128] : [128, 256, 512, 1024, 2048],

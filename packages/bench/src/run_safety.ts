@@ -3,8 +3,9 @@
  *   - `--run` is a plain name: the run directory is always <results-dir>/<run>, never outside it;
  *   - a run directory is locked (run.lock holds the writer's pid) while a process writes it; a lock whose process
  *     is gone is taken over;
- *   - run.json records the setup of the run (model, lengths, prompts, seed, engine settings); `--resume` with another
- *     setup is refused naming the first field that differs;
+ *   - run.json records the setup of the run (protocol, model, lengths, prompts, seed, engine settings); `--resume`
+ *     with another setup is refused naming the first field that differs (a run recorded before --protocol existed
+ *     ran the study protocol);
  *   - the resume hint printed after an interrupt is a command that works (the original flags, --run and --resume once).
  */
 import fs from 'node:fs';
@@ -32,8 +33,12 @@ export function runDirFor(resultsDir: string, run: string): string {
 /** Takes run.lock in runDir (creating the directory); refuses when another live process holds it. */
 export const lockRunDir = (runDir: string): RunLock => lockDir(runDir, LOCK_FILE);
 
-/** What must match for points to share one run (precisions, batches and rates may differ: that is what resume adds). */
+/**
+ * What must match for points to share one run (precisions, batches, max batched tokens and rates may differ: those
+ * are the sweep's axes, which resume adds to).
+ */
 export interface RunSetup {
+  protocol: string;
   model: string;
   device: string;
   workload: string;
@@ -45,15 +50,19 @@ export interface RunSetup {
   seed: number;
   burstiness: number;
   maxConcurrency: number | null;
-  maxNumBatchedTokens: number;
   enableChunkedPrefill: boolean;
   numKvBlocks: number | null;
+  gpuMemoryUtilization: number;
   goodput: string | null;
-  /** --kv-cache-dtype as given (comma list); runs recorded before it existed ran "auto". */
+  /**
+   * --kv-cache-dtype as given (a comma list); without the flag "auto" under the study protocol and "protocol" under
+   * peer (fp8 for the FP8 precisions). Runs recorded before the flag existed ran without it.
+   */
   kvCacheDtype: string;
 }
 
 const FLAG_OF: Record<keyof RunSetup, string> = {
+  protocol: '--protocol',
   model: '--model',
   device: '--device',
   workload: '--workload',
@@ -65,23 +74,22 @@ const FLAG_OF: Record<keyof RunSetup, string> = {
   seed: '--seed',
   burstiness: '--burstiness',
   maxConcurrency: '--max-concurrency',
-  maxNumBatchedTokens: '--max-num-batched-tokens',
   enableChunkedPrefill: '--chunked-prefill',
   numKvBlocks: '--kv-blocks',
+  gpuMemoryUtilization: '--gpu-memory-utilization',
   goodput: '--goodput',
   kvCacheDtype: '--kv-cache-dtype',
 };
 
-/** Setup fields whose absence in an older run means a known value (not "anything"). */
-const RECORDED_DEFAULTS: Partial<RunSetup> = { kvCacheDtype: 'auto' };
+/** The KV-cache dtype setup of a run recorded without the field (before --kv-cache-dtype existed: no flag). */
+const kvCacheDtypeDefault = (protocol: string | undefined): string => (protocol === 'peer' ? 'protocol' : 'auto');
 
 /** The fields of a setup that differ from the recorded one (in field order). */
 export function setupDiff(recorded: Partial<RunSetup>, now: RunSetup): { field: keyof RunSetup; flag: string; was: unknown; now: unknown }[] {
   const out: { field: keyof RunSetup; flag: string; was: unknown; now: unknown }[] = [];
   for (const k of Object.keys(FLAG_OF) as (keyof RunSetup)[]) {
-    const was = k in recorded ? recorded[k] : RECORDED_DEFAULTS[k];
-    if (was === undefined && !(k in recorded)) continue;
-    if (JSON.stringify(was ?? null) !== JSON.stringify(now[k] ?? null)) out.push({ field: k, flag: FLAG_OF[k], was, now: now[k] });
+    if (!(k in recorded)) continue;
+    if (JSON.stringify(recorded[k] ?? null) !== JSON.stringify(now[k] ?? null)) out.push({ field: k, flag: FLAG_OF[k], was: recorded[k], now: now[k] });
   }
   return out;
 }
@@ -97,8 +105,8 @@ export function setupFromPoints(points: BenchPoint[]): Partial<RunSetup> {
     seed: p.workload.seed,
     burstiness: p.burstiness,
     maxConcurrency: p.maxConcurrency,
-    maxNumBatchedTokens: p.engine.maxNumBatchedTokens,
-    kvCacheDtype: [...new Set(points.map((x) => x.provenance.kv_cache_dtype ?? x.provenance.recipe?.kvCacheDtype ?? 'auto'))].join(','),
+    protocol: p.protocol?.name ?? 'study',
+    kvCacheDtype: kvCacheDtypeDefault(p.protocol?.name),
   };
 }
 
@@ -110,8 +118,9 @@ export function checkOrRecordSetup(runDir: string, setup: RunSetup, existing: Be
   const file = path.join(runDir, SETUP_FILE);
   // A run directory without points (a run stopped before its first point) starts over with this setup.
   if (existing.length === 0 && !resume) fs.rmSync(file, { force: true });
-  const recorded: Partial<RunSetup> | null = fs.existsSync(file)
-    ? (JSON.parse(fs.readFileSync(file, 'utf8')) as { setup: Partial<RunSetup> }).setup
+  const fromFile = fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as { setup: Partial<RunSetup> }).setup : null;
+  const recorded: Partial<RunSetup> | null = fromFile
+    ? { protocol: 'study', kvCacheDtype: kvCacheDtypeDefault(fromFile.protocol), ...fromFile }
     : existing.length > 0
       ? setupFromPoints(existing)
       : null;
@@ -150,6 +159,7 @@ export function resumeCommand(argv: readonly string[], run: string): string {
 /** The setup of a resolved bench invocation. */
 export function runSetupOf(r: ResolvedBench): RunSetup {
   return {
+    protocol: r.protocol,
     model: r.model,
     device: r.device,
     workload: r.workload.name,
@@ -161,10 +171,10 @@ export function runSetupOf(r: ResolvedBench): RunSetup {
     seed: r.workload.seed,
     burstiness: r.burstiness,
     maxConcurrency: r.maxConcurrency,
-    maxNumBatchedTokens: r.maxNumBatchedTokens,
     enableChunkedPrefill: r.enableChunkedPrefill,
     numKvBlocks: r.numKvBlocks ?? null,
+    gpuMemoryUtilization: r.gpuMemoryUtilization,
     goodput: r.goodput ? JSON.stringify(r.goodput) : null,
-    kvCacheDtype: r.kvCacheDtypes.join(','),
+    kvCacheDtype: r.kvCacheDtypes ? r.kvCacheDtypes.join(',') : kvCacheDtypeDefault(r.protocol),
   };
 }

@@ -8,6 +8,8 @@
  *   kernels.jsonl     KernelTiming lines (only for `pnpm bench kernels`)
  */
 import type { Precision, Provenance } from '@quantbench/engine';
+import type { PeerComparison } from './peers.ts';
+import type { ProtocolRecord } from './protocol.ts';
 
 /** The provenance every record carries (the engine's one type; the report reads it from here). */
 export type { Provenance, WeightsKind } from '@quantbench/engine';
@@ -41,7 +43,11 @@ export interface ServingMetrics {
   goodput?: { slo: Record<string, number>; requestsPerS: number; fraction: number };
   /** Scheduler stats */
   preemptions: number;
-  /** Mean host (scheduler + JS) time per engine step as a fraction of the step time. */
+  /**
+   * host_overhead_fraction: the part of the serving loop's step time spent outside forward() (scheduling, batch
+   * building, output processing, the bench's own per-step work) = 1 - sum(forwardMs) / sum(step loop ms); steps
+   * holds both means. Idle waits for the next arrival are not step time.
+   */
   hostOverheadFraction?: number;
 }
 
@@ -61,8 +67,11 @@ export interface EngineSettings {
   numKvBlocks: number;
   /** Bytes of one KV block (the native kvBlockBytes(): K and V of all layers, 1 byte per element with an FP8 KV cache). */
   kvBlockBytes?: number;
+  /** Set when the engine sized its KV cache from this fraction of GPU memory (CUDA, no --kv-blocks). */
   gpuMemoryUtilization?: number;
   cudaGraphs?: boolean;
+  /** KV cache dtype the engine ran ('auto' = the activation dtype; --kv-cache-dtype); absent in runs before the peer protocol. */
+  kvCacheDtype?: string;
 }
 
 export interface RooflineRatio {
@@ -82,6 +91,8 @@ export interface BenchPoint {
   /** Unique key of the point inside its run: workload|precision|batch|rate */
   key: string;
   provenance: Provenance;
+  /** The protocol the point was run under (absent in runs before it existed: the study protocol). */
+  protocol?: ProtocolRecord;
   workload: WorkloadSpec;
   /** Our engine's precision; for --backend openai the run's --label (what the server serves is the user's to say). */
   precision: Precision | (string & {});
@@ -94,7 +105,14 @@ export interface BenchPoint {
   /** Why there is no roofline ratio (e.g. CPU backend: ceiling not measured). */
   rooflineNote?: string;
   /** Engine step accounting of the point. */
-  steps?: { count: number; meanHostMs: number; meanForwardMs: number };
+  steps?: {
+    count: number;
+    /** Inside EngineCore.step(), outside forward() (StepStats.hostMs). */
+    meanHostMs: number;
+    meanForwardMs: number;
+    /** The whole serving-loop iteration of a step (step() plus the bench's token bookkeeping and event-loop turn). */
+    meanLoopMs?: number;
+  };
   /** Why requests of this point failed (e.g. one that can never be scheduled), grouped by message; absent when none did. */
   errors?: { message: string; count: number }[];
   /** Optional per-request raw timings (ms) for distribution charts. */
@@ -140,5 +158,9 @@ export interface BenchSummary {
   command: string;
   /** false: the run was interrupted and holds only its finished points (absent in runs before issue 20). */
   complete?: boolean;
+  /** Protocols of the points (one per run: --resume refuses another). */
+  protocols?: string[];
+  /** Points beside the published peer number for the same card, precision and lengths (peers.ts), with where the protocols differ. */
+  peers?: PeerComparison[];
   points: BenchPoint[];
 }

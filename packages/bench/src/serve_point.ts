@@ -27,8 +27,14 @@ export interface ServePointResult {
   durationS: number;
   steps: number;
   preemptions: number;
+  /** Inside core.step(), outside forward() (sum of StepStats.hostMs). */
   hostMs: number;
   forwardMs: number;
+  /**
+   * Wall time of the loop iterations that stepped: admitting arrivals, core.step(), token bookkeeping and the
+   * event-loop turn after it (not the idle waits for the next arrival). host overhead = 1 - forwardMs / loopMs.
+   */
+  loopMs: number;
   /** True when the signal stopped the point before every request finished. */
   aborted: boolean;
 }
@@ -49,6 +55,7 @@ export async function servePoint(core: EngineCore, o: ServePointOptions): Promis
   let preemptions = 0;
   let hostMs = 0;
   let forwardMs = 0;
+  let loopMs = 0;
   let lastFinish = 0;
   let blockedByConcurrency = false;
   const t0 = performance.now();
@@ -101,6 +108,7 @@ export async function servePoint(core: EngineCore, o: ServePointOptions): Promis
       }
       // Let signals (Ctrl-C) and timers run between steps.
       await yieldToEventLoop();
+      loopMs += performance.now() - now;
     } else if (next < n) {
       const wait = t0 + o.arrivalsMs[next] - performance.now();
       if (wait > 0) await sleep(Math.min(wait, 50));
@@ -117,6 +125,7 @@ export async function servePoint(core: EngineCore, o: ServePointOptions): Promis
     preemptions,
     hostMs,
     forwardMs,
+    loopMs,
     aborted,
   };
 }

@@ -8,18 +8,24 @@
 import { SeededRng } from './rng.ts';
 import type { WorkloadSpec } from './schema.ts';
 
+/**
+ * prefill-heavy and decode-heavy are TensorRT-LLM's 2048/128 and 128/2048; 128/128 is named as TensorRT-LLM's perf
+ * overview names its ISL/OSL rows (protocol.ts: the peer protocol runs all three).
+ */
 export const WORKLOAD_PRESETS = {
   'prefill-heavy': { inputLen: 2048, outputLen: 128 },
   'decode-heavy': { inputLen: 128, outputLen: 2048 },
+  '128/128': { inputLen: 128, outputLen: 128 },
 } as const;
 /** --quick lengths: the same shape, small enough for the CPU backend. */
 export const QUICK_PRESETS: Record<keyof typeof WORKLOAD_PRESETS, { inputLen: number; outputLen: number }> = {
   'prefill-heavy': { inputLen: 128, outputLen: 8 },
   'decode-heavy': { inputLen: 16, outputLen: 64 },
+  '128/128': { inputLen: 16, outputLen: 16 },
 };
 export type WorkloadName = keyof typeof WORKLOAD_PRESETS | 'custom';
 
-/** The study's protocol: 256 requests, 1024 when the max batch size is 256. */
+/** The study's protocol: 256 requests, 1024 when the max batch size is 256 (the peer protocol states its own: protocol.ts). */
 export function defaultNumPrompts(maxBatch: number): number {
   return maxBatch >= 256 ? 1024 : 256;
 }

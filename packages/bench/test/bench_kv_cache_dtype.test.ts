@@ -37,9 +37,10 @@ test('a comma list sweeps the KV dtype inside each precision; every point record
   const resultsDir = tmp();
   assert.equal(await quietMain([...base, '--kv-cache-dtype', 'auto,fp8', '--results-dir', resultsDir, '--run', 'r']), 0);
   const pts = readPoints(path.join(resultsDir, 'r'));
-  assert.deepEqual(pts.map((p) => p.key).sort(), ['custom-16x4r0|fp16+kv-fp8|2|inf', 'custom-16x4r0|fp16|2|inf', 'custom-16x4r0|fp8-dynamic+kv-fp8|2|inf', 'custom-16x4r0|fp8-dynamic|2|inf']);
+  assert.deepEqual(pts.map((p) => p.key).sort(), ['custom-16x4r0|fp16+kv-fp8|2|inf|8192', 'custom-16x4r0|fp16|2|inf|8192', 'custom-16x4r0|fp8-dynamic+kv-fp8|2|inf|8192', 'custom-16x4r0|fp8-dynamic|2|inf|8192']);
   for (const p of pts) {
     const kv = p.key.includes('+kv-fp8') ? 'fp8' : 'auto';
+    assert.equal(p.engine.kvCacheDtype, kv, p.key);
     assert.equal(p.provenance.kv_cache_dtype, kv, p.key);
     assert.equal(p.provenance.recipe.kvCacheDtype, kv, p.key);
   }

@@ -43,7 +43,7 @@ test('CI sweep: 2 precisions x 2 batch sizes x rate inf and 4 -> points.jsonl, s
   const points = readPoints(runDir);
   assert.deepEqual(
     points.map((p) => p.key).sort(),
-    ['fp16', 'int8-w8a8'].flatMap((p) => ['1', '4'].flatMap((b) => ['inf', '4'].map((r) => `custom-48x6r0.5|${p}|${b}|${r}`))).sort(),
+    ['fp16', 'int8-w8a8'].flatMap((p) => ['1', '4'].flatMap((b) => ['inf', '4'].map((r) => `custom-48x6r0.5|${p}|${b}|${r}|64`))).sort(),
   );
   for (const p of points) {
     assert.equal(p.metrics.completed, 8);

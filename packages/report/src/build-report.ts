@@ -39,7 +39,7 @@ export interface BuildOptions extends FilterOptions {
   /** $ per GPU-hour for every device (default: the dated price per card in the peers file). */
   gpuHourPrice?: number;
   slo?: Slo;
-  /** Peers data file (default packages/report/data/peers.json). */
+  /** Peers data file (default packages/bench/data/peers.json). */
   peersFile?: string;
   /** Device (case-insensitive substring) whose summary comes first (default: the newest setup's). */
   leadDevice?: string;

@@ -26,11 +26,11 @@ async function main(): Promise<number> {
     .option('since', { type: 'string', describe: 'only records dated on or after this ISO date, e.g. 2026-11-21' })
     .option('gpu-hour-price', {
       type: 'number',
-      describe: '$ per GPU-hour for the cost columns (default: the dated public on-demand price per card in packages/report/data/peers.json)',
+      describe: '$ per GPU-hour for the cost columns (default: the dated public on-demand price per card in packages/bench/data/peers.json)',
     })
     .option('slo-ttft-ms', { type: 'number', default: DEFAULT_SLO.ttftMs, describe: 'latency target for goodput: TTFT p90 (ms)' })
     .option('slo-tpot-ms', { type: 'number', default: DEFAULT_SLO.tpotMs, describe: 'latency target for goodput: TPOT p90 (ms)' })
-    .option('peers', { type: 'string', describe: 'published peer numbers file (default packages/report/data/peers.json)' })
+    .option('peers', { type: 'string', describe: 'published peer numbers file (default packages/bench/data/peers.json, shared with pnpm bench)' })
     .option('lead-device', { type: 'string', describe: 'device (text in its name) whose summary comes first (default: the newest setup)' })
     .option('exports-dir', {
       type: 'string',

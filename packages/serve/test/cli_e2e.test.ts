@@ -70,6 +70,8 @@ test('pnpm bench --backend openai --quick through pnpm serve: token counts equal
   assert.equal(remote.provenance.servedModel, model);
   assert.equal(remote.provenance.label, 'served-fp16');
   assert.equal(remote.provenance.weights, 'real');
+  assert.equal(remote.protocol.name, 'study');
+  assert.equal(local.protocol.name, 'study');
   assert.ok(remote.metrics.ttftMs.median > 0 && remote.metrics.itlMs.median >= 0);
 });
 

@@ -3,9 +3,15 @@
  * (decodes, then unfinished prefill chunks), then new requests while budget, sequence slots and KV blocks last.
  * When the KV cache runs out, the most recently admitted running request is preempted by recompute: its blocks are
  * freed and it goes back to the front of the waiting queue with prompt + generated tokens, to be prefilled again.
+ *
+ * Host work per step stays linear in the number of running requests (2048 and more under the peer protocol): the
+ * waiting queue is a deque (no array shift / unshift per admission or preemption), and requests that leave the
+ * running list in a step (preempted, finished) are marked by status and swept out in one pass, not filtered out
+ * one by one. test/scheduler_scaling.test.ts counts the array work per step.
  */
 import { performance } from 'node:perf_hooks';
 import { buildBatch, type ScheduledSlice } from './batch_builder.ts';
+import { Deque } from './deque.ts';
 import { SchedulerError } from './errors.ts';
 import { KvCacheManager } from './kv_cache_manager.ts';
 import { SchedRequest, seedFromId } from './request.ts';
@@ -27,8 +33,11 @@ export class EngineCore {
   readonly profileBlocks: boolean;
   readonly kv: KvCacheManager;
   private readonly requests = new Map<string, SchedRequest>();
-  private waiting: SchedRequest[] = [];
+  private readonly waiting = new Deque<SchedRequest>();
+  /** Admission order. Entries whose status is no longer 'running' are swept out at the end of schedule() / step(). */
   private running: SchedRequest[] = [];
+  /** pickVictim's scan position (from the end of `running`) within one schedule(). */
+  private victimCursor = -1;
   /** Finished outside a step (abort, rejected at add): reported by the next step(). */
   private finishedPending: SchedRequest[] = [];
   private readonly eos: ReadonlySet<number>;
@@ -79,7 +88,7 @@ export class EngineCore {
       this.finishedPending.push(req);
       return;
     }
-    this.waiting.push(req);
+    this.waiting.pushBack(req);
   }
 
   /** Why the request can never run, or null. A request that fits alone in the cache always completes. */
@@ -103,7 +112,7 @@ export class EngineCore {
   abortRequest(id: string): void {
     const req = this.requests.get(id);
     if (!req || req.status === 'finished') return;
-    if (req.status === 'waiting') this.waiting = this.waiting.filter((r) => r !== req);
+    if (req.status === 'waiting') this.waiting.removeWhere((r) => r === req);
     else this.running = this.running.filter((r) => r !== req);
     this.kv.free(id);
     this.finish(req, 'abort');
@@ -128,20 +137,32 @@ export class EngineCore {
     req.error = error;
   }
 
+  /** Sweeps requests that left the running state (preempted, finished) out of `running`: one O(n) pass. */
+  private sweepRunning(): void {
+    this.running = this.running.filter((r) => r.status === 'running');
+  }
+
+  /** The victim stays in `running` (status 'waiting') until schedule() sweeps it out. */
   private preempt(victim: SchedRequest): void {
-    this.running = this.running.filter((r) => r !== victim);
     this.kv.free(victim.id);
     victim.numComputed = 0;
     victim.status = 'waiting';
     victim.numPreemptions++;
-    this.waiting.unshift(victim);
+    this.waiting.pushFront(victim);
   }
 
   /** The running request to preempt so that `req` can grow: the latest admitted one not scheduled yet, else req. */
   private pickVictim(req: SchedRequest, scheduled: ReadonlySet<SchedRequest>): SchedRequest {
-    for (let i = this.running.length - 1; i >= 0; i--) {
+    // Tail entries that can no longer be victims this step (preempted already, or scheduled) are skipped for good,
+    // so repeated preemptions in one step walk the running list once, not once per victim.
+    while (this.victimCursor >= 0) {
+      const r = this.running[this.victimCursor];
+      if (r.status === 'running' && !scheduled.has(r)) break;
+      this.victimCursor--;
+    }
+    for (let i = this.victimCursor; i >= 0; i--) {
       const r = this.running[i];
-      if (r !== req && !scheduled.has(r)) return r;
+      if (r !== req && r.status === 'running' && !scheduled.has(r)) return r;
     }
     return req;
   }
@@ -152,6 +173,7 @@ export class EngineCore {
     const scheduled = new Set<SchedRequest>();
     let preempted = 0;
     const maxLen = this.runner.maxModelLen;
+    this.victimCursor = this.running.length - 1;
 
     const tryRunning = (req: SchedRequest): void => {
       let numNew = Math.min(req.numUncomputed, budget);
@@ -170,24 +192,27 @@ export class EngineCore {
     };
 
     // 1. Running decodes, then running requests part-way through their prefill.
-    for (const req of this.running.slice()) {
-      if (budget <= 0) break;
+    // Preempted requests stay in `running` (status 'waiting') until the sweep below, so these loops skip them.
+    const running = this.running;
+    for (let i = 0; i < running.length && budget > 0; i++) {
+      const req = running[i];
       if (req.status === 'running' && req.numUncomputed === 1) tryRunning(req);
     }
-    for (const req of this.running.slice()) {
-      if (budget <= 0) break;
+    for (let i = 0; i < running.length && budget > 0; i++) {
+      const req = running[i];
       if (req.status === 'running' && !scheduled.has(req) && req.numUncomputed > 1) tryRunning(req);
     }
+    if (preempted > 0) this.sweepRunning();
 
     // 2. Waiting requests (FCFS, preempted ones at the front), unless this step had to preempt.
     if (preempted === 0) {
       while (this.waiting.length > 0 && budget > 0 && this.running.length < this.maxNumSeqs) {
-        const req = this.waiting[0];
+        const req = this.waiting.peekFront()!;
         let numNew = req.numUncomputed;
         if (!this.enableChunkedPrefill && numNew > budget) break;
         numNew = Math.min(numNew, budget);
         if (!this.kv.allocateSlots(req.id, numNew)) break;
-        this.waiting.shift();
+        this.waiting.popFront();
         req.status = 'running';
         this.running.push(req);
         slices.push({ req, numNew, samples: numNew === req.numTokens });
@@ -198,7 +223,7 @@ export class EngineCore {
 
     // Nothing runnable while work remains cannot happen for requests that passed neverFits(); guard against a hang.
     if (slices.length === 0 && this.running.length === 0 && this.waiting.length > 0) {
-      const req = this.waiting.shift()!;
+      const req = this.waiting.popFront()!;
       this.finish(req, 'error', 'could not be scheduled with an empty engine (KV cache or token budget too small)');
       this.finishedPending.push(req);
     }
@@ -225,6 +250,7 @@ export class EngineCore {
       forwardMs = performance.now() - tf;
       if (this.profileBlocks && result.blockMs) blockMs = { ...result.blockMs };
       let k = 0;
+      let anyFinished = false;
       for (const s of slices) {
         const { req, numNew } = s;
         const isDecode = numNew === 1 && req.numComputed === req.numTokens - 1 && req.numOutput > 0;
@@ -241,10 +267,11 @@ export class EngineCore {
         const reason = this.stopReason(req, token);
         if (reason) {
           this.finish(req, reason);
-          this.running = this.running.filter((r) => r !== req);
+          anyFinished = true;
           this.kv.free(req.id);
         }
       }
+      if (anyFinished) this.sweepRunning();
       for (const s of slices) {
         const req = s.req;
         if (req.pendingTokens.length === 0 && req.status !== 'finished') continue;
