@@ -262,6 +262,8 @@ async function runOpenAIPoint(
       maxNumBatchedTokens: qb?.max_num_batched_tokens ?? 0,
       blockSize: qb?.block_size ?? 0,
       numKvBlocks: qb?.num_kv_blocks ?? 0,
+      // what a pnpm serve server reports it runs (--kv-cache-dtype); unknown for other servers
+      ...(qb ? { kvCacheDtype: qb.kv_cache_dtype ?? qb.provenance.kv_cache_dtype ?? 'auto' } : {}),
     },
     requestRate: rate,
     burstiness: cfg.burstiness,
