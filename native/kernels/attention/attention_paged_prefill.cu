@@ -160,43 +160,28 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_kernel(PfParams p) {
   const int32_t* bt = p.bt + (size_t)s * p.max_blocks;
   const size_t tok_stride = (size_t)p.Hkv * DH;
 
+  // Tile j's K and V rows into buffer buf: 16-byte chunks of act values into the swizzled 16-bit tiles, or of FP8
+  // codes into the staging tiles (row-major; decoded below). Rows past kv_len are zero-filled.
+  constexpr int CHX = F8 ? CH8 : CH;  // chunks per row
+  constexpr int EB = F8 ? 1 : 2;      // cache bytes per element
   auto load_kv = [&](int j, int buf) {
-    if constexpr (F8) {
-      uint4* k = sK8 + buf * BN * CH8;
-      uint4* v = sV8 + buf * BN * CH8;
+    uint4* k = (F8 ? sK8 : sK) + buf * BN * CHX;
+    uint4* v = (F8 ? sV8 : sV) + buf * BN * CHX;
 #pragma unroll
-      for (int it = 0; it < BN * CH8 / kThreads; ++it) {
-        const int i = threadIdx.x + it * kThreads;
-        const int r = i / CH8, c = i % CH8;
-        const int pos = j * BN + r;
-        const bool ok = pos < kv_len;
-        size_t idx = 0;
-        if (ok) {
-          const int blk = pos / p.bs;
-          const int pg = __ldg(bt + blk);
-          idx = ((size_t)pg * p.bs + (pos - blk * p.bs)) * tok_stride + (size_t)kvh * DH + c * 16;
-        }
-        cp_async16(smem_u32(k + i), static_cast<const uint8_t*>(p.kc) + idx, ok);
-        cp_async16(smem_u32(v + i), static_cast<const uint8_t*>(p.vc) + idx, ok);
-      }
-      return;
-    }
-    uint4* k = sK + buf * BN * CH;
-    uint4* v = sV + buf * BN * CH;
-#pragma unroll
-    for (int it = 0; it < BN * CH / kThreads; ++it) {
+    for (int it = 0; it < BN * CHX / kThreads; ++it) {
       const int i = threadIdx.x + it * kThreads;
-      const int r = i / CH, c = i % CH;
+      const int r = i / CHX, c = i % CHX;
       const int pos = j * BN + r;
       const bool ok = pos < kv_len;
-      size_t idx = 0;
+      size_t off = 0;  // bytes
       if (ok) {
         const int blk = pos / p.bs;
         const int pg = __ldg(bt + blk);
-        idx = ((size_t)pg * p.bs + (pos - blk * p.bs)) * tok_stride + (size_t)kvh * DH + c * 8;
+        off = (((size_t)pg * p.bs + (pos - blk * p.bs)) * tok_stride + (size_t)kvh * DH) * EB + c * 16;
       }
-      cp_async16(smem_u32(k + swz<DH>(r, c)), static_cast<const uint16_t*>(p.kc) + idx, ok);
-      cp_async16(smem_u32(v + swz<DH>(r, c)), static_cast<const uint16_t*>(p.vc) + idx, ok);
+      const int dst = F8 ? i : swz<DH>(r, c);
+      cp_async16(smem_u32(k + dst), static_cast<const uint8_t*>(p.kc) + off, ok);
+      cp_async16(smem_u32(v + dst), static_cast<const uint8_t*>(p.vc) + off, ok);
     }
   };
 
