@@ -20,7 +20,7 @@
  *            (0.9; the doc used 0.90, often 0.95: --kv_cache_free_gpu_mem_fraction);
  *          - KV cache in FP8 for FP8 precisions (ModelOpt FP8 checkpoints carry an FP8 KV cache).
  */
-import type { Precision } from '@quantbench/engine';
+import type { KvCacheDtype, Precision } from '@quantbench/engine';
 
 export const PROTOCOLS = ['study', 'peer'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
@@ -28,8 +28,8 @@ export function isProtocol(s: string): s is Protocol {
   return (PROTOCOLS as readonly string[]).includes(s);
 }
 
-/** KV cache dtype, vLLM's --kv-cache-dtype values (native/js precision.ts KvCacheDtype). */
-export type KvCacheDtypeName = 'auto' | 'fp8';
+/** KV cache dtype, vLLM's --kv-cache-dtype values (the one type: native/js precision.ts, through the engine). */
+export type KvCacheDtypeName = KvCacheDtype;
 
 export const PEER_SOURCE = {
   engine: 'TensorRT-LLM 1.0',
