@@ -3,14 +3,15 @@
 # the attention kernel table (row-wise vs tensor-core decode, 16-bit vs FP8 KV, batch 1-1024 x context 128-4096),
 # GPU-vs-CPU end to end, step latency at large batch, and (issue 19) the HTTP/SSE overhead of `pnpm serve`.
 # On the device machine from the repo root (carry .device):  bash scripts/device/decode_scale.sh [STEPS]
-# STEPS: space-separated subset of "build checks attn e2e latency serve" (default: all). Each step has a time limit
+# STEPS: space-separated subset of "build checks attn e2e latency peer peer2 serve study" (default: all; one call
+# cannot hold them all: split them over calls made back to back, while the machine is warm and the build is kept). Each step has a time limit
 # and a log under $OUT/decode_scale/; everything is packed into $OUT/decode_scale.tgz at the end.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 OUT="${OUT:-$PWD/.device-out}"
 D="$OUT/decode_scale"
 mkdir -p "$D"
-STEPS="${1:-build checks attn e2e latency serve}"
+STEPS="${1:-build checks attn e2e latency peer peer2 serve study}"
 BUILD="${QB_GPU_BUILD:-/tmp/qb-gpu-build}"
 has() { [[ " $STEPS " == *" $1 "* ]]; }
 stamp() { echo "== $(date +%T) $*" | tee -a "$D/steps.txt"; }
@@ -36,25 +37,44 @@ if has attn; then
   sed -n '/^op  /,$p' "$D/bench_attention.log" | head -90
 fi
 if has e2e; then
-  stamp e2e
-  OUT="$D" timeout 240 bash scripts/device/gpu.sh check >"$D/e2e.log" 2>&1
-  stamp "e2e rc=$?"; tail -3 "$D/e2e.log"
+  for kv in auto fp8; do
+    stamp "e2e kv $kv"
+    OUT="$D" timeout 240 bash scripts/device/gpu.sh check --kv-cache-dtype "$kv" >"$D/e2e_kv_$kv.log" 2>&1
+    stamp "e2e kv $kv rc=$?"; tail -1 "$D/e2e_kv_$kv.log"
+    mv "$D/gpu_check.json" "$D/gpu_check_kv_$kv.json" 2>/dev/null
+  done
 fi
+lat() {  # name, then latency flags
+  local name="$1"; shift
+  OUT="$D" timeout 240 bash scripts/device/gpu.sh latency --no-prefill "$@" >"$D/latency_$name.log" 2>&1
+  stamp "latency $name rc=$?"
+  mv "$D/gpu_latency.jsonl" "$D/latency_$name.jsonl" 2>/dev/null
+}
 if has latency; then
   stamp latency
-  OUT="$D" timeout 300 bash scripts/device/gpu.sh latency --precision fp16,fp8-static --batch 1,256 --context 128,2048 \
-    --iters 10 --no-prefill ${QB_LATENCY_ARGS:-} >"$D/latency.log" 2>&1
-  stamp "latency rc=$?"
-  mv "$D/gpu_latency.jsonl" "$D/latency_b1_b256.jsonl" 2>/dev/null
-  OUT="$D" timeout 200 bash scripts/device/gpu.sh latency --precision fp16,fp8-static --batch 512 --context 1024 \
-    --iters 5 --no-prefill ${QB_LATENCY_ARGS:-} >"$D/latency_b512.log" 2>&1
-  stamp "latency b512 rc=$?"
-  mv "$D/gpu_latency.jsonl" "$D/latency_b512.jsonl" 2>/dev/null
-  grep -hE "ms|decode" "$D/latency.log" "$D/latency_b512.log" | tail -20
+  lat b1_b256 --kv-cache-dtype auto,fp8 --batch 1,256 --context 128,2048 --iters 10
+  lat b512 --kv-cache-dtype auto,fp8 --batch 512 --context 1024 --iters 5
+  lat b1024 --precision fp16,fp8-static --kv-cache-dtype fp8 --batch 1024 --context 1024 --iters 5
 fi
+peer() {  # precision, max batch, prompts
+  stamp "peer $1"
+  OUT="$D" timeout 300 bash scripts/device/gpu.sh bench --protocol peer --workload decode-heavy --precision "$1" \
+    --batch "$2" --num-prompts "$3" --results-dir "$D/bench" --run "peer-decode-heavy-$1" >"$D/peer_$1.log" 2>&1
+  stamp "peer $1 rc=$?"; grep -E "out tok/s|decode-heavy\|" "$D/peer_$1.log" | head -3
+}
+if has peer; then peer fp8-static "${PEER_BATCH:-800}" "${PEER_PROMPTS:-800}"; fi
+if has peer2; then peer fp8-dynamic "${PEER_BATCH:-800}" "${PEER_PROMPTS:-800}"; fi
 if has serve; then
   stamp serve
   OUT="$D" timeout 420 bash scripts/device/serve_overhead.sh --num-prompts 256 >"$D/serve.log" 2>&1
   stamp "serve rc=$?"; tail -5 "$D/serve.log"
+fi
+if has study; then
+  for kv in auto fp8; do
+    stamp "study fp8-static kv $kv"
+    OUT="$D" timeout 200 bash scripts/device/gpu.sh bench --workload decode-heavy --precision fp8-static --batch 256 \
+      --kv-cache-dtype "$kv" --results-dir "$D/bench" --run "study-decode-heavy-fp8-static-kv-$kv" >"$D/study_$kv.log" 2>&1
+    stamp "study kv $kv rc=$?"; grep -E "decode-heavy\|" "$D/study_$kv.log" | head -2
+  done
 fi
 stamp done

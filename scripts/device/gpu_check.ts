@@ -18,11 +18,12 @@
  * by about as much as one draw differs from fp16, so the bound is relative to the quantization's own error on the
  * CPU: KL(cpu || gpu) ≤ 1.5 x KL(cpu fp16 || cpu quantized) and top-1 ≥ (cpu fp16 vs quantized top-1) - 5 points.
  * A wiring bug (wrong scale, layout, padding) lands far outside: KL of order 1 and top-1 near chance.
+ * `--kv-cache-dtype fp8`: both backends run an FP8 KV cache (unit scales), against the same bounds.
  * Greedy ids must match for ≥ 20 of 40 tokens on average for 16-bit stories260K; elsewhere (quantized, or the
  * flat random-weight distributions of synthetic:tiny) the matching prefix is reported, not asserted.
  */
 import fs from 'node:fs';
-import { dataPath, gitCommit, isPrecision, LLM, QUANTIZED_PRECISIONS, type Precision } from '@quantbench/engine';
+import { dataPath, gitCommit, isKvCacheDtype, isPrecision, LLM, QUANTIZED_PRECISIONS, type Precision } from '@quantbench/engine';
 
 const TEXTS = [
   'Once upon a time, there was a little girl named Lily. She loved to play outside in the sunshine. One day, she saw a big, red ball in the park.',
@@ -79,11 +80,14 @@ function args() {
   };
   // --no-fused-decode / --no-cuda-graphs / --no-pdl: the same checks with that engine option off (CudaEngineOptions)
   const cuda = { fusedDecode: !a.includes('--no-fused-decode'), cudaGraphs: !a.includes('--no-cuda-graphs'), pdl: !a.includes('--no-pdl') };
-  return { out: get('--out'), only: get('--precision'), cuda };
+  // --kv-cache-dtype fp8: both backends store the KV cache in FP8 (unit scales), the same bounds apply
+  const kv = get('--kv-cache-dtype') ?? 'auto';
+  if (!isKvCacheDtype(kv)) throw new Error(`--kv-cache-dtype ${kv}: use auto or fp8`);
+  return { out: get('--out'), only: get('--precision'), cuda, kvCacheDtype: kv };
 }
 
 async function main() {
-  const { out, only, cuda } = args();
+  const { out, only, cuda, kvCacheDtype } = args();
   const rows: Row[] = [];
   const weightsOf = (model: string) => (model.startsWith('synthetic:') ? 'synthetic' : 'real');
   let device = 'unknown';
@@ -102,8 +106,8 @@ async function main() {
     let cpuRef16: Float32Array[] | null = null;
     for (const precision of precisions) {
       const t0 = Date.now();
-      const cpu = await LLM.load({ model, precision, device: 'cpu', kvBlocks: 256 });
-      const gpu = await LLM.load({ model, precision, device: 'cuda', kvBlocks: 256, cuda });
+      const cpu = await LLM.load({ model, precision, device: 'cpu', kvBlocks: 256, kvCacheDtype });
+      const gpu = await LLM.load({ model, precision, device: 'cuda', kvBlocks: 256, cuda, kvCacheDtype });
       const V = cpu.info.arch.vocabSize;
       const quant = !['fp16', 'bf16'].includes(precision);
       let klBound = precision === 'bf16' ? 3e-4 : 1e-4;
@@ -175,7 +179,7 @@ async function main() {
   const failed = rows.filter((r) => !r.pass).length;
   console.log(`${rows.length - failed} passed, ${failed} failed`);
   const weights = Object.fromEntries([...new Set(rows.map((r) => r.model))].map((m) => [m, weightsOf(m)]));
-  if (out) fs.writeFileSync(out, JSON.stringify({ device, commit: gitCommit(), weights, rows, failed }, null, 1));
+  if (out) fs.writeFileSync(out, JSON.stringify({ device, commit: gitCommit(), kv_cache_dtype: kvCacheDtype, weights, rows, failed }, null, 1));
   process.exit(failed ? 1 : 0);
 }
 
