@@ -18,7 +18,9 @@
  * by about as much as one draw differs from fp16, so the bound is relative to the quantization's own error on the
  * CPU: KL(cpu || gpu) ≤ 1.5 x KL(cpu fp16 || cpu quantized) and top-1 ≥ (cpu fp16 vs quantized top-1) - 5 points.
  * A wiring bug (wrong scale, layout, padding) lands far outside: KL of order 1 and top-1 near chance.
- * `--kv-cache-dtype fp8`: both backends run an FP8 KV cache (unit scales), against the same bounds.
+ * `--kv-cache-dtype fp8`: both backends run an FP8 KV cache (unit scales). An upstream ulp can re-round an FP8 code
+ * (3 mantissa bits) as it re-rounds a quantized row, so the logits bounds also admit 1.5 x the FP8 cache's own error
+ * on the CPU (KL(cpu 16-bit KV || cpu FP8 KV), top-1 minus 5 points) when that is looser.
  * Greedy ids must match for ≥ 20 of 40 tokens on average for 16-bit stories260K; elsewhere (quantized, or the
  * flat random-weight distributions of synthetic:tiny) the matching prefix is reported, not asserted.
  */
@@ -137,8 +139,18 @@ async function main() {
         klBound = 1.5 * own.meanKl;
         topBound = own.top1 - 0.05;
       }
+      let kvOwn: ReturnType<typeof compare> | undefined;
+      if (kvCacheDtype === 'fp8') {  // the FP8 cache's own error on the CPU, same precision with a 16-bit cache
+        const cpu16 = await LLM.load({ model, precision, device: 'cpu', kvBlocks: 256 });
+        const l16: Float32Array[] = [];
+        for (const t of TEXTS) l16.push(await cpu16.scoreLogits(cpu16.tokenizer.encode(t, true)));
+        cpu16.close();
+        kvOwn = compare(cat(l16), cat(cpuL), V);
+        klBound = Math.max(klBound, 1.5 * kvOwn.meanKl);
+        topBound = Math.min(topBound, kvOwn.top1 - 0.05);
+      }
       const finite = gpuL.every((x) => x.every(Number.isFinite));
-      emit({ model: id, precision, check: 'logits', pass: finite && c.meanKl < klBound && c.top1 >= topBound, ...c, klBound, topBound, cpuKlVsFp16: own?.meanKl, cpuTop1VsFp16: own?.top1 });
+      emit({ model: id, precision, check: 'logits', pass: finite && c.meanKl < klBound && c.top1 >= topBound, ...c, klBound, topBound, cpuKlVsFp16: own?.meanKl, cpuTop1VsFp16: own?.top1, cpuKlKvFp8VsAuto: kvOwn?.meanKl, cpuTop1KvFp8VsAuto: kvOwn?.top1 });
 
       // 2. batched greedy generation (decode steps: CUDA graphs on the GPU)
       const g1 = await cpu.generate(PROMPTS, { maxTokens: 40, ignoreEos: true });

@@ -64,8 +64,5 @@ struct PagedAttentionArgs {
 };
 size_t paged_attention_workspace_bytes(int T, int H, int Dh, int max_context);
 void paged_attention(const PagedAttentionArgs& a, cudaStream_t stream);
-// Measurement only (the kernel bench's A/B): the tensor-core decode kernel on every row of a decode-only batch with
-// its registers bounded for 4 resident blocks per SM (128 registers, a few spilled) instead of the compiler's 168 (3).
-void paged_attention_decode_tc_min4(const PagedAttentionArgs& a, cudaStream_t stream);
 
 }  // namespace qb::cuda

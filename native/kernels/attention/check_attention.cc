@@ -45,7 +45,6 @@ struct KvCase {
   bool fp8 = false;
   float k_scale = 1.0f, v_scale = 1.0f;
   qb::cuda::DecodeKernel decode = qb::cuda::DecodeKernel::Auto;
-  bool min4 = false;  // the tensor-core decode kernel bounded for 4 blocks / SM (paged_attention_decode_tc_min4)
 };
 const char* decode_name(qb::cuda::DecodeKernel k) {
   return k == qb::cuda::DecodeKernel::RowWise ? " rowwise" : k == qb::cuda::DecodeKernel::TensorCore ? " tc" : "";
@@ -181,18 +180,14 @@ void check_attention_case(Harness& h, const char* label, const std::vector<SeqSp
   }
   std::string err;
   try {
-    if (kv.min4)
-      qb::cuda::paged_attention_decode_tc_min4(a, h.stream);
-    else
-      qb::cuda::paged_attention(a, h.stream);
+    qb::cuda::paged_attention(a, h.stream);
     qb::cuda::check(cudaStreamSynchronize(h.stream), "paged_attention check");
   } catch (const std::exception& e) {
     err = e.what();
   }
   char name[160];
-  std::snprintf(name, sizeof name, "paged_attention %s%s%s%s %s Dh=%d H=%d Hkv=%d T=%d S=%d", label,
-                kv.fp8 ? " kv-fp8" : "", decode_name(kv.decode), kv.min4 ? " min4" : "", dtype_name(d), Dh, H, Hkv,
-                T, b.S);
+  std::snprintf(name, sizeof name, "paged_attention %s%s%s %s Dh=%d H=%d Hkv=%d T=%d S=%d", label,
+                kv.fp8 ? " kv-fp8" : "", decode_name(kv.decode), dtype_name(d), Dh, H, Hkv, T, b.S);
   if (!err.empty()) {
     h.record(name, false, "error: " + err);
     return;
@@ -211,7 +206,7 @@ void check_attention_case(Harness& h, const char* label, const std::vector<SeqSp
     for (int i = b.seq_starts[s]; i < b.seq_starts[s + 1]; ++i) seq_of[i] = s;
   const bool tc_dims = Dh == 64 || Dh == 128;
   // Decode rows on the tensor-core kernel (as paged_attention chooses it): P rounded to 16 bit there too.
-  const bool tc_decode = kv.min4 || kv.decode == qb::cuda::DecodeKernel::TensorCore ||
+  const bool tc_decode = kv.decode == qb::cuda::DecodeKernel::TensorCore ||
                          (kv.decode == qb::cuda::DecodeKernel::Auto && T >= qb::cuda::decode_tc_min_rows(kv.fp8) &&
                           H / Hkv <= 8);
   const double u_p = d == ActDtype::BF16 ? std::ldexp(1.0, -8) : std::ldexp(1.0, -11);  // 16-bit unit roundoff x2
@@ -447,10 +442,6 @@ void check_attention(Harness& h) {
     check_attention_case(h, "big-decode", big, 32, 8, 128, ActDtype::BF16,
                          KvCase{f8, f8 ? 0.021f : 1.0f, f8 ? 0.013f : 1.0f, DecodeKernel::RowWise});
   check_attention_case(h, "wide-mixed", wide, 32, 8, 128, ActDtype::F16, KvCase{true, 0.05f, 0.02f, DecodeKernel::Auto});
-  for (bool f8 : {false, true})  // the 4-blocks/SM variant (measurement only)
-    for (ActDtype d : {ActDtype::BF16, ActDtype::F16})
-      check_attention_case(h, "big-decode", big, 32, 8, 128, d,
-                           KvCase{f8, f8 ? 0.021f : 1.0f, f8 ? 0.013f : 1.0f, DecodeKernel::TensorCore, true});
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -539,10 +530,7 @@ void bench_case(Harness& h, const std::string& label, const std::vector<SeqSpec>
   auto launch = [&](int i) {
     qb::cuda::PagedAttentionArgs b = a;
     b.block_tables = bts[i % copies].as<int32_t>();
-    if (kv.min4)
-      qb::cuda::paged_attention_decode_tc_min4(b, h.stream);
-    else
-      qb::cuda::paged_attention(b, h.stream);
+    qb::cuda::paged_attention(b, h.stream);
   };
   const int batch = maxq > 1 ? 4 : std::max(10, copies);
   double us = time_median_us(launch, 3, h.quick ? 5 : 15, batch, h.stream);
@@ -550,7 +538,6 @@ void bench_case(Harness& h, const std::string& label, const std::vector<SeqSpec>
   std::string kernel = maxq > 1 ? "tc-prefill" : qb::cuda::decode_tc_min_rows(kv.fp8) <= T ? "tc-decode" : "rowwise-splitkv";
   if (maxq == 1 && kv.decode == qb::cuda::DecodeKernel::RowWise) kernel = "rowwise-splitkv";
   if (maxq == 1 && kv.decode == qb::cuda::DecodeKernel::TensorCore) kernel = "tc-decode";
-  if (kv.min4) kernel = "tc-decode-min4";
   if (kv.fp8) kernel += " kv-fp8";
   add_bench_row(h, "paged_attention", "bf16", label, kernel, us, bytes, flops, h.ceil.bf16);
 }
@@ -570,10 +557,6 @@ void bench_attention(Harness& h) {
           bench_case(h, "decode B=" + std::to_string(B) + " ctx=" + std::to_string(C), seqs, seed++,
                      KvCase{f8, 1.0f, 1.0f, dk});
         }
-        if (B >= 64)  // the occupancy A/B of the tensor-core kernel (4 blocks / SM, spilling a little)
-          bench_case(h, "decode B=" + std::to_string(B) + " ctx=" + std::to_string(C),
-                     std::vector<SeqSpec>(B, SeqSpec{C - 1, 1}), seed++,
-                     KvCase{f8, 1.0f, 1.0f, DecodeKernel::TensorCore, true});
       }
   for (bool f8 : {false, true}) {
     bench_case(h, "prefill 1x2048", {{0, 2048}}, seed++, KvCase{f8});
