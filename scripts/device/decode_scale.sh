@@ -68,6 +68,7 @@ if has serve; then
   stamp serve
   OUT="$D" timeout 420 bash scripts/device/serve_overhead.sh --num-prompts 256 >"$D/serve.log" 2>&1
   stamp "serve rc=$?"; tail -5 "$D/serve.log"
+  pack
 fi
 if has study; then
   for kv in auto fp8; do

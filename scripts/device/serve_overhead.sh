@@ -47,10 +47,18 @@ WL=(--workload "$WORKLOAD" --no-quick --max-num-batched-tokens "$MNBT" --rate in
 rm -rf "$DIR/openai" "$DIR/in-process"
 
 echo "== pnpm serve $MODEL $PREC (max batch $BATCH) on 127.0.0.1"
-run_ts serve packages/serve/src/cli.ts --model "$MODEL" --precision "$PREC" --host 127.0.0.1 --port 0 \
+# Started directly (not through the run_ts function): $! must be node itself, so that the TERM below reaches it and
+# `wait` returns only once it has exited and freed the GPU (a backgrounded function's subshell does not forward it).
+if [[ -f .device/bundle/serve.mjs ]]; then SERVE=(node .device/bundle/serve.mjs); else SERVE=(node --import tsx packages/serve/src/cli.ts); fi
+"${SERVE[@]}" --model "$MODEL" --precision "$PREC" --host 127.0.0.1 --port 0 \
   --max-num-seqs "$BATCH" --max-num-batched-tokens "$MNBT" "${KV[@]}" --max-waiting 100000 >"$DIR/serve.stdout" 2>"$DIR/serve.log" &
 SERVER=$!
-stop_server() { kill -TERM "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null || true; }
+stop_server() {
+  kill -TERM "$SERVER" 2>/dev/null || return 0
+  for _ in $(seq 1 120); do kill -0 "$SERVER" 2>/dev/null || break; sleep 0.5; done
+  kill -KILL "$SERVER" 2>/dev/null || true
+  wait "$SERVER" 2>/dev/null || true
+}
 trap stop_server EXIT
 URL=""
 for _ in $(seq 1 900); do
