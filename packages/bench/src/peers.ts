@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { REPO_ROOT } from '@quantbench/engine';
 import type { BenchPoint } from './schema.ts';
 
 export interface PeerThroughput {
@@ -63,7 +63,8 @@ export class PeersError extends Error {
   }
 }
 
-export const DEFAULT_PEERS_FILE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'data', 'peers.json');
+/** Resolved from the repository root (REPO_ROOT honours QB_REPO_ROOT, so a bundled CLI on the GPU machine finds it too). */
+export const DEFAULT_PEERS_FILE = path.join(REPO_ROOT, 'packages', 'bench', 'data', 'peers.json');
 
 export function readPeers(file = DEFAULT_PEERS_FILE): Peers {
   let raw: unknown;
