@@ -105,6 +105,23 @@ test('the committed peers file names a source and protocol for every number, and
   assert.ok(peers.prices.some((p) => p.device === 'H200'));
 });
 
+test('the summary comes from the newest bench setup that compares precisions, not a newer run of one precision', () => {
+  const root = path.join(tmp, 'benches');
+  writeFixtureResults(path.join(root, 'full'), { seed: 47, commit: 'c'.repeat(40), date: '2025-01-01T00:00:00Z' });
+  const single = writeFixtureResults(path.join(root, 'single'), { seed: 48, commit: 'd'.repeat(40), date: '2025-03-01T00:00:00Z' });
+  const file = path.join(single.benchDir, 'points.jsonl');
+  const keep = fs.readFileSync(file, 'utf8').trim().split('\n').filter((l) => (JSON.parse(l) as BenchPoint).precision === 'fp8-static');
+  assert.ok(keep.length > 0);
+  fs.writeFileSync(file, keep.join('\n') + '\n');
+  const sumFile = path.join(single.benchDir, 'summary.json');
+  const sum = JSON.parse(fs.readFileSync(sumFile, 'utf8')) as { points: BenchPoint[] };
+  sum.points = sum.points.filter((p) => p.precision === 'fp8-static');
+  fs.writeFileSync(sumFile, JSON.stringify(sum));
+  const r = buildReport({ dirs: [root], generatedAt: 'fixed' });
+  assert.equal(r.summaries[0].setup.commit, 'c'.repeat(40), 'the comparing setup leads');
+  assert.ok(r.scope.olderBench.some((o) => o.commit === 'd'.repeat(40)), 'the fp8-static-only setup goes to history');
+});
+
 test('the quality columns come from the newest eval run that compares precisions, not a newer run of fp16 alone', () => {
   const root = path.join(tmp, 'evals');
   writeFixtureResults(path.join(root, 'full'), { seed: 45, date: '2025-01-01T00:00:00Z' });

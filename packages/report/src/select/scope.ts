@@ -91,8 +91,19 @@ export function scopeResults(data: LoadedResults): Scope {
   const setups = benchSetups(data.points);
   const gpu = setups.filter((s) => s.deviceKind !== 'cpu');
   const pool = gpu.length ? gpu : setups;
+  // Per device the newest setup that compares precisions (fp16 and at least one other); a newer setup of one precision
+  // alone (a serving-overhead check, a peer-protocol run of the FP8 precisions) answers nothing about the question
+  // and goes to history, unless the device has no comparing setup at all.
+  const benchCompares = (s: BenchSetup) => {
+    const ps = new Set(s.points.map((t) => t.record.precision));
+    return ps.has('fp16') && ps.size > 1;
+  };
   const currentBench: BenchSetup[] = [];
-  for (const s of pool) if (!currentBench.some((c) => c.device === s.device)) currentBench.push(s);
+  for (const s of pool) {
+    const i = currentBench.findIndex((c) => c.device === s.device);
+    if (i < 0) currentBench.push(s);
+    else if (!benchCompares(currentBench[i]!) && benchCompares(s)) currentBench[i] = s;
+  }
   const olderBench = setups.filter((s) => !currentBench.includes(s));
   for (const s of currentBench) current.points.push(...s.points);
   for (const s of olderBench) history.points.push(...s.points);
