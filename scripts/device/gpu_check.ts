@@ -25,7 +25,7 @@
  * flat random-weight distributions of synthetic:tiny) the matching prefix is reported, not asserted.
  */
 import fs from 'node:fs';
-import { dataPath, gitCommit, isKvCacheDtype, isPrecision, LLM, QUANTIZED_PRECISIONS, type Precision } from '@quantbench/engine';
+import { dataPath, gitCommit, isKvCacheDtype, weightsKindOf, isPrecision, LLM, QUANTIZED_PRECISIONS, type Precision } from '@quantbench/engine';
 
 const TEXTS = [
   'Once upon a time, there was a little girl named Lily. She loved to play outside in the sunshine. One day, she saw a big, red ball in the park.',
@@ -91,10 +91,9 @@ function args() {
 async function main() {
   const { out, only, cuda, kvCacheDtype } = args();
   const rows: Row[] = [];
-  const weightsOf = (model: string) => (model.startsWith('synthetic:') ? 'synthetic' : 'real');
   let device = 'unknown';
   const emit = (r: Row) => {
-    r.weights = weightsOf(r.model);
+    r.weights = weightsKindOf(r.model);
     rows.push(r);
     console.log(`${r.pass ? 'PASS' : 'FAIL'} ${r.model} ${r.precision} ${r.check} ${JSON.stringify(Object.fromEntries(Object.entries(r).filter(([k]) => !['model', 'precision', 'check', 'pass'].includes(k))))}`);
   };
@@ -190,7 +189,7 @@ async function main() {
   }
   const failed = rows.filter((r) => !r.pass).length;
   console.log(`${rows.length - failed} passed, ${failed} failed`);
-  const weights = Object.fromEntries([...new Set(rows.map((r) => r.model))].map((m) => [m, weightsOf(m)]));
+  const weights = Object.fromEntries([...new Set(rows.map((r) => r.model))].map((m) => [m, weightsKindOf(m)]));
   if (out) fs.writeFileSync(out, JSON.stringify({ device, commit: gitCommit(), kv_cache_dtype: kvCacheDtype, weights, rows, failed }, null, 1));
   process.exit(failed ? 1 : 0);
 }

@@ -3,14 +3,15 @@
  *   - `--run` is a plain name: the run directory is always <results-dir>/<run>, never outside it;
  *   - a run directory is locked (run.lock holds the writer's pid) while a process writes it; a lock whose process
  *     is gone is taken over;
- *   - run.json records the setup of the run (protocol, model, lengths, prompts, seed, engine settings); `--resume`
+ *   - run.json records the setup of the run (protocol, model, lengths, prompts, seed, engine settings) with the commit
+ *     that started it and whether its weights are synthetic or real (each point records its own too); `--resume`
  *     with another setup is refused naming the first field that differs (a run recorded before --protocol existed
  *     ran the study protocol);
  *   - the resume hint printed after an interrupt is a command that works (the original flags, --run and --resume once).
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { lockDir, UsageError, type RunLock } from '@quantbench/engine';
+import { gitCommit, lockDir, UsageError, weightsKindOf, type RunLock } from '@quantbench/engine';
 import { RunDirError } from './run_dir.ts';
 import type { ResolvedBench } from './options.ts';
 import type { BenchPoint } from './schema.ts';
@@ -135,7 +136,10 @@ export function checkOrRecordSetup(runDir: string, setup: RunSetup, existing: Be
       );
     }
   }
-  if (!fs.existsSync(file)) fs.writeFileSync(file, JSON.stringify({ schema: 'quantbench.bench.run', version: 1, setup }, null, 2) + '\n');
+  if (!fs.existsSync(file)) {
+    const run = { schema: 'quantbench.bench.run', version: 1, commit: gitCommit(), weights: weightsKindOf(setup.model), setup };
+    fs.writeFileSync(file, JSON.stringify(run, null, 2) + '\n');
+  }
 }
 
 const shellQuote = (s: string) => (/^[A-Za-z0-9_./:=,@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);

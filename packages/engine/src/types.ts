@@ -21,6 +21,10 @@ import type { ActDtype, KvCacheDtype, Precision } from '@quantbench/native';
 
 export type DeviceKind = 'cpu' | 'cuda';
 export type WeightsKind = 'synthetic' | 'real';
+/** synthetic:NAME models are seeded synthetic weights; anything else (a checkpoint, a served model) is real. */
+export function weightsKindOf(model: string): WeightsKind {
+  return model.startsWith('synthetic:') ? 'synthetic' : 'real';
+}
 
 /** How a precision is realised: recorded in every result. */
 export interface PrecisionRecipe {

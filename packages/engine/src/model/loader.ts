@@ -14,7 +14,7 @@ import { dataPath } from '../datadir.ts';
 import { cpuDeviceName } from '../provenance.ts';
 import { calibrate, DEFAULT_CALIBRATION } from '../quant/calibration.ts';
 import { ByteTokenizer, loadTokenizer, type TextTokenizer } from '../tokenizer/tokenizer.ts';
-import { DEFAULT_CUDA_OPTIONS, isKvCacheDtype, isPrecision, isQuantized, KV_CACHE_DTYPES, type ActDtype, type CudaEngineOptions, type DeviceKind, type KvCacheDtype, type LlamaConfig, type Precision, type PrecisionRecipe, type WeightsKind } from '../types.ts';
+import { DEFAULT_CUDA_OPTIONS, weightsKindOf, isKvCacheDtype, isPrecision, isQuantized, KV_CACHE_DTYPES, type ActDtype, type CudaEngineOptions, type DeviceKind, type KvCacheDtype, type LlamaConfig, type Precision, type PrecisionRecipe, type WeightsKind } from '../types.ts';
 import { parseLlamaConfig, syntheticConfig, weightBytes } from './config.ts';
 import { toNativeConfig } from './native_config.ts';
 
@@ -181,7 +181,7 @@ export function loadModel(o: LoadOptions): LoadedModel {
   const device = resolveDevice(o.device ?? 'auto');
   const native = loadNative();
   const threads = o.threads ?? native.hardwareThreads();
-  const synthetic = o.model.startsWith('synthetic:');
+  const synthetic = weightsKindOf(o.model) === 'synthetic';
   let arch: LlamaConfig;
   let tokenizer: TextTokenizer;
   let ckpt: ReturnType<typeof openCheckpoint> | null = null;
