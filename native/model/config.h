@@ -48,7 +48,6 @@ struct QbError : std::runtime_error {
 
 Precision parse_precision(const std::string& s);
 KvDtype parse_kv_dtype(const std::string& s);  // "auto" | "fp8"; throws QbError("BAD_CONFIG")
-const char* kv_dtype_name(KvDtype k);
 // Bytes of one cached K or V element.
 inline size_t kv_elt_bytes(const ModelConfig& c) {
   return c.kv == KvDtype::Fp8 ? 1 : (c.act == ActDtype::F32 ? 4 : 2);

@@ -34,7 +34,6 @@ KvDtype parse_kv_dtype(const std::string& s) {
   if (s == "fp8") return KvDtype::Fp8;
   throw QbError("BAD_CONFIG", "unknown kvCacheDtype '" + s + "' (use auto or fp8)");
 }
-const char* kv_dtype_name(KvDtype k) { return k == KvDtype::Fp8 ? "fp8" : "auto"; }
 
 std::string layer_prefix(int i) { return "model.layers." + std::to_string(i) + "."; }
 

@@ -14,13 +14,13 @@ import {
   nativeAddonBuilt,
   type DeviceKind,
   type EngineCoreOptions,
+  type KvCacheDtype,
   type LlamaConfig,
   type ModelRunner,
   type Precision,
   type PrecisionRecipe,
   type WeightsKind,
 } from '@quantbench/engine';
-import type { KvCacheDtypeName } from './protocol.ts';
 export { EngineCore, cudaAvailable };
 export type { EngineCoreOptions, ModelRunner, RequestOutput, StepResult, StepStats } from '@quantbench/engine';
 
@@ -39,7 +39,7 @@ export interface BenchEngineInfo {
   /** Architecture, when known (roofline estimates need it). */
   arch?: LlamaConfig;
   /** KV cache dtype the engine runs (absent: 'auto', the activation dtype). */
-  kvCacheDtype?: KvCacheDtypeName;
+  kvCacheDtype?: KvCacheDtype;
   /** Bytes of one KV block, from the native model (kvBlockBytes(): 1 byte per element with fp8), when known. */
   kvBlockBytes?: number;
 }
@@ -64,7 +64,7 @@ export interface LoadEngineOptions {
   /** CUDA: the largest token budget per step the sweep will use (the workspace is reserved for it when sizing the KV cache). */
   maxNumBatchedTokens?: number;
   /** vLLM's --kv-cache-dtype (default 'auto'): the flag's value, or the protocol's ('fp8' for the FP8 precisions under --protocol peer). */
-  kvCacheDtype?: KvCacheDtypeName;
+  kvCacheDtype?: KvCacheDtype;
 }
 
 export type EngineLoader = (o: LoadEngineOptions) => Promise<BenchEngine>;

@@ -28,8 +28,6 @@ export function isProtocol(s: string): s is Protocol {
   return (PROTOCOLS as readonly string[]).includes(s);
 }
 
-/** KV cache dtype, vLLM's --kv-cache-dtype values (the one type: native/js precision.ts, through the engine). */
-export type KvCacheDtypeName = KvCacheDtype;
 
 export const PEER_SOURCE = {
   engine: 'TensorRT-LLM 1.0',
@@ -66,7 +64,7 @@ export function peerNumRequests(inputLen: number, outputLen: number): number | u
 }
 
 /** The KV cache dtype the peer protocol wants for a precision: fp8 for the FP8 precisions, else auto. */
-export function peerKvCacheDtype(precision: Precision | string): KvCacheDtypeName {
+export function peerKvCacheDtype(precision: Precision | string): KvCacheDtype {
   return precision === 'fp8-static' || precision === 'fp8-dynamic' ? 'fp8' : 'auto';
 }
 
@@ -85,5 +83,5 @@ export interface ProtocolRecord {
    * The KV cache dtype the protocol wants for this precision; what ran is EngineSettings.kvCacheDtype (the protocol's
    * unless --kv-cache-dtype overrode it, and the summary then says so).
    */
-  kvCacheDtypeWanted: KvCacheDtypeName;
+  kvCacheDtypeWanted: KvCacheDtype;
 }
