@@ -3,7 +3,7 @@
 # the attention kernel table (row-wise vs tensor-core decode, 16-bit vs FP8 KV, batch 1-1024 x context 128-4096),
 # GPU-vs-CPU end to end, step latency at large batch, and (issue 19) the HTTP/SSE overhead of `pnpm serve`.
 # On the device machine from the repo root (carry .device):  bash scripts/device/decode_scale.sh [STEPS]
-# STEPS: space-separated subset of "build checks attn e2e latency peer peer2 serve study" (default: all; one call
+# STEPS: space-separated subset of "build checks attn e2e latency profile lat800 peer peer2 serve study" (default: all; one call
 # cannot hold them all: split them over calls made back to back, while the machine is warm and the build is kept). Each step has a time limit
 # and a log under $OUT/decode_scale/; everything is packed into $OUT/decode_scale.tgz at the end.
 set -uo pipefail
@@ -55,6 +55,16 @@ if has latency; then
   lat b1_b256 --kv-cache-dtype auto,fp8 --batch 1,256 --context 128,2048 --iters 10
   lat b512 --kv-cache-dtype auto,fp8 --batch 512 --context 1024 --iters 5
   lat b1024 --precision fp16,fp8-static --kv-cache-dtype fp8 --batch 1024 --context 1024 --iters 5
+fi
+if has profile; then  # per-kernel device time (ncu) of an eager decode step at the peer protocol's batch and mean context
+  stamp profile
+  OUT="$D" timeout 300 bash scripts/device/gpu.sh profile "${PROFILE_PRECISIONS:-fp8-static,int8-w8a8}" "${PROFILE_DECODE:-800:1152}" \
+    --kv-cache-dtype fp8 --prefill-tokens 2048 >"$D/profile.log" 2>&1
+  stamp "profile rc=$?"; grep -E "^==|^ " "$D/profile.log" | head -60
+fi
+if has lat800; then  # the decode step (CUDA graph) at the peer protocol's batch and mean context, FP8 KV
+  stamp lat800
+  lat b800 --kv-cache-dtype fp8 --batch 800 --context 1152 --iters 10
 fi
 peer() {  # precision, max batch, prompts
   stamp "peer $1"

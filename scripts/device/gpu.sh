@@ -58,14 +58,17 @@ case "$what" in
     if python3 scripts/device/ceilings.py "$OUT/ceilings.json"; then CEIL=(--ceilings "$OUT/ceilings.json")
     else echo "ceilings not measured (torch missing?): the known card's from native/device_ceilings.json"; fi
     "${BENCH[@]}" latency --out "$OUT/gpu_latency.jsonl" ${CEIL[@]+"${CEIL[@]}"} "$@" ;;
-  profile)  # per-kernel device time of one prefill and two eager decode steps per precision (ncu)
-    prec="${1:-fp16,fp8-static}"
+  profile)  # per-kernel device time of one prefill and eager decode steps per precision (ncu)
+    # profile [PRECISIONS [NCU_DECODE [LATENCY FLAGS...]]], e.g. profile fp8-static 800:1152 --kv-cache-dtype fp8
+    prec="${1:-fp16,fp8-static}"; shift || true
+    dec="${1:-1:128,64:2048}"; shift || true
+    names="prefill 2048,$(echo "$dec" | sed -E 's/([0-9]+):([0-9]+)/decode b\1 ctx\2/g')"
     for p in ${prec//,/ }; do
       ncu --profile-from-start off --clock-control none --cache-control none \
         --metrics gpu__time_duration.sum --csv \
-        "${BENCH[@]}" latency --ncu --no-cuda-graphs --precision "$p" >"$OUT/ncu_$p.csv" 2>"$OUT/ncu_$p.err" ||
+        "${BENCH[@]}" latency --ncu --ncu-decode "$dec" --no-cuda-graphs --precision "$p" "$@" >"$OUT/ncu_$p.csv" 2>"$OUT/ncu_$p.err" ||
         { tail -5 "$OUT/ncu_$p.err"; echo "ncu failed for $p"; }
-      python3 scripts/device/ncu_summary.py "$OUT/ncu_$p.csv" "$p" | tee "$OUT/ncu_$p.txt"
+      python3 scripts/device/ncu_summary.py "$OUT/ncu_$p.csv" "$p" "$names" | tee "$OUT/ncu_$p.txt"
     done ;;
   bench) "${BENCH[@]}" "$@" ;;
   eval) run_ts eval packages/eval/src/cli.ts "$@" ;;

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Summarise `ncu --csv --metrics gpu__time_duration.sum` output of `bench latency --ncu`: per captured forward
-(each forward ends with the sampling kernel), time per kernel name (sum, count) and the total. Usage: ncu_summary.py CSV [LABEL]"""
+(each forward ends with the sampling kernel), time per kernel name (sum, count) and the total.
+Usage: ncu_summary.py CSV [LABEL [NAMES]]   NAMES: the forwards' names, comma list (default: prefill 2048, then
+the default --ncu-decode steps)"""
 import csv
 import re
 import sys
@@ -36,6 +38,7 @@ def main() -> None:
         if "sample_kernel" in name:
             cur = None
     label = sys.argv[2] if len(sys.argv) > 2 else ""
+    names = sys.argv[3].split(",") if len(sys.argv) > 3 else NAMES
     for i, fw in enumerate(forwards):
         agg = OrderedDict()
         for name, us in fw:
@@ -43,7 +46,7 @@ def main() -> None:
             a[0] += us
             a[1] += 1
         total = sum(us for _, us in fw)
-        print(f"== {label} {NAMES[i] if i < len(NAMES) else i}: {len(fw)} kernels, {total / 1000:.3f} ms of kernel time")
+        print(f"== {label} {names[i] if i < len(names) else i}: {len(fw)} kernels, {total / 1000:.3f} ms of kernel time")
         for name, (us, n) in sorted(agg.items(), key=lambda kv: -kv[1][0]):
             print(f"   {us / 1000:8.3f} ms  {n:5d} x {us / n:8.2f} us  {name}")
 

@@ -59,6 +59,10 @@ __device__ __forceinline__ void publish_row_amax(const RowParams& p, int t, floa
 // The parameters of either kernel for a batch (the split workspace checked against the plan). Host code.
 RowParams row_params(const PagedAttentionArgs& a, bool only_single, const SplitPlan& plan);
 
+// The FP8-KV tensor-core decode kernel (attention_paged_decode_tc_fp8.cu) on rp's rows over grid (row, KV head,
+// split); bits: decode codes with integer ops (else cvt). Host code; launch_decode_tc chooses it.
+void launch_decode_tc_fp8(const PagedAttentionArgs& a, const RowParams& rp, dim3 grid, bool bits, cudaStream_t stream);
+
 // After the block's W warps left their (max, sum, unnormalized acc) of nh query heads (h0 ..) in shared memory (exp2
 // domain; acc over the Dh dims): the output of row t, or this split's partial and, for the last split to arrive, the
 // merge of all of them. Every thread of the block calls it.

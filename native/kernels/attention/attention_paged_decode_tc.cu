@@ -279,6 +279,10 @@ void launch_decode_tc(const PagedAttentionArgs& a, bool only_single, cudaStream_
   RowParams rp = row_params(a, only_single, plan);
   rp.late_trigger = 0;
   dim3 grid(a.T, a.Hkv, plan.splits);
+  if (a.kv.fp8 && a.decode_tc_fp8_variant != 0) {
+    launch_decode_tc_fp8(a, rp, grid, a.decode_tc_fp8_variant == 2, stream);
+    return;
+  }
   using L = void (*)(const RowParams&, int, dim3, cudaStream_t);
   const L table[2][2][2] = {{{launch_t<ActDtype::F16, 64, false>, launch_t<ActDtype::F16, 64, true>},
                              {launch_t<ActDtype::F16, 128, false>, launch_t<ActDtype::F16, 128, true>}},

@@ -60,6 +60,10 @@ test('latency options: defaults, and bad flags fail before any model loads', () 
     assert.throws(() => resolveLatency(args(o), false), (e: unknown) => (e instanceof OptionError || (e as Error).name === 'CeilingsError') && re.test((e as Error).message));
   bad({ device: 'cuda' }, /no CUDA/);
   bad({ ncu: true }, /--ncu/);
+  assert.deepEqual(options.ncuDecode, [{ batch: 1, context: 128 }, { batch: 64, context: 2048 }]);
+  assert.deepEqual(resolveLatency(args({ ncuDecode: '800:1152' }), false).options.ncuDecode, [{ batch: 800, context: 1152 }]);
+  bad({ ncuDecode: '800x1152' }, /--ncu-decode/);
+  bad({ ncuDecode: '0:128' }, /--ncu-decode/);
   bad({ iters: 0 }, /--iters/);
   bad({ batch: '1,x' }, /--batch/);
   bad({ precision: 'fp4' }, /unknown precision/);

@@ -29,7 +29,8 @@ export function latencyBuilder(y: Argv) {
     .option('ceilings', { type: 'string', describe: 'roofline ceilings JSON from scripts/device/ceilings.py (measured on this GPU); default: the known card\'s measured rates by name, else no ratio' })
     .option('commit', { type: 'string', describe: 'commit recorded in each row (default: this checkout\'s)' })
     .option('seed', { type: 'number', describe: 'token-id seed (default: a fresh one per run)' })
-    .option('ncu', { type: 'boolean', default: false, describe: 'no timing: bracket one prefill 2048, decode b1 ctx128 and b64 ctx2048 (eager) for `ncu --profile-from-start off`' })
+    .option('ncu', { type: 'boolean', default: false, describe: 'no timing: bracket one prefill (--prefill-tokens) and the --ncu-decode steps (eager) for `ncu --profile-from-start off`' })
+    .option('ncu-decode', { type: 'string', default: '1:128,64:2048', describe: 'decode steps captured with --ncu, as BATCH:CONTEXT comma list' })
     .option('out', { type: 'string', describe: 'also write the rows to this .jsonl file (rewritten after each row)' })
     .option('cuda-graphs', { type: 'boolean', default: true, describe: 'replay decode steps as CUDA graphs (--no-cuda-graphs: eager, for comparisons and ncu)' })
     .option('pdl', { type: 'boolean', default: true, describe: 'programmatic dependent launch between kernels (--no-pdl for comparisons)' })
@@ -41,6 +42,15 @@ type LatencyArgs = Awaited<ReturnType<typeof latencyBuilder>['argv']>;
 function positiveInt(v: number, flag: string): number {
   if (!Number.isInteger(v) || v < 1) throw new OptionError(`--${flag} must be a positive integer, got ${v}`);
   return v;
+}
+
+/** --ncu-decode: "B:CTX,B:CTX" -> decode points. */
+export function parseNcuDecode(v: string): { batch: number; context: number }[] {
+  return v.split(',').map((item) => {
+    const m = /^\s*(\d+):(\d+)\s*$/.exec(item);
+    if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new OptionError(`--ncu-decode takes BATCH:CONTEXT pairs (e.g. 800:1152), got "${item}"`);
+    return { batch: Number(m[1]), context: Number(m[2]) };
+  });
 }
 
 /** Flags -> options, checked before any model loads. */
@@ -70,6 +80,7 @@ export function resolveLatency(a: LatencyArgs, cuda: boolean): { options: Latenc
     commit: a.commit ?? gitCommit(),
     seed: a.seed ?? Date.now() % 2 ** 32,
     ncu: a.ncu,
+    ncuDecode: parseNcuDecode(a.ncuDecode ?? '1:128,64:2048'),
     out: a.out,
     cuda: { cudaGraphs: a.cudaGraphs, pdl: a.pdl, fusedDecode: a.fusedDecode },
   };

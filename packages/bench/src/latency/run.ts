@@ -32,6 +32,8 @@ export interface LatencyOptions {
   commit: string;
   seed: number;
   ncu: boolean;
+  /** Decode steps captured with ncu (batch, context). */
+  ncuDecode: { batch: number; context: number }[];
   out?: string;
   /** CUDA engine options (default all on); recorded in each row's recipe.cuda. */
   cuda?: Partial<CudaEngineOptions>;
@@ -155,9 +157,11 @@ export async function runLatency(o: LatencyOptions, log: (m: string) => void, em
       log(`${label}: loaded in ${((Date.now() - t0) / 1000).toFixed(1)} s on ${info.deviceName}; KV ${llm.numKvBlocks} blocks`);
       llm.fillKvRandom(12345);
       if (o.ncu) {
-        // Eager forwards (QB_CUDA_GRAPHS=0 set by the caller), warmed up, then captured in this order: prefill,
-        // decode b1 ctx128, decode b64 ctx2048; each forward ends with the sampling kernel (the summary splits there).
-        const runs = [() => prefillBatch(rng, 2048, V, false), () => decodeBatch(rng, 1, 128, V, false), () => decodeBatch(rng, 64, 2048, V, false)];
+        // Eager forwards (--no-cuda-graphs), warmed up, then captured in this order: the prefill, then the
+        // --ncu-decode steps; each forward ends with the sampling kernel (the summary splits there).
+        const prefillT = o.prefillTokens > 0 ? o.prefillTokens : 2048;
+        const runs = [() => prefillBatch(rng, prefillT, V, false), ...o.ncuDecode.map((d) => () => decodeBatch(rng, d.batch, d.context, V, false))];
+        log(`${label}: ncu forwards: prefill ${prefillT}, ${o.ncuDecode.map((d) => `decode b${d.batch} ctx${d.context}`).join(', ')}`);
         for (const r of runs) for (let i = 0; i < 2; i++) llm.forward(r());
         cudaProfiler(true);
         for (const r of runs) llm.forward(r());
