@@ -60,8 +60,8 @@ __device__ __forceinline__ void publish_row_amax(const RowParams& p, int t, floa
 RowParams row_params(const PagedAttentionArgs& a, bool only_single, const SplitPlan& plan);
 
 // The FP8-KV tensor-core decode kernel (attention_paged_decode_tc_fp8.cu) on rp's rows over grid (row, KV head,
-// split); bits: decode codes with integer ops (else cvt). Host code; launch_decode_tc chooses it.
-void launch_decode_tc_fp8(const PagedAttentionArgs& a, const RowParams& rp, dim3 grid, bool bits, cudaStream_t stream);
+// split); variant: PagedAttentionArgs::decode_tc_fp8_variant (A/B). Host code; launch_decode_tc chooses it.
+void launch_decode_tc_fp8(const PagedAttentionArgs& a, const RowParams& rp, int variant, cudaStream_t stream);
 
 // After the block's W warps left their (max, sum, unnormalized acc) of nh query heads (h0 ..) in shared memory (exp2
 // domain; acc over the Dh dims): the output of row t, or this split's partial and, for the last split to arrive, the
@@ -107,7 +107,7 @@ __device__ __forceinline__ void finish_rows(const RowParams& p, int t, int hc, i
   __syncthreads();
   const int nval = min(p.splits, (ctx + p.split_len - 1) / p.split_len);
   if (threadIdx.x == 0) {
-    int* ticket = p.tickets + (size_t)t * gridDim.y + hc;
+    int* ticket = p.tickets + (size_t)t * (p.H / nh) + hc;  // [T, H / nh] (head groups of nh)
     last = atomicAdd(ticket, 1) == nval - 1;
     if (last) *ticket = 0;  // every split has arrived: zero for the next call
   }

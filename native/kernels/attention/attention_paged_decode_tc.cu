@@ -279,8 +279,8 @@ void launch_decode_tc(const PagedAttentionArgs& a, bool only_single, cudaStream_
   RowParams rp = row_params(a, only_single, plan);
   rp.late_trigger = 0;
   dim3 grid(a.T, a.Hkv, plan.splits);
-  if (a.kv.fp8 && a.decode_tc_fp8_variant != 0) {
-    launch_decode_tc_fp8(a, rp, grid, a.decode_tc_fp8_variant == 2, stream);
+  if (a.kv.fp8 && a.decode_tc_fp8_variant != 5) {
+    launch_decode_tc_fp8(a, rp, a.decode_tc_fp8_variant == 0 ? 1 : a.decode_tc_fp8_variant, stream);
     return;
   }
   using L = void (*)(const RowParams&, int, dim3, cudaStream_t);

@@ -3,16 +3,10 @@
 //
 // The structure of the 16-bit kernel (attention_paged_decode_tc.cu: one block of 4 warps per (row, KV head, context
 // split), the G query heads of the KV head as mma rows, K and V loaded straight into fragments with 16-byte loads,
-// S = Q K^T and O^T += V^T P^T with P^T taken from S's accumulators), with what an FP8 cache changes:
-//   - a warp takes two pages per turn (as many bytes in flight as one 16-bit page) and runs one online-softmax update
-//     over both (one max, one rescale of O per turn);
-//   - the codes are decoded to f16 with integer ops (a code's sign and 7 magnitude bits moved under f16's exponent):
-//     exact, as f16 values code * 2^-8 (f16's exponent bias is 8 above E4M3's; subnormals land on subnormals), the
-//     2^8 folded with k_scale into the score scale and with v_scale into the output. A word of 4 codes gives two
-//     registers, bytes (0, 2) and (1, 3): the contraction over Dh is permuted to match (q is loaded the same way),
-//     and V^T's fragments take their two positions' bytes with one byte permute per two registers.
-// q goes to f16 as well (bf16 activations: exact unless below f16's range). The result is the same as decoding each
-// code with cvt.f16x2.e4m3x2 (BITS = false, the A/B twin) up to the order of the softmax updates.
+// S = Q K^T and O^T += V^T P^T with P^T taken from S's accumulators), with what an FP8 cache changes: a warp takes
+// two pages per turn (as many bytes in flight as one 16-bit page) and runs one online-softmax update over both (one
+// max, one rescale of O per turn); codes are decoded exactly to f16 (cvt.f16x2.e4m3x2; q goes to f16 as well, exact
+// for bf16 activations unless below f16's range), k_scale folded into the score scale and v_scale into the output.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
@@ -30,17 +24,28 @@ constexpr int kPage = 16;  // positions per page (block_size)
 constexpr int kMaxG = 8;   // query heads per KV head: the n8 of the PV product
 constexpr int kPPT = 2;    // pages per warp turn
 
-// 16 bytes of the cache, streamed (read once). Not volatile: the compiler may move it among the mma work.
+// 16 / 8 bytes of the cache, streamed (read once); PF256: with the L2 256-byte prefetch hint (else 128). Not
+// volatile: the compiler may move them among the mma work.
+template <bool PF256>
 __device__ __forceinline__ uint4 ld_stream16(const uint8_t* p) {
   uint4 r;
-  asm("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];"
-      : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
-      : "l"(p));
+  if constexpr (PF256)
+    asm("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];"
+        : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+        : "l"(p));
+  else
+    asm("ld.global.nc.L1::no_allocate.L2::128B.v4.u32 {%0,%1,%2,%3}, [%4];"
+        : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+        : "l"(p));
   return r;
 }
+template <bool PF256>
 __device__ __forceinline__ uint2 ld_stream8(const uint8_t* p) {
   uint2 r;
-  asm("ld.global.nc.L1::no_allocate.L2::256B.v2.u32 {%0,%1}, [%2];" : "=r"(r.x), "=r"(r.y) : "l"(p));
+  if constexpr (PF256)
+    asm("ld.global.nc.L1::no_allocate.L2::256B.v2.u32 {%0,%1}, [%2];" : "=r"(r.x), "=r"(r.y) : "l"(p));
+  else
+    asm("ld.global.nc.L1::no_allocate.L2::128B.v2.u32 {%0,%1}, [%2];" : "=r"(r.x), "=r"(r.y) : "l"(p));
   return r;
 }
 
@@ -52,15 +57,8 @@ __device__ __forceinline__ void mma_f16(float (&c)[4], uint32_t a0, uint32_t a1,
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
-// Codes at bytes 1 and 3 of w -> f16x2 (low half from byte 1) holding code * 2^-8, exact.
-__device__ __forceinline__ uint32_t f8_odd_to_f16x2(uint32_t w) {
-  return (w & 0x80008000u) | ((w & 0x7f007f00u) >> 1);
-}
-// Codes at bytes 0 and 2 of w -> f16x2 (low half from byte 0) holding code * 2^-8, exact.
-__device__ __forceinline__ uint32_t f8_even_to_f16x2(uint32_t w) { return f8_odd_to_f16x2(w << 8); }
-
-// The A/B twin's decode: two codes (the low or high half of a word) -> f16x2 holding the codes' values.
-__device__ __forceinline__ uint32_t f8_cvt_to_f16x2(uint32_t word, int half) {
+// Two FP8 E4M3 codes (the low or high half of a word) -> f16x2, exact.
+__device__ __forceinline__ uint32_t fp8x2_to_f16x2(uint32_t word, int half) {
   const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2((__nv_fp8x2_storage_t)(half ? word >> 16 : word & 0xffffu), __NV_E4M3);
   return *reinterpret_cast<const uint32_t*>(&h);
 }
@@ -76,17 +74,17 @@ __device__ __forceinline__ uint32_t to_f16x2(uint32_t w) {
   }
 }
 
-template <ActDtype A, int DH, bool BITS>
+// HF: grid (KV head, row, split), the KV heads of a row launched together (else (row, KV head, split)).
+template <ActDtype A, int DH, bool HF, bool PF256>
 __global__ void __launch_bounds__(kWarps * 32, 4) decode_tc_fp8_kernel(RowParams p, int G) {
   constexpr int NK = DH / 16;  // k16 chunks of Q K^T; m16 dim tiles of V^T P^T
   constexpr int KC = DH / 64;  // 16-byte K loads per lane per 8-position tile
   constexpr int KW = KC * 4;   // their words
   constexpr int DL = DH / 8;   // V dims per lane (8 lanes of a position)
   constexpr int VW = DL / 4;   // their words per position
-  constexpr float kUnit = BITS ? 256.f : 1.f;  // decoded f16 = code value / kUnit
   __shared__ float sm_m[kWarps][kMaxG], sm_l[kWarps][kMaxG];
   __shared__ __align__(16) float sm_acc[kWarps][kMaxG][DH];
-  const int t = blockIdx.x, kvh = blockIdx.y, split = blockIdx.z;
+  const int t = HF ? blockIdx.y : blockIdx.x, kvh = HF ? blockIdx.x : blockIdx.y, split = blockIdx.z;
   QB_TRACE_START;
   const int s = find_seq(p.seq_starts, p.S, t);
   const int seq_rows = __ldg(p.seq_starts + s + 1) - __ldg(p.seq_starts + s);
@@ -108,11 +106,11 @@ __global__ void __launch_bounds__(kWarps * 32, 4) decode_tc_fp8_kernel(RowParams
   const size_t tok_bytes = (size_t)p.Hkv * DH;
   const uint8_t* kc = static_cast<const uint8_t*>(p.kc) + (size_t)kvh * DH;
   const uint8_t* vc = static_cast<const uint8_t*>(p.vc) + (size_t)kvh * DH;
-  const float sl = p.scale_log2 * kUnit;
+  const float sl = p.scale_log2;
 
   // Q as A fragments a0 (k = 2q, 2q+1) and a2 (k = 2q+8, 2q+9) of rows = heads (rows 8-15 zero). Chunk kk = c*4 + pp
   // contracts the elements c*64 + q*16 + 4*pp + {0..3} that the lane holding position g of a K tile loads as word pp
-  // of its load c: BITS pairs them (0, 2) and (1, 3), the cvt twin (0, 1) and (2, 3).
+  // of its load c, as pairs (0, 1) and (2, 3).
   uint32_t qa[NK][2];
 #pragma unroll
   for (int kk = 0; kk < NK; ++kk) {
@@ -121,8 +119,8 @@ __global__ void __launch_bounds__(kWarps * 32, 4) decode_tc_fp8_kernel(RowParams
     if (g < G) {
       const uint16_t* qrow = p.q + (size_t)t * p.ld_q + (size_t)(h0 + g) * DH + c * 64 + q * 16 + 4 * pp;
       const uint2 w = __ldg(reinterpret_cast<const uint2*>(qrow));
-      qa[kk][0] = to_f16x2<A>(BITS ? __byte_perm(w.x, w.y, 0x5410) : w.x);
-      qa[kk][1] = to_f16x2<A>(BITS ? __byte_perm(w.x, w.y, 0x7632) : w.y);
+      qa[kk][0] = to_f16x2<A>(w.x);
+      qa[kk][1] = to_f16x2<A>(w.y);
     }
   }
   float o[NK][4];  // O^T tile j: (dim g*DL + 2j, heads 2q / 2q+1), (dim g*DL + 2j + 1, heads 2q / 2q+1)
@@ -146,7 +144,7 @@ __global__ void __launch_bounds__(kWarps * 32, 4) decode_tc_fp8_kernel(RowParams
         const bool ok = page_ok && base + off < hi;
 #pragma unroll
         for (int c = 0; c < KC; ++c) {
-          const uint4 r = ok ? ld_stream16(kc + (pbase + off) * tok_bytes + c * 64 + q * 16) : make_uint4(0, 0, 0, 0);
+          const uint4 r = ok ? ld_stream16<PF256>(kc + (pbase + off) * tok_bytes + c * 64 + q * 16) : make_uint4(0, 0, 0, 0);
           kw[u][nt][c * 4] = r.x;
           kw[u][nt][c * 4 + 1] = r.y;
           kw[u][nt][c * 4 + 2] = r.z;
@@ -159,14 +157,14 @@ __global__ void __launch_bounds__(kWarps * 32, 4) decode_tc_fp8_kernel(RowParams
         const bool ok = page_ok && base + off < hi;
         const uint8_t* src = vc + (pbase + off) * tok_bytes + g * DL;
         if constexpr (VW == 4) {
-          const uint4 x = ok ? ld_stream16(src) : make_uint4(0, 0, 0, 0);
+          const uint4 x = ok ? ld_stream16<PF256>(src) : make_uint4(0, 0, 0, 0);
           vw[u][r][0] = x.x;
           vw[u][r][1] = x.y;
           vw[u][r][2] = x.z;
           vw[u][r][3] = x.w;
         } else {
           static_assert(VW == 2, "Dh 64 or 128");
-          const uint2 x = ok ? ld_stream8(src) : make_uint2(0, 0);
+          const uint2 x = ok ? ld_stream8<PF256>(src) : make_uint2(0, 0);
           vw[u][r][0] = x.x;
           vw[u][r][1] = x.y;
         }
@@ -182,9 +180,7 @@ __global__ void __launch_bounds__(kWarps * 32, 4) decode_tc_fp8_kernel(RowParams
 #pragma unroll
         for (int kk = 0; kk < NK; ++kk) {
           const uint32_t w = kw[u][nt][kk];  // word kk % 4 of load kk / 4
-          const uint32_t b0 = BITS ? f8_even_to_f16x2(w) : f8_cvt_to_f16x2(w, 0);
-          const uint32_t b1 = BITS ? f8_odd_to_f16x2(w) : f8_cvt_to_f16x2(w, 1);
-          mma_f16(sc[u][nt], qa[kk][0], 0u, qa[kk][1], 0u, b0, b1);
+          mma_f16(sc[u][nt], qa[kk][0], 0u, qa[kk][1], 0u, fp8x2_to_f16x2(w, 0), fp8x2_to_f16x2(w, 1));
         }
       }
     // One online-softmax update of head g over the turn (lanes of a quad hold its positions, 4 per page each).
@@ -233,29 +229,17 @@ __global__ void __launch_bounds__(kWarps * 32, 4) decode_tc_fp8_kernel(RowParams
       if (u > 0 && !two) break;
 #pragma unroll
       for (int j = 0; j < NK; ++j) {
-        uint32_t a0, a1, a2, a3;
-        if constexpr (BITS) {
-          const uint32_t sel = (j & 1) ? 0x7632u : 0x5410u;  // the word's dims (0, 1) or (2, 3), two positions
-          const uint32_t t01 = __byte_perm(vw[u][0][j >> 1], vw[u][1][j >> 1], sel);
-          const uint32_t t23 = __byte_perm(vw[u][2][j >> 1], vw[u][3][j >> 1], sel);
-          a0 = f8_even_to_f16x2(t01);
-          a1 = f8_odd_to_f16x2(t01);
-          a2 = f8_even_to_f16x2(t23);
-          a3 = f8_odd_to_f16x2(t23);
-        } else {
-          const uint32_t x0 = f8_cvt_to_f16x2(vw[u][0][j >> 1], j & 1), x1 = f8_cvt_to_f16x2(vw[u][1][j >> 1], j & 1);
-          const uint32_t y0 = f8_cvt_to_f16x2(vw[u][2][j >> 1], j & 1), y1 = f8_cvt_to_f16x2(vw[u][3][j >> 1], j & 1);
-          a0 = __byte_perm(x0, x1, 0x5410);
-          a1 = __byte_perm(x0, x1, 0x7632);
-          a2 = __byte_perm(y0, y1, 0x5410);
-          a3 = __byte_perm(y0, y1, 0x7632);
-        }
+        // dims (2j, 2j+1) of the lane's DL at positions 2q, 2q+1, 2q+8, 2q+9
+        const uint32_t x0 = fp8x2_to_f16x2(vw[u][0][j >> 1], j & 1), x1 = fp8x2_to_f16x2(vw[u][1][j >> 1], j & 1);
+        const uint32_t y0 = fp8x2_to_f16x2(vw[u][2][j >> 1], j & 1), y1 = fp8x2_to_f16x2(vw[u][3][j >> 1], j & 1);
+        const uint32_t a0 = __byte_perm(x0, x1, 0x5410), a1 = __byte_perm(x0, x1, 0x7632);
+        const uint32_t a2 = __byte_perm(y0, y1, 0x5410), a3 = __byte_perm(y0, y1, 0x7632);
         mma_f16(o[j], a0, a1, a2, a3, pb[u][0], pb[u][1]);
       }
     }
   }
   QB_TRACE_MARK(2);
-  // Warp results to shared memory: head g's (max, sum) from its quad; O^T columns 2q, 2q + 1 (times kUnit) as rows.
+  // Warp results to shared memory: head g's (max, sum) from its quad; O^T columns 2q, 2q + 1 as rows of sm_acc.
   l_run += __shfl_xor_sync(0xffffffffu, l_run, 1);
   l_run += __shfl_xor_sync(0xffffffffu, l_run, 2);
   if (q == 0 && g < G) {
@@ -265,9 +249,9 @@ __global__ void __launch_bounds__(kWarps * 32, 4) decode_tc_fp8_kernel(RowParams
 #pragma unroll
   for (int j = 0; j < NK; ++j) {
     const int d = g * DL + 2 * j;
-    if (2 * q < G) *reinterpret_cast<float2*>(&sm_acc[warp][2 * q][d]) = make_float2(o[j][0] * kUnit, o[j][2] * kUnit);
+    if (2 * q < G) *reinterpret_cast<float2*>(&sm_acc[warp][2 * q][d]) = make_float2(o[j][0], o[j][2]);
     if (2 * q + 1 < G)
-      *reinterpret_cast<float2*>(&sm_acc[warp][2 * q + 1][d]) = make_float2(o[j][1] * kUnit, o[j][3] * kUnit);
+      *reinterpret_cast<float2*>(&sm_acc[warp][2 * q + 1][d]) = make_float2(o[j][1], o[j][3]);
   }
   __syncthreads();
   QB_TRACE_MARK(5);
@@ -275,23 +259,37 @@ __global__ void __launch_bounds__(kWarps * 32, 4) decode_tc_fp8_kernel(RowParams
   QB_TRACE_FLUSH(p.trace, p.trace_tag);
 }
 
-template <ActDtype A, int DH, bool BITS>
-void launch_t(const RowParams& rp, int G, dim3 grid, cudaStream_t st) {
+template <ActDtype A, int DH, bool HF, bool PF256>
+void launch_t(const RowParams& rp, int G, int T, int Hkv, cudaStream_t st) {
   constexpr const char* kName = "paged_attention (tensor-core decode, FP8 KV)";
-  launch_pdl(kName, decode_tc_fp8_kernel<A, DH, BITS>, grid, kWarps * 32, 0, st, rp, G);
+  const dim3 grid = HF ? dim3(Hkv, T, rp.splits) : dim3(T, Hkv, rp.splits);
+  launch_pdl(kName, decode_tc_fp8_kernel<A, DH, HF, PF256>, grid, kWarps * 32, 0, st, rp, G);
   check_launch(kName);
+}
+
+template <ActDtype A, int DH>
+void launch_v(const RowParams& rp, int G, int T, int Hkv, int variant, cudaStream_t st) {
+  switch (variant) {
+    case 1: launch_t<A, DH, false, true>(rp, G, T, Hkv, st); break;
+    case 2: launch_t<A, DH, true, true>(rp, G, T, Hkv, st); break;
+    case 3: launch_t<A, DH, false, false>(rp, G, T, Hkv, st); break;
+    default: launch_t<A, DH, true, false>(rp, G, T, Hkv, st); break;
+  }
 }
 
 }  // namespace
 
-void launch_decode_tc_fp8(const PagedAttentionArgs& a, const RowParams& rp, dim3 grid, bool bits, cudaStream_t stream) {
+// variant 1: grid (row, KV head), L2 256-byte prefetch; 2: (KV head, row), 256; 3: (row, KV head), 128; 4: (KV head,
+// row), 128.
+void launch_decode_tc_fp8(const PagedAttentionArgs& a, const RowParams& rp, int variant, cudaStream_t stream) {
   const int G = a.H / a.Hkv;
-  using L = void (*)(const RowParams&, int, dim3, cudaStream_t);
-  const L table[2][2][2] = {{{launch_t<ActDtype::F16, 64, false>, launch_t<ActDtype::F16, 64, true>},
-                             {launch_t<ActDtype::F16, 128, false>, launch_t<ActDtype::F16, 128, true>}},
-                            {{launch_t<ActDtype::BF16, 64, false>, launch_t<ActDtype::BF16, 64, true>},
-                             {launch_t<ActDtype::BF16, 128, false>, launch_t<ActDtype::BF16, 128, true>}}};
-  table[a.act == ActDtype::BF16][a.Dh == 128][bits](rp, G, grid, stream);
+  if (a.act == ActDtype::BF16) {
+    if (a.Dh == 128) launch_v<ActDtype::BF16, 128>(rp, G, a.T, a.Hkv, variant, stream);
+    else launch_v<ActDtype::BF16, 64>(rp, G, a.T, a.Hkv, variant, stream);
+  } else {
+    if (a.Dh == 128) launch_v<ActDtype::F16, 128>(rp, G, a.T, a.Hkv, variant, stream);
+    else launch_v<ActDtype::F16, 64>(rp, G, a.T, a.Hkv, variant, stream);
+  }
 }
 
 }  // namespace qb::cuda::attn

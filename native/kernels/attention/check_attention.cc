@@ -47,6 +47,7 @@ struct KvCase {
   qb::cuda::DecodeKernel decode = qb::cuda::DecodeKernel::Auto;
   int fp8_variant = 0;  // PagedAttentionArgs::decode_tc_fp8_variant (A/B)
 };
+const char* const kFp8VariantName[] = {"", " v1", " v2-headsfast", " v3-pf128", " v4-headsfast-pf128", " v5-shared"};
 const char* decode_name(qb::cuda::DecodeKernel k) {
   return k == qb::cuda::DecodeKernel::RowWise ? " rowwise" : k == qb::cuda::DecodeKernel::TensorCore ? " tc" : "";
 }
@@ -189,7 +190,7 @@ void check_attention_case(Harness& h, const char* label, const std::vector<SeqSp
   }
   char name[160];
   std::snprintf(name, sizeof name, "paged_attention %s%s%s%s %s Dh=%d H=%d Hkv=%d T=%d S=%d", label,
-                kv.fp8 ? " kv-fp8" : "", decode_name(kv.decode), kv.fp8_variant ? (kv.fp8_variant == 1 ? " v1" : " v2") : "",
+                kv.fp8 ? " kv-fp8" : "", decode_name(kv.decode), kFp8VariantName[kv.fp8_variant],
                 dtype_name(d), Dh, H, Hkv, T, b.S);
   if (!err.empty()) {
     h.record(name, false, "error: " + err);
@@ -442,7 +443,7 @@ void check_attention(Harness& h) {
           }
         }
   // The FP8-KV tensor-core decode A/B variants (attention_paged_decode_tc_fp8.cu), forced on the same cases.
-  for (int v : {1, 2})
+  for (int v : {2, 5})  // 1 (= 0) ran above; 3 and 4 differ from 1 and 2 by the L2 prefetch hint only
     for (ActDtype d : {ActDtype::BF16, ActDtype::F16})
       for (const Dims& m : dims) {
         if (m.Dh < 64) continue;
@@ -555,7 +556,7 @@ void bench_case(Harness& h, const std::string& label, const std::vector<SeqSpec>
   if (maxq == 1 && kv.decode == qb::cuda::DecodeKernel::RowWise) kernel = "rowwise-splitkv";
   if (maxq == 1 && kv.decode == qb::cuda::DecodeKernel::TensorCore) kernel = "tc-decode";
   if (kv.fp8) kernel += " kv-fp8";
-  if (kv.fp8_variant) kernel += kv.fp8_variant == 1 ? " v1" : " v2";
+  kernel += kFp8VariantName[kv.fp8_variant];
   add_bench_row(h, "paged_attention", "bf16", label, kernel, us, bytes, flops, h.ceil.bf16);
 }
 
@@ -574,7 +575,7 @@ void bench_attention(Harness& h) {
           bench_case(h, "decode B=" + std::to_string(B) + " ctx=" + std::to_string(C), seqs, seed,
                      KvCase{f8, 1.0f, 1.0f, dk});
           if (f8 && dk == DecodeKernel::TensorCore && B >= 16)  // the FP8 A/B variants on the same caches
-            for (int v : {1, 2})
+            for (int v : {2, 3, 4, 5})
               bench_case(h, "decode B=" + std::to_string(B) + " ctx=" + std::to_string(C), seqs, seed,
                          KvCase{f8, 1.0f, 1.0f, dk, v});
           ++seed;
