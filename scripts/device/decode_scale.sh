@@ -62,9 +62,10 @@ if has profile; then  # per-kernel device time (ncu) of an eager decode step at 
     --kv-cache-dtype fp8 --prefill-tokens 2048 >"$D/profile.log" 2>&1
   stamp "profile rc=$?"; grep -E "^==|^ " "$D/profile.log" | head -60
 fi
-if has lat800; then  # the decode step (CUDA graph) at the peer protocol's batch and mean context, FP8 KV
+if has lat800; then  # the decode step (CUDA graph) at the peer protocol's batch and mean context, and b256 ctx 2048, FP8 KV
   stamp lat800
   lat b800 --kv-cache-dtype fp8 --batch 800 --context 1152 --iters 10
+  lat b256_fp8kv --kv-cache-dtype fp8 --batch 256 --context 2048 --iters 10
 fi
 peer() {  # precision, max batch, prompts
   stamp "peer $1"

@@ -61,9 +61,6 @@ struct PagedAttentionArgs {
   unsigned long long* trace = nullptr;  // block timeline trace (trace.cuh; only a -DQB_TRACE build writes it)
   int trace_tag = 0;
   DecodeKernel decode_kernel = DecodeKernel::Auto;
-  // A/B of the FP8-KV tensor-core decode kernels (kernel bench and checks only; the model leaves 0 = variant 1):
-  // 1-4 attention_paged_decode_tc_fp8.cu (launch_decode_tc_fp8 names them), 5 the kernel shared with 16-bit KV.
-  int decode_tc_fp8_variant = 0;
 };
 size_t paged_attention_workspace_bytes(int T, int H, int Dh, int max_context);
 void paged_attention(const PagedAttentionArgs& a, cudaStream_t stream);

@@ -59,14 +59,15 @@ __device__ __forceinline__ void publish_row_amax(const RowParams& p, int t, floa
 // The parameters of either kernel for a batch (the split workspace checked against the plan). Host code.
 RowParams row_params(const PagedAttentionArgs& a, bool only_single, const SplitPlan& plan);
 
-// The FP8-KV tensor-core decode kernel (attention_paged_decode_tc_fp8.cu) on rp's rows over grid (row, KV head,
-// split); variant: PagedAttentionArgs::decode_tc_fp8_variant (A/B). Host code; launch_decode_tc chooses it.
-void launch_decode_tc_fp8(const PagedAttentionArgs& a, const RowParams& rp, int variant, cudaStream_t stream);
+// The FP8-KV tensor-core decode kernel (attention_paged_decode_tc_fp8.cu) on rp's rows. Host code; launch_decode_tc
+// chooses it.
+void launch_decode_tc_fp8(const PagedAttentionArgs& a, const RowParams& rp, cudaStream_t stream);
 
 // After the block's W warps left their (max, sum, unnormalized acc) of nh query heads (h0 ..) in shared memory (exp2
 // domain; acc over the Dh dims): the output of row t, or this split's partial and, for the last split to arrive, the
-// merge of all of them. Every thread of the block calls it.
-template <ActDtype A, int DH, int GC, int W>
+// merge of all of them. hc: the block's head group, of gridDim.y per row (HX: of gridDim.x, a grid with the head
+// groups along x), the split tickets' index. Every thread of the block calls it.
+template <ActDtype A, int DH, int GC, int W, bool HX = false>
 __device__ __forceinline__ void finish_rows(const RowParams& p, int t, int hc, int h0, int nh, int split, int ctx,
                                             const float (&sm_m)[W][GC], const float (&sm_l)[W][GC],
                                             const float (&sm_acc)[W][GC][DH]) {
@@ -107,7 +108,7 @@ __device__ __forceinline__ void finish_rows(const RowParams& p, int t, int hc, i
   __syncthreads();
   const int nval = min(p.splits, (ctx + p.split_len - 1) / p.split_len);
   if (threadIdx.x == 0) {
-    int* ticket = p.tickets + (size_t)t * (p.H / nh) + hc;  // [T, H / nh] (head groups of nh)
+    int* ticket = p.tickets + (size_t)t * (HX ? gridDim.x : gridDim.y) + hc;
     last = atomicAdd(ticket, 1) == nval - 1;
     if (last) *ticket = 0;  // every split has arrived: zero for the next call
   }

@@ -1,23 +1,21 @@
-// Tensor-core paged attention for decode rows at large batch (mma.sync m16n8k16, fp32 accumulate), over a 16-bit or
-// an FP8 KV cache. Twin: cpu::attention_paged.
+// Tensor-core paged attention for decode rows at large batch (mma.sync m16n8k16, fp32 accumulate) over a 16-bit KV
+// cache; an FP8 cache goes to attention_paged_decode_tc_fp8.cu (launch_decode_tc chooses). Twin: cpu::attention_paged.
 //
 // One block (4 warps) per (row, KV head, context split) with all G = H / Hkv query heads of that KV head (GQA: K and V
-// are read once per KV head). A warp takes whole pages of the split in turn (16 positions, the cache's block size;
-// with FP8 two pages per turn, so a warp keeps as many bytes in flight) and loads their K and V straight from global
-// memory into mma fragments with 16-byte loads (no shared memory, no transposes):
+// are read once per KV head). A warp takes whole pages of the split in turn (16 positions, the cache's block size) and
+// loads their K and V straight from global memory into mma fragments with 16-byte loads (no shared memory, no
+// transposes):
 //   S (heads x 8 positions) = Q K^T      A = Q (rows = the G <= 8 heads, rows G.. zero), B = K;
 //   O^T (16 dims x heads)   += V^T P^T   A = V^T, B = P^T, which is S's accumulator (rows 0-7) as it lies.
 // The contraction over Dh is permuted (the same permutation for q and k) and the dims of V are assigned to lanes so
 // that each lane reads 16 contiguous bytes of a position; the output dims are put back in order when stored. V^T's
-// fragments pair two positions of one dim: one byte permute per register. FP8 codes are decoded exactly to f16 (q then
-// goes to f16 as well), k_scale folded into the score scale and v_scale into the normalization (fp32). Online softmax
-// in fp32 (exp2 domain), P rounded to the mma type and the sum taken over the rounded P (as the prefill kernel).
+// fragments pair two positions of one dim: one byte permute per register. Online softmax in fp32 (exp2 domain), P
+// rounded to the act type and the sum taken over the rounded P (as the prefill kernel).
 // Warps, then splits, merge as the row-wise kernel's do (finish_rows, attention_decode_common.cuh).
 //
 // The row-wise kernel (attention_paged_decode.cu) keeps the small batches: its latency path is tuned for batch 1.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
-#include <cuda_fp8.h>
 
 #include "kernels/attention/attention_decode_common.cuh"
 #include "kernels/common/mma.cuh"
@@ -52,38 +50,19 @@ __device__ __forceinline__ void load_words(const uint8_t* p, uint32_t (&w)[NW]) 
   }
 }
 
-// Two FP8 E4M3 codes (the low or high half of a word) -> f16x2, exact.
-__device__ __forceinline__ uint32_t fp8x2_to_f16x2(uint32_t word, int half) {
-  const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2((__nv_fp8x2_storage_t)(half ? word >> 16 : word & 0xffffu), __NV_E4M3);
-  return *reinterpret_cast<const uint32_t*>(&h);
-}
-
-// Two act values (a word of the q row) as the mma type: as they are, or bf16 -> f16 (FP8 KV with bf16 activations).
-template <ActDtype A, ActDtype M>
-__device__ __forceinline__ uint32_t to_mma_type(uint32_t w) {
-  if constexpr (A == M) {
-    return w;
-  } else {
-    const float2 f = make_float2(__uint_as_float(w << 16), __uint_as_float(w & 0xffff0000u));
-    const __half2 h = __float22half2_rn(f);
-    return *reinterpret_cast<const uint32_t*>(&h);
-  }
-}
-
 // Registers bounded for 4 resident blocks per SM (128; Dh 128 spills 20-96 bytes): 16 warps per SM keep enough loads
 // in flight. H200, B=256 ctx=2048, one layer: 520.6 us (4.13 TB/s) vs 767.4 us (2.80 TB/s) with the compiler's
-// unbounded 168 registers (3 blocks); FP8 KV 359.6 vs 388.9 us (dev/README.md).
-template <ActDtype A, int DH, bool F8>
+// unbounded 168 registers (3 blocks) (dev/README.md).
+template <ActDtype A, int DH>
 __global__ void __launch_bounds__(kWarps * 32, 4) decode_tc_kernel(RowParams p, int G) {
-  constexpr ActDtype M = (F8 || A == ActDtype::F16) ? ActDtype::F16 : ActDtype::BF16;  // mma input type
-  constexpr int EB = F8 ? 1 : 2;          // cache bytes per element
+  constexpr int EB = 2;                   // cache bytes per element
   constexpr int E = 16 / EB;              // elements per 16-byte load
   constexpr int NK = DH / 16;             // k16 chunks of Q K^T; m16 dim tiles of V^T P^T
   constexpr int KC = DH / (4 * E);        // 16-byte K loads per lane per 8-position tile
   constexpr int KW = KC * 4;              // their words
   constexpr int DL = DH / 8;              // V dims per lane (8 lanes of a position)
   constexpr int VW = DL * EB / 4;         // their words per position
-  constexpr int PPT = F8 ? 2 : 1;         // pages per warp turn
+  constexpr int PPT = 1;                  // pages per warp turn (the loop keeps the code of session 10's measurements)
   __shared__ float sm_m[kWarps][kMaxG], sm_l[kWarps][kMaxG];
   __shared__ __align__(16) float sm_acc[kWarps][kMaxG][DH];
   const int t = blockIdx.x, kvh = blockIdx.y, split = blockIdx.z;
@@ -119,8 +98,8 @@ __global__ void __launch_bounds__(kWarps * 32, 4) decode_tc_kernel(RowParams p, 
     qa[kk][1] = qa[kk][3] = 0u;
     if (g < G) {
       const uint16_t* qrow = p.q + (size_t)t * p.ld_q + (size_t)(h0 + g) * DH + c * 4 * E + q * E + 4 * pp;
-      qa[kk][0] = to_mma_type<A, M>(__ldg(reinterpret_cast<const uint32_t*>(qrow)));
-      qa[kk][2] = to_mma_type<A, M>(__ldg(reinterpret_cast<const uint32_t*>(qrow + 2)));
+      qa[kk][0] = __ldg(reinterpret_cast<const uint32_t*>(qrow));
+      qa[kk][2] = __ldg(reinterpret_cast<const uint32_t*>(qrow + 2));
     } else {
       qa[kk][0] = qa[kk][2] = 0u;
     }
@@ -180,15 +159,7 @@ __global__ void __launch_bounds__(kWarps * 32, 4) decode_tc_kernel(RowParams p, 
 #pragma unroll
         for (int kk = 0; kk < NK; ++kk) {
           const int c = kk / (E / 4), pp = kk % (E / 4);
-          uint32_t b0, b1;
-          if constexpr (F8) {
-            b0 = fp8x2_to_f16x2(kw[u][nt][c * 4 + pp], 0);
-            b1 = fp8x2_to_f16x2(kw[u][nt][c * 4 + pp], 1);
-          } else {
-            b0 = kw[u][nt][c * 4 + 2 * pp];
-            b1 = kw[u][nt][c * 4 + 2 * pp + 1];
-          }
-          dev::mma16816<M>(sc[nt], qa[kk], b0, b1);
+          dev::mma16816<A>(sc[nt], qa[kk], kw[u][nt][c * 4 + 2 * pp], kw[u][nt][c * 4 + 2 * pp + 1]);
         }
       }
       // Online softmax of head g over the page (lanes of a quad hold its 16 positions, 4 each).
@@ -207,7 +178,7 @@ __global__ void __launch_bounds__(kWarps * 32, 4) decode_tc_kernel(RowParams p, 
       m_run = m_new;
       float e0 = dev::fast_exp2(x[0] - mu), e1 = dev::fast_exp2(x[1] - mu);
       float e2 = dev::fast_exp2(x[2] - mu), e3 = dev::fast_exp2(x[3] - mu);
-      const uint32_t pb0 = dev::pack_round<M>(e0, e1), pb1 = dev::pack_round<M>(e2, e3);
+      const uint32_t pb0 = dev::pack_round<A>(e0, e1), pb1 = dev::pack_round<A>(e2, e3);
       l_run = l_run * corr + (e0 + e1) + (e2 + e3);
       // Rescale O^T: its columns are heads 2q and 2q + 1, whose factors live in the lanes of rows 2q and 2q + 1.
       const float ca = __shfl_sync(0xffffffffu, corr, (2 * q) * 4);
@@ -215,25 +186,15 @@ __global__ void __launch_bounds__(kWarps * 32, 4) decode_tc_kernel(RowParams p, 
       // O^T += V^T P^T, one m16 dim tile at a time: A = V^T (dims g*DL + 2j | +1, positions 2q.. of the page).
 #pragma unroll
       for (int j = 0; j < NK; ++j) {
-        uint32_t x0, x1, y0, y1;  // dims (2j, 2j+1) of the lane's DL at positions 2q, 2q+1, 2q+8, 2q+9
-        if constexpr (F8) {
-          x0 = fp8x2_to_f16x2(vw[u][0][j >> 1], j & 1);
-          x1 = fp8x2_to_f16x2(vw[u][1][j >> 1], j & 1);
-          y0 = fp8x2_to_f16x2(vw[u][2][j >> 1], j & 1);
-          y1 = fp8x2_to_f16x2(vw[u][3][j >> 1], j & 1);
-        } else {
-          x0 = vw[u][0][j];
-          x1 = vw[u][1][j];
-          y0 = vw[u][2][j];
-          y1 = vw[u][3][j];
-        }
+        // dims (2j, 2j+1) of the lane's DL at positions 2q, 2q+1 (x0, x1) and 2q+8, 2q+9 (y0, y1)
+        const uint32_t x0 = vw[u][0][j], x1 = vw[u][1][j], y0 = vw[u][2][j], y1 = vw[u][3][j];
         const uint32_t a[4] = {__byte_perm(x0, x1, 0x5410), __byte_perm(x0, x1, 0x7632),
                                __byte_perm(y0, y1, 0x5410), __byte_perm(y0, y1, 0x7632)};
         o[j][0] *= ca;
         o[j][1] *= cb;
         o[j][2] *= ca;
         o[j][3] *= cb;
-        dev::mma16816<M>(o[j], a, pb0, pb1);
+        dev::mma16816<A>(o[j], a, pb0, pb1);
       }
     }
   }
@@ -257,10 +218,10 @@ __global__ void __launch_bounds__(kWarps * 32, 4) decode_tc_kernel(RowParams p, 
   QB_TRACE_FLUSH(p.trace, p.trace_tag);
 }
 
-template <ActDtype A, int DH, bool F8>
+template <ActDtype A, int DH>
 void launch_t(const RowParams& rp, int G, dim3 grid, cudaStream_t st) {
   constexpr const char* kName = "paged_attention (tensor-core decode)";
-  launch_pdl(kName, decode_tc_kernel<A, DH, F8>, grid, kWarps * 32, 0, st, rp, G);
+  launch_pdl(kName, decode_tc_kernel<A, DH>, grid, kWarps * 32, 0, st, rp, G);
   check_launch(kName);
 }
 
@@ -278,17 +239,15 @@ void launch_decode_tc(const PagedAttentionArgs& a, bool only_single, cudaStream_
   const SplitPlan plan = plan_splits((long)a.T * a.Hkv, a.max_context);
   RowParams rp = row_params(a, only_single, plan);
   rp.late_trigger = 0;
-  dim3 grid(a.T, a.Hkv, plan.splits);
-  if (a.kv.fp8 && a.decode_tc_fp8_variant != 5) {
-    launch_decode_tc_fp8(a, rp, a.decode_tc_fp8_variant == 0 ? 1 : a.decode_tc_fp8_variant, stream);
+  if (a.kv.fp8) {
+    launch_decode_tc_fp8(a, rp, stream);
     return;
   }
+  const dim3 grid(a.T, a.Hkv, plan.splits);
   using L = void (*)(const RowParams&, int, dim3, cudaStream_t);
-  const L table[2][2][2] = {{{launch_t<ActDtype::F16, 64, false>, launch_t<ActDtype::F16, 64, true>},
-                             {launch_t<ActDtype::F16, 128, false>, launch_t<ActDtype::F16, 128, true>}},
-                            {{launch_t<ActDtype::BF16, 64, false>, launch_t<ActDtype::BF16, 64, true>},
-                             {launch_t<ActDtype::BF16, 128, false>, launch_t<ActDtype::BF16, 128, true>}}};
-  table[a.act == ActDtype::BF16][a.Dh == 128][a.kv.fp8](rp, G, grid, stream);
+  const L table[2][2] = {{launch_t<ActDtype::F16, 64>, launch_t<ActDtype::F16, 128>},
+                         {launch_t<ActDtype::BF16, 64>, launch_t<ActDtype::BF16, 128>}};
+  table[a.act == ActDtype::BF16][a.Dh == 128](rp, G, grid, stream);
 }
 
 }  // namespace qb::cuda::attn

@@ -45,9 +45,7 @@ struct KvCase {
   bool fp8 = false;
   float k_scale = 1.0f, v_scale = 1.0f;
   qb::cuda::DecodeKernel decode = qb::cuda::DecodeKernel::Auto;
-  int fp8_variant = 0;  // PagedAttentionArgs::decode_tc_fp8_variant (A/B)
 };
-const char* const kFp8VariantName[] = {"", " v1", " v2-headsfast", " v3-pf128", " v4-headsfast-pf128", " v5-shared"};
 const char* decode_name(qb::cuda::DecodeKernel k) {
   return k == qb::cuda::DecodeKernel::RowWise ? " rowwise" : k == qb::cuda::DecodeKernel::TensorCore ? " tc" : "";
 }
@@ -173,7 +171,6 @@ void check_attention_case(Harness& h, const char* label, const std::vector<SeqSp
   a.kv.k_scale = kv.k_scale;
   a.kv.v_scale = kv.v_scale;
   a.decode_kernel = kv.decode;
-  a.decode_tc_fp8_variant = kv.fp8_variant;
   // Decode-only batches (the row-wise kernels): each row's published absmax too (o's QuantLoadResidual scale).
   const bool amax = b.max_q_len == 1;
   DevBuf amd(std::max<size_t>((size_t)T * 4, 16));
@@ -189,9 +186,8 @@ void check_attention_case(Harness& h, const char* label, const std::vector<SeqSp
     err = e.what();
   }
   char name[160];
-  std::snprintf(name, sizeof name, "paged_attention %s%s%s%s %s Dh=%d H=%d Hkv=%d T=%d S=%d", label,
-                kv.fp8 ? " kv-fp8" : "", decode_name(kv.decode), kFp8VariantName[kv.fp8_variant],
-                dtype_name(d), Dh, H, Hkv, T, b.S);
+  std::snprintf(name, sizeof name, "paged_attention %s%s%s %s Dh=%d H=%d Hkv=%d T=%d S=%d", label,
+                kv.fp8 ? " kv-fp8" : "", decode_name(kv.decode), dtype_name(d), Dh, H, Hkv, T, b.S);
   if (!err.empty()) {
     h.record(name, false, "error: " + err);
     return;
@@ -442,18 +438,6 @@ void check_attention(Harness& h) {
             check_attention_case(h, "chunks", chunks, m.H, m.Hkv, m.Dh, d, kv);
           }
         }
-  // The FP8-KV tensor-core decode A/B variants (attention_paged_decode_tc_fp8.cu), forced on the same cases.
-  for (int v : {2, 5})  // 1 (= 0) ran above; 3 and 4 differ from 1 and 2 by the L2 prefetch hint only
-    for (ActDtype d : {ActDtype::BF16, ActDtype::F16})
-      for (const Dims& m : dims) {
-        if (m.Dh < 64) continue;
-        const KvCase kv{true, 0.021f, 0.013f, DecodeKernel::TensorCore, v};
-        check_attention_case(h, "decode", decode, m.H, m.Hkv, m.Dh, d, kv);
-        check_attention_case(h, "mixed", mixed, m.H, m.Hkv, m.Dh, d, kv);
-        check_attention_case(h, "single", single_long, m.H, m.Hkv, m.Dh, d, kv);
-        check_attention_case(h, "single", single_first, m.H, m.Hkv, m.Dh, d, kv);
-        check_attention_case(h, "big-decode", big, m.H, m.Hkv, m.Dh, d, kv);
-      }
   for (bool f8 : {false, true})  // row-wise forced on the big batch (the Auto rule's other side)
     check_attention_case(h, "big-decode", big, 32, 8, 128, ActDtype::BF16,
                          KvCase{f8, f8 ? 0.021f : 1.0f, f8 ? 0.013f : 1.0f, DecodeKernel::RowWise});
@@ -543,7 +527,6 @@ void bench_case(Harness& h, const std::string& label, const std::vector<SeqSpec>
   a.tickets = tickets.as<int>();
   a.kv.fp8 = kv.fp8;
   a.decode_kernel = kv.decode;
-  a.decode_tc_fp8_variant = kv.fp8_variant;
   auto launch = [&](int i) {
     qb::cuda::PagedAttentionArgs b = a;
     b.block_tables = bts[i % copies].as<int32_t>();
@@ -556,7 +539,6 @@ void bench_case(Harness& h, const std::string& label, const std::vector<SeqSpec>
   if (maxq == 1 && kv.decode == qb::cuda::DecodeKernel::RowWise) kernel = "rowwise-splitkv";
   if (maxq == 1 && kv.decode == qb::cuda::DecodeKernel::TensorCore) kernel = "tc-decode";
   if (kv.fp8) kernel += " kv-fp8";
-  kernel += kFp8VariantName[kv.fp8_variant];
   add_bench_row(h, "paged_attention", "bf16", label, kernel, us, bytes, flops, h.ceil.bf16);
 }
 
@@ -572,13 +554,8 @@ void bench_attention(Harness& h) {
       for (bool f8 : {false, true}) {
         for (DecodeKernel dk : {DecodeKernel::RowWise, DecodeKernel::TensorCore}) {
           std::vector<SeqSpec> seqs(B, SeqSpec{C - 1, 1});
-          bench_case(h, "decode B=" + std::to_string(B) + " ctx=" + std::to_string(C), seqs, seed,
+          bench_case(h, "decode B=" + std::to_string(B) + " ctx=" + std::to_string(C), seqs, seed++,
                      KvCase{f8, 1.0f, 1.0f, dk});
-          if (f8 && dk == DecodeKernel::TensorCore && B >= 16)  // the FP8 A/B variants on the same caches
-            for (int v : {2, 3, 4, 5})
-              bench_case(h, "decode B=" + std::to_string(B) + " ctx=" + std::to_string(C), seqs, seed,
-                         KvCase{f8, 1.0f, 1.0f, dk, v});
-          ++seed;
         }
       }
   for (bool f8 : {false, true}) {
