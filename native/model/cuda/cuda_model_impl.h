@@ -28,6 +28,7 @@
 #include "kernels/cuda_ops.h"
 #include "kernels/sampling/sampling.h"
 #include "model/cuda/block_timer.h"
+#include "model/cuda/graph_buckets.h"
 #include "model/cuda/cuda_model.h"
 #include "model/cuda/cuda_model_weights.h"
 #include "model/cuda/device_buffers.h"
@@ -101,7 +102,7 @@ class CudaModel final : public Model {
   StepResult forward(const Batch& b) override;
 
  private:
-  // Largest decode batch replayed as a graph (buckets 1, 2, 4, ..., 2048): the engine's max batch goes up to 2048.
+  // Largest decode batch replayed as a graph (buckets: graph_buckets.h): the engine's max batch goes up to 2048.
   static constexpr int kMaxGraphBatch = 2048;
   static constexpr size_t kLogitsBytes = 256ull << 20;  // logits scratch per chunk of rows
 
@@ -220,11 +221,7 @@ class CudaModel final : public Model {
     cudaGraphExec_t exec = nullptr;
     uint64_t generation = 0;  // g_buffer_generation (+ cuBLASLt scratch moves) at capture
   };
-  static int bucket_of(int T) {
-    int b = 1;
-    while (b < T) b *= 2;
-    return b;
-  }
+  static int bucket_of(int T) { return decode_graph_bucket(T); }
   int graph_max_blocks() const { return (cfg_.max_pos + kBlockSize - 1) / kBlockSize; }
   uint64_t generation() const {
 #ifdef QB_HAVE_CUBLASLT
