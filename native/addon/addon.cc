@@ -126,6 +126,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
         c.cuda.pdl = flag("pdl", true);
         c.cuda.cuda_graphs = flag("cudaGraphs", true);
         c.cuda.fused_decode = flag("fusedDecode", true);
+        c.cuda.gemm_tuning = flag("gemmTuning", true);
         if (co.Has("traceFile") && co.Get("traceFile").IsString()) c.cuda.trace_file = co.Get("traceFile").ToString();
       }
       if (c.hidden <= 0 || c.layers <= 0 || c.heads <= 0 || c.kv_heads <= 0 || c.head_dim <= 0 || c.vocab <= 0 ||

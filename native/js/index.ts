@@ -50,6 +50,8 @@ export interface NativeCudaOptions {
   cudaGraphs?: boolean;
   /** One-row steps run the fused decode linears. */
   fusedDecode?: boolean;
+  /** A decode graph bucket's library (cuBLASLt) GEMMs run the fastest of the library's top heuristic algorithms, timed once. */
+  gemmTuning?: boolean;
   /** A -DQB_TRACE build writes the block timeline trace here (measurement only). */
   traceFile?: string;
 }

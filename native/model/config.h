@@ -14,6 +14,7 @@ struct CudaOptions {
   bool pdl = true;           // programmatic dependent launch between the step's kernels
   bool cuda_graphs = true;   // decode-only steps replay a CUDA graph per batch-size bucket
   bool fused_decode = true;  // one-row steps run the fused decode linears (4 kernels + attention per layer)
+  bool gemm_tuning = true;   // a decode graph bucket's library GEMMs use the fastest of cuBLASLt's top heuristics
   std::string trace_file;    // a -DQB_TRACE build writes the block timeline trace here after each graph replay
 };
 

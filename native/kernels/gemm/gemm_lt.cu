@@ -3,6 +3,7 @@
 #include <cublasLt.h>
 
 #include <string>
+#include <vector>
 
 #include "kernels/common/cuda_check.h"
 #include "kernels/gemm/gemm_lt.h"
@@ -27,7 +28,9 @@ struct LtPlan {
   cublasLtMatmulDesc_t op = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr, d = nullptr;
   cublasLtMatmulAlgo_t algo{};
-  bool ok = false;  // an algorithm was found
+  std::vector<cublasLtMatmulAlgo_t> candidates;  // the heuristic's first kTuneCandidates, best-ranked first
+  bool ok = false;     // an algorithm was found
+  bool tuned = false;  // candidates timed (LtContext::tune)
   ~LtPlan() {
     if (op) cublasLtMatmulDescDestroy(op);
     if (a) cublasLtMatrixLayoutDestroy(a);
@@ -79,6 +82,10 @@ namespace {
 
 enum class ScaleKind { None, Scalar, OuterVec };
 
+constexpr int kTuneCandidates = 8;     // heuristic results timed per problem when tuning
+constexpr int kTuneReps = 5;           // timed runs per candidate
+constexpr float kTuneMargin = 0.03f;   // a candidate replaces the heuristic's first when this much faster
+
 // Builds (or fetches) the plan for D[N, M] = op(A = W: K x N, transposed) * (B = x: K x M), column-major.
 LtPlan* get_plan(LtContext& ctx, const char* name, cudaDataType_t ab, cudaDataType_t cd, cublasComputeType_t compute,
                  cudaDataType_t scale_type, ScaleKind sk, int M, int N, int K) {
@@ -105,20 +112,67 @@ LtPlan* get_plan(LtContext& ctx, const char* name, cudaDataType_t ab, cudaDataTy
   lt_check(cublasLtMatmulPreferenceCreate(&pref), name);
   size_t ws = ctx.workspace_bytes();
   lt_check(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws), name);
-  cublasLtMatmulHeuristicResult_t res{};
+  cublasLtMatmulHeuristicResult_t res[kTuneCandidates] = {};
   int found = 0;
   cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(static_cast<cublasLtHandle_t>(ctx.handle()), p->op, p->a, p->b,
-                                                     p->c, p->d, pref, 1, &res, &found);
+                                                     p->c, p->d, pref, kTuneCandidates, res, &found);
   cublasLtMatmulPreferenceDestroy(pref);
   if (st == CUBLAS_STATUS_SUCCESS && found > 0) {
-    p->algo = res.algo;
+    p->algo = res[0].algo;
     p->ok = true;
+    for (int i = 0; i < found; ++i)
+      if (res[i].state == CUBLAS_STATUS_SUCCESS) p->candidates.push_back(res[i].algo);
   }
   return p;
 }
 
+// Times each candidate (one warm-up, then kTuneReps back to back between two events) and keeps the fastest; the
+// heuristic's first choice stays unless another is at least kTuneMargin faster, so near-ties do not flip between
+// processes. Runs on the caller's stream with the real operands (the last run writes D with the chosen algorithm).
+void tune_plan(LtContext& ctx, LtPlan* p, const void* alpha, const void* beta, const void* A, const void* B, void* D,
+               cudaStream_t stream) {
+  p->tuned = true;
+  if (p->candidates.size() < 2) return;
+  cudaEvent_t e0, e1;
+  check(cudaEventCreate(&e0), "gemm tuning (event)");
+  check(cudaEventCreate(&e1), "gemm tuning (event)");
+  auto lt = static_cast<cublasLtHandle_t>(ctx.handle());
+  auto launch = [&](const cublasLtMatmulAlgo_t& algo) {
+    return cublasLtMatmul(lt, p->op, alpha, A, p->a, B, p->b, beta, D, p->c, D, p->d, &algo, ctx.workspace(),
+                          ctx.workspace_bytes(), stream);
+  };
+  float first = 0.0f, best = 0.0f;
+  size_t best_i = 0;
+  for (size_t i = 0; i < p->candidates.size(); ++i) {
+    if (launch(p->candidates[i]) != CUBLAS_STATUS_SUCCESS) {
+      if (i == 0) break;  // the heuristic's choice itself does not run here: leave it to run_plan's error
+      continue;
+    }
+    check(cudaEventRecord(e0, stream), "gemm tuning (event)");
+    for (int r = 0; r < kTuneReps; ++r) launch(p->candidates[i]);
+    check(cudaEventRecord(e1, stream), "gemm tuning (event)");
+    check(cudaEventSynchronize(e1), "gemm tuning (sync)");
+    float ms = 0.0f;
+    check(cudaEventElapsedTime(&ms, e0, e1), "gemm tuning (elapsed)");
+    if (i == 0) first = best = ms;
+    else if (ms < best) best = ms, best_i = i;
+  }
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  ++ctx.tuned_plans;
+  if (best_i != 0 && first > 0.0f && best <= first * (1.0f - kTuneMargin)) {
+    p->algo = p->candidates[best_i];
+    ++ctx.retuned_plans;
+  }
+}
+
 void run_plan(LtContext& ctx, LtPlan* p, const char* name, const void* alpha, const void* beta, const void* A,
               const void* B, void* D, cudaStream_t stream) {
+  if (ctx.tune && !p->tuned) {
+    cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+    check(cudaStreamIsCapturing(stream, &cs), "gemm tuning (capture status)");
+    if (cs == cudaStreamCaptureStatusNone) tune_plan(ctx, p, alpha, beta, A, B, D, stream);
+  }
   lt_check(cublasLtMatmul(static_cast<cublasLtHandle_t>(ctx.handle()), p->op, alpha, A, p->a, B, p->b, beta, D, p->c,
                           D, p->d, &p->algo, ctx.workspace(), ctx.workspace_bytes(), stream),
            name);

@@ -4,6 +4,7 @@
 //                       when the library offers an algorithm for it, else unit scales, fp32 output and our epilogue
 //                       kernel (twin cpu::gemm_fp8)
 //   gemm_int8_w8a8_lt:  int8 IMMA with int32 output, then our epilogue y = acc * (s_a * s_w) (twin cpu::gemm_int8_w8a8)
+// The algorithm is cuBLASLt's first heuristic choice, or the fastest of its first few when LtContext::tune is set.
 // Layout: y[M, N] = x[M, K] * W[N, K]^T, computed column-major as D[N, M] = op(W)^T... i.e. A = W (transposed), B = x.
 #pragma once
 #include <cuda_runtime.h>
@@ -39,6 +40,12 @@ class LtContext {
   void put_plan(const std::string& key, LtPlan* p);
   // Whether the last gemm_fp8_lt call used cuBLASLt's outer-vector scales (true) or the fp32 + epilogue fallback.
   bool last_fp8_outer_vec = false;
+  // While set, the first call of each problem outside a stream capture times cuBLASLt's top heuristic algorithms
+  // (gemm_lt.cu kTuneCandidates) on its real operands and keeps the fastest for that problem. The model sets it
+  // around the eager run that precedes a decode graph's capture (CudaOptions::gemm_tuning), so a graph bucket's
+  // GEMMs run tuned and other steps never pay for timing.
+  bool tune = false;
+  int tuned_plans = 0, retuned_plans = 0;  // problems timed / where a later candidate won
 
  private:
   void* handle_ = nullptr;

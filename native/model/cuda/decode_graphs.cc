@@ -21,9 +21,22 @@ void CudaModel::run_decode_graph(const Batch& b, Step& st) {
     if (trace_ptr_) write_trace();
     return;
   }
-  // First sight of this bucket (or buffers moved): run eagerly once, which sizes every buffer, then capture.
+  // First sight of this bucket (or buffers moved): run eagerly once, which sizes every buffer (and times the library
+  // GEMMs' candidate algorithms for these shapes: CudaOptions::gemm_tuning), then capture.
+#ifdef QB_HAVE_CUBLASLT
+  lt_->tune = cfg_.cuda.gemm_tuning;
+  try {
+    run_layers(Tb, pst.S, 1, mb * kBlockSize);
+    run_head(pb, pst);
+  } catch (...) {
+    lt_->tune = false;
+    throw;
+  }
+  lt_->tune = false;
+#else
   run_layers(Tb, pst.S, 1, mb * kBlockSize);
   run_head(pb, pst);
+#endif
   check(cudaStreamSynchronize(stream_), "decode step");
   if (g.exec) cudaGraphExecDestroy(g.exec);
   g.exec = nullptr;

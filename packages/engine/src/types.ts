@@ -58,8 +58,10 @@ export interface CudaEngineOptions {
   cudaGraphs: boolean;
   /** One-row (batch-1 decode) steps run the fused decode linears. */
   fusedDecode: boolean;
+  /** A decode graph bucket's cuBLASLt GEMMs run the fastest of the library's top heuristic algorithms (timed once, before capture). */
+  gemmTuning: boolean;
 }
-export const DEFAULT_CUDA_OPTIONS: CudaEngineOptions = { pdl: true, cudaGraphs: true, fusedDecode: true };
+export const DEFAULT_CUDA_OPTIONS: CudaEngineOptions = { pdl: true, cudaGraphs: true, fusedDecode: true, gemmTuning: true };
 
 export interface ModelInfo {
   /** Directory or synthetic:NAME */

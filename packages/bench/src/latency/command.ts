@@ -34,7 +34,8 @@ export function latencyBuilder(y: Argv) {
     .option('out', { type: 'string', describe: 'also write the rows to this .jsonl file (rewritten after each row)' })
     .option('cuda-graphs', { type: 'boolean', default: true, describe: 'replay decode steps as CUDA graphs (--no-cuda-graphs: eager, for comparisons and ncu)' })
     .option('pdl', { type: 'boolean', default: true, describe: 'programmatic dependent launch between kernels (--no-pdl for comparisons)' })
-    .option('fused-decode', { type: 'boolean', default: true, describe: 'fused decode linears for one-row steps (--no-fused-decode for comparisons)' });
+    .option('fused-decode', { type: 'boolean', default: true, describe: 'fused decode linears for one-row steps (--no-fused-decode for comparisons)' })
+    .option('gemm-tuning', { type: 'boolean', default: true, describe: "time cuBLASLt's top algorithms for each decode graph bucket and keep the fastest (--no-gemm-tuning for comparisons)" });
 }
 
 type LatencyArgs = Awaited<ReturnType<typeof latencyBuilder>['argv']>;
@@ -82,7 +83,7 @@ export function resolveLatency(a: LatencyArgs, cuda: boolean): { options: Latenc
     ncu: a.ncu,
     ncuDecode: parseNcuDecode(a.ncuDecode ?? '1:128,64:2048'),
     out: a.out,
-    cuda: { cudaGraphs: a.cudaGraphs, pdl: a.pdl, fusedDecode: a.fusedDecode },
+    cuda: { cudaGraphs: a.cudaGraphs, pdl: a.pdl, fusedDecode: a.fusedDecode, gemmTuning: a.gemmTuning },
   };
   return { options, notices };
 }
