@@ -9,10 +9,13 @@
 #   cp /tmp/base/.device/bundle/gpu_latency.mjs .device/base/ && echo B > .device/base/commit
 #   (a baseline from after the latency tool moved into pnpm bench: copy bench.mjs instead; BASE_TOOL=bench)
 # Usage: ROUNDS=2 PRECS=... BATCH=1,16,256 CONTEXT=128,2048 STEPS="build checks e2e latency" bash scripts/device/ab_base.sh
+# LAT_ARGS: more latency flags for both tools (e.g. "--kv-cache-dtype auto,fp8 --no-prefill"); TAG names the tarball
+# ($OUT/ab_base_TAG.tgz; default r<first round>) so several passes in one call keep their files.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 OUT="${OUT:-$PWD/.device-out}"
-R="$OUT/ab_base"
+TAG="${TAG:-r${FIRST_ROUND:-1}}"
+R="$OUT/ab_base_$TAG"
 mkdir -p "$R"
 ROUNDS="${ROUNDS:-1}"
 FIRST_ROUND="${FIRST_ROUND:-1}"
@@ -47,7 +50,7 @@ if want e2e; then
 fi
 if want latency; then
   python3 scripts/device/ceilings.py "$R/ceilings.json" >/dev/null 2>&1 || echo "ceilings not measured"
-  args=(--precision "$PRECS" --batch "$BATCH" --context "$CONTEXT" --ceilings "$R/ceilings.json")
+  args=(--precision "$PRECS" --batch "$BATCH" --context "$CONTEXT" --ceilings "$R/ceilings.json" ${LAT_ARGS:-})
   for r in $(seq "$FIRST_ROUND" $((FIRST_ROUND + ROUNDS - 1))); do
     step "round $r base $base_commit"
     if [[ "$BASE_TOOL" == bench ]]; then base_cmd=(node .device/base/bench.mjs latency); else base_cmd=(node .device/base/gpu_latency.mjs); fi
@@ -61,5 +64,5 @@ if want latency; then
   done
   python3 scripts/device/ab_base_table.py "$R" | tee "$R/summary.txt"
 fi
-tar czf "$OUT/ab_base_r${FIRST_ROUND}.tgz" -C "$OUT" ab_base && rm -rf "$R"
+tar czf "$OUT/ab_base_$TAG.tgz" -C "$OUT" "ab_base_$TAG" && rm -rf "$R"
 step done

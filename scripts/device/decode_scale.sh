@@ -3,7 +3,8 @@
 # the attention kernel table (row-wise vs tensor-core decode, 16-bit vs FP8 KV, batch 1-1024 x context 128-4096),
 # GPU-vs-CPU end to end, step latency at large batch, and (issue 19) the HTTP/SSE overhead of `pnpm serve`.
 # On the device machine from the repo root (carry .device):  bash scripts/device/decode_scale.sh [STEPS]
-# STEPS: space-separated subset of "build checks attn e2e latency profile lat800 peer peer2 serve study" (default: all; one call
+# STEPS: space-separated subset of "build checks attn e2e latency profile lat800 notune peer peer2 serve study
+# study_decode study_prefill" (default: the first line; one call
 # cannot hold them all: split them over calls made back to back, while the machine is warm and the build is kept). Each step has a time limit
 # and a log under $OUT/decode_scale/; everything is packed into $OUT/decode_scale.tgz at the end.
 set -uo pipefail
@@ -67,14 +68,27 @@ if has lat800; then  # the decode step (CUDA graph) at the peer protocol's batch
   lat b800 --kv-cache-dtype fp8 --batch 800 --context 1152 --iters 10
   lat b256_fp8kv --kv-cache-dtype fp8 --batch 256 --context 2048 --iters 10
 fi
-peer() {  # precision, max batch, prompts
-  stamp "peer $1"
-  OUT="$D" timeout 300 bash scripts/device/gpu.sh bench --protocol peer --workload decode-heavy --precision "$1" \
-    --batch "$2" --num-prompts "$3" --results-dir "$D/bench" --run "peer-decode-heavy-$1" >"$D/peer_$1.log" 2>&1
-  stamp "peer $1 rc=$?"; grep -E "out tok/s|decode-heavy\|" "$D/peer_$1.log" | head -3
+if has notune; then  # A/B of the cuBLASLt tuning of decode graph buckets (CudaOptions::gemm_tuning), interleaved
+  stamp notune
+  for r in 1 2; do
+    lat "b800_tuned_r$r" --precision fp16,int8-w8a8,fp8-static --kv-cache-dtype fp8 --batch 800 --context 1152 --iters 10
+    lat "b800_untuned_r$r" --precision fp16,int8-w8a8,fp8-static --kv-cache-dtype fp8 --batch 800 --context 1152 --iters 10 --no-gemm-tuning
+  done
+fi
+peer() {  # precision, max batch, prompts, then more bench flags (the run is named after the precision and the flags)
+  local p="$1" b="$2" n="$3"; shift 3
+  local name="peer-decode-heavy-$p${1:+-$(echo "$*" | tr -c 'a-z0-9' '-' | sed 's/-*$//;s/^-*//')}"
+  stamp "$name"
+  OUT="$D" timeout 300 bash scripts/device/gpu.sh bench --protocol peer --workload decode-heavy --precision "$p" \
+    --batch "$b" --num-prompts "$n" --results-dir "$D/bench" --run "$name" "$@" >"$D/$name.log" 2>&1
+  stamp "$name rc=$?"; grep -E "out tok/s|decode-heavy\|" "$D/$name.log" | head -3
 }
 if has peer; then peer fp8-static "${PEER_BATCH:-800}" "${PEER_PROMPTS:-800}"; fi
 if has peer2; then peer fp8-dynamic "${PEER_BATCH:-800}" "${PEER_PROMPTS:-800}"; fi
+if has peer_16bit; then  # fp16 and int8-w8a8 beside them: FP8 KV at batch 800, then a 16-bit cache at the batch it fits
+  peer fp16 "${PEER_BATCH:-800}" "${PEER_PROMPTS:-800}" --kv-cache-dtype fp8
+  peer int8-w8a8 "${PEER_BATCH:-800}" "${PEER_PROMPTS:-800}" --kv-cache-dtype fp8
+fi
 if has serve; then
   stamp serve
   OUT="$D" timeout 420 bash scripts/device/serve_overhead.sh --num-prompts 256 >"$D/serve.log" 2>&1
@@ -89,4 +103,12 @@ if has study; then
     stamp "study kv $kv rc=$?"; grep -E "decode-heavy\|" "$D/study_$kv.log" | head -2
   done
 fi
+study() {  # the study protocol (max batch 256) for every precision x both KV dtypes: workload, prompts
+  stamp "study $1"
+  OUT="$D" timeout 570 bash scripts/device/gpu.sh bench --workload "$1" --precision fp16,int8-w8a8,fp8-dynamic,fp8-static \
+    --kv-cache-dtype auto,fp8 --batch 256 --num-prompts "$2" --results-dir "$D/bench" --run "study-$1" >"$D/study_$1.log" 2>&1
+  stamp "study $1 rc=$?"; grep -E "$1\|" "$D/study_$1.log" | head -10
+}
+if has study_decode; then study decode-heavy 256; fi
+if has study_prefill; then study prefill-heavy 512; fi
 stamp done
