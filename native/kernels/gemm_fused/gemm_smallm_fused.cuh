@@ -18,11 +18,6 @@
 
 namespace qb::cuda::smallm {
 
-// numerics.h's SiLU kept out of line: inlined into the NormSiluMul epilogue it pushed the kernel over its 128
-// registers (spills; H200 fp8-static batch-1 decode 2.46 -> 2.61 ms); out of line every NormSiluMul instantiation
-// builds without spills (ptxas -v; the inlined double exp before it spilled 8-32 bytes).
-static __device__ __noinline__ float silu_out_of_line(float g) { return silu_f32(g); }
-
 template <ActDtype A, QuantMode MODE, FusedOp OP>
 struct Fused {
   using Args = FusedLinear;
@@ -299,7 +294,7 @@ struct Fused {
     } else if constexpr (OP == FusedOp::NormSiluMul) {
       const int F = a.N / 2;
       const float g = AT::load(AT::store(v0)), u = AT::load(AT::store(v1));
-      const uint16_t o = AT::store(silu_out_of_line(g) * u);
+      const uint16_t o = AT::store(silu_f32(g) * u);
       const size_t i = (size_t)tok * F + p;
       if (a.hmid) static_cast<uint16_t*>(a.hmid)[i] = o;
       if constexpr (kQuant && !kDynamic) {
