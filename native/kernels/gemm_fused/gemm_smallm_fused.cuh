@@ -294,7 +294,8 @@ struct Fused {
     } else if constexpr (OP == FusedOp::NormSiluMul) {
       const int F = a.N / 2;
       const float g = AT::load(AT::store(v0)), u = AT::load(AT::store(v1));
-      const uint16_t o = AT::store(silu_f32(g) * u);
+      const float e = (float)exp(-(double)g);
+      const uint16_t o = AT::store(g / (1.0f + e) * u);
       const size_t i = (size_t)tok * F + p;
       if (a.hmid) static_cast<uint16_t*>(a.hmid)[i] = o;
       if constexpr (kQuant && !kDynamic) {
