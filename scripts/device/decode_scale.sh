@@ -105,7 +105,7 @@ if has study; then
 fi
 study() {  # the study protocol (max batch 256) for every precision x both KV dtypes: workload, prompts
   stamp "study $1"
-  OUT="$D" timeout 570 bash scripts/device/gpu.sh bench --workload "$1" --precision fp16,int8-w8a8,fp8-dynamic,fp8-static \
+  OUT="$D" timeout "${STUDY_TIMEOUT:-570}" bash scripts/device/gpu.sh bench --workload "$1" --precision fp16,int8-w8a8,fp8-dynamic,fp8-static \
     --kv-cache-dtype auto,fp8 --batch 256 --num-prompts "$2" --results-dir "$D/bench" --run "study-$1" >"$D/study_$1.log" 2>&1
   stamp "study $1 rc=$?"; grep -E "$1\|" "$D/study_$1.log" | head -10
 }
