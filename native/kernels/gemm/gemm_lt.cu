@@ -159,11 +159,7 @@ void tune_plan(LtContext& ctx, LtPlan* p, const void* alpha, const void* beta, c
   }
   cudaEventDestroy(e0);
   cudaEventDestroy(e1);
-  ++ctx.tuned_plans;
-  if (best_i != 0 && first > 0.0f && best <= first * (1.0f - kTuneMargin)) {
-    p->algo = p->candidates[best_i];
-    ++ctx.retuned_plans;
-  }
+  if (best_i != 0 && first > 0.0f && best <= first * (1.0f - kTuneMargin)) p->algo = p->candidates[best_i];
 }
 
 void run_plan(LtContext& ctx, LtPlan* p, const char* name, const void* alpha, const void* beta, const void* A,

@@ -45,7 +45,6 @@ class LtContext {
   // around the eager run that precedes a decode graph's capture (CudaOptions::gemm_tuning), so a graph bucket's
   // GEMMs run tuned and other steps never pay for timing.
   bool tune = false;
-  int tuned_plans = 0, retuned_plans = 0;  // problems timed / where a later candidate won
 
  private:
   void* handle_ = nullptr;
