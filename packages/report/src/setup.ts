@@ -22,6 +22,11 @@ export function shortCommit(commit: string): string {
   return (/^[0-9a-f]{12,}$/i.test(base) ? base.slice(0, 10) : base) + (dirty ? '+dirty' : '');
 }
 
+/** The KV cache dtype of a result: fp8 with an FP8 cache, else the activation dtype (K and V stored as activations). */
+export function kvCacheLabel(p: Provenance): string {
+  return p.kv_cache_dtype === 'fp8' ? 'fp8' : p.recipe.actDtype;
+}
+
 /** An FP8 KV cache (vLLM's --kv-cache-dtype fp8) is part of the setup: its results never share a chart with 16-bit KV ones. */
 export function setupOf(p: Provenance): Setup {
   const kv = p.kv_cache_dtype ?? 'auto';

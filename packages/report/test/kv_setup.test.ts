@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { setupOf } from '../src/setup.ts';
+import { kvCacheLabel, setupOf } from '../src/setup.ts';
 import type { Provenance } from '../src/results-types.ts';
 
 const base: Provenance = {
@@ -27,4 +27,10 @@ test('setupOf: an FP8 KV cache is its own, labelled setup; auto and older result
   assert.notEqual(fp8.key, old.key);
   assert.match(fp8.label, /KV cache fp8$/);
   assert.doesNotMatch(old.label, /KV cache/);
+});
+
+test('kvCacheLabel: fp8 for an FP8 cache, the activation dtype otherwise (the summary header read only the latter)', () => {
+  assert.equal(kvCacheLabel({ ...base, kv_cache_dtype: 'fp8' }), 'fp8');
+  assert.equal(kvCacheLabel({ ...base, kv_cache_dtype: 'auto' }), 'fp16');
+  assert.equal(kvCacheLabel(base), 'fp16');
 });

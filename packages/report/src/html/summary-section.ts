@@ -6,7 +6,7 @@
 import type { DeviceSummary } from '../summary/device-summary.ts';
 import { cellKey } from '../summary/device-summary.ts';
 import type { Peers } from '../peers.ts';
-import { shortCommit } from '../setup.ts';
+import { kvCacheLabel, shortCommit } from '../setup.ts';
 import { esc } from './escape.ts';
 
 const int = (v: number) => Math.round(v).toLocaleString('en-US');
@@ -17,9 +17,9 @@ function td(v: string | null, key?: string, title?: string): string {
   return `<td class="num"${key ? ` data-summary="${esc(key)}"` : ''}${title ? ` title="${esc(title)}"` : ''}>${v == null ? '—' : esc(v)}</td>`;
 }
 
-/** KV cache dtype: the activation dtype (only the linear layers are quantized; attention and KV stay 16-bit). */
+/** KV cache dtype of the setup's points (fp8 with an FP8 cache, else the activation dtype). */
 function kvOf(s: DeviceSummary): string {
-  return [...new Set(s.setup.points.map((t) => t.record.provenance.recipe.actDtype))].join('/') || 'unknown';
+  return [...new Set(s.setup.points.map((t) => kvCacheLabel(t.record.provenance)))].join('/') || 'unknown';
 }
 
 function table(s: DeviceSummary): string {
