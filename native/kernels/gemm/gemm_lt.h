@@ -58,6 +58,15 @@ class LtContext {
   uint64_t generation_ = 0;
 };
 
+// Sets LtContext::tune for a scope; cleared on leaving it, exceptions included.
+struct LtTuneScope {
+  LtTuneScope(LtContext& c, bool on) : ctx(c) { ctx.tune = on; }
+  ~LtTuneScope() { ctx.tune = false; }
+  LtTuneScope(const LtTuneScope&) = delete;
+  LtTuneScope& operator=(const LtTuneScope&) = delete;
+  LtContext& ctx;
+};
+
 void gemm_f16_lt(LtContext& ctx, const void* x, const void* w, ActDtype in_dtype, int M, int N, int K, void* y,
                  ActDtype y_dtype, cudaStream_t stream);
 void gemm_fp8_lt(LtContext& ctx, const uint8_t* x, const float* s_a, bool a_per_token, const uint8_t* w,

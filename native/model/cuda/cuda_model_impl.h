@@ -221,7 +221,6 @@ class CudaModel final : public Model {
     cudaGraphExec_t exec = nullptr;
     uint64_t generation = 0;  // g_buffer_generation (+ cuBLASLt scratch moves) at capture
   };
-  static int bucket_of(int T) { return decode_graph_bucket(T); }
   int graph_max_blocks() const { return (cfg_.max_pos + kBlockSize - 1) / kBlockSize; }
   uint64_t generation() const {
 #ifdef QB_HAVE_CUBLASLT

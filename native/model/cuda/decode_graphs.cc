@@ -4,7 +4,7 @@
 namespace qb::cuda_model {
 
 void CudaModel::run_decode_graph(const Batch& b, Step& st) {
-  const int Tb = bucket_of(st.T), mb = graph_max_blocks();
+  const int Tb = decode_graph_bucket(st.T), mb = graph_max_blocks();
   upload_meta(b, st, Tb, mb);
   Step pst = st;
   pst.T = pst.R = Tb;
@@ -23,20 +23,13 @@ void CudaModel::run_decode_graph(const Batch& b, Step& st) {
   }
   // First sight of this bucket (or buffers moved): run eagerly once, which sizes every buffer (and times the library
   // GEMMs' candidate algorithms for these shapes: CudaOptions::gemm_tuning), then capture.
+  {
 #ifdef QB_HAVE_CUBLASLT
-  lt_->tune = cfg_.cuda.gemm_tuning;
-  try {
+    LtTuneScope tuning(*lt_, cfg_.cuda.gemm_tuning);
+#endif
     run_layers(Tb, pst.S, 1, mb * kBlockSize);
     run_head(pb, pst);
-  } catch (...) {
-    lt_->tune = false;
-    throw;
   }
-  lt_->tune = false;
-#else
-  run_layers(Tb, pst.S, 1, mb * kBlockSize);
-  run_head(pb, pst);
-#endif
   check(cudaStreamSynchronize(stream_), "decode step");
   if (g.exec) cudaGraphExecDestroy(g.exec);
   g.exec = nullptr;

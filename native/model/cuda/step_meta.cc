@@ -8,7 +8,7 @@ size_t CudaModel::workspace_estimate(int T) const {
   size_t per_tok = 2 * (3 * D + qkv_width() + qd + 3 * F) + std::max({D, qd, F}) + 64;
   size_t lt = (size_t)T * 2 * F * 4;  // fp32 scratch of the library fp8 / int8 path (gate_up)
   // logits: chunks of kLogitsBytes, or one chunk of a decode graph's bucket
-  const size_t logits = std::max(kLogitsBytes, (size_t)bucket_of(std::min(T, kMaxGraphBatch)) * cfg_.vocab * 4);
+  const size_t logits = std::max(kLogitsBytes, (size_t)decode_graph_bucket(std::min(T, kMaxGraphBatch)) * cfg_.vocab * 4);
   return (size_t)T * per_tok + lt + logits + paged_attention_workspace_bytes(T, cfg_.heads, cfg_.head_dim,
                                                                                     cfg_.max_pos) +
          (256ull << 20);
