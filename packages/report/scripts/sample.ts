@@ -2,7 +2,8 @@
  * Rebuilds the committed sample report from the newest runs in results/ and its screenshots:
  *   node --import tsx packages/report/scripts/sample.ts
  * writes reports/sample-report.html, reports/sample-report-first-screen.png (1,400 × 900) and
- * reports/sample-report-full.png (full page), in Debian's Chromium (QB_CHROMIUM_PATH overrides).
+ * reports/sample-report-full.jpg (full page; JPEG at quality 60 keeps the 11,000-px page under 1.5 MB, text still sharp), in Debian's Chromium
+ * (QB_CHROMIUM_PATH overrides).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -27,7 +28,7 @@ async function main(): Promise<void> {
     await page.goto(pathToFileURL(html).href);
     await page.waitForFunction(() => document.documentElement.dataset.qbState === 'done', undefined, { timeout: 60_000 });
     await page.screenshot({ path: path.join(OUT, 'sample-report-first-screen.png') });
-    await page.screenshot({ path: path.join(OUT, 'sample-report-full.png'), fullPage: true });
+    await page.screenshot({ path: path.join(OUT, 'sample-report-full.jpg'), fullPage: true, type: 'jpeg', quality: 60 });
     const h = await page.evaluate(() => document.documentElement.scrollHeight);
     console.log(`screenshots written (page ${h} px tall)`);
   } finally {
