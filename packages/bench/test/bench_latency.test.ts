@@ -6,7 +6,9 @@ import { test } from 'node:test';
 import { ADDON_PATH, syntheticConfig } from '@quantbench/engine';
 import { OptionError } from '../src/options.ts';
 import { resolveLatency } from '../src/latency/command.ts';
+import { decodeBatch, decodeBlocks } from '../src/latency/batches.ts';
 import { decodeCost, latencyCeilings, prefillCost } from '../src/latency/roofline.ts';
+import { SeededRng } from '../src/rng.ts';
 import { runLatency, type LatencyRow } from '../src/latency/run.ts';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'qb-lat-'));
@@ -45,7 +47,7 @@ test('latency ceilings: a known card\'s measured rates without a file, none on t
 });
 
 const args = (o: Record<string, unknown> = {}) =>
-  ({ device: 'cpu', batch: '1,16,64,256', context: '128,2048', iters: 20, prefill: true, prefillTokens: 2048, gpuMemoryUtilization: 0.9, ncu: false, ...o }) as Parameters<typeof resolveLatency>[0];
+  ({ device: 'cpu', batch: '1,16,64,256', context: '128,2048', iters: 20, prefill: true, prefillTokens: 2048, gpuMemoryUtilization: 0.9, ncu: false, kvBlockOrder: 'contiguous', ...o }) as Parameters<typeof resolveLatency>[0];
 
 test('latency options: defaults, and bad flags fail before any model loads', () => {
   const { options, notices } = resolveLatency(args({ device: 'auto' }), false);
@@ -64,11 +66,25 @@ test('latency options: defaults, and bad flags fail before any model loads', () 
   assert.deepEqual(resolveLatency(args({ ncuDecode: '800:1152' }), false).options.ncuDecode, [{ batch: 800, context: 1152 }]);
   bad({ ncuDecode: '800x1152' }, /--ncu-decode/);
   bad({ ncuDecode: '0:128' }, /--ncu-decode/);
+  assert.deepEqual(options.kvBlockOrders, ['contiguous']);
+  assert.deepEqual(resolveLatency(args({ kvBlockOrder: 'contiguous,interleaved' }), false).options.kvBlockOrders, ['contiguous', 'interleaved']);
+  bad({ kvBlockOrder: 'random' }, /--kv-block-order/);
   bad({ iters: 0 }, /--iters/);
   bad({ batch: '1,x' }, /--batch/);
   bad({ precision: 'fp4' }, /unknown precision/);
   bad({ gpuMemoryUtilization: 1.5 }, /--gpu-memory-utilization/);
   bad({ ceilings: path.join(tmp(), 'missing.json') }, /cannot read/);
+});
+
+test('latency decode batches: contiguous and interleaved KV block tables hold the same blocks, placed as named', () => {
+  const B = 3, ctx = 40, nb = 3;
+  const c = decodeBatch(new SeededRng(1), B, ctx, 100, false, 'contiguous');
+  const i = decodeBatch(new SeededRng(1), B, ctx, 100, false, 'interleaved');
+  assert.equal(c.maxBlocksPerSeq, nb);
+  assert.deepEqual([...c.blockTables], [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+  assert.deepEqual([...i.blockTables], [0, 3, 6, 1, 4, 7, 2, 5, 8]);
+  assert.deepEqual(i.tokens, c.tokens);
+  assert.equal(decodeBlocks(B, ctx), B * nb);
 });
 
 const nativeSkip = fs.existsSync(ADDON_PATH) ? false : `skipped: native addon not built (${ADDON_PATH})`;

@@ -6,6 +6,7 @@ import type { Argv } from 'yargs';
 import { cudaAvailable, gitCommit } from '@quantbench/engine';
 import { readCeilingsFile } from '../ceilings.ts';
 import { OptionError, parseIntList, parseKvCacheDtypes, parsePrecisions } from '../options.ts';
+import { KV_BLOCK_ORDERS, type KvBlockOrder } from './batches.ts';
 import { runLatency, type LatencyOptions } from './run.ts';
 
 const KV_FLAG_DESCRIBE = "KV-cache dtype(s), vLLM's --kv-cache-dtype: auto (the activation dtype) or fp8 (FP8 E4M3, per-layer scales from the checkpoint, else 1.0); a comma list times each inside every precision";
@@ -21,6 +22,7 @@ export function latencyBuilder(y: Argv) {
     .option('kv-cache-dtype', { type: 'string', default: 'auto', describe: KV_FLAG_DESCRIBE })
     .option('batch', { type: 'string', default: '1,16,64,256', describe: 'decode batch sizes, comma list' })
     .option('context', { type: 'string', default: '128,2048', describe: 'decode context lengths, comma list' })
+    .option('kv-block-order', { type: 'string', default: 'contiguous', describe: "where each decode sequence's KV blocks lie: contiguous (side by side) or interleaved (block j of sequence s at j x batch + s, as a serving run allocates them when all sequences grow together); a comma list times each" })
     .option('iters', { type: 'number', default: 20, describe: 'timed forwards per decode point (after 3 warm-ups)' })
     .option('prefill', { type: 'boolean', default: true, describe: 'time one prefill per precision (--no-prefill: decode only)' })
     .option('prefill-tokens', { type: 'number', default: 2048, describe: 'prompt length of the prefill point' })
@@ -54,6 +56,15 @@ export function parseNcuDecode(v: string): { batch: number; context: number }[] 
   });
 }
 
+/** --kv-block-order: a comma list of KV_BLOCK_ORDERS. */
+export function parseKvBlockOrders(v: string): KvBlockOrder[] {
+  const out = v.split(',').map((x) => x.trim());
+  for (const x of out) {
+    if (!(KV_BLOCK_ORDERS as readonly string[]).includes(x)) throw new OptionError(`--kv-block-order takes ${KV_BLOCK_ORDERS.join(' or ')} (comma list), got "${x}"`);
+  }
+  return out as KvBlockOrder[];
+}
+
 /** Flags -> options, checked before any model loads. */
 export function resolveLatency(a: LatencyArgs, cuda: boolean): { options: LatencyOptions; notices: string[] } {
   const notices: string[] = [];
@@ -73,6 +84,7 @@ export function resolveLatency(a: LatencyArgs, cuda: boolean): { options: Latenc
     kvCacheDtypes: parseKvCacheDtypes(a.kvCacheDtype),
     batches: parseIntList(a.batch, 'batch'),
     contexts: parseIntList(a.context, 'context'),
+    kvBlockOrders: parseKvBlockOrders(a.kvBlockOrder),
     iters: positiveInt(a.iters, 'iters'),
     prefillTokens: a.prefill ? positiveInt(a.prefillTokens, 'prefill-tokens') : 0,
     gpuMemoryUtilization: util,

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import { cudaProfiler, KV_BLOCK_SIZE, LLM, type CudaEngineOptions, type KvCacheDtype, type NativeBatch, type Precision, type Provenance } from '@quantbench/engine';
 import { SeededRng } from '../rng.ts';
-import { decodeBatch, decodeBlocks, prefillBatch } from './batches.ts';
+import { decodeBatch, decodeBlocks, prefillBatch, type KvBlockOrder } from './batches.ts';
 import { decodeCost, latencyCeilings, prefillCost } from './roofline.ts';
 
 export interface LatencyOptions {
@@ -20,6 +20,8 @@ export interface LatencyOptions {
   kvCacheDtypes?: KvCacheDtype[];
   batches: number[];
   contexts: number[];
+  /** Where each decode sequence's KV blocks lie (batches.ts); every order is timed per point (default contiguous). */
+  kvBlockOrders?: KvBlockOrder[];
   /** Timed forwards per decode point (after 3 warm-ups); the per-block run takes half, at least 5. */
   iters: number;
   /** Prompt length of the prefill point; 0: no prefill. */
@@ -56,6 +58,8 @@ export interface DecodeRow extends LatencyRowBase {
   kind: 'decode';
   batch: number;
   context: number;
+  /** Placement of each sequence's KV blocks (batches.ts). */
+  kvBlockOrder: KvBlockOrder;
   skipped?: string;
   ms?: number;
   msEagerProfiled?: number;
@@ -170,18 +174,18 @@ export async function runLatency(o: LatencyOptions, log: (m: string) => void, em
         continue;
       }
       for (const ctx of o.contexts) {
-        for (const B of o.batches) {
+        for (const B of o.batches) for (const order of o.kvBlockOrders ?? ['contiguous' as const]) {
           const need = decodeBlocks(B, ctx);
           if (need > llm.numKvBlocks) {
             const room = info.device === 'cuda' ? `fit in ${Math.round(o.gpuMemoryUtilization * 100)}% of GPU memory` : 'in the cache (--kv-blocks)';
-            put({ ...base, kind: 'decode', batch: B, context: ctx, skipped: `needs ${need} KV blocks, ${llm.numKvBlocks} ${room}` });
+            put({ ...base, kind: 'decode', batch: B, context: ctx, kvBlockOrder: order, skipped: `needs ${need} KV blocks, ${llm.numKvBlocks} ${room}` });
             continue;
           }
           const cost = decodeCost(a, precision, B, ctx, c, kvPerToken);
-          const g = time(llm, () => decodeBatch(rng, B, ctx, V, false), o.iters);
-          const p = time(llm, () => decodeBatch(rng, B, ctx, V, true), Math.max(5, Math.floor(o.iters / 2)));
+          const g = time(llm, () => decodeBatch(rng, B, ctx, V, false, order), o.iters);
+          const p = time(llm, () => decodeBatch(rng, B, ctx, V, true, order), Math.max(5, Math.floor(o.iters / 2)));
           put({
-            ...base, kind: 'decode', batch: B, context: ctx, ms: g.ms, msEagerProfiled: p.ms, blocksMs: p.blocks, bytes: cost.bytes,
+            ...base, kind: 'decode', batch: B, context: ctx, kvBlockOrder: order, ms: g.ms, msEagerProfiled: p.ms, blocksMs: p.blocks, bytes: cost.bytes,
             rooflineMs: cost.rooflineMs ?? undefined, rooflineRatio: cost.rooflineMs !== null ? cost.rooflineMs / g.ms : undefined,
             tokPerS: (B / g.ms) * 1e3, achievedTBs: tbs(cost.bytes, g.ms),
           });
