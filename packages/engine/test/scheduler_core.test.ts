@@ -201,3 +201,17 @@ test('bad configuration and duplicate ids throw typed errors', () => {
   assert.throws(() => core.addRequest({ id: 'x', promptIds: [1], params: { maxTokens: 2 } }), { code: 'DUPLICATE_REQUEST' });
   assert.throws(() => core.addRequest({ id: 'y', promptIds: [], params: { maxTokens: 2 } }), { code: 'BAD_REQUEST' });
 });
+
+test('KV placement: requests that grow together keep their blocks side by side (each reserves its expected length)', () => {
+  const runner = new FakeRunner({ numKvBlocks: 256 });
+  const core = new EngineCore(runner, { maxNumSeqs: 8, maxNumBatchedTokens: 256 });
+  for (let i = 0; i < 4; i++) core.addRequest({ id: `s${i}`, promptIds: Array.from({ length: 20 }, (_, j) => 1 + ((i + j) % 50)), params: { maxTokens: 60, ignoreEos: true } });
+  for (let k = 0; k < 40; k++) core.step();
+  for (let i = 0; i < 4; i++) {
+    const t = core.kv.blockTable(`s${i}`);
+    assert.equal(t.length, 4, '59 tokens in the cache');
+    assert.ok(t.every((b, j) => j === 0 || b === t[j - 1] + 1), `s${i}: blocks ${t.join(',')} not consecutive`);
+  }
+  while (core.hasUnfinished()) core.step();
+  assert.deepEqual([core.kv.numUsedBlocks, core.kv.numReservedBlocks, core.kv.numFreeBlocks], [0, 0, 256]);
+});

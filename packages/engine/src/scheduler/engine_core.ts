@@ -97,8 +97,7 @@ export class EngineCore {
     if (req.promptLen >= maxLen) {
       return `prompt of ${req.promptLen} tokens leaves no room under maxModelLen ${maxLen}`;
     }
-    // The last sampled token never enters the cache.
-    const peakTokens = Math.min(req.promptLen + req.params.maxTokens - 1, maxLen);
+    const peakTokens = this.peakTokens(req);
     const need = this.kv.blocksFor(peakTokens);
     if (need > this.runner.numKvBlocks) {
       return (
@@ -107,6 +106,11 @@ export class EngineCore {
       );
     }
     return null;
+  }
+
+  /** The most KV entries the request can hold: the last sampled token never enters the cache. */
+  private peakTokens(req: SchedRequest): number {
+    return Math.min(req.promptLen + req.params.maxTokens - 1, this.runner.maxModelLen);
   }
 
   abortRequest(id: string): void {
@@ -211,7 +215,8 @@ export class EngineCore {
         let numNew = req.numUncomputed;
         if (!this.enableChunkedPrefill && numNew > budget) break;
         numNew = Math.min(numNew, budget);
-        if (!this.kv.allocateSlots(req.id, numNew)) break;
+        // Its blocks for the whole expected length in one run where the cache has room (kv_cache_manager.ts).
+        if (!this.kv.allocateSlots(req.id, numNew, this.peakTokens(req))) break;
         this.waiting.popFront();
         req.status = 'running';
         this.running.push(req);
