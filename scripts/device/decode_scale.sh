@@ -3,7 +3,7 @@
 # the attention kernel table (row-wise vs tensor-core decode, 16-bit vs FP8 KV, batch 1-1024 x context 128-4096),
 # GPU-vs-CPU end to end, step latency at large batch, and (issue 19) the HTTP/SSE overhead of `pnpm serve`.
 # On the device machine from the repo root (carry .device):  bash scripts/device/decode_scale.sh [STEPS]
-# STEPS: space-separated subset of "build checks attn e2e latency profile lat800 blockorder notune peer peer2 serve study
+# STEPS: space-separated subset of "build checks attn e2e latency profile lat800 blockorder diag notune peer peer2 serve study
 # study_decode study_prefill" (default: the first line; one call
 # cannot hold them all: split them over calls made back to back, while the machine is warm and the build is kept). Each step has a time limit
 # and a log under $OUT/decode_scale/; everything is packed into $OUT/decode_scale.tgz at the end.
@@ -95,6 +95,16 @@ if has peer2; then peer fp8-dynamic "${PEER_BATCH:-800}" "${PEER_PROMPTS:-800}";
 if has peer_16bit; then  # fp16 and int8-w8a8 beside them: FP8 KV at batch 800, then a 16-bit cache at the batch it fits
   peer fp16 "${PEER_BATCH:-800}" "${PEER_PROMPTS:-800}" --kv-cache-dtype fp8
   peer int8-w8a8 "${PEER_BATCH:-800}" "${PEER_PROMPTS:-800}" --kv-cache-dtype fp8
+fi
+if has diag; then  # why the peer run's step is slower than the latency tool's: context linearity, sustained load, clocks
+  stamp diag
+  nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu,clocks_throttle_reasons.active \
+    --format=csv -lms 250 >"$D/smi_diag.csv" 2>&1 &
+  SMI=$!
+  lat b800_ctx_lin --precision fp8-static --kv-cache-dtype fp8 --batch 800 --context 128,1152,2176 --iters 10
+  lat b800_sustained --precision fp8-static --kv-cache-dtype fp8 --batch 800 --context 1152 --iters 400
+  peer fp8-static "${PEER_BATCH:-800}" "${PEER_PROMPTS:-800}"
+  kill $SMI
 fi
 if has serve; then
   stamp serve
