@@ -198,4 +198,50 @@ QB_HD int8_t quant_int8(float x, float inv_s) { return f32_to_int8_sat(x * inv_s
 // fp32 accumulator rounded to bf16 before this epilogue (cuda_ops.h ScaledIn; relative 2^-9).
 QB_HD float dequant_epilogue(float acc, float s_act, float s_w) { return acc * (s_act * s_w); }
 
+// ---------------------------------------------------------------------------------------------------------------
+// exp in fp32 for SiLU, the same bits on the CPU and the GPU: Cody-Waite reduction by ln 2 and a degree-6 polynomial,
+// every step an IEEE fma / mul / add (no contraction left to the compiler), scaled by two exact powers of two.
+// Within 1.013 ulp of exp for every float in range (checked exhaustively on the CPU against double exp, session 12).
+// silu_mul (GPU kernel and CPU twin) uses it: the GPU's double-precision exp made that kernel compute-bound (batch
+// 800: 45.8 us per layer for 57 MB). The fused small-M NormSiluMul epilogue keeps the double exp (its register bound,
+// native/dev/README.md), so fused and unfused SiLU may differ by an ulp in rare elements (check_gemm_fused.cc).
+QB_HD float fma_f32(float a, float b, float c) {
+#if defined(__CUDA_ARCH__)
+  return __fmaf_rn(a, b, c);
+#else
+  return std::fma(a, b, c);
+#endif
+}
+QB_HD float exp_f32(float x) {
+  if (!(x == x)) return x;              // NaN
+  if (x > 88.7228394f) return INFINITY;  // above log(FLT_MAX)
+  if (x < -104.0f) return 0.0f;          // below half the smallest subnormal
+#if defined(__CUDA_ARCH__)
+  const float n = rintf(__fmul_rn(x, 1.44269504f));
+#else
+  const float n = std::nearbyint(x * 1.44269504f);
+#endif
+  float r = fma_f32(n, -0.693145751953125f, x);  // ln 2 = hi + lo, hi with 12 trailing zero bits: n * hi is exact
+  r = fma_f32(n, -1.42860677e-06f, r);
+  float p = 1.98756915e-4f;  // Cephes expf coefficients on |r| <= ln(2)/2
+  p = fma_f32(p, r, 1.39819995e-3f);
+  p = fma_f32(p, r, 8.33345191e-3f);
+  p = fma_f32(p, r, 4.16657959e-2f);
+  p = fma_f32(p, r, 1.66666655e-1f);
+  p = fma_f32(p, r, 5.00000012e-1f);
+#if defined(__CUDA_ARCH__)
+  const float r2 = __fmul_rn(r, r);
+  const float y = __fadd_rn(fma_f32(p, r2, r), 1.0f);
+#else
+  const float r2 = r * r;
+  const float y = fma_f32(p, r2, r) + 1.0f;
+#endif
+  const int k = (int)n, k1 = k / 2, k2 = k - k1;  // 2^k as two normal powers of two: the first product is exact
+  const float y1 = y * bits_f32((uint32_t)(k1 + 127) << 23);
+  return y1 * bits_f32((uint32_t)(k2 + 127) << 23);
+}
+// SiLU(g) = g / (1 + exp(-g)), the definition both backends use.
+QB_HD float silu_f32(float g) { return g / (1.0f + exp_f32(-g)); }
+
+
 }  // namespace qb

@@ -42,7 +42,7 @@ void gemm_fp8(const uint8_t* xq, const float* s_a, bool a_per_token, const uint8
 void rope(float* x, const int32_t* positions, int T, int H, int Dh, const float* cos_tab, const float* sin_tab,
           ActDtype act);
 
-// out = round_act(silu(g) * u), silu(g) = g / (1 + exp(-g)) in fp32.
+// out = round_act(silu_f32(g) * u): silu(g) = g / (1 + exp(-g)) in fp32 with numerics.h's exp_f32 (the GPU kernel's bits).
 void silu_mul(const float* g, const float* u, int T, int F, float* out, ActDtype act);
 
 // Write k, v [T, Hkv, Dh] into the paged cache [numBlocks, blockSize, Hkv, Dh] at slot_mapping[t]

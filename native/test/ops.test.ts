@@ -442,6 +442,33 @@ test('siluMul: out = g / (1 + exp(-g)) * u', () => {
       }
 });
 
+test('siluMul: every finite 16-bit g (bf16 and fp16, u = 1) within the bound of float64 silu (exp_f32 exhaustively)', () => {
+  const f32 = new Float32Array(1);
+  const u32 = new Uint32Array(f32.buffer);
+  const fp16 = (h: number) => {
+    const e = (h >> 10) & 31, m = h & 1023, s = h & 0x8000 ? -1 : 1;
+    return e === 0 ? s * m * 2 ** -24 : s * (1 + m / 1024) * 2 ** (e - 15);
+  };
+  for (const act of ['bf16', 'fp16'] as const) {
+    const gs: number[] = [];
+    for (let h = 0; h < 65536; h++) {
+      if (act === 'bf16') {
+        u32[0] = h << 16;
+        if (Number.isFinite(f32[0])) gs.push(f32[0]!);
+      } else if (((h >> 10) & 31) !== 31) gs.push(fp16(h));
+    }
+    // Below -88.72 exp(-g) overflows fp32 (the definition both backends share): silu is then -0, not g e^g.
+    const g = Float32Array.from(gs.filter((x) => x >= -88.72));
+    const out = ops.siluMul(g, new Float32Array(g.length).fill(1), 1, g.length, act);
+    const ref = Array.from(g, (gv) => gv / (1 + Math.exp(-gv)));
+    const E = ref.map((r) => 8 * U * Math.abs(r));
+    assertRoundedBound(out, ref, E, act, `siluMul exhaustive ${act}`);
+    const under = Float32Array.from(gs.filter((x) => x < -88.73));
+    const z = ops.siluMul(under, new Float32Array(under.length).fill(1), 1, under.length, act);
+    assert.ok(z.every((v) => Object.is(v, -0)), `siluMul ${act}: exp(-g) overflows below -88.73, silu must be -0`);
+  }
+});
+
 // --------------------------------------------------------------------------------------------- paged attention
 
 interface AttnCase {

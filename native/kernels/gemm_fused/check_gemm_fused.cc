@@ -3,6 +3,7 @@
 // against its CPU twin by the other groups), on random inputs with poisoned outputs, for every precision, both
 // activation dtypes, M = 1, 5, 8 at odd small sizes and M = 1 at the Llama-3.1-8B sizes. Then timed: one layer's four
 // linears at M = 1, fused (4 kernels) against the unfused chain (9 kernels), weights rotated through device memory.
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -184,6 +185,33 @@ bool same_bytes(const DevBuf& a, const DevBuf& b, size_t n, const char* what, st
   return bad == 0;
 }
 
+// SiLU outputs of the fused epilogue (double exp) vs silu_mul_quant (exp_f32, within 1.013 ulp): equal but for rare
+// elements one step apart — 16-bit values (act ulp; the same sign) or, fp8-static, the e4m3 codes of the same sign —
+// in at most 0.1 % of them. elem: 2 (act) or 1 (codes).
+bool near_bytes(const DevBuf& a, const DevBuf& b, size_t n, int elem, const char* what, std::string& det) {
+  auto ha = from_dev<uint8_t>(a, n * elem), hb = from_dev<uint8_t>(b, n * elem);
+  size_t off = 0, far = 0;
+  for (size_t i = 0; i < n; ++i) {
+    int va, vb;
+    if (elem == 2) {
+      uint16_t x, y;
+      std::memcpy(&x, &ha[2 * i], 2);
+      std::memcpy(&y, &hb[2 * i], 2);
+      va = x, vb = y;
+    } else {
+      va = ha[i], vb = hb[i];
+    }
+    if (va == vb) continue;
+    ++off;
+    const int sign = elem == 2 ? 0x8000 : 0x80;
+    if ((va & sign) != (vb & sign) || std::abs(va - vb) > 1) ++far;
+  }
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "%s: %zu / %zu elements one step apart, %zu further; ", what, off - far, n, far);
+  det += buf;
+  return far == 0 && off * 1000 <= n;
+}
+
 // Each row's absmax of M x K act values (what a NormSiluMul publishes in out_amax; NaN-free inputs).
 std::vector<float> row_absmax(const DevBuf& x, int M, int K, qb::ActDtype act) {
   auto v = act_from_dev(x, (size_t)M * K, act);
@@ -267,9 +295,10 @@ bool check_silu(Harness& h, const Layer& L, std::string& det) {
   }
   linear_fused_smallm(f, L.M, s);
   check(cudaStreamSynchronize(s), "fused silu check");
-  if (is_static) return same_bytes(hq, hq_ref, (size_t)L.M * d.F, "down input codes", det);
-  bool ok = same_bytes(hm, hm_ref, (size_t)L.M * d.F * 2, "silu*mul", det);
-  if (amax) ok &= same_bytes(am, to_dev(row_absmax(hm_ref, L.M, d.F, L.P.act)), (size_t)L.M * 4, "row absmax", det);
+  if (is_static) return near_bytes(hq, hq_ref, (size_t)L.M * d.F, 1, "down input codes", det);
+  bool ok = near_bytes(hm, hm_ref, (size_t)L.M * d.F, 2, "silu*mul", det);
+  // The published absmax: of the fused kernel's own output, bit for bit.
+  if (amax) ok &= same_bytes(am, to_dev(row_absmax(hm, L.M, d.F, L.P.act)), (size_t)L.M * 4, "row absmax", det);
   return ok;
 }
 

@@ -1,9 +1,11 @@
 // Fusion policies of the small-M GEMM (gemm_smallm_mma.cuh) for the decode path: FusedLinear (cuda_ops.h).
-// Each reproduces, bit for bit, what the unfused kernels compute (twins in parentheses):
+// Each reproduces, bit for bit, what the unfused kernels compute (twins in parentheses), but for SiLU's exp:
 //   prologue: rmsnorm_residual_quant's normalization (out = round_act((v * inv_rms) * w)) and / or quant_row_kernel's
 //             per-token / static quantization (row_quant.cuh semantics: scale from absmax, q = cvt(x * (1/s)));
-//   pair / store: rope_qkv_kv_write's rotation (no FMA contraction) and cache writes; silu_mul_kernel's
-//             g / (1 + exp(-g)) with exp in double; the residual add round_act(y + resid).
+//   pair / store: rope_qkv_kv_write's rotation (no FMA contraction) and cache writes; g / (1 + exp(-g)) with exp in
+//             double (silu_mul_kernel uses exp_f32, within 1.013 ulp: this kernel sits at its register bound and
+//             exp_f32 spilled, native/dev/README.md; outputs may differ by an ulp in rare elements); the residual add
+//             round_act(y + resid).
 // Included by the gemm_fused_*.cu instantiation files only.
 #pragma once
 #include <algorithm>

@@ -56,9 +56,7 @@ void rope(float* x, const int32_t* positions, int T, int H, int Dh, const float*
 void silu_mul(const float* g, const float* u, int T, int F, float* out, ActDtype act) {
   parallel_for(T, 16, [&](long tb, long te) {
     for (size_t i = (size_t)tb * F; i < (size_t)te * F; ++i) {
-      float gv = g[i];
-      float s = gv / (1.0f + std::exp(-gv));
-      out[i] = round_act(s * u[i], act);
+      out[i] = round_act(silu_f32(g[i]) * u[i], act);
     }
   });
 }

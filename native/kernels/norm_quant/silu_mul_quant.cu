@@ -1,6 +1,6 @@
 // SiLU(g) * u, optionally fused with the output quantization. Twin: cpu::silu_mul (then cpu::quant_*).
-// silu(g) = g / (1 + exp(-g)) in fp32; exp is evaluated in double and rounded to fp32 (the correctly rounded value
-// the CPU's expf returns in nearly every case; CUDA's expf may be 2 ulp off). A row is split over up to 8 blocks when
+// silu(g) = g / (1 + exp(-g)) in fp32 with numerics.h's exp_f32 (the CPU twin's bits; a double-precision exp made
+// this kernel compute-bound at large batch). A row is split over up to 8 blocks when
 // there are few tokens: a thread-block cluster when a dynamic absmax must be combined (distributed shared memory),
 // independent blocks otherwise.
 #include "kernels/cuda_ops.h"
@@ -42,10 +42,7 @@ __global__ void __launch_bounds__(kThreads)
     uint16_t* oe = reinterpret_cast<uint16_t*>(&orr);
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
-      const float gv = AT::load(ge[j]);
-      const float e = (float)exp(-(double)gv);
-      const float s = gv / (1.0f + e);
-      oe[j] = AT::store(s * AT::load(ue[j]));
+      oe[j] = AT::store(silu_f32(AT::load(ge[j])) * AT::load(ue[j]));
       amax = fmaxf(amax, fabsf(AT::load(oe[j])));
     }
     if (out) *reinterpret_cast<uint4*>(out + row * (size_t)F + i) = orr;
