@@ -3,7 +3,7 @@
 # the attention kernel table (row-wise vs tensor-core decode, 16-bit vs FP8 KV, batch 1-1024 x context 128-4096),
 # GPU-vs-CPU end to end, step latency at large batch, and (issue 19) the HTTP/SSE overhead of `pnpm serve`.
 # On the device machine from the repo root (carry .device):  bash scripts/device/decode_scale.sh [STEPS]
-# STEPS: space-separated subset of "build checks attn e2e latency profile lat800 blockorder diag notune peer peer2 serve study
+# STEPS: space-separated subset of "build checks attn e2e latency profile lat800 blockorder diag notune peer_prefill peer peer2 serve study
 # study_decode study_prefill" (default: the first line; one call
 # cannot hold them all: split them over calls made back to back, while the machine is warm and the build is kept). Each step has a time limit
 # and a log under $OUT/decode_scale/; everything is packed into $OUT/decode_scale.tgz at the end.
@@ -104,6 +104,18 @@ if has diag; then  # why the peer run's step is slower than the latency tool's: 
   lat b800_ctx_lin --precision fp8-static --kv-cache-dtype fp8 --batch 800 --context 128,1152,2176 --iters 10
   lat b800_sustained --precision fp8-static --kv-cache-dtype fp8 --batch 800 --context 1152 --iters 400
   peer fp8-static "${PEER_BATCH:-800}" "${PEER_PROMPTS:-800}"
+  kill $SMI
+fi
+if has peer_prefill; then  # issue 18's baseline: prefill-heavy at the peer protocol, the token budget per step swept
+  stamp peer_prefill
+  nvidia-smi --query-gpu=timestamp,clocks.sm,power.draw,clocks_throttle_reasons.active --format=csv -lms 500 \
+    >"$D/smi_peer_prefill.csv" 2>&1 &
+  SMI=$!
+  OUT="$D" timeout "${PREFILL_TIMEOUT:-420}" bash scripts/device/gpu.sh bench --protocol peer --workload prefill-heavy \
+    --precision "${PREFILL_PRECISION:-fp8-static}" --batch "${PEER_BATCH:-800}" --num-prompts "${PREFILL_PROMPTS:-1000}" \
+    --max-num-batched-tokens 2048,8192,16384 --results-dir "$D/bench" --run "peer-prefill-heavy-${PREFILL_PRECISION:-fp8-static}-budget-sweep" \
+    >"$D/peer_prefill.log" 2>&1
+  stamp "peer_prefill rc=$?"; grep -E "prefill-heavy\|" "$D/peer_prefill.log" | head -4
   kill $SMI
 fi
 if has serve; then
