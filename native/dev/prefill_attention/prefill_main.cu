@@ -1,0 +1,295 @@
+// Standalone check + timing of tile configurations of the tensor-core prefill attention (prefill_tiles.cuh; the
+// product's kernel is configuration v1). Build and run: dev/prefill_attention/README.md. Nothing in the product
+// links this file.
+//
+// Checks (bf16 activations, Llama-3.1-8B heads: H 32, Hkv 8, Dh 128; 16-bit and FP8 KV caches): fresh random q and
+// caches, shuffled block tables, cache slots past each sequence's end and unused table entries pointing to an all-NaN
+// page, outputs poisoned; every element against the CPU twin cpu::attention_paged with check_attention.cc's
+// tolerance: |gpu - cpu| <= 2 (ulp(|cpu|) + ulp(row-head max |cpu|)) + 2^-9 max_i |v_i - cpu| (P rounded to bf16).
+// Cases: one sequence of 333 and of 2048 rows, a 512-row chunk continuing a 1536-position context, and a batch of
+// odd lengths (2, 15, 16, 17, 63, 64, 65, 130, 200 rows after 0-40 earlier positions).
+// Timing: CUDA graph of back-to-back launches (qbh::time_median_us), median per launch; TFLOP/s counts the causal
+// product FLOPs 4 * Dh * H * (sum over rows of their context length).
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "dev/prefill_attention/prefill_tiles.cuh"
+#include "kernels/reference.h"
+#include "tools/harness_util.h"
+
+using qb::ActDtype;
+using qb::cuda::check;
+using qbh::DevBuf;
+namespace ad = qb::cuda::attn_dev;
+
+namespace {
+
+constexpr int H = 32, HKV = 8, DH = 128, BS = 16;
+constexpr ActDtype ACT = ActDtype::BF16;
+
+using Launch = void (*)(const ad::PfParams&, cudaStream_t);
+struct Variant {
+  const char* name;
+  const char* what;
+  Launch f16kv, f8kv;
+};
+#define QB_VARIANT(NAME, WHAT, BM, BN, NW, MINB, QREG)                                   \
+  Variant {                                                                            \
+    NAME, WHAT, ad::launch_prefill_tiles<ACT, DH, false, BM, BN, NW, MINB, QREG>,      \
+        ad::launch_prefill_tiles<ACT, DH, true, BM, BN, NW, MINB, QREG>                \
+  }
+const Variant kVariants[] = {
+    QB_VARIANT("v1", "product: BM 64, BN 64, 4 warps x 1 row tile, Q in registers, 2 blocks/SM", 64, 64, 4, 2, true),
+    QB_VARIANT("v2", "BM 128, BN 64, 8 warps x 1, Q in registers, 1 block/SM", 128, 64, 8, 1, true),
+    QB_VARIANT("v3", "BM 64, BN 32, 4 warps x 1, Q in registers, 3 blocks/SM", 64, 32, 4, 3, true),
+    QB_VARIANT("v4", "BM 128, BN 32, 4 warps x 2 row tiles, Q from smem, 2 blocks/SM (FlashAttention-2's hdim-128 tile)", 128, 32, 4, 2, false),
+    QB_VARIANT("v5", "BM 128, BN 32, 8 warps x 1, Q in registers, 1 block/SM", 128, 32, 8, 1, true),
+    QB_VARIANT("v6", "BM 64, BN 32, 4 warps x 1, Q from smem, 4 blocks/SM", 64, 32, 4, 4, false),
+};
+
+struct Seq {
+  int ctx_before, q_len;
+};
+
+struct Case {
+  std::string name;
+  int T = 0, S = 0, max_blocks = 0, num_blocks = 0, ld_q = (H + 2 * HKV) * DH, ld_out = H * DH + 8;
+  double flops = 0;
+  std::vector<int32_t> seq_starts, positions, bt;
+  std::vector<float> q, kc, vc;  // kc / vc: [num_blocks, BS, HKV, DH], values the twin reads
+  std::vector<uint8_t> k8, v8;   // FP8 codes (fp8 cases)
+  bool fp8 = false;
+  float k_scale = 1.0f, v_scale = 1.0f;
+};
+
+float ulp_at(float x) {
+  x = std::fabs(qb::round_act(x, ACT));
+  uint16_t b = qb::f32_to_bf16_bits(x);
+  return qb::bf16_bits_to_f32((uint16_t)(b + 1)) - x;
+}
+
+Case make_case(qbh::Rng& rng, const std::string& name, const std::vector<Seq>& seqs, bool fp8) {
+  Case c;
+  c.name = name + (fp8 ? " kv-fp8" : "");
+  c.fp8 = fp8;
+  c.S = (int)seqs.size();
+  int need = 0, maxnb = 0;
+  c.seq_starts.push_back(0);
+  for (auto& s : seqs) {
+    const int total = s.ctx_before + s.q_len, nb = (total + BS - 1) / BS;
+    need += nb;
+    maxnb = std::max(maxnb, nb);
+    for (int i = 0; i < s.q_len; ++i) {
+      c.positions.push_back(s.ctx_before + i);
+      c.flops += 4.0 * DH * H * (s.ctx_before + i + 1);
+    }
+    c.seq_starts.push_back(c.seq_starts.back() + s.q_len);
+  }
+  c.T = c.seq_starts.back();
+  c.max_blocks = maxnb + 3;
+  c.num_blocks = need + 1;
+  std::vector<int32_t> pages(c.num_blocks);
+  std::iota(pages.begin(), pages.end(), 0);
+  std::shuffle(pages.begin(), pages.end(), rng.g);
+  const int nan_page = pages.back();
+  c.bt.assign((size_t)c.S * c.max_blocks, nan_page);
+  const size_t row = (size_t)HKV * DH, page = (size_t)BS * row;
+  c.kc = qbh::rand_act(rng, (size_t)c.num_blocks * page, ACT, rng.uniform(0.5f, 2.0f));
+  c.vc = qbh::rand_act(rng, (size_t)c.num_blocks * page, ACT, rng.uniform(0.5f, 2.0f));
+  const float nan = std::nanf("");
+  int next = 0;
+  for (int s = 0; s < c.S; ++s) {
+    const int total = seqs[s].ctx_before + seqs[s].q_len, nb = (total + BS - 1) / BS;
+    for (int k = 0; k < nb; ++k) c.bt[(size_t)s * c.max_blocks + k] = pages[next++];
+    for (int p = total; p < nb * BS; ++p) {
+      const size_t base = (size_t)c.bt[(size_t)s * c.max_blocks + p / BS] * page + (size_t)(p % BS) * row;
+      for (size_t i = 0; i < row; ++i) c.kc[base + i] = c.vc[base + i] = nan;
+    }
+  }
+  for (size_t i = 0; i < page; ++i) c.kc[(size_t)nan_page * page + i] = c.vc[(size_t)nan_page * page + i] = nan;
+  if (fp8) {  // codes of values spread over the e4m3 range; the twin reads code * scale
+    c.k_scale = 0.37f;
+    c.v_scale = 1.9f;
+    for (auto* v : {&c.kc, &c.vc}) {
+      const float sc = v == &c.kc ? c.k_scale : c.v_scale;
+      auto& codes = v == &c.kc ? c.k8 : c.v8;
+      codes.resize(v->size());
+      for (size_t i = 0; i < v->size(); ++i) {
+        float& x = (*v)[i];
+        codes[i] = std::isnan(x) ? 0x7f : qb::f32_to_fp8e4m3(x * 64.0f);
+        x = std::isnan(x) ? x : qb::fp8e4m3_to_f32(codes[i]) * sc;
+      }
+    }
+  }
+  c.q = qbh::rand_act(rng, (size_t)c.T * c.ld_q, ACT, rng.uniform(0.5f, 3.0f));
+  return c;
+}
+
+struct DevCase {
+  DevBuf q, k, v, ss, pos, bt, out;
+  ad::PfParams p{};
+};
+
+DevCase upload(const Case& c) {
+  DevCase d{qbh::act_to_dev(c.q, ACT),
+            c.fp8 ? qbh::to_dev(c.k8) : qbh::act_to_dev(c.kc, ACT),
+            c.fp8 ? qbh::to_dev(c.v8) : qbh::act_to_dev(c.vc, ACT),
+            qbh::to_dev(c.seq_starts),
+            qbh::to_dev(c.positions),
+            qbh::to_dev(c.bt),
+            DevBuf((size_t)c.T * c.ld_out * 2)};
+  ad::PfParams& p = d.p;
+  p.q = d.q.as<uint16_t>();
+  p.ld_q = c.ld_q;
+  p.kc = d.k.p;
+  p.vc = d.v.p;
+  p.v_scale = c.fp8 ? c.v_scale : 1.0f;
+  p.seq_starts = d.ss.as<int32_t>();
+  p.positions = d.pos.as<int32_t>();
+  p.bt = d.bt.as<int32_t>();
+  p.max_blocks = c.max_blocks;
+  p.T = c.T;
+  p.S = c.S;
+  p.H = H;
+  p.Hkv = HKV;
+  p.bs = BS;
+  p.scale_log2 = (1.0f / std::sqrt((float)DH)) * 1.4426950408889634f * (c.fp8 ? c.k_scale : 1.0f);
+  p.out = d.out.as<uint16_t>();
+  p.ld_out = c.ld_out;
+  return d;
+}
+
+// The CPU twin's output for the case: [T, H, DH].
+std::vector<float> reference(const Case& c) {
+  std::vector<float> q((size_t)c.T * H * DH), ref((size_t)c.T * H * DH);
+  for (int t = 0; t < c.T; ++t) std::memcpy(&q[(size_t)t * H * DH], &c.q[(size_t)t * c.ld_q], sizeof(float) * H * DH);
+  qb::cpu::attention_paged(q.data(), c.kc.data(), c.vc.data(), c.seq_starts.data(), c.S, c.positions.data(),
+                           c.bt.data(), c.max_blocks, H, HKV, DH, BS, 1.0f / std::sqrt((float)DH), ref.data(), ACT);
+  return ref;
+}
+
+// Every element within check_attention.cc's tolerance; returns the number outside and a detail line.
+size_t compare(const Case& c, const std::vector<float>& ref, const DevBuf& out, std::string& det) {
+  auto got = qbh::act_from_dev(out, (size_t)c.T * c.ld_out, ACT);
+  const double uP = std::ldexp(1.0, -9);
+  size_t bad = 0;
+  double worst = 0;
+  const size_t row = (size_t)HKV * DH;
+  for (int s = 0; s < c.S; ++s) {
+    // Prefix max / min of v over the sequence's positions, per KV head and dim: max_i |v_i - out| for any context.
+    const int len = c.positions[c.seq_starts[s + 1] - 1] + 1;
+    std::vector<float> vmax((size_t)len * row), vmin((size_t)len * row);
+    for (int p = 0; p < len; ++p) {
+      const float* v = &c.vc[((size_t)c.bt[(size_t)s * c.max_blocks + p / BS] * BS + p % BS) * row];
+      for (size_t i = 0; i < row; ++i) {
+        vmax[(size_t)p * row + i] = p ? std::max(vmax[(size_t)(p - 1) * row + i], v[i]) : v[i];
+        vmin[(size_t)p * row + i] = p ? std::min(vmin[(size_t)(p - 1) * row + i], v[i]) : v[i];
+      }
+    }
+    for (int t = c.seq_starts[s]; t < c.seq_starts[s + 1]; ++t)
+      for (int h = 0; h < H; ++h) {
+        const float* r = &ref[((size_t)t * H + h) * DH];
+        const float* g = &got[(size_t)t * c.ld_out + (size_t)h * DH];
+        float rmax = 0;
+        for (int i = 0; i < DH; ++i) rmax = std::max(rmax, std::fabs(r[i]));
+        const size_t at = (size_t)c.positions[t] * row + (size_t)(h / (H / HKV)) * DH;
+        for (int i = 0; i < DH; ++i) {
+          const double vdev = std::max((double)vmax[at + i] - r[i], (double)r[i] - vmin[at + i]);
+          const double tol = 2.0 * (ulp_at(r[i]) + ulp_at(rmax)) + uP * vdev;
+          const double d = std::fabs((double)g[i] - r[i]);
+          if (!(d <= tol)) ++bad;
+          if (d / std::max(tol, 1e-30) > worst) worst = d / std::max(tol, 1e-30);
+        }
+      }
+  }
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "%zu / %zu outside the tolerance, worst %.2f of it", bad, (size_t)c.T * H * DH, worst);
+  det = buf;
+  return bad;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool check_only = false, time_only = false, profile = false;
+  int reps = 20;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--check-only")) check_only = true;
+    else if (!std::strcmp(argv[i], "--time-only")) time_only = true;
+    else if (!std::strcmp(argv[i], "--profile")) profile = true;
+    else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
+    else {
+      std::fprintf(stderr, "usage: prefill_main [--check-only | --time-only | --profile] [--reps N]\n");
+      return 2;
+    }
+  }
+  cudaStream_t st;
+  check(cudaStreamCreate(&st), "stream");
+  qbh::Rng rng(20261204);
+  int fails = 0;
+  if (profile) {  // one launch of each variant on one 2048-row prefill, 16-bit KV: for ncu
+    Case c = make_case(rng, "1x2048", {{0, 2048}}, false);
+    DevCase d = upload(c);
+    for (const Variant& v : kVariants) v.f16kv(d.p, st);
+    check(cudaStreamSynchronize(st), "profile run");
+    std::printf("profiled %zu variants on %s\n", sizeof kVariants / sizeof kVariants[0], c.name.c_str());
+    return 0;
+  }
+  if (!time_only) {
+    std::vector<std::pair<std::string, std::vector<Seq>>> checks = {
+        {"1x333", {{0, 333}}},
+        {"1x2048", {{0, 2048}}},
+        {"chunk 512 after 1536", {{1536, 512}}},
+        {"odd lengths", {{0, 2}, {3, 15}, {0, 16}, {40, 17}, {0, 63}, {7, 64}, {0, 65}, {21, 130}, {0, 200}}},
+    };
+    for (bool f8 : {false, true})
+      for (auto& [name, seqs] : checks) {
+        Case c = make_case(rng, name, seqs, f8);
+        const auto ref = reference(c);
+        for (const Variant& v : kVariants) {
+          DevCase d = upload(c);
+          d.out.poison();
+          (f8 ? v.f8kv : v.f16kv)(d.p, st);
+          check(cudaStreamSynchronize(st), "check run");
+          std::string det;
+          const size_t bad = compare(c, ref, d.out, det);
+          std::printf("%s %-3s %-28s %s\n", bad ? "FAIL" : "PASS", v.name, c.name.c_str(), det.c_str());
+          fails += bad != 0;
+        }
+      }
+  }
+  if (!check_only) {
+    std::printf("\nvariant  case                          us      TFLOP/s   vs v1\n");
+    std::vector<std::pair<std::string, std::vector<Seq>>> times = {
+        {"1x2048", {{0, 2048}}},
+        {"8x2048", std::vector<Seq>(8, Seq{0, 2048})},
+        {"1x8192", {{0, 8192}}},
+        {"chunk 2048 after 6144", {{6144, 2048}}},
+    };
+    for (bool f8 : {false, true})
+      for (auto& [name, seqs] : times) {
+        Case c = make_case(rng, name, seqs, f8);
+        DevCase d = upload(c);
+        double base = 0;
+        for (const Variant& v : kVariants) {
+          const Launch f = f8 ? v.f8kv : v.f16kv;
+          const double us = qbh::time_median_us([&](int) { f(d.p, st); }, 3, reps, 10, st);
+          if (&v == &kVariants[0]) base = us;
+          std::printf("%-8s %-28s %9.1f %8.1f   %.3f\n", v.name, c.name.c_str(), us, c.flops / (us * 1e6), us / base);
+        }
+      }
+    std::printf("\n");
+    for (const Variant& v : kVariants) std::printf("%s: %s\n", v.name, v.what);
+  }
+  std::printf("%s: %d failing checks\n", fails ? "FAIL" : "OK", fails);
+  return fails ? 1 : 0;
+}
