@@ -57,8 +57,8 @@ export function parseNcuDecode(v: string): { batch: number; context: number }[] 
 }
 
 /** --kv-block-order: a comma list of KV_BLOCK_ORDERS. */
-export function parseKvBlockOrders(v: string): KvBlockOrder[] {
-  const out = v.split(',').map((x) => x.trim());
+export function parseKvBlockOrders(v: string | undefined): KvBlockOrder[] {
+  const out = (v ?? 'contiguous').split(',').map((x) => x.trim());
   for (const x of out) {
     if (!(KV_BLOCK_ORDERS as readonly string[]).includes(x)) throw new OptionError(`--kv-block-order takes ${KV_BLOCK_ORDERS.join(' or ')} (comma list), got "${x}"`);
   }
