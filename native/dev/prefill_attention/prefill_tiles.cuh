@@ -4,7 +4,8 @@
 //   m16 row tiles per warp (each K/V fragment loaded from shared memory feeds MT mma), QREG: Q fragments held in
 //   registers for the whole block (the product) or re-read from shared memory every k step (frees 32 MT registers,
 //   FlashAttention-2's default at head dim 128), MINB: minimum blocks per SM for the register bound.
-// <BM 64, BN 64, NW 4, MINB 2, QREG true> is the product's kernel. Nothing in the product links this file.
+// <BM 64, BN 64, NW 4, MINB 2, QREG true> (v1) was the product's kernel until session 13; the product now runs v4's
+// tile <128, 32, 4, 2, false>. Nothing in the product links this file.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
