@@ -4,9 +4,9 @@
 // One block (4 warps, two row tiles of 16 each) per (tile of BM = 128 consecutive rows of one sequence, query head).
 // Q sits in swizzled shared memory (ldmatrix fragments each k step); K/V tiles of BN = 32 positions are gathered from
 // the paged cache with cp.async into swizzled shared memory (double-buffered), positions past the tile's last needed
-// position are zero-filled. S = Q K^T and
-// O += P V with mma.sync m16n8k16 (f16/bf16 in, fp32 accumulate); online softmax in fp32 (exp2 domain), P rounded to
-// the act dtype for the PV product (the softmax sum uses the rounded P, so the weights stay a convex combination).
+// position are zero-filled. S = Q K^T and O += P V with mma.sync m16n8k16 (f16/bf16 in, fp32 accumulate); online
+// softmax in fp32 (exp2 domain), P rounded to the act dtype for the PV product (the softmax sum uses the rounded P, so
+// the weights stay a convex combination).
 // Causal mask per row from positions[] (any positions; no contiguity assumed), applied only on tiles that need it.
 // Grid: x = ceil(T/BM) + S (an upper bound on the tiles of all sequences; heaviest tiles launched first), y = H; a block
 // maps its index to (sequence, tile) with a warp scan over seq_starts and exits when beyond the batch's tiles.
@@ -110,6 +110,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) prefill_kernel(PfParams 
   extern __shared__ uint4 smem[];
   uint4* sQ = smem;
   uint4* sK = smem + BM * CH;
+  // 16-bit: K and V double-buffered; F8: one decoded 16-bit K / V tile, then the double-buffered code tiles.
   uint4* sV = sK + (F8 ? 1 : 2) * BN * CH;
   uint4* sK8 = sV + (F8 ? 1 : 2) * BN * CH;
   uint4* sV8 = sK8 + 2 * BN * CH8;
@@ -171,6 +172,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) prefill_kernel(PfParams 
   const int32_t* bt = p.bt + (size_t)s * p.max_blocks;
   const size_t tok_stride = (size_t)p.Hkv * DH;
 
+  // Tile j's K and V rows into buffer buf: 16-byte chunks of act values into the swizzled 16-bit tiles, or of FP8
+  // codes into the staging tiles (row-major; decoded below). Rows past kv_len are zero-filled.
   auto load_kv = [&](int j, int buf) {
     uint4* k = (F8 ? sK8 : sK) + buf * BN * CHX;
     uint4* v = (F8 ? sV8 : sV) + buf * BN * CHX;
