@@ -10,6 +10,7 @@
  * blocks that hold KV leave too few free, as without them.
  */
 import { BlockPool } from './block_pool.ts';
+import { SchedulerError } from './errors.ts';
 
 /** The unused tail of a reservation: blocks[next..] are held from the pool but hold no KV yet. */
 interface Reserve {
@@ -72,7 +73,7 @@ export class KvCacheManager {
     const got = this.pool.allocate(need);
     if (!got) {
       // Unreachable: numFreeBlocks covered `need` and every reserve went back to the pool.
-      throw new Error(`KV cache: ${need} blocks not available after releasing the reserves`);
+      throw new SchedulerError('BLOCK_ACCOUNTING', `KV cache: ${need} blocks not available after releasing the reserves (scheduler bug)`);
     }
     for (const b of got) table.push(b);
     return true;
