@@ -10,7 +10,7 @@
  * one by one. test/scheduler_scaling.test.ts counts the array work per step.
  */
 import { performance } from 'node:perf_hooks';
-import { buildBatch, type ScheduledSlice } from './batch_builder.ts';
+import { BlockTableCache, buildBatch, type ScheduledSlice } from './batch_builder.ts';
 import { Deque } from './deque.ts';
 import { SchedulerError } from './errors.ts';
 import { KvCacheManager } from './kv_cache_manager.ts';
@@ -41,6 +41,8 @@ export class EngineCore {
   /** Finished outside a step (abort, rejected at add): reported by the next step(). */
   private finishedPending: SchedRequest[] = [];
   private readonly eos: ReadonlySet<number>;
+  /** The previous step's block tables, extended in place over runs of steps with the same requests. */
+  private readonly tableCache = new BlockTableCache();
   /** Totals since construction. */
   totalPreemptions = 0;
   totalSteps = 0;
@@ -248,7 +250,7 @@ export class EngineCore {
     let blockMs: BlockTimings | undefined;
 
     if (slices.length > 0) {
-      const batch = buildBatch(slices, this.kv, this.profileBlocks);
+      const batch = buildBatch(slices, this.kv, this.profileBlocks, this.tableCache);
       for (let i = 0; i < batch.contextLens.length; i++) sumContextLens += batch.contextLens[i];
       const tf = performance.now();
       const result = this.runner.forward(batch);
