@@ -1,5 +1,6 @@
-// Standalone check + timing of tile configurations of the tensor-core prefill attention (prefill_tiles.cuh; the
-// product's kernel is configuration v1). Build and run: dev/prefill_attention/README.md. Nothing in the product
+// Standalone check + timing of tile configurations of the tensor-core prefill attention: the product's kernel
+// template (kernels/attention/attention_paged_prefill.cuh) instantiated with six PrefillTile configurations — v4 is
+// the product's tile, v1 the one it replaced. Build and run: dev/prefill_attention/README.md. Nothing in the product
 // links this file.
 //
 // Checks (bf16 activations, Llama-3.1-8B heads: H 32, Hkv 8, Dh 128; 16-bit and FP8 KV caches): fresh random q and
@@ -22,21 +23,21 @@
 #include <string>
 #include <vector>
 
-#include "dev/prefill_attention/prefill_tiles.cuh"
+#include "kernels/attention/attention_paged_prefill.cuh"
 #include "kernels/reference.h"
 #include "tools/harness_util.h"
 
 using qb::ActDtype;
 using qb::cuda::check;
 using qbh::DevBuf;
-namespace ad = qb::cuda::attn_dev;
+namespace pf = qb::cuda::attn::prefill;
 
 namespace {
 
 constexpr int H = 32, HKV = 8, DH = 128, BS = 16;
 constexpr ActDtype ACT = ActDtype::BF16;
 
-using Launch = void (*)(const ad::PfParams&, cudaStream_t);
+using Launch = void (*)(const pf::PfParams&, cudaStream_t);
 struct Variant {
   const char* name;
   const char* what;
@@ -44,14 +45,14 @@ struct Variant {
 };
 #define QB_VARIANT(NAME, WHAT, BM, BN, NW, MINB, QREG)                                   \
   Variant {                                                                            \
-    NAME, WHAT, ad::launch_prefill_tiles<ACT, DH, false, BM, BN, NW, MINB, QREG>,      \
-        ad::launch_prefill_tiles<ACT, DH, true, BM, BN, NW, MINB, QREG>                \
+    NAME, WHAT, pf::launch_prefill<ACT, DH, false, pf::PrefillTile<BM, BN, NW, MINB, QREG>>, \
+        pf::launch_prefill<ACT, DH, true, pf::PrefillTile<BM, BN, NW, MINB, QREG>>           \
   }
 const Variant kVariants[] = {
-    QB_VARIANT("v1", "product: BM 64, BN 64, 4 warps x 1 row tile, Q in registers, 2 blocks/SM", 64, 64, 4, 2, true),
+    QB_VARIANT("v1", "the former product tile: BM 64, BN 64, 4 warps x 1 row tile, Q in registers, 2 blocks/SM", 64, 64, 4, 2, true),
     QB_VARIANT("v2", "BM 128, BN 64, 8 warps x 1, Q in registers, 1 block/SM", 128, 64, 8, 1, true),
     QB_VARIANT("v3", "BM 64, BN 32, 4 warps x 1, Q in registers, 3 blocks/SM", 64, 32, 4, 3, true),
-    QB_VARIANT("v4", "BM 128, BN 32, 4 warps x 2 row tiles, Q from smem, 2 blocks/SM (FlashAttention-2's hdim-128 tile)", 128, 32, 4, 2, false),
+    QB_VARIANT("v4", "BM 128, BN 32, 4 warps x 2 row tiles, Q from smem, 2 blocks/SM (FlashAttention-2's hdim-128 tile; the product)", 128, 32, 4, 2, false),
     QB_VARIANT("v5", "BM 128, BN 32, 8 warps x 1, Q in registers, 1 block/SM", 128, 32, 8, 1, true),
     QB_VARIANT("v6", "BM 64, BN 32, 4 warps x 1, Q from smem, 4 blocks/SM", 64, 32, 4, 4, false),
 };
@@ -136,7 +137,7 @@ Case make_case(qbh::Rng& rng, const std::string& name, const std::vector<Seq>& s
 
 struct DevCase {
   DevBuf q, k, v, ss, pos, bt, out;
-  ad::PfParams p{};
+  pf::PfParams p{};
 };
 
 DevCase upload(const Case& c) {
@@ -147,7 +148,7 @@ DevCase upload(const Case& c) {
             qbh::to_dev(c.positions),
             qbh::to_dev(c.bt),
             DevBuf((size_t)c.T * c.ld_out * 2)};
-  ad::PfParams& p = d.p;
+  pf::PfParams& p = d.p;
   p.q = d.q.as<uint16_t>();
   p.ld_q = c.ld_q;
   p.kc = d.k.p;

@@ -1,11 +1,6 @@
-// Tile configurations of the tensor-core prefill attention (kernels/attention/attention_paged_prefill.cu), for the
-// dev experiment in prefill_main.cu. The kernel is the product's, with its tile shape as template parameters:
-//   BM rows of one sequence and query head per block, BN cache positions per K/V tile, NW warps, MT = BM / (16 NW)
-//   m16 row tiles per warp (each K/V fragment loaded from shared memory feeds MT mma), QREG: Q fragments held in
-//   registers for the whole block (the product) or re-read from shared memory every k step (frees 32 MT registers,
-//   FlashAttention-2's default at head dim 128), MINB: minimum blocks per SM for the register bound.
-// <BM 64, BN 64, NW 4, MINB 2, QREG true> (v1) was the product's kernel until session 13; the product now runs v4's
-// tile <128, 32, 4, 2, false>. Nothing in the product links this file.
+// The tensor-core prefill attention kernel (FlashAttention-2 style; what it computes: attention_paged_prefill.cu)
+// as a template over its tile configuration, so the product (attention_paged_prefill.cu, one named tile) and the
+// tile experiment (native/dev/prefill_attention) compile the same code. Host-callable: launch_prefill.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -17,9 +12,17 @@
 #include "kernels/common/device_common.cuh"
 #include "kernels/common/mma.cuh"
 
-namespace qb::cuda::attn_dev {
-using namespace qb::cuda;
-using namespace qb::cuda::attn;
+namespace qb::cuda::attn::prefill {
+
+// A tile configuration: BM rows of one sequence and query head per block, BN cache positions per K/V tile, NW warps
+// of MT = BM / (16 NW) row tiles of 16 (each K/V fragment read from shared memory feeds all MT), Q fragments kept in
+// registers for the whole block or re-read from shared memory every k step, MINB blocks per SM (register bound).
+template <int BM_, int BN_, int NW, int MINB, bool Q_IN_REGISTERS>
+struct PrefillTile {
+  static constexpr int BM = BM_, BN = BN_, MT = BM_ / (16 * NW), kThreads = NW * 32, kMinBlocks = MINB;
+  static constexpr bool kQInRegisters = Q_IN_REGISTERS;
+  static_assert(MT >= 1 && BM_ == 16 * NW * MT, "BM must be 16 x warps x row tiles per warp");
+};
 
 struct PfParams {
   const uint16_t* q;
@@ -85,13 +88,10 @@ __device__ __forceinline__ void decode16_fp8(const uint4& c, uint4& lo, uint4& h
   hi = make_uint4(w[4], w[5], w[6], w[7]);
 }
 
-
-template <ActDtype A, int DH, bool F8, int BM, int BN, int NW, int MINB, bool QREG>
-__global__ void __launch_bounds__(NW * 32, MINB) prefill_tiles_kernel(PfParams p) {
+template <ActDtype A, int DH, bool F8, class Tile>
+__global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks) prefill_kernel(PfParams p) {
   using AT = dev::Act<A>;
-  constexpr int kThreads = NW * 32;
-  constexpr int MT = BM / (16 * NW);
-  static_assert(MT >= 1 && BM == 16 * NW * MT, "BM must be 16 x NW x MT");
+  constexpr int BM = Tile::BM, BN = Tile::BN, MT = Tile::MT, kThreads = Tile::kThreads;
   constexpr int CH = DH / 8;
   constexpr int CH8 = DH / 16;  // 16-byte chunks of a row of FP8 codes
   constexpr int CHX = F8 ? CH8 : CH;  // chunks per cache row
@@ -100,6 +100,7 @@ __global__ void __launch_bounds__(NW * 32, MINB) prefill_tiles_kernel(PfParams p
   extern __shared__ uint4 smem[];
   uint4* sQ = smem;
   uint4* sK = smem + BM * CH;
+  // 16-bit: K and V double-buffered; F8: one decoded 16-bit K / V tile, then the double-buffered code tiles.
   uint4* sV = sK + (F8 ? 1 : 2) * BN * CH;
   uint4* sK8 = sV + (F8 ? 1 : 2) * BN * CH;
   uint4* sV8 = sK8 + 2 * BN * CH8;
@@ -161,6 +162,8 @@ __global__ void __launch_bounds__(NW * 32, MINB) prefill_tiles_kernel(PfParams p
   const int32_t* bt = p.bt + (size_t)s * p.max_blocks;
   const size_t tok_stride = (size_t)p.Hkv * DH;
 
+  // Tile j's K and V rows into buffer buf: 16-byte chunks of act values into the swizzled 16-bit tiles, or of FP8
+  // codes into the staging tiles (row-major; decoded below). Rows past kv_len are zero-filled.
   auto load_kv = [&](int j, int buf) {
     uint4* k = (F8 ? sK8 : sK) + buf * BN * CHX;
     uint4* v = (F8 ? sV8 : sV) + buf * BN * CHX;
@@ -202,10 +205,10 @@ __global__ void __launch_bounds__(NW * 32, MINB) prefill_tiles_kernel(PfParams p
   float mrow[MT][2], lrow[MT][2];
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt) mrow[mt][0] = mrow[mt][1] = -INFINITY, lrow[mt][0] = lrow[mt][1] = 0.f;
-  uint32_t qa[QREG ? MT : 1][QREG ? DH / 16 : 1][4];
   auto q_frag = [&](int mt, int kk, uint32_t (&f)[4]) {
     ldsm_x4(smem_u32(sQ + swz<DH>((warp * MT + mt) * 16 + (lane & 15), kk * 2 + (lane >> 4))), f[0], f[1], f[2], f[3]);
   };
+  uint32_t qa[Tile::kQInRegisters ? MT : 1][Tile::kQInRegisters ? DH / 16 : 1][4];  // Q fragments (kQInRegisters)
 
   for (int j = 0; j < nkv; ++j) {
     if (j + 1 < nkv) {
@@ -233,7 +236,7 @@ __global__ void __launch_bounds__(NW * 32, MINB) prefill_tiles_kernel(PfParams p
       }
       __syncthreads();
     }
-    if constexpr (QREG) {
+    if constexpr (Tile::kQInRegisters) {
       if (j == 0) {
 #pragma unroll
         for (int mt = 0; mt < MT; ++mt)
@@ -253,7 +256,7 @@ __global__ void __launch_bounds__(NW * 32, MINB) prefill_tiles_kernel(PfParams p
       uint32_t qf[MT][4];
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt) {
-        if constexpr (QREG) {
+        if constexpr (Tile::kQInRegisters) {
 #pragma unroll
           for (int e = 0; e < 4; ++e) qf[mt][e] = qa[mt][kk][e];
         } else {
@@ -348,25 +351,22 @@ __global__ void __launch_bounds__(NW * 32, MINB) prefill_tiles_kernel(PfParams p
     }
 }
 
-// Shared memory of a configuration: Q + K/V (16-bit, double-buffered; F8: single) + F8 code tiles (double-buffered).
-template <int DH, int BM, int BN>
-constexpr size_t prefill_tiles_smem() {
-  return (size_t)(BM + 4 * BN) * DH * 2;
-}
-
-template <ActDtype A, int DH, bool F8, int BM, int BN, int NW, int MINB, bool QREG>
-void launch_prefill_tiles(const PfParams& pp, cudaStream_t stream) {
-  constexpr size_t smem = prefill_tiles_smem<DH, BM, BN>();
+// Launches the kernel of tile configuration Tile on pp's batch. Shared memory: Q + K/V (16-bit, double-buffered; F8:
+// single) + F8 code tiles (double-buffered): (BM + 4 BN) x DH x 2 bytes either way (64 KiB for the product's tile).
+template <ActDtype A, int DH, bool F8, class Tile>
+void launch_prefill(const PfParams& pp, cudaStream_t stream) {
+  constexpr int BM = Tile::BM, BN = Tile::BN;
+  constexpr size_t smem = (size_t)(BM + 4 * BN) * DH * 2;
   static_assert(!F8 || (size_t)(BM + 2 * BN) * DH * 2 + 4 * BN * DH <= smem, "F8 tiles must fit the same smem");
-  auto k = prefill_tiles_kernel<A, DH, F8, BM, BN, NW, MINB, QREG>;
   static bool attr_set = false;
   if (!attr_set) {
-    check(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), "prefill tiles (smem)");
+    check(cudaFuncSetAttribute(prefill_kernel<A, DH, F8, Tile>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem),
+          "paged_attention (prefill smem attribute)");
     attr_set = true;
   }
   dim3 grid((pp.T + BM - 1) / BM + pp.S, pp.H);
-  k<<<grid, NW * 32, smem, stream>>>(pp);
-  check_launch("prefill tiles");
+  prefill_kernel<A, DH, F8, Tile><<<grid, Tile::kThreads, smem, stream>>>(pp);
+  check_launch("paged_attention (tensor-core prefill)");
 }
 
-}  // namespace qb::cuda::attn_dev
+}  // namespace qb::cuda::attn::prefill
