@@ -192,7 +192,8 @@ void check_fused(Harness& h) {
   }
   // ---- SiLU * mul (+quant), fused gate_up layout: g = gu[t, 0:F], u = gu[t, F:2F]
   for (ActDtype d : {ActDtype::BF16, ActDtype::F16}) {
-    for (auto [T, F] : {std::pair{1, 14336}, std::pair{13, 1040}, std::pair{40, 2064}}) {
+    // 544 rows: the 256-thread row kernel (per-token modes) and two pieces per thread in the flat one (the others)
+    for (auto [T, F] : {std::pair{1, 14336}, std::pair{13, 1040}, std::pair{40, 2064}, std::pair{544, 14336}}) {
       for (QuantMode m : modes) {
        for (bool scaled : {false, true}) {
         size_t n = (size_t)T * F;

@@ -42,6 +42,7 @@ __global__ void __launch_bounds__(kThreads)
   dev::pdl_trigger();
   double ss = 0.0;
   const float xsa = xin.s_a ? dev::scaled_in_row(xin, row) : 0.0f;
+#pragma unroll 2
   for (int i = lo + threadIdx.x * 8; i < hi; i += kThreads * 8) {
     uint4 xr = dev::ldg16(x + base + i);
     uint16_t* xe = reinterpret_cast<uint16_t*>(&xr);

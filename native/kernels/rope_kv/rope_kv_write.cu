@@ -1,8 +1,8 @@
 // RoPE (rotate-half, HF Llama) in place on the q and k parts of the fused QKV rows, then the paged KV-cache write of
 // the rotated k and of v. Twin: cpu::rope (q and k) + cpu::kv_cache_write. Each rotated pair is computed as the twin
 // does, without FMA contraction: round_act(a*c - b*s), round_act(b*c + a*s), so the result is bit-identical.
-// Grid: rows x slices of the row's rotation pairs (so a decode step's one row still spreads over ~20 blocks);
-// each slice also copies its share of v. Positions and slots are read from device arrays (graph-safe).
+// Grid: rows x slices of the row's rotation pairs (W adjacent pairs per thread, 128 threads per slice: a row of
+// Llama-3.1-8B's 40 q and k heads is 3 slices with W = 8); each slice also copies its share of v. Positions and slots are read from device arrays (graph-safe).
 // FP8 KV cache (KvCacheFormat::fp8): the cache gets e4m3(x / scale) of the finished act value x (twin:
 // cpu::kv_cache_write_fp8, same IEEE division and saturating RNE conversion).
 #include "kernels/attention/attention.h"
@@ -18,21 +18,44 @@ namespace {
 
 constexpr int kThreads = 128;
 
-// W: adjacent rotation pairs per thread (2: 4-byte loads / stores of q, k, v and float2 cos / sin; needs Dh % 4 == 0
-// and 4-byte aligned rows), 1 otherwise.
+// W: adjacent rotation pairs per thread: 8 (16-byte loads / stores of q, k, v, two float4 of cos / sin; needs
+// Dh % 16 == 0 and 16-byte aligned rows), 2 (4-byte; Dh % 4 == 0, 4-byte aligned), else 1.
+template <int W>
+struct Lanes;  // W 16-bit values as one load / store
+template <>
+struct Lanes<1> { using V = uint16_t; };
+template <>
+struct Lanes<2> { using V = uint32_t; };
+template <>
+struct Lanes<8> { using V = uint4; };
+
+// W consecutive floats of a cos / sin table.
+template <int W>
+__device__ __forceinline__ void load_tab(const float* p, float* out) {
+  if constexpr (W == 8) {
+    const float4 a = __ldg(reinterpret_cast<const float4*>(p)), b = __ldg(reinterpret_cast<const float4*>(p) + 1);
+    out[0] = a.x, out[1] = a.y, out[2] = a.z, out[3] = a.w, out[4] = b.x, out[5] = b.y, out[6] = b.z, out[7] = b.w;
+  } else if constexpr (W == 2) {
+    const float2 a = __ldg(reinterpret_cast<const float2*>(p));
+    out[0] = a.x, out[1] = a.y;
+  } else {
+    out[0] = __ldg(p);
+  }
+}
+
 // W finished act values (bits in e) to the cache at dst: as they are, or as FP8 codes of value / scale.
 template <ActDtype A, int W, bool F8>
 __device__ __forceinline__ void cache_store(void* dst, const uint16_t* e, float scale) {
-  using V = typename std::conditional<W == 2, uint32_t, uint16_t>::type;
   if constexpr (F8) {
-    using C = typename std::conditional<W == 2, uint16_t, uint8_t>::type;
-    C c = 0;
+    uint32_t c[(W + 3) / 4] = {};
 #pragma unroll
     for (int w = 0; w < W; ++w)
-      c |= (C)((C)f32_to_fp8e4m3(__fdiv_rn(dev::Act<A>::load(e[w]), scale)) << (8 * w));
-    *static_cast<C*>(dst) = c;
+      c[w / 4] |= (uint32_t)f32_to_fp8e4m3(__fdiv_rn(dev::Act<A>::load(e[w]), scale)) << (8 * (w % 4));
+    if constexpr (W == 8) *static_cast<uint2*>(dst) = make_uint2(c[0], c[1]);
+    else if constexpr (W == 2) *static_cast<uint16_t*>(dst) = (uint16_t)c[0];
+    else *static_cast<uint8_t*>(dst) = (uint8_t)c[0];
   } else {
-    *static_cast<V*>(dst) = *reinterpret_cast<const V*>(e);
+    *static_cast<typename Lanes<W>::V*>(dst) = *reinterpret_cast<const typename Lanes<W>::V*>(e);
   }
 }
 
@@ -43,9 +66,8 @@ __global__ void __launch_bounds__(kThreads)
                    const float* __restrict__ sin_tab, void* __restrict__ kc, void* __restrict__ vc,
                    ScaledIn qin, KvCacheFormat kvf) {
   using AT = dev::Act<A>;
-  using V = typename std::conditional<W == 2, uint32_t, uint16_t>::type;  // W 16-bit values
+  using V = typename Lanes<W>::V;
   constexpr int kElt = F8 ? 1 : 2;  // cache bytes per element
-  using F = typename std::conditional<W == 2, float2, float>::type;
   const int t = blockIdx.x;
   const int half = Dh / 2;
   // Before the programmatic-dependent-launch wait (pdl.h) only what no earlier kernel writes: the step's positions /
@@ -56,11 +78,11 @@ __global__ void __launch_bounds__(kThreads)
   const float* s = sin_tab + (size_t)pos * half;
   const int groups = (H + Hkv) * half / W;
   const int i0 = blockIdx.y * kThreads + threadIdx.x;
-  F c0{}, s0{};
+  float c0[W] = {}, s0[W] = {};
   if (i0 < groups) {
     const int d0 = i0 * W - (i0 * W / half) * half;
-    c0 = __ldg(reinterpret_cast<const F*>(c + d0));
-    s0 = __ldg(reinterpret_cast<const F*>(s + d0));
+    load_tab<W>(c + d0, c0);
+    load_tab<W>(s + d0, s0);
   }
   dev::pdl_wait();
   dev::pdl_trigger();
@@ -72,12 +94,16 @@ __global__ void __launch_bounds__(kThreads)
     const int head = i * W / half, d = i * W - head * half;
     uint16_t* v = row + (size_t)head * Dh;
     V av = *reinterpret_cast<const V*>(v + d), bv = *reinterpret_cast<const V*>(v + d + half);
-    const F cv = i == i0 ? c0 : __ldg(reinterpret_cast<const F*>(c + d));
-    const F sv = i == i0 ? s0 : __ldg(reinterpret_cast<const F*>(s + d));
+    float ce[W], se[W];
+    if (i == i0) {
+#pragma unroll
+      for (int w = 0; w < W; ++w) ce[w] = c0[w], se[w] = s0[w];
+    } else {
+      load_tab<W>(c + d, ce);
+      load_tab<W>(s + d, se);
+    }
     uint16_t* ae = reinterpret_cast<uint16_t*>(&av);
     uint16_t* be = reinterpret_cast<uint16_t*>(&bv);
-    const float* ce = reinterpret_cast<const float*>(&cv);
-    const float* se = reinterpret_cast<const float*>(&sv);
 #pragma unroll
     for (int w = 0; w < W; ++w) {
       uint16_t ab = ae[w], bb = be[w];
@@ -131,18 +157,23 @@ void rope_qkv_kv_write(void* qkv, int ld, ActDtype act, const int32_t* positions
   if (T == 0) return;
   require(qkv && positions && slot_mapping && cos_tab && sin_tab && k_cache && v_cache, name, "null pointer");
   auto* x = static_cast<uint16_t*>(qkv);
-  const bool w2 = Dh % 4 == 0 && ld % 2 == 0 && (uintptr_t)qkv % 4 == 0 && (uintptr_t)k_cache % 4 == 0 &&
-                  (uintptr_t)v_cache % 4 == 0;
-  const int W = w2 ? 2 : 1;
+  auto aligned = [&](size_t a) {
+    return (uintptr_t)qkv % a == 0 && (uintptr_t)k_cache % a == 0 && (uintptr_t)v_cache % a == 0;
+  };
+  const bool w8 = Dh % 16 == 0 && ld % 8 == 0 && aligned(16);
+  const bool w2 = Dh % 4 == 0 && ld % 2 == 0 && aligned(4);
+  const int W = w8 ? 8 : w2 ? 2 : 1;
   const int slices = std::min(65535, ((H + Hkv) * (Dh / 2) / W + kThreads - 1) / kThreads);
   const dim3 grid(T, slices);
   using K = decltype(&rope_kv_kernel<ActDtype::F16, 2, false>);
-  const K table[2][2][2] = {
+  const K table[2][3][2] = {
       {{rope_kv_kernel<ActDtype::F16, 1, false>, rope_kv_kernel<ActDtype::F16, 1, true>},
-       {rope_kv_kernel<ActDtype::F16, 2, false>, rope_kv_kernel<ActDtype::F16, 2, true>}},
+       {rope_kv_kernel<ActDtype::F16, 2, false>, rope_kv_kernel<ActDtype::F16, 2, true>},
+       {rope_kv_kernel<ActDtype::F16, 8, false>, rope_kv_kernel<ActDtype::F16, 8, true>}},
       {{rope_kv_kernel<ActDtype::BF16, 1, false>, rope_kv_kernel<ActDtype::BF16, 1, true>},
-       {rope_kv_kernel<ActDtype::BF16, 2, false>, rope_kv_kernel<ActDtype::BF16, 2, true>}}};
-  const K k = table[act == ActDtype::BF16][w2][kv.fp8];
+       {rope_kv_kernel<ActDtype::BF16, 2, false>, rope_kv_kernel<ActDtype::BF16, 2, true>},
+       {rope_kv_kernel<ActDtype::BF16, 8, false>, rope_kv_kernel<ActDtype::BF16, 8, true>}}};
+  const K k = table[act == ActDtype::BF16][w8 ? 2 : w2 ? 1 : 0][kv.fp8];
   launch_pdl(name, k, grid, dim3(kThreads), 0, stream, x, ld, positions, slot_mapping, H, Hkv, Dh, cos_tab, sin_tab,
              k_cache, v_cache, qin, kv);
   check_launch(name);
