@@ -83,6 +83,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                         InstanceMethod("finalize", &ModelWrap::Finalize),
                         InstanceMethod("allocateKvCache", &ModelWrap::AllocateKv),
                         InstanceMethod("forward", &ModelWrap::Forward),
+                        InstanceMethod("submit", &ModelWrap::Submit),
+                        InstanceMethod("finish", &ModelWrap::Finish),
+                        InstanceMethod("inFlight", &ModelWrap::InFlight),
                         InstanceMethod("setCalibration", &ModelWrap::SetCalibration),
                         InstanceMethod("calibrationStats", &ModelWrap::CalibrationStats),
                         InstanceMethod("getTensor", &ModelWrap::GetTensor),
@@ -227,41 +230,72 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     });
   }
 
+  static Batch batch_of(const Napi::Object& o) {
+    Batch b;
+    b.tokens = vec_of<int32_t, Napi::Int32Array>(o.Get("tokens"), "tokens");
+    b.positions = vec_of<int32_t, Napi::Int32Array>(o.Get("positions"), "positions");
+    b.seq_starts = vec_of<int32_t, Napi::Int32Array>(o.Get("seqStarts"), "seqStarts");
+    b.context_lens = vec_of<int32_t, Napi::Int32Array>(o.Get("contextLens"), "contextLens");
+    b.block_tables = vec_of<int32_t, Napi::Int32Array>(o.Get("blockTables"), "blockTables");
+    b.max_blocks = o.Get("maxBlocksPerSeq").As<Napi::Number>().Int32Value();
+    b.sample_rows = vec_of<int32_t, Napi::Int32Array>(o.Get("sampleRows"), "sampleRows");
+    b.temperature = vec_of<float, Napi::Float32Array>(o.Get("temperature"), "temperature");
+    b.top_p = vec_of<float, Napi::Float32Array>(o.Get("topP"), "topP");
+    b.seeds = vec_of<uint32_t, Napi::Uint32Array>(o.Get("seeds"), "seeds");
+    b.gather_rows = vec_of<int32_t, Napi::Int32Array>(o.Get("gatherRows"), "gatherRows");
+    b.gather_targets = vec_of<int32_t, Napi::Int32Array>(o.Get("gatherTargets"), "gatherTargets");
+    b.logit_rows = vec_of<int32_t, Napi::Int32Array>(o.Get("logitRows"), "logitRows");
+    b.token_sources = vec_of<int32_t, Napi::Int32Array>(o.Get("tokenSources"), "tokenSources");
+    b.profile = o.Get("profile").ToBoolean();
+    return b;
+  }
+
+  static Napi::Object result_obj(Napi::Env env, const StepResult& r) {
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("sampled", to_typed<Napi::Int32Array>(env, r.sampled));
+    out.Set("sampledLogprob", f32(env, r.sampled_logprob));
+    out.Set("gatherLogprob", f32(env, r.gather_logprob));
+    out.Set("gatherIsArgmax", to_typed<Napi::Uint8Array>(env, r.gather_is_argmax));
+    out.Set("logits", f32(env, r.logits));
+    Napi::Object ms = Napi::Object::New(env);
+    ms.Set("attention", r.ms_attention);
+    ms.Set("mlp", r.ms_mlp);
+    ms.Set("quantization", r.ms_quant);
+    ms.Set("other", r.ms_other);
+    ms.Set("total", r.ms_total);
+    out.Set("blockMs", ms);
+    return out;
+  }
+
+  // One step, synchronously: submit + finish with nothing else in flight (so tokenSources index the samples of the
+  // step before, as with submit).
   Napi::Value Forward(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return guard(env, [&]() -> Napi::Value {
-      Napi::Object o = info[0].As<Napi::Object>();
-      Batch b;
-      b.tokens = vec_of<int32_t, Napi::Int32Array>(o.Get("tokens"), "tokens");
-      b.positions = vec_of<int32_t, Napi::Int32Array>(o.Get("positions"), "positions");
-      b.seq_starts = vec_of<int32_t, Napi::Int32Array>(o.Get("seqStarts"), "seqStarts");
-      b.context_lens = vec_of<int32_t, Napi::Int32Array>(o.Get("contextLens"), "contextLens");
-      b.block_tables = vec_of<int32_t, Napi::Int32Array>(o.Get("blockTables"), "blockTables");
-      b.max_blocks = o.Get("maxBlocksPerSeq").As<Napi::Number>().Int32Value();
-      b.sample_rows = vec_of<int32_t, Napi::Int32Array>(o.Get("sampleRows"), "sampleRows");
-      b.temperature = vec_of<float, Napi::Float32Array>(o.Get("temperature"), "temperature");
-      b.top_p = vec_of<float, Napi::Float32Array>(o.Get("topP"), "topP");
-      b.seeds = vec_of<uint32_t, Napi::Uint32Array>(o.Get("seeds"), "seeds");
-      b.gather_rows = vec_of<int32_t, Napi::Int32Array>(o.Get("gatherRows"), "gatherRows");
-      b.gather_targets = vec_of<int32_t, Napi::Int32Array>(o.Get("gatherTargets"), "gatherTargets");
-      b.logit_rows = vec_of<int32_t, Napi::Int32Array>(o.Get("logitRows"), "logitRows");
-      b.profile = o.Get("profile").ToBoolean();
-      StepResult r = m(env).forward(b);
-      Napi::Object out = Napi::Object::New(env);
-      out.Set("sampled", to_typed<Napi::Int32Array>(env, r.sampled));
-      out.Set("sampledLogprob", f32(env, r.sampled_logprob));
-      out.Set("gatherLogprob", f32(env, r.gather_logprob));
-      out.Set("gatherIsArgmax", to_typed<Napi::Uint8Array>(env, r.gather_is_argmax));
-      out.Set("logits", f32(env, r.logits));
-      Napi::Object ms = Napi::Object::New(env);
-      ms.Set("attention", r.ms_attention);
-      ms.Set("mlp", r.ms_mlp);
-      ms.Set("quantization", r.ms_quant);
-      ms.Set("other", r.ms_other);
-      ms.Set("total", r.ms_total);
-      out.Set("blockMs", ms);
-      return out;
+      Model& model = m(env);
+      if (model.in_flight() > 0)
+        throw QbError("BAD_STATE", "forward() while submitted steps are not finished: call finish() first");
+      model.submit(batch_of(info[0].As<Napi::Object>()));
+      return result_obj(env, model.finish());
     });
+  }
+
+  Napi::Value Submit(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      m(env).submit(batch_of(info[0].As<Napi::Object>()));
+      return env.Undefined();
+    });
+  }
+
+  Napi::Value Finish(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value { return result_obj(env, m(env).finish()); });
+  }
+
+  Napi::Value InFlight(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value { return Napi::Number::New(env, (double)m(env).in_flight()); });
   }
 
   Napi::Value SetCalibration(const Napi::CallbackInfo& info) {

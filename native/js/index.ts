@@ -82,6 +82,11 @@ export interface NativeBatch {
   logitRows?: Int32Array;
   /** Time each block (attention, MLP, quantization, other) of this step. */
   profile?: boolean;
+  /**
+   * Async scheduling: [T], j >= 0 where token i is entry j of the sampled tokens of the step submitted just before
+   * this one (its `tokens` entry is then a placeholder), -1 where `tokens` holds it.
+   */
+  tokenSources?: Int32Array;
 }
 
 export interface BlockTimesMs {
@@ -127,7 +132,16 @@ export interface NativeModel {
   /** Check that every required tensor is present; fuse and prepare for the given precision. */
   finalize(precision: Precision, opts: FinalizeOptions): void;
   allocateKvCache(numBlocks: number): void;
+  /** One step, synchronously (nothing may be in flight). */
   forward(batch: NativeBatch): NativeStepResult;
+  /**
+   * Async steps: submit() queues a step and returns (the CPU backend runs it inside submit); finish() waits for the
+   * oldest submitted step and returns its result. At most two steps are submitted and not finished.
+   */
+  submit(batch: NativeBatch): void;
+  finish(): NativeStepResult;
+  /** Steps submitted and not finished. */
+  inFlight(): number;
   /** Calibration: while enabled, forward() records per-channel input absmax of every linear. */
   setCalibration(on: boolean): void;
   calibrationStats(): Record<string, Float32Array>;

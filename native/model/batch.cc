@@ -44,6 +44,37 @@ void validate_batch(const Batch& b, const ModelConfig& cfg, int num_blocks) {
   if (b.gather_targets.size() != b.gather_rows.size()) bad("gatherTargets must match gatherRows");
   for (int t : b.gather_targets)
     if (t < 0 || t >= cfg.vocab) bad("gather target outside the vocabulary");
+  if (!b.token_sources.empty() && b.token_sources.size() != T) bad("tokenSources must have one entry per token");
+}
+
+void validate_token_sources(const Batch& b, size_t prev_samples) {
+  for (int32_t j : b.token_sources)
+    if (j < -1 || (j >= 0 && (size_t)j >= prev_samples))
+      throw QbError("BAD_BATCH", "token source " + std::to_string(j) + " outside the previous step's " +
+                                     std::to_string(prev_samples) + " sampled tokens");
+}
+
+void Model::submit(const Batch& b) {
+  if (done_.size() >= kMaxInFlight)
+    throw QbError("BAD_STATE", std::to_string(kMaxInFlight) + " steps submitted and not finished: call finish() first");
+  validate_token_sources(b, last_sampled_.size());
+  if (b.token_sources.empty()) {
+    done_.push_back(forward(b));
+  } else {
+    Batch c = b;
+    for (size_t i = 0; i < c.tokens.size(); ++i)
+      if (c.token_sources[i] >= 0) c.tokens[i] = last_sampled_[c.token_sources[i]];
+    c.token_sources.clear();
+    done_.push_back(forward(c));
+  }
+  last_sampled_ = done_.back().sampled;
+}
+
+StepResult Model::finish() {
+  if (done_.empty()) throw QbError("BAD_STATE", "finish() without a submitted step");
+  StepResult r = std::move(done_.front());
+  done_.pop_front();
+  return r;
 }
 
 }  // namespace qb

@@ -1,6 +1,7 @@
 // The model interface both backends implement (CPU reference now, CUDA next): load, prepare, run a varlen step.
 #pragma once
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -22,6 +23,9 @@ struct Batch {
   std::vector<int32_t> gather_rows, gather_targets;
   std::vector<int32_t> logit_rows;
   bool profile = false;
+  // Async scheduling: empty, or [T] with j >= 0 where token i is entry j of the previous submitted step's sampled
+  // tokens (its value in `tokens` is then a placeholder), -1 where `tokens` holds it. Only through Model::submit.
+  std::vector<int32_t> token_sources;
 };
 
 struct StepResult {
@@ -52,7 +56,16 @@ class Model {
   virtual void allocate_kv_cache(int num_blocks) = 0;
   // Timing runs: fill the whole KV cache with seeded random values (never time attention on zeros / garbage).
   virtual void fill_kv_random(uint64_t seed) = 0;
+  // One step, synchronously. Batch::token_sources must be empty (use submit).
   virtual StepResult forward(const Batch& b) = 0;
+  // Async steps (the engine's async scheduling): submit() starts a step and returns; finish() waits for the oldest
+  // submitted step and returns its result (first in, first out; at most kMaxInFlight submitted and not finished).
+  // A step's token_sources index the sampled tokens of the step submitted just before it. This default runs the step
+  // inside submit() (the CPU backend); the CUDA backend returns once the step is queued on its stream.
+  virtual void submit(const Batch& b);
+  virtual StepResult finish();
+  virtual size_t in_flight() const { return done_.size(); }
+  static constexpr size_t kMaxInFlight = 2;
   virtual void set_calibration(bool on) = 0;
   virtual std::map<std::string, std::vector<float>> calibration_stats() const = 0;
   virtual const LlamaWeights& weights() const = 0;
@@ -64,7 +77,13 @@ class Model {
   ModelConfig cfg_;
   TensorStore store_;
   int num_blocks_ = 0;
+  // submit() default: finished results not yet returned by finish(), and the last submitted step's samples.
+  std::deque<StepResult> done_;
+  std::vector<int32_t> last_sampled_;
 };
+
+// Checks Batch::token_sources against the previous submitted step's sample count (prev_samples); throws BAD_BATCH.
+void validate_token_sources(const Batch& b, size_t prev_samples);
 
 std::unique_ptr<Model> create_cpu_model(const ModelConfig& cfg);
 

@@ -3,7 +3,7 @@
 # the attention kernel table (row-wise vs tensor-core decode, 16-bit vs FP8 KV, batch 1-1024 x context 128-4096),
 # GPU-vs-CPU end to end, step latency at large batch, and (issue 19) the HTTP/SSE overhead of `pnpm serve`.
 # On the device machine from the repo root (carry .device):  bash scripts/device/decode_scale.sh [STEPS]
-# STEPS: space-separated subset of "build checks attn e2e latency profile lat800 blockorder diag notune peer_prefill peer peer2 serve study
+# STEPS: space-separated subset of "build checks attn e2e latency profile lat800 blockorder diag notune peer_prefill peer peer2 peer_async serve study
 # study_decode study_prefill" (default: the first line; one call
 # cannot hold them all: split them over calls made back to back, while the machine is warm and the build is kept). Each step has a time limit
 # and a log under $OUT/decode_scale/; everything is packed into $OUT/decode_scale.tgz at the end.
@@ -38,7 +38,7 @@ if has attn; then
   sed -n '/^op  /,$p' "$D/bench_attention.log" | head -90
 fi
 if has e2e; then
-  for kv in auto fp8; do
+  for kv in ${E2E_KV:-auto fp8}; do
     stamp "e2e kv $kv"
     OUT="$D" timeout 240 bash scripts/device/gpu.sh check --kv-cache-dtype "$kv" >"$D/e2e_kv_$kv.log" 2>&1
     stamp "e2e kv $kv rc=$?"; tail -1 "$D/e2e_kv_$kv.log"
@@ -96,6 +96,11 @@ if has peer_16bit; then  # fp16 and int8-w8a8 beside them: FP8 KV at batch 800, 
   peer fp16 "${PEER_BATCH:-800}" "${PEER_PROMPTS:-800}" --kv-cache-dtype fp8
   peer int8-w8a8 "${PEER_BATCH:-800}" "${PEER_PROMPTS:-800}" --kv-cache-dtype fp8
 fi
+if has peer_async; then  # --async-scheduling at the peer protocol, then the same run without it while time is left
+  peer fp8-static "${PEER_BATCH:-800}" "${PEER_PROMPTS:-800}" --async-scheduling
+  left=$(( ${PEER_DEADLINE:-240} - SECONDS ))
+  if (( left > 85 )); then peer fp8-static "${PEER_BATCH:-800}" "${PEER_PROMPTS:-800}"; else stamp "no time left for the sync run ($left s)"; fi
+fi
 if has diag; then  # why the peer run's step is slower than the latency tool's: context linearity, sustained load, clocks
   stamp diag
   nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu,clocks_throttle_reasons.active \
@@ -125,7 +130,7 @@ if has serve; then
   pack
 fi
 if has study; then
-  for kv in auto fp8; do
+  for kv in ${E2E_KV:-auto fp8}; do
     stamp "study fp8-static kv $kv"
     OUT="$D" timeout 200 bash scripts/device/gpu.sh bench --workload decode-heavy --precision fp8-static --batch 256 \
       --kv-cache-dtype "$kv" --results-dir "$D/bench" --run "study-decode-heavy-fp8-static-kv-$kv" >"$D/study_$kv.log" 2>&1

@@ -181,6 +181,12 @@ async function main() {
       const s2 = await gpu.generate(PROMPTS.slice(0, 3), { maxTokens: 16, temperature: 0.8, topP: 0.9, seed: 7, ignoreEos: true });
       const same = s1.every((o, i) => o.ids.join() === s2[i]!.ids.join());
       emit({ model: id, precision, check: 'seeded-sampling', pass: same, sample: s1[0]!.text.slice(0, 60) });
+      // 5. async scheduling on the GPU (decode inputs copied from the previous step's samples on the device, two steps
+      // in flight): the same greedy and seeded tokens as one step at a time
+      const a1 = await gpu.generate(PROMPTS, { maxTokens: 40, ignoreEos: true }, { asyncScheduling: true });
+      const a2 = await gpu.generate(PROMPTS.slice(0, 3), { maxTokens: 16, temperature: 0.8, topP: 0.9, seed: 7, ignoreEos: true }, { asyncScheduling: true });
+      const asyncSame = a1.every((o, i) => o.ids.join() === g2[i]!.ids.join()) && a2.every((o, i) => o.ids.join() === s1[i]!.ids.join());
+      emit({ model: id, precision, check: 'async-scheduling', pass: asyncSame, sample: a1[0]!.text.slice(0, 60) });
       device = gpu.info.deviceName;
       console.log(`  (${id} ${precision}: ${((Date.now() - t0) / 1000).toFixed(1)} s; gpu ${device})`);
       cpu.close();

@@ -25,6 +25,11 @@ void sample_rows(const float* logits, int V, const int32_t* row_idx, int n, cons
 void gather_logprob_rows(const float* logits, int V, const int32_t* row_idx, const int32_t* targets, int n,
                          float* logprob, uint8_t* is_argmax, cudaStream_t stream);
 
+// Async scheduling (Model::submit): a step's input tokens that the previous step sampled on the device.
+// For i < T with sources[i] >= 0: tokens[i] = sampled[sources[i]]; other tokens are left as uploaded. Twin: the
+// CPU model's Model::submit resolves the same indices from the previous step's sampled tokens.
+void tokens_from_samples(int32_t* tokens, const int32_t* sources, const int32_t* sampled, int T, cudaStream_t stream);
+
 // Calibration statistics: colmax[k] = max(colmax[k], max_t |x[t, k]|) for x [T, K] in act (twin: CpuModel::record).
 void absmax_columns(const void* x, ActDtype act, int T, int K, float* colmax, cudaStream_t stream);
 

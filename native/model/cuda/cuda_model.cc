@@ -127,11 +127,23 @@ const LlamaWeights& CudaModel::weights() const {
 }
 
 StepResult CudaModel::forward(const Batch& b) {
+  if (!inflight_.empty()) throw QbError("BAD_STATE", "forward() with submitted steps not finished: call finish() first");
+  submit(b);
+  return finish();
+}
+
+void CudaModel::submit(const Batch& b) {
   if (!W_) throw QbError("NOT_READY", "model weights are not prepared: call finalize() first");
   if (!k_cache_) throw QbError("NOT_READY", "the KV cache is not allocated: call allocate_kv_cache() first");
+  if (inflight_.size() >= kMaxInFlight)
+    throw QbError("BAD_STATE", std::to_string(kMaxInFlight) + " steps submitted and not finished: call finish() first");
   validate_batch(b, cfg_, num_blocks_);
-  auto t0 = Clock::now();
-  StepResult R;
+  validate_token_sources(b, prev_samples_);
+  InFlight f;
+  f.t0 = Clock::now();
+  f.slot = slot_ = (int)(submitted_++ % 2);
+  f.ns = b.sample_rows.size();
+  f.ng = b.gather_rows.size();
   Step st = plan_step(b);
   bool graphable = !b.profile && !calibrating_ && cfg_.cuda.cuda_graphs && st.decode_only && st.T <= kMaxGraphBatch &&
                    b.gather_rows.empty() && b.logit_rows.empty() && b.sample_rows.size() == (size_t)st.T &&
@@ -146,16 +158,37 @@ StepResult CudaModel::forward(const Batch& b) {
     run_head(b, st);
     timer_.mark(BlockTimer::Other, stream_);
   }
-  collect(b, R);
-  if (b.profile) {
-    double ms[BlockTimer::kBlocks];
-    timer_.finish(ms);
-    R.ms_attention = ms[BlockTimer::Attention];
-    R.ms_mlp = ms[BlockTimer::Mlp];
-    R.ms_quant = ms[BlockTimer::Quant];
-    R.ms_other = ms[BlockTimer::Other];
+  collect_queue(b, f.slot);
+  check(cudaEventRecord(done_ev_[f.slot], stream_), "cudaEventRecord (step done)");
+  prev_samples_ = f.ns;
+  if (b.profile || !b.logit_rows.empty()) {  // block timings and logits are read here, before the next step
+    check(cudaEventSynchronize(done_ev_[f.slot]), "forward step");
+    collect_read(f.ns, f.ng, f.slot, f.result);
+    f.result.logits.resize(b.logit_rows.size() * (size_t)cfg_.vocab);
+    if (!f.result.logits.empty()) std::memcpy(f.result.logits.data(), logits_host_.p, f.result.logits.size() * 4);
+    if (b.profile) {
+      double ms[BlockTimer::kBlocks];
+      timer_.finish(ms);
+      f.result.ms_attention = ms[BlockTimer::Attention];
+      f.result.ms_mlp = ms[BlockTimer::Mlp];
+      f.result.ms_quant = ms[BlockTimer::Quant];
+      f.result.ms_other = ms[BlockTimer::Other];
+    }
+    f.result.ms_total = std::chrono::duration<double, std::milli>(Clock::now() - f.t0).count();
+    f.ready = true;
   }
-  R.ms_total = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  inflight_.push_back(std::move(f));
+}
+
+StepResult CudaModel::finish() {
+  if (inflight_.empty()) throw QbError("BAD_STATE", "finish() without a submitted step");
+  InFlight f = std::move(inflight_.front());
+  inflight_.pop_front();
+  if (f.ready) return std::move(f.result);
+  check(cudaEventSynchronize(done_ev_[f.slot]), "forward step");
+  StepResult R;
+  collect_read(f.ns, f.ng, f.slot, R);
+  R.ms_total = std::chrono::duration<double, std::milli>(Clock::now() - f.t0).count();
   return R;
 }
 

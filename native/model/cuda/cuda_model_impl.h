@@ -46,7 +46,7 @@ using Clock = std::chrono::steady_clock;
 struct StepMeta {
   // offsets (in 4-byte words) into the packed block
   size_t tokens, positions, slots, seq_starts, block_tables, rows, sample_idx, temperature, top_p, seeds,
-      gather_idx, gather_targets, total;
+      gather_idx, gather_targets, token_sources, total;
 };
 
 class CudaModel final : public Model {
@@ -69,6 +69,7 @@ class CudaModel final : public Model {
     if (cfg.hidden % 16 || (cfg.heads * cfg.head_dim) % 16 || (cfg.kv_heads * cfg.head_dim) % 8)
       throw QbError("UNSUPPORTED_ON_CUDA", "the CUDA kernels need hidden size and heads*head_dim multiples of 16");
     check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    for (cudaEvent_t& e : done_ev_) check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
     set_pdl_enabled(cfg.cuda.pdl);
 #ifdef QB_HAVE_CUBLASLT
     lt_ = std::make_unique<LtContext>();
@@ -78,6 +79,9 @@ class CudaModel final : public Model {
     graphs_clear();
     if (k_cache_) cudaFree(k_cache_);
     if (v_cache_) cudaFree(v_cache_);
+    if (stream_) cudaStreamSynchronize(stream_);
+    for (cudaEvent_t e : done_ev_)
+      if (e) cudaEventDestroy(e);
     if (stream_) cudaStreamDestroy(stream_);
   }
 
@@ -100,6 +104,12 @@ class CudaModel final : public Model {
   const LlamaWeights& weights() const override;
 
   StepResult forward(const Batch& b) override;
+  // The step is queued on the stream (metadata upload, the token copy of Batch::token_sources, the layers or the
+  // decode graph, sampling, the copy of the results into pinned buffer `slot`) and submit() returns; finish() waits
+  // for its event. Steps that time blocks (profile) or return logits finish inside submit().
+  void submit(const Batch& b) override;
+  StepResult finish() override;
+  size_t in_flight() const override { return inflight_.size(); }
 
  private:
   // Largest decode batch replayed as a graph (buckets: graph_buckets.h): the engine's max batch goes up to 2048.
@@ -210,8 +220,23 @@ class CudaModel final : public Model {
   void run_sampling(const float* logits, int first, int n, const Step& st);
   size_t sampled_cap() const { return sampled_.bytes / 8; }
 
-  // Copy results to the host (one sync).
-  void collect(const Batch& b, StepResult& R);
+  // Queue the copy of the step's results into pinned buffer `slot` (collect_queue), then read them once the step's
+  // event has completed (collect_read).
+  void collect_queue(const Batch& b, int slot);
+  void collect_read(size_t ns, size_t ng, int slot, StepResult& R);
+  // A submitted step: which pinned buffers hold its results, how many, when it started; `ready` when finished early.
+  struct InFlight {
+    int slot = 0;
+    size_t ns = 0, ng = 0;
+    std::chrono::steady_clock::time_point t0;
+    bool ready = false;
+    StepResult result;
+  };
+  std::deque<InFlight> inflight_;
+  uint64_t submitted_ = 0;     // steps submitted: slot = submitted_ % 2 (metadata staging and results)
+  size_t prev_samples_ = 0;    // sampled tokens of the step submitted last (Batch::token_sources bound)
+  cudaEvent_t done_ev_[2] = {nullptr, nullptr};
+  int slot_ = 0;               // the slot of the step being queued
 
   // ---- CUDA graphs for decode-only steps, per batch-size bucket ----
   // The graph holds every kernel of the step at fixed device addresses; per-step contents (tokens, positions, slots,
@@ -263,7 +288,7 @@ class CudaModel final : public Model {
       sample_ws_{"sampling workspace"}, sampled_{"sampled tokens"}, gathered_{"gathered log-probs"},
       meta_dev_{"step metadata"}, trace_{"block trace"};
   unsigned long long* trace_ptr_ = nullptr;  // the block timeline trace buffer (trace.cuh; trace_file option)
-  PinnedBuf meta_host_, out_host_, logits_host_;
+  PinnedBuf meta_host_[2], out_host_[2], logits_host_;  // [2]: two steps in flight (submit / finish)
   StepMeta cur_meta_{};
   int cur_max_blocks_ = 1;
   BlockTimer timer_;

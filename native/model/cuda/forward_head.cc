@@ -80,9 +80,9 @@ void CudaModel::run_sampling(const float* logits, int first, int n, const Step& 
               stream_);
 }
 
-void CudaModel::collect(const Batch& b, StepResult& R) {
-  const size_t ns = b.sample_rows.size(), ng = b.gather_rows.size(), nl = b.logit_rows.size();
-  uint8_t* h = static_cast<uint8_t*>(out_host_.ensure(ns * 8 + ng * 5 + 64));
+void CudaModel::collect_queue(const Batch& b, int slot) {
+  const size_t ns = b.sample_rows.size(), ng = b.gather_rows.size();
+  uint8_t* h = static_cast<uint8_t*>(out_host_[slot].ensure(ns * 8 + ng * 5 + 64));
   if (ns) {
     check(cudaMemcpyAsync(h, sampled_.p, ns * 4, cudaMemcpyDeviceToHost, stream_), "download sampled tokens");
     check(cudaMemcpyAsync(h + ns * 4, sampled_.as<int32_t>() + sampled_cap(), ns * 4, cudaMemcpyDeviceToHost,
@@ -95,17 +95,22 @@ void CudaModel::collect(const Batch& b, StepResult& R) {
                           stream_),
           "download log-probs");
   }
-  check(cudaStreamSynchronize(stream_), "forward step");
+}
+
+void CudaModel::collect_read(size_t ns, size_t ng, int slot, StepResult& R) {
+  const uint8_t* h = static_cast<const uint8_t*>(out_host_[slot].p);
   R.sampled.resize(ns);
   R.sampled_logprob.resize(ns);
-  std::memcpy(R.sampled.data(), h, ns * 4);
-  std::memcpy(R.sampled_logprob.data(), h + ns * 4, ns * 4);
   R.gather_logprob.resize(ng);
   R.gather_is_argmax.resize(ng);
-  std::memcpy(R.gather_logprob.data(), h + ns * 8, ng * 4);
-  std::memcpy(R.gather_is_argmax.data(), h + ns * 8 + ng * 4, ng);
-  R.logits.resize(nl * (size_t)cfg_.vocab);
-  if (nl) std::memcpy(R.logits.data(), logits_host_.p, R.logits.size() * 4);
+  if (ns) {
+    std::memcpy(R.sampled.data(), h, ns * 4);
+    std::memcpy(R.sampled_logprob.data(), h + ns * 4, ns * 4);
+  }
+  if (ng) {
+    std::memcpy(R.gather_logprob.data(), h + ns * 8, ng * 4);
+    std::memcpy(R.gather_is_argmax.data(), h + ns * 8 + ng * 4, ng);
+  }
 }
 
 }  // namespace qb::cuda_model

@@ -61,8 +61,11 @@ void CudaModel::upload_meta(const Batch& b, Step& st, int T_pad, int mb) {
   m.seeds = take(3 * ns);
   m.gather_idx = take(ng);
   m.gather_targets = take(ng);
+  const bool sourced = !b.token_sources.empty();
+  m.token_sources = take(sourced ? T_pad : 0);
   m.total = o;
-  int32_t* h = static_cast<int32_t*>(meta_host_.ensure(o * 4));
+  // Staging of the step's slot: the step submitted before this one may still be waiting for its copy.
+  int32_t* h = static_cast<int32_t*>(meta_host_[slot_].ensure(o * 4));
   std::memset(h, 0, o * 4);
   std::copy(b.tokens.begin(), b.tokens.end(), h + m.tokens);
   std::copy(b.positions.begin(), b.positions.end(), h + m.positions);
@@ -91,8 +94,16 @@ void CudaModel::upload_meta(const Batch& b, Step& st, int T_pad, int mb) {
     h[m.gather_idx + i] = local(b.gather_rows[i]);
     h[m.gather_targets + i] = b.gather_targets[i];
   }
+  if (sourced) {
+    std::copy(b.token_sources.begin(), b.token_sources.end(), h + m.token_sources);
+    for (int i = T; i < T_pad; ++i) h[m.token_sources + i] = -1;
+  }
   meta_dev_.ensure(o * 4);
   check(cudaMemcpyAsync(meta_dev_.p, h, o * 4, cudaMemcpyHostToDevice, stream_), "upload step metadata");
+  // The previous step's samples are still in sampled_ (this step's sampling, later on the stream, overwrites them).
+  if (sourced)
+    tokens_from_samples(static_cast<int32_t*>(meta_dev_.p) + m.tokens, static_cast<const int32_t*>(meta_dev_.p) +
+                        m.token_sources, sampled_.as<int32_t>(), T, stream_);
   cur_meta_ = m;
   cur_max_blocks_ = mb;
 }

@@ -158,6 +158,11 @@ export async function main(argv: string[]): Promise<number> {
           .option('kv-blocks', { type: 'number', describe: 'KV cache size in 16-token blocks (default: on CUDA what fits in --gpu-memory-utilization, on the CPU 2048)' })
           .option('gpu-memory-utilization', { type: 'number', default: 0.9, describe: 'CUDA: fraction of GPU memory for weights + KV cache + workspace; the KV cache gets the rest (vLLM\'s flag)' })
           .option('chunked-prefill', { type: 'boolean', default: true })
+          .option('async-scheduling', {
+            type: 'boolean',
+            default: false,
+            describe: "schedule and submit step n+1 while step n runs on the device (vLLM's --async-scheduling); recorded in each point",
+          })
           .option('goodput', { type: 'string', array: true, describe: 'SLOs, e.g. ttft:500 tpot:50 e2el:10000 (ms)' })
           .option('quick', { type: 'boolean', describe: 'short profile (default on a CPU-only machine)' })
           .option('profile-blocks', { type: 'boolean', default: false, describe: 'time decode steps by block vs batch and context instead of serving' })
@@ -205,6 +210,7 @@ export async function main(argv: string[]): Promise<number> {
           protocol: a.protocol,
           gpuMemoryUtilization: a.gpuMemoryUtilization,
           chunkedPrefill: a.chunkedPrefill,
+          asyncScheduling: a.asyncScheduling,
           goodput: a.goodput?.map(String),
           quick: a.quick,
           profileBlocks: a.profileBlocks,
@@ -297,6 +303,7 @@ export async function main(argv: string[]): Promise<number> {
               maxConcurrency: r.maxConcurrency,
               maxNumBatchedTokens: r.maxNumBatchedTokens,
               enableChunkedPrefill: r.enableChunkedPrefill,
+              asyncScheduling: r.asyncScheduling,
               numKvBlocks: r.numKvBlocks,
               protocol: { name: r.protocol, numPromptsStated: r.numPromptsStated, ...(r.numPromptsNote ? { numPromptsNote: r.numPromptsNote } : {}) },
               gpuMemoryUtilization: r.gpuMemoryUtilization,

@@ -57,6 +57,7 @@ export interface RawBenchFlags {
   protocol?: string;
   gpuMemoryUtilization?: number;
   chunkedPrefill: boolean;
+  asyncScheduling?: boolean;
   goodput?: string[];
   quick?: boolean;
   profileBlocks: boolean;
@@ -82,6 +83,8 @@ export interface ResolvedBench {
   /** Token budgets per step, one sweep axis (--max-num-batched-tokens, comma list). */
   maxNumBatchedTokens: number[];
   enableChunkedPrefill: boolean;
+  /** --async-scheduling: the engine submits step n+1 while step n runs (EngineCoreOptions.asyncScheduling). */
+  asyncScheduling: boolean;
   protocol: Protocol;
   /** Peer protocol: the request count its source states for these lengths (null: none stated, or study). */
   numPromptsStated: number | null;
@@ -234,6 +237,7 @@ export function resolveBench(f: RawBenchFlags, cudaAvailable: boolean): Resolved
     maxConcurrency: f.maxConcurrency ?? null,
     maxNumBatchedTokens: tokens ?? [quick ? 512 : protocol === 'peer' ? PEER_MAX_NUM_BATCHED_TOKENS : 8192],
     enableChunkedPrefill: f.chunkedPrefill,
+    asyncScheduling: f.asyncScheduling ?? false,
     protocol,
     numPromptsStated,
     ...(numPromptsNote ? { numPromptsNote } : {}),

@@ -52,6 +52,8 @@ export interface RunSetup {
   burstiness: number;
   maxConcurrency: number | null;
   enableChunkedPrefill: boolean;
+  /** --async-scheduling (runs recorded before the flag ran without it). */
+  asyncScheduling: boolean;
   numKvBlocks: number | null;
   gpuMemoryUtilization: number;
   goodput: string | null;
@@ -76,6 +78,7 @@ const FLAG_OF: Record<keyof RunSetup, string> = {
   burstiness: '--burstiness',
   maxConcurrency: '--max-concurrency',
   enableChunkedPrefill: '--chunked-prefill',
+  asyncScheduling: '--async-scheduling',
   numKvBlocks: '--kv-blocks',
   gpuMemoryUtilization: '--gpu-memory-utilization',
   goodput: '--goodput',
@@ -176,6 +179,7 @@ export function runSetupOf(r: ResolvedBench): RunSetup {
     burstiness: r.burstiness,
     maxConcurrency: r.maxConcurrency,
     enableChunkedPrefill: r.enableChunkedPrefill,
+    asyncScheduling: r.asyncScheduling,
     numKvBlocks: r.numKvBlocks ?? null,
     gpuMemoryUtilization: r.gpuMemoryUtilization,
     goodput: r.goodput ? JSON.stringify(r.goodput) : null,

@@ -46,7 +46,9 @@ export interface ServingMetrics {
   /**
    * host_overhead_fraction: the part of the serving loop's step time spent outside forward() (scheduling, batch
    * building, output processing, the bench's own per-step work) = 1 - sum(forwardMs) / sum(step loop ms); steps
-   * holds both means. Idle waits for the next arrival are not step time.
+   * holds both means. Idle waits for the next arrival are not step time. With --async-scheduling the host work
+   * overlaps the device's step (forwardMs is then the wait for a step's results): the fraction says how much of the
+   * step the host is busy, not how long the device waits for it.
    */
   hostOverheadFraction?: number;
 }
@@ -72,6 +74,8 @@ export interface EngineSettings {
   cudaGraphs?: boolean;
   /** KV cache dtype the engine ran ('auto' = the activation dtype; --kv-cache-dtype); absent in runs before the peer protocol. */
   kvCacheDtype?: string;
+  /** --async-scheduling: step n+1 submitted while step n ran (absent in runs before the flag: off). */
+  asyncScheduling?: boolean;
 }
 
 export interface RooflineRatio {

@@ -37,6 +37,8 @@ export interface SweepConfig {
   /** Token budget per step: one value, or a list swept as an axis. */
   maxNumBatchedTokens: number | number[];
   enableChunkedPrefill: boolean;
+  /** EngineCoreOptions.asyncScheduling (--async-scheduling); default false. */
+  asyncScheduling?: boolean;
   numKvBlocks?: number;
   /** study (default) | peer, with the peer protocol's request-count facts (options.ts). */
   protocol?: { name: Protocol; numPromptsStated?: number | null; numPromptsNote?: string };
@@ -180,7 +182,7 @@ export function failureReasons(records: readonly { success: boolean; error?: str
 
 /** One short unmeasured request so first-call costs (allocation, thread start) stay out of the first point. */
 function warmUp(engine: BenchEngine, cfg: SweepConfig, tokens: number): void {
-  const core = engine.createCore({ maxNumSeqs: 1, maxNumBatchedTokens: tokens, enableChunkedPrefill: cfg.enableChunkedPrefill });
+  const core = engine.createCore({ maxNumSeqs: 1, maxNumBatchedTokens: tokens, enableChunkedPrefill: cfg.enableChunkedPrefill, asyncScheduling: cfg.asyncScheduling });
   const allowed = [...Array(Math.min(engine.info.vocabSize, 64)).keys()].filter((t) => !engine.info.specialTokenIds.includes(t));
   core.addRequest({ id: 'warmup', promptIds: allowed.slice(0, 8), params: { maxTokens: 2, ignoreEos: true } });
   while (core.hasUnfinished()) core.step();
@@ -204,7 +206,7 @@ async function runPoint(
   const numPrompts = workload.numPrompts;
   const requests = sampleRequests(workload, engine.info.vocabSize, engine.info.specialTokenIds);
   const arrivals = arrivalOffsetsMs(numPrompts, rate, cfg.burstiness, cfg.workload.seed);
-  const core = engine.createCore({ maxNumSeqs: batch, maxNumBatchedTokens: tokens, enableChunkedPrefill: cfg.enableChunkedPrefill });
+  const core = engine.createCore({ maxNumSeqs: batch, maxNumBatchedTokens: tokens, enableChunkedPrefill: cfg.enableChunkedPrefill, asyncScheduling: cfg.asyncScheduling });
   const ceilings = engine.info.device === 'cuda' ? resolveCeilings(cfg, engine.info.deviceName) : null;
   const kvPerToken = engine.info.kvBlockBytes !== undefined ? engine.info.kvBlockBytes / engine.runner.blockSize : undefined;
   const roof = new RooflineAccumulator(engine.info.device, precision, engine.info.arch ? modelCost(engine.info.arch, precision, kvPerToken) : null, ceilings);
@@ -251,6 +253,7 @@ async function runPoint(
       blockSize: engine.runner.blockSize,
       numKvBlocks: engine.runner.numKvBlocks,
       kvCacheDtype: kv,
+      asyncScheduling: cfg.asyncScheduling ?? false,
       ...(info.kvBlockBytes !== undefined ? { kvBlockBytes: info.kvBlockBytes } : {}),
       ...(info.device === 'cuda' && cfg.numKvBlocks === undefined ? { gpuMemoryUtilization: cfg.gpuMemoryUtilization ?? 0.9 } : {}),
     },

@@ -47,6 +47,17 @@ interface Scored {
   cont: number[];
 }
 
+/** One prompt of a generate() call while it runs. */
+interface GenState {
+  prompt: string;
+  promptIds: number[];
+  ids: number[];
+  logprobs: number[];
+  text: string;
+  done: boolean;
+  finish: GenerateOutput['finishReason'];
+}
+
 export class LLM implements ModelRunner {
   readonly info: ModelInfo;
   readonly tokenizer: TextTokenizer;
@@ -97,6 +108,15 @@ export class LLM implements ModelRunner {
     return wrapNative('forward', () => this.model.native.forward(batch));
   }
 
+  /** Async steps on the native model (ModelRunner.submit / finish, the scheduler's async scheduling). */
+  submit(batch: NativeBatch): void {
+    wrapNative('submit', () => this.model.native.submit(batch));
+  }
+
+  finish(): NativeStepResult {
+    return wrapNative('finish', () => this.model.native.finish());
+  }
+
   /** Timing runs: fill the whole KV cache with seeded random values (a step then reads real-looking data). */
   fillKvRandom(seed: number): void {
     wrapNative('fillKvRandom', () => this.model.native.fillKvRandom(seed));
@@ -118,6 +138,36 @@ export class LLM implements ModelRunner {
       return f();
     } finally {
       this.busy = false;
+    }
+  }
+
+  /** Steps the core until every prompt is done, appending tokens to `state` and cutting at stop strings. */
+  private generateLoop(core: EngineCore, state: GenState[], stops: string[]): void {
+    const tok = this.tokenizer;
+    while (core.hasUnfinished()) {
+      const { outputs } = core.step();
+      for (const out of outputs) {
+        const s = state[Number(out.id)]!;
+        if (s.done) continue;
+        s.ids.push(...out.newTokenIds);
+        s.logprobs.push(...out.newLogprobs);
+        if (out.finishReason === 'error') throw new EngineError('BAD_REQUEST', `prompt ${out.id}: ${out.error ?? 'cannot be scheduled'}`);
+        if (stops.length > 0) {
+          const text = completionText(tok, s.promptIds, s.ids);
+          const cut = firstStop(text, stops);
+          if (cut >= 0) {
+            s.text = text.slice(0, cut);
+            s.done = true;
+            s.finish = 'stop';
+            if (!out.finished) core.abortRequest(out.id);
+            continue;
+          }
+        }
+        if (out.finished) {
+          s.done = true;
+          s.finish = out.finishReason === 'eos' || out.finishReason === 'stop' ? out.finishReason : 'length';
+        }
+      }
     }
   }
 
@@ -156,32 +206,13 @@ export class LLM implements ModelRunner {
           logprobs: o.logprobs,
         },
       });
-      return { prompt, promptIds, ids: [] as number[], logprobs: [] as number[], text: '', done: false, finish: 'length' as GenerateOutput['finishReason'] };
+      const st: GenState = { prompt, promptIds, ids: [], logprobs: [], text: '', done: false, finish: 'length' };
+      return st;
     });
-    while (core.hasUnfinished()) {
-      const { outputs } = core.step();
-      for (const out of outputs) {
-        const s = state[Number(out.id)]!;
-        if (s.done) continue;
-        s.ids.push(...out.newTokenIds);
-        s.logprobs.push(...out.newLogprobs);
-        if (out.finishReason === 'error') throw new EngineError('BAD_REQUEST', `prompt ${out.id}: ${out.error ?? 'cannot be scheduled'}`);
-        if (stops.length > 0) {
-          const text = completionText(tok, s.promptIds, s.ids);
-          const cut = firstStop(text, stops);
-          if (cut >= 0) {
-            s.text = text.slice(0, cut);
-            s.done = true;
-            s.finish = 'stop';
-            if (!out.finished) core.abortRequest(out.id);
-            continue;
-          }
-        }
-        if (out.finished) {
-          s.done = true;
-          s.finish = out.finishReason === 'eos' || out.finishReason === 'stop' ? out.finishReason : 'length';
-        }
-      }
+    try {
+      this.generateLoop(core, state, stops);
+    } finally {
+      core.drain();  // async scheduling: no step left in flight after an error
     }
     return state.map((s) => {
       const ids = s.ids;

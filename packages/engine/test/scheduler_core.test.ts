@@ -215,3 +215,73 @@ test('KV placement: requests that grow together keep their blocks side by side (
   while (core.hasUnfinished()) core.step();
   assert.deepEqual([core.kv.numUsedBlocks, core.kv.numReservedBlocks, core.kv.numFreeBlocks], [0, 0, 256]);
 });
+
+test('async scheduling: the same tokens, logprobs and finish reasons as one step at a time (EOS, stop tokens, sampling, chunked prefill, arrivals, preemption)', () => {
+  const reqs = workload(53, 40, 70, 40, { ignoreEos: false, stopTokenIds: [5], logprobs: true });
+  reqs.forEach((r, i) => {
+    if (i % 3 === 0) Object.assign(r.params, { temperature: 0.8, topP: 0.9, seed: 7000 + i });
+  });
+  for (const [runner, opts, addEvery] of [
+    [{ numKvBlocks: 4096, eosTokenIds: [3, 7] }, { maxNumSeqs: 256, maxNumBatchedTokens: 8192 }, 0],
+    [{ numKvBlocks: 24, eosTokenIds: [3, 7] }, { maxNumSeqs: 12, maxNumBatchedTokens: 48 }, 3],
+  ] as [FakeRunnerOptions, EngineCoreOptions, number][]) {
+    const sync = runAll(reqs, runner, opts, addEvery);
+    const asy = runAll(reqs, runner, { ...opts, asyncScheduling: true }, addEvery);
+    assert.equal(asy.runner.maxInFlight, 2, 'a step is submitted while the one before it runs');
+    for (const r of reqs) {
+      assert.deepEqual(asy.tokens.get(r.id), sync.tokens.get(r.id), `tokens of ${r.id}`);
+      assert.deepEqual(asy.logprobs.get(r.id), sync.logprobs.get(r.id), `logprobs of ${r.id}`);
+      assert.equal(asy.reasons.get(r.id), sync.reasons.get(r.id), `finish reason of ${r.id}`);
+    }
+    const reasons = new Set(asy.reasons.values());
+    assert.ok(reasons.has('length') && (reasons.has('eos') || reasons.has('stop')));
+    assert.equal(asy.core.kv.numUsedBlocks, 0);
+    assert.equal(asy.core.kv.numHolders, 0);
+    if (runner.numKvBlocks === 24) assert.ok(asy.core.totalPreemptions > 0, 'the small cache forces preemption');
+    // Rows sampled beyond the tokens returned: at most one per request that ended on EOS / a stop token.
+    const rows = asy.runner.batches.reduce((a, b) => a + b.sampled, 0) - sync.runner.batches.reduce((a, b) => a + b.sampled, 0);
+    const stopped = [...asy.reasons.values()].filter((w) => w === 'eos' || w === 'stop').length;
+    assert.ok(rows >= 0 && rows <= stopped + asy.core.totalPreemptions, `${rows} extra rows, ${stopped} EOS / stop ends`);
+  }
+});
+
+test('async scheduling: requests that end by length leave no extra row', () => {
+  const reqs = workload(59, 30, 40, 50);
+  const sync = runAll(reqs, BIG, BIG_OPTS);
+  const asy = runAll(reqs, BIG, { ...BIG_OPTS, asyncScheduling: true });
+  const sampled = (r: RunResult) => r.runner.batches.reduce((a, b) => a + b.sampled, 0);
+  assert.equal(sampled(asy), sampled(sync));
+  for (const r of reqs) assert.deepEqual(asy.tokens.get(r.id), sync.tokens.get(r.id));
+});
+
+test('async scheduling: abort while steps are in flight, and its configuration errors', () => {
+  const reqs = workload(61, 6, 30, 60);
+  const runner = new FakeRunner({ numKvBlocks: 64 });
+  const core = new EngineCore(runner, { maxNumSeqs: 8, maxNumBatchedTokens: 256, asyncScheduling: true });
+  reqs.forEach((r) => core.addRequest(r));
+  const seen = new Map<string, string>();
+  const counts = new Map<string, number>();
+  const take = (outs: RequestOutput[]) => {
+    for (const o of outs) {
+      assert.ok(!seen.has(o.id), `output after finish for ${o.id}`);
+      counts.set(o.id, (counts.get(o.id) ?? 0) + o.newTokenIds.length);
+      if (o.finished) seen.set(o.id, o.finishReason!);
+    }
+  };
+  take(core.step().outputs);
+  take(core.step().outputs);
+  core.abortRequest('r1');
+  while (core.hasUnfinished()) take(core.step().outputs);
+  assert.equal(seen.get('r1'), 'abort');
+  assert.equal(seen.size, 6);
+  for (const r of reqs.filter((q) => q.id !== 'r1')) assert.equal(counts.get(r.id), r.params.maxTokens);
+  assert.equal(core.kv.numUsedBlocks, 0);
+  assert.throws(() => runner.finish(), /without a submitted step/, 'nothing left in flight');
+
+  const plain = { ...runner, forward: runner.forward.bind(runner), submit: undefined, finish: undefined };
+  assert.throws(() => new EngineCore(plain, { maxNumSeqs: 1, maxNumBatchedTokens: 64, asyncScheduling: true }), { code: 'BAD_CONFIG' });
+  assert.throws(
+    () => new EngineCore(runner, { maxNumSeqs: 1, maxNumBatchedTokens: 64, asyncScheduling: true, profileBlocks: true }),
+    { code: 'BAD_CONFIG' },
+  );
+});

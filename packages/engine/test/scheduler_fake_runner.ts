@@ -51,7 +51,37 @@ export class FakeRunner implements ModelRunner {
     return b * this.blockSize + (pos % this.blockSize);
   }
 
+  /** Async steps (submit / finish): results not finished yet, the last submitted step's samples, the most in flight. */
+  private readonly queued: NativeStepResult[] = [];
+  private lastSampled: Int32Array = new Int32Array(0);
+  maxInFlight = 0;
+
+  /** Runs the step now, in submission order (as a device stream would), with its tokenSources read first. */
+  submit(batch: NativeBatch): void {
+    if (this.queued.length >= 2) throw new Error('two steps in flight: finish() first');
+    let b = batch;
+    if (batch.tokenSources) {
+      const tokens = batch.tokens.slice();
+      batch.tokenSources.forEach((j, i) => {
+        if (j < -1 || j >= this.lastSampled.length) throw new Error(`token source ${j} outside the previous step's samples`);
+        if (j >= 0) tokens[i] = this.lastSampled[j];
+      });
+      b = { ...batch, tokens, tokenSources: undefined };
+    }
+    const r = this.forward(b);
+    this.lastSampled = r.sampled;
+    this.queued.push(r);
+    this.maxInFlight = Math.max(this.maxInFlight, this.queued.length);
+  }
+
+  finish(): NativeStepResult {
+    const r = this.queued.shift();
+    if (!r) throw new Error('finish() without a submitted step');
+    return r;
+  }
+
   forward(batch: NativeBatch): NativeStepResult {
+    if (batch.tokenSources) throw new Error('tokenSources need submit()');
     const { tokens, positions, seqStarts, contextLens, blockTables, maxBlocksPerSeq } = batch;
     const S = contextLens.length;
     const T = tokens.length;

@@ -8,6 +8,7 @@
  * The native side copies the batch during forward(), so the array is free to change afterwards.
  */
 import type { NativeBatch } from '@quantbench/native';
+import { SchedulerError } from './errors.ts';
 import type { KvCacheManager } from './kv_cache_manager.ts';
 import type { SchedRequest } from './request.ts';
 
@@ -84,12 +85,21 @@ export function buildBatch(slices: readonly ScheduledSlice[], kv: KvCacheManager
 
   let row = 0;
   let k = 0;
+  let tokenSources: Int32Array | undefined;
   for (let i = 0; i < S; i++) {
     const { req, numNew, samples } = slices[i];
     seqStarts[i] = row;
     const start = req.numComputed;
     for (let j = 0; j < numNew; j++) {
-      tokens[row + j] = req.tokens[start + j];
+      const t = req.tokens[start + j];
+      if (t < 0) {  // sampled by the step in flight (async scheduling): read on the device
+        const ph = req.placeholders.find((p) => p.at === start + j);
+        if (!ph) throw new SchedulerError('ASYNC_STATE', `request ${req.id}: token ${start + j} is unresolved and no step in flight samples it`);
+        tokenSources ??= new Int32Array(T).fill(-1);
+        tokenSources[row + j] = ph.sample;
+      } else {
+        tokens[row + j] = t;
+      }
       positions[row + j] = start + j;
     }
     row += numNew;
@@ -109,5 +119,6 @@ export function buildBatch(slices: readonly ScheduledSlice[], kv: KvCacheManager
   seqStarts[S] = row;
   const batch: NativeBatch = { tokens, positions, seqStarts, contextLens, blockTables, maxBlocksPerSeq: maxBlocks, sampleRows, temperature, topP, seeds };
   if (profile) batch.profile = true;
+  if (tokenSources) batch.tokenSources = tokenSources;
   return batch;
 }

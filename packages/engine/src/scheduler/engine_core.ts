@@ -10,6 +10,7 @@
  * one by one. test/scheduler_scaling.test.ts counts the array work per step.
  */
 import { performance } from 'node:perf_hooks';
+import type { NativeBatch, NativeStepResult } from '@quantbench/native';
 import { BlockTableCache, buildBatch, type ScheduledSlice } from './batch_builder.ts';
 import { Deque } from './deque.ts';
 import { SchedulerError } from './errors.ts';
@@ -24,6 +25,18 @@ import type {
   SchedFinishReason,
   StepResult,
 } from './types.ts';
+
+interface StepCounts {
+  numPrefillTokens: number;
+  numDecodeTokens: number;
+  sumContextLens: number;
+}
+
+/** A step submitted to the runner and not finished (async scheduling). */
+interface InFlightStep extends StepCounts {
+  slices: ScheduledSlice[];
+  submitMs: number;
+}
 
 export class EngineCore {
   readonly runner: ModelRunner;
@@ -43,6 +56,9 @@ export class EngineCore {
   private readonly eos: ReadonlySet<number>;
   /** The previous step's block tables, extended in place over runs of steps with the same requests. */
   private readonly tableCache = new BlockTableCache();
+  /** Async scheduling (EngineCoreOptions.asyncScheduling): the step submitted and not finished yet. */
+  readonly asyncScheduling: boolean;
+  private inflight: InFlightStep | null = null;
   /** Totals since construction. */
   totalPreemptions = 0;
   totalSteps = 0;
@@ -64,6 +80,13 @@ export class EngineCore {
       );
     }
     this.profileBlocks = opts.profileBlocks ?? false;
+    this.asyncScheduling = opts.asyncScheduling ?? false;
+    if (this.asyncScheduling && (!runner.submit || !runner.finish)) {
+      throw new SchedulerError('BAD_CONFIG', 'asyncScheduling needs a model runner with submit() and finish()');
+    }
+    if (this.asyncScheduling && this.profileBlocks) {
+      throw new SchedulerError('BAD_CONFIG', 'asyncScheduling and profileBlocks exclude each other (block timings need one step at a time)');
+    }
     this.runner = runner;
     this.maxNumSeqs = maxNumSeqs;
     this.maxNumBatchedTokens = maxNumBatchedTokens;
@@ -126,7 +149,17 @@ export class EngineCore {
   }
 
   hasUnfinished(): boolean {
-    return this.waiting.length > 0 || this.running.length > 0 || this.finishedPending.length > 0;
+    return this.waiting.length > 0 || this.running.length > 0 || this.finishedPending.length > 0 || this.inflight !== null;
+  }
+
+  /**
+   * Async scheduling: waits for a step still in flight and drops its results, so the model holds none (call it when a
+   * loop over step() ends early, e.g. on an error). The engine core's requests are left as they are.
+   */
+  drain(): void {
+    if (!this.inflight) return;
+    this.inflight = null;
+    this.runner.finish!();
   }
 
   get numWaiting(): number {
@@ -163,12 +196,12 @@ export class EngineCore {
     // so repeated preemptions in one step walk the running list once, not once per victim.
     while (this.victimCursor >= 0) {
       const r = this.running[this.victimCursor];
-      if (r.status === 'running' && !scheduled.has(r)) break;
+      if (r.status === 'running' && !scheduled.has(r) && !r.finishing) break;
       this.victimCursor--;
     }
     for (let i = this.victimCursor; i >= 0; i--) {
       const r = this.running[i];
-      if (r !== req && r.status === 'running' && !scheduled.has(r)) return r;
+      if (r !== req && r.status === 'running' && !scheduled.has(r) && !r.finishing) return r;
     }
     return req;
   }
@@ -202,11 +235,11 @@ export class EngineCore {
     const running = this.running;
     for (let i = 0; i < running.length && budget > 0; i++) {
       const req = running[i];
-      if (req.status === 'running' && req.numUncomputed === 1) tryRunning(req);
+      if (req.status === 'running' && req.numUncomputed === 1 && !req.finishing) tryRunning(req);
     }
     for (let i = 0; i < running.length && budget > 0; i++) {
       const req = running[i];
-      if (req.status === 'running' && !scheduled.has(req) && req.numUncomputed > 1) tryRunning(req);
+      if (req.status === 'running' && !scheduled.has(req) && req.numUncomputed > 1 && !req.finishing) tryRunning(req);
     }
     if (preempted > 0) this.sweepRunning();
 
@@ -229,7 +262,7 @@ export class EngineCore {
     }
 
     // Nothing runnable while work remains cannot happen for requests that passed neverFits(); guard against a hang.
-    if (slices.length === 0 && this.running.length === 0 && this.waiting.length > 0) {
+    if (slices.length === 0 && this.running.length === 0 && this.waiting.length > 0 && this.inflight === null) {
       const req = this.waiting.popFront()!;
       this.finish(req, 'error', 'could not be scheduled with an empty engine (KV cache or token budget too small)');
       this.finishedPending.push(req);
@@ -238,81 +271,175 @@ export class EngineCore {
   }
 
   step(): StepResult {
+    return this.asyncScheduling ? this.stepAsync() : this.stepSync();
+  }
+
+  private stepSync(): StepResult {
     const t0 = performance.now();
     this.totalSteps++;
     const { slices, preempted } = this.schedule();
     this.totalPreemptions += preempted;
-    const outputs: RequestOutput[] = [];
-    let numPrefillTokens = 0;
-    let numDecodeTokens = 0;
+    let outputs: RequestOutput[] = [];
+    let counts = { numPrefillTokens: 0, numDecodeTokens: 0, sumContextLens: 0 };
     let forwardMs = 0;
-    let sumContextLens = 0;
     let blockMs: BlockTimings | undefined;
 
     if (slices.length > 0) {
       const batch = buildBatch(slices, this.kv, this.profileBlocks, this.tableCache);
-      for (let i = 0; i < batch.contextLens.length; i++) sumContextLens += batch.contextLens[i];
       const tf = performance.now();
       const result = this.runner.forward(batch);
       forwardMs = performance.now() - tf;
       if (this.profileBlocks && result.blockMs) blockMs = { ...result.blockMs };
-      let k = 0;
-      let anyFinished = false;
-      for (const s of slices) {
-        const { req, numNew } = s;
-        const isDecode = numNew === 1 && req.numComputed === req.numTokens - 1 && req.numOutput > 0;
-        if (isDecode) numDecodeTokens += numNew;
-        else numPrefillTokens += numNew;
-        req.numComputed += numNew;
-        if (!s.samples) continue;
-        const token = result.sampled[k];
-        const logprob = result.sampledLogprob[k];
-        k++;
-        req.tokens.push(token);
-        req.pendingTokens.push(token);
-        if (req.params.logprobs) req.pendingLogprobs.push(logprob);
-        const reason = this.stopReason(req, token);
-        if (reason) {
-          this.finish(req, reason);
-          anyFinished = true;
-          this.kv.free(req.id);
-        }
-      }
-      if (anyFinished) this.sweepRunning();
-      for (const s of slices) {
-        const req = s.req;
-        if (req.pendingTokens.length === 0 && req.status !== 'finished') continue;
-        outputs.push(this.takeOutput(req));
+      counts = this.advance(slices, batch);
+      outputs = this.applyResult(slices, result, false);
+    }
+    return this.stepResult(outputs, counts, slices.length, preempted, t0, forwardMs, blockMs);
+  }
+
+  /**
+   * Async scheduling: with step n in flight, schedule and submit step n + 1, then wait for step n and read its
+   * samples. Step n + 1 was scheduled as if every request of step n continued: its decode inputs are step n's samples
+   * (NativeBatch.tokenSources, read on the device); requests that step n ends by length were left out of it
+   * (SchedRequest.finishing); a request that step n ends by EOS or a stop token keeps its row in step n + 1, whose
+   * sample is then dropped, and its KV blocks are freed now — later steps run after step n + 1 on the device.
+   */
+  private stepAsync(): StepResult {
+    const t0 = performance.now();
+    let runnerMs = 0;
+    let preempted = 0;
+    const submit = (): InFlightStep | null => {
+      const plan = this.schedule();
+      preempted += plan.preempted;
+      if (plan.slices.length === 0) return null;
+      this.totalSteps++;
+      const step = this.submitStep(plan.slices);
+      runnerMs += step.submitMs;
+      return step;
+    };
+    if (!this.inflight) this.inflight = submit();
+    const cur = this.inflight;
+    let outputs: RequestOutput[] = [];
+    if (cur) {
+      const next = submit();
+      const tf = performance.now();
+      const result = this.runner.finish!();
+      runnerMs += performance.now() - tf;
+      this.inflight = next;
+      outputs = this.applyResult(cur.slices, result, true);
+    }
+    this.totalPreemptions += preempted;
+    const counts = cur ?? { numPrefillTokens: 0, numDecodeTokens: 0, sumContextLens: 0 };
+    return this.stepResult(outputs, counts, cur?.slices.length ?? 0, preempted, t0, runnerMs);
+  }
+
+  /** Builds and submits one step (async scheduling): its requests advance now, their samples are placeholders. */
+  private submitStep(slices: ScheduledSlice[]): InFlightStep {
+    const batch = buildBatch(slices, this.kv, false, this.tableCache);
+    const counts = this.advance(slices, batch);
+    let k = 0;
+    for (const s of slices) {
+      if (!s.samples) continue;
+      const req = s.req;
+      req.placeholders.push({ at: req.tokens.length, sample: k++ });
+      req.tokens.push(-1);
+      if (req.numOutput >= req.params.maxTokens || req.numTokens >= this.runner.maxModelLen) req.finishing = true;
+    }
+    const tf = performance.now();
+    this.runner.submit!(batch);
+    return { slices, ...counts, submitMs: performance.now() - tf };
+  }
+
+  /** Counts the step's prefill and decode tokens and moves each request's computed mark past its slice. */
+  private advance(slices: readonly ScheduledSlice[], batch: NativeBatch): StepCounts {
+    let numPrefillTokens = 0;
+    let numDecodeTokens = 0;
+    let sumContextLens = 0;
+    for (let i = 0; i < batch.contextLens.length; i++) sumContextLens += batch.contextLens[i];
+    for (const { req, numNew } of slices) {
+      const isDecode = numNew === 1 && req.numComputed === req.numTokens - 1 && req.numOutput > 0;
+      if (isDecode) numDecodeTokens += numNew;
+      else numPrefillTokens += numNew;
+      req.numComputed += numNew;
+    }
+    return { numPrefillTokens, numDecodeTokens, sumContextLens };
+  }
+
+  /**
+   * A finished step's samples into its requests: stop checks, KV freed for the ones that end. With async scheduling
+   * the samples replace the placeholders, and requests that ended (or were aborted) before these results came back
+   * are skipped. Returns the step's outputs.
+   */
+  private applyResult(slices: readonly ScheduledSlice[], result: NativeStepResult, placeholders: boolean): RequestOutput[] {
+    let ended: Set<SchedRequest> | null = null;
+    if (placeholders) for (const s of slices) if (s.req.status === 'finished') (ended ??= new Set()).add(s.req);
+    let k = 0;
+    let anyFinished = false;
+    for (const s of slices) {
+      if (!s.samples) continue;
+      const j = k++;
+      const req = s.req;
+      if (ended?.has(req)) continue;
+      const token = result.sampled[j];
+      if (placeholders) req.tokens[req.placeholders.shift()!.at] = token;
+      else req.tokens.push(token);
+      req.pendingTokens.push(token);
+      if (req.params.logprobs) req.pendingLogprobs.push(result.sampledLogprob[j]);
+      const reason = this.stopReason(req, token, placeholders ? req.placeholders.length : 0);
+      if (reason) {
+        if (req.status === 'waiting') this.waiting.removeWhere((r) => r === req);  // preempted while its step ran
+        this.finish(req, reason);
+        anyFinished = true;
+        this.kv.free(req.id);
       }
     }
+    if (anyFinished) this.sweepRunning();
+    const outputs: RequestOutput[] = [];
+    for (const s of slices) {
+      const req = s.req;
+      if (ended?.has(req)) continue;
+      if (req.pendingTokens.length === 0 && req.status !== 'finished') continue;
+      outputs.push(this.takeOutput(req));
+    }
+    return outputs;
+  }
+
+  private stepResult(
+    outputs: RequestOutput[],
+    counts: StepCounts,
+    numSeqs: number,
+    preempted: number,
+    t0: number,
+    forwardMs: number,
+    blockMs?: BlockTimings,
+  ): StepResult {
     for (const req of this.finishedPending) outputs.push(this.takeOutput(req));
     this.finishedPending = [];
     for (const o of outputs) if (o.finished) this.requests.delete(o.id);
-
     const hostMs = performance.now() - t0 - forwardMs;
     return {
       outputs,
       stats: {
-        numPrefillTokens,
-        numDecodeTokens,
+        numPrefillTokens: counts.numPrefillTokens,
+        numDecodeTokens: counts.numDecodeTokens,
         numRunning: this.running.length,
         numWaiting: this.waiting.length,
         hostMs,
         forwardMs,
         preempted,
         kvBlocksUsed: this.kv.numUsedBlocks,
-        numSeqs: slices.length,
-        sumContextLens,
+        numSeqs,
+        sumContextLens: counts.sumContextLens,
         ...(blockMs ? { blockMs } : {}),
       },
     };
   }
 
-  private stopReason(req: SchedRequest, token: number): SchedFinishReason | null {
+  /** Why `token` ends the request, or null; `ahead`: tokens after it already in req.tokens (async placeholders). */
+  private stopReason(req: SchedRequest, token: number, ahead = 0): SchedFinishReason | null {
     if (!req.params.ignoreEos && this.eos.has(token)) return 'eos';
     if (req.stopIds.has(token)) return 'stop';
-    if (req.numOutput >= req.params.maxTokens) return 'length';
-    if (req.numTokens >= this.runner.maxModelLen) return 'length';
+    if (req.numOutput - ahead >= req.params.maxTokens) return 'length';
+    if (req.numTokens - ahead >= this.runner.maxModelLen) return 'length';
     return null;
   }
 

@@ -1,5 +1,5 @@
 /** Typed scheduler errors. */
-export type SchedulerErrorCode = 'BAD_CONFIG' | 'DUPLICATE_REQUEST' | 'BAD_REQUEST' | 'BLOCK_ACCOUNTING';
+export type SchedulerErrorCode = 'BAD_CONFIG' | 'DUPLICATE_REQUEST' | 'BAD_REQUEST' | 'BLOCK_ACCOUNTING' | 'ASYNC_STATE';
 
 export class SchedulerError extends Error {
   readonly code: SchedulerErrorCode;

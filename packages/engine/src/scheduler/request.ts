@@ -19,6 +19,13 @@ export class SchedRequest {
   numPreemptions = 0;
   finishReason?: SchedFinishReason;
   error?: string;
+  /**
+   * Async scheduling: tokens sampled by a submitted step and not read yet. Each sits in `tokens` at `at` as -1 until
+   * its step finishes; `sample` is its index among that step's samples (the next step's NativeBatch.tokenSources).
+   */
+  placeholders: { at: number; sample: number }[] = [];
+  /** Async scheduling: a submitted step ends the request by length, so it is not scheduled again. */
+  finishing = false;
   /** Produced since the last step() returned. */
   pendingTokens: number[] = [];
   pendingLogprobs: number[] = [];

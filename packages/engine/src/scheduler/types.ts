@@ -7,6 +7,12 @@ import type { BlockTimesMs, NativeBatch, NativeStepResult } from '@quantbench/na
 /** What the scheduler needs from a loaded model with an allocated paged KV cache. */
 export interface ModelRunner {
   forward(batch: NativeBatch): NativeStepResult;
+  /**
+   * Async steps (EngineCoreOptions.asyncScheduling): submit() queues a step and returns, finish() waits for the oldest
+   * submitted step's result; NativeBatch.tokenSources index the samples of the step submitted just before.
+   */
+  submit?(batch: NativeBatch): void;
+  finish?(): NativeStepResult;
   /** Number of KV blocks allocated in the cache (block ids 0..numKvBlocks-1). */
   readonly numKvBlocks: number;
   /** Tokens per KV block (16). */
@@ -25,6 +31,13 @@ export interface EngineCoreOptions {
   enableChunkedPrefill?: boolean;
   /** Ask the model for per-block step timings (attention / MLP / quantization / other); StepStats.blockMs. */
   profileBlocks?: boolean;
+  /**
+   * vLLM's --async-scheduling: schedule and submit step n+1 while step n runs on the device, its decode inputs taken
+   * from step n's samples on the device, so the device never waits for the host between steps. Outputs are the same
+   * tokens; a request that stops on EOS or a stop token at step n has one discarded row in step n+1. Needs a runner
+   * with submit/finish; not with profileBlocks. Default false.
+   */
+  asyncScheduling?: boolean;
 }
 
 /** Milliseconds of one forward by block, as the native model reports them when profiling. */

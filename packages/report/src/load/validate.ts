@@ -161,6 +161,7 @@ const benchPointCheck = all(
       numKvBlocks: num,
       'gpuMemoryUtilization?': num,
       'cudaGraphs?': bool,
+      'asyncScheduling?': bool,
     }),
     requestRate: either(num, oneOf('inf')),
     burstiness: num,
