@@ -130,7 +130,7 @@ if has serve; then
   pack
 fi
 if has study; then
-  for kv in ${E2E_KV:-auto fp8}; do
+  for kv in auto fp8; do
     stamp "study fp8-static kv $kv"
     OUT="$D" timeout 200 bash scripts/device/gpu.sh bench --workload decode-heavy --precision fp8-static --batch 256 \
       --kv-cache-dtype "$kv" --results-dir "$D/bench" --run "study-decode-heavy-fp8-static-kv-$kv" >"$D/study_$kv.log" 2>&1
