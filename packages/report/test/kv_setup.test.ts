@@ -34,3 +34,13 @@ test('kvCacheLabel: fp8 for an FP8 cache, the activation dtype otherwise (the su
   assert.equal(kvCacheLabel({ ...base, kv_cache_dtype: 'auto' }), 'fp16');
   assert.equal(kvCacheLabel(base), 'fp16');
 });
+
+test('engineKey: async scheduling is its own engine setup; off and older results (no field) keep the old key', async () => {
+  const { engineKey } = await import('../src/select/bench-setups.ts');
+  const engine = { maxNumSeqs: 800, maxNumBatchedTokens: 8192, blockSize: 16, numKvBlocks: 100, gpuMemoryUtilization: 0.9 };
+  const point = (e: Record<string, unknown>) => ({ engine: e }) as unknown as Parameters<typeof engineKey>[0];
+  const old = engineKey(point(engine));
+  assert.equal(engineKey(point({ ...engine, asyncScheduling: false })), old);
+  assert.notEqual(engineKey(point({ ...engine, asyncScheduling: true })), old);
+  assert.match(engineKey(point({ ...engine, asyncScheduling: true })), /async scheduling/);
+});
