@@ -48,6 +48,8 @@ void validate_batch(const Batch& b, const ModelConfig& cfg, int num_blocks) {
 }
 
 void validate_token_sources(const Batch& b, size_t prev_samples) {
+  if (!b.token_sources.empty() && b.token_sources.size() != b.tokens.size())
+    throw QbError("BAD_BATCH", "tokenSources must have one entry per token");
   for (int32_t j : b.token_sources)
     if (j < -1 || (j >= 0 && (size_t)j >= prev_samples))
       throw QbError("BAD_BATCH", "token source " + std::to_string(j) + " outside the previous step's " +

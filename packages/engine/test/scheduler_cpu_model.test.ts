@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { test } from 'node:test';
-import { ADDON_PATH } from '@quantbench/native';
+import { ADDON_PATH, type NativeBatch } from '@quantbench/native';
 import { LLM } from '../src/llm.ts';
 import type { EngineCoreOptions, RequestParams } from '../src/scheduler/index.ts';
 import { rng } from './scheduler_fake_runner.ts';
@@ -106,6 +106,40 @@ test('real CPU model: async scheduling (native submit / finish, decode inputs fr
     assert.equal(asy.core.kv.numUsedBlocks, 0);
     // The native side holds nothing in flight afterwards: a synchronous step works.
     assert.equal(run(llm, reqs.slice(0, 1), opts).toks.get('q0')!.length, reqs[0].params.maxTokens);
+  } finally {
+    llm.close();
+  }
+});
+
+test('native submit / finish: tokenSources read the previous step\'s samples; misuse fails with typed errors', { skip }, async () => {
+  const llm = await LLM.load({ model: 'synthetic:tiny', precision: 'fp16', device: 'cpu', kvBlocks: 16 });
+  try {
+    const step = (tokens: number[], pos0: number, sources?: number[]): NativeBatch => ({
+      tokens: Int32Array.from(tokens),
+      positions: Int32Array.from(tokens.map((_, i) => pos0 + i)),
+      seqStarts: Int32Array.from([0, tokens.length]),
+      contextLens: Int32Array.from([pos0 + tokens.length]),
+      blockTables: Int32Array.from([0]),
+      maxBlocksPerSeq: 1,
+      sampleRows: Int32Array.from([tokens.length - 1]),
+      temperature: Float32Array.from([0]),
+      topP: Float32Array.from([1]),
+      seeds: Uint32Array.from([0, 0, pos0 + tokens.length]),
+      ...(sources ? { tokenSources: Int32Array.from(sources) } : {}),
+    });
+    assert.throws(() => llm.finish(), { code: 'BAD_STATE' });
+    // Reference: prefill, then a decode of the sampled token given explicitly.
+    const a = llm.forward(step([5, 6, 7], 0)).sampled[0];
+    const b = llm.forward(step([a], 3)).sampled[0];
+    // The same two steps in flight together, the decode's input read from the prefill's sample.
+    llm.submit(step([5, 6, 7], 0));
+    llm.submit(step([0], 3, [0]));
+    assert.throws(() => llm.submit(step([0], 4, [0])), { code: 'BAD_STATE' }, 'at most two steps in flight');
+    assert.throws(() => llm.forward(step([1], 4)), { code: 'BAD_STATE' }, 'forward() while steps are in flight');
+    assert.equal(llm.finish().sampled[0], a);
+    assert.equal(llm.finish().sampled[0], b);
+    assert.throws(() => llm.submit(step([0], 4, [1])), { code: 'BAD_BATCH' }, 'source past the previous step\'s one sample');
+    assert.throws(() => llm.submit(step([0, 0], 4, [0])), { code: 'BAD_BATCH' }, 'one source per token');
   } finally {
     llm.close();
   }
