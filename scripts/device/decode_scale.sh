@@ -3,7 +3,7 @@
 # the attention kernel table (row-wise vs tensor-core decode, 16-bit vs FP8 KV, batch 1-1024 x context 128-4096),
 # GPU-vs-CPU end to end, step latency at large batch, and (issue 19) the HTTP/SSE overhead of `pnpm serve`.
 # On the device machine from the repo root (carry .device):  bash scripts/device/decode_scale.sh [STEPS]
-# STEPS: space-separated subset of "build checks attn e2e latency profile lat800 blockorder diag notune peer_prefill peer peer2 peer_async serve study
+# STEPS: space-separated subset of "build checks attn e2e latency profile lat800 blockorder reserve diag notune peer_prefill peer peer2 peer_async serve study
 # study_decode study_prefill" (default: the first line; one call
 # cannot hold them all: split them over calls made back to back, while the machine is warm and the build is kept). Each step has a time limit
 # and a log under $OUT/decode_scale/; everything is packed into $OUT/decode_scale.tgz at the end.
@@ -74,6 +74,14 @@ if has blockorder; then  # KV blocks side by side per sequence vs in the order a
     lat "b800_order_r$r" --precision fp16,fp8-static --kv-cache-dtype fp8 --batch 800 --context 1152 --iters 10 --kv-block-order contiguous,interleaved
   done
   lat b256_order --precision fp8-static --kv-cache-dtype auto,fp8 --batch 256 --context 2048 --iters 10 --kv-block-order contiguous,interleaved
+fi
+if has reserve; then  # the serving loop's layout (sequences a full reservation, prompt + output, apart) vs packed, b800
+  stamp reserve
+  for r in 1 2; do
+    lat "b800_packed_r$r" --precision fp8-static --kv-cache-dtype fp8 --batch 800 --context 128,1152,2176 --iters 10
+    lat "b800_reserved_r$r" --precision fp8-static --kv-cache-dtype fp8 --batch 800 --context 128,1152,2176 --iters 10 \
+      --kv-reserve-tokens 2175
+  done
 fi
 if has notune; then  # A/B of the cuBLASLt tuning of decode graph buckets (CudaOptions::gemm_tuning), interleaved
   stamp notune

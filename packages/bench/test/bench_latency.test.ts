@@ -69,6 +69,9 @@ test('latency options: defaults, and bad flags fail before any model loads', () 
   assert.deepEqual(options.kvBlockOrders, ['contiguous']);
   assert.deepEqual(resolveLatency(args({ kvBlockOrder: 'contiguous,interleaved' }), false).options.kvBlockOrders, ['contiguous', 'interleaved']);
   bad({ kvBlockOrder: 'random' }, /--kv-block-order/);
+  assert.equal(options.kvReserveTokens, undefined);
+  assert.equal(resolveLatency(args({ kvReserveTokens: 2175 }), false).options.kvReserveTokens, 2175);
+  bad({ kvReserveTokens: 0 }, /--kv-reserve-tokens/);
   bad({ iters: 0 }, /--iters/);
   bad({ batch: '1,x' }, /--batch/);
   bad({ precision: 'fp4' }, /unknown precision/);
@@ -85,6 +88,12 @@ test('latency decode batches: contiguous and interleaved KV block tables hold th
   assert.deepEqual([...i.blockTables], [0, 3, 6, 1, 4, 7, 2, 5, 8]);
   assert.deepEqual(i.tokens, c.tokens);
   assert.equal(decodeBlocks(B, ctx), B * nb);
+  // --kv-reserve-tokens: contiguous sequences a full reservation apart (70 tokens: 5 blocks), as a serving run places them
+  const r = decodeBatch(new SeededRng(1), B, ctx, 100, false, 'contiguous', 70);
+  assert.equal(r.maxBlocksPerSeq, nb);
+  assert.deepEqual([...r.blockTables], [0, 1, 2, 5, 6, 7, 10, 11, 12]);
+  assert.equal(decodeBlocks(B, ctx, 70), B * 5);
+  assert.equal(decodeBlocks(B, ctx, 16), B * nb, 'a reservation shorter than the context changes nothing');
 });
 
 const nativeSkip = fs.existsSync(ADDON_PATH) ? false : `skipped: native addon not built (${ADDON_PATH})`;

@@ -7,18 +7,36 @@
 import { KV_BLOCK_SIZE, type NativeBatch } from '@quantbench/engine';
 import type { SeededRng } from '../rng.ts';
 
-/** KV blocks a decode step of `batch` sequences at context `context` needs. */
-export function decodeBlocks(batch: number, context: number): number {
-  return batch * Math.ceil(context / KV_BLOCK_SIZE);
+/**
+ * Blocks between the first blocks of two sequences: what the context needs, or (reserveTokens > 0) what a request of
+ * reserveTokens reserves — a serving run places each request's whole expected length in one run at admission, so
+ * at a shorter context its sequences lie that far apart.
+ */
+export function decodeStride(context: number, reserveTokens = 0): number {
+  return Math.max(Math.ceil(context / KV_BLOCK_SIZE), Math.ceil(reserveTokens / KV_BLOCK_SIZE));
+}
+
+/** KV blocks a decode step of `batch` sequences at context `context` spans. */
+export function decodeBlocks(batch: number, context: number, reserveTokens = 0): number {
+  return batch * decodeStride(context, reserveTokens);
 }
 
 export type KvBlockOrder = 'contiguous' | 'interleaved';
 export const KV_BLOCK_ORDERS: readonly KvBlockOrder[] = ['contiguous', 'interleaved'];
 
-export function decodeBatch(rng: SeededRng, batch: number, context: number, vocab: number, profile: boolean, order: KvBlockOrder = 'contiguous'): NativeBatch {
+export function decodeBatch(
+  rng: SeededRng,
+  batch: number,
+  context: number,
+  vocab: number,
+  profile: boolean,
+  order: KvBlockOrder = 'contiguous',
+  reserveTokens = 0,
+): NativeBatch {
   const nb = Math.ceil(context / KV_BLOCK_SIZE);
+  const stride = decodeStride(context, reserveTokens);
   const blockTables = new Int32Array(batch * nb);
-  for (let s = 0; s < batch; s++) for (let j = 0; j < nb; j++) blockTables[s * nb + j] = order === 'contiguous' ? s * nb + j : j * batch + s;
+  for (let s = 0; s < batch; s++) for (let j = 0; j < nb; j++) blockTables[s * nb + j] = order === 'contiguous' ? s * stride + j : j * batch + s;
   return {
     tokens: Int32Array.from({ length: batch }, () => rng.integers(0, vocab)),
     positions: new Int32Array(batch).fill(context - 1),

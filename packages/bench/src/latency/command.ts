@@ -23,6 +23,11 @@ export function latencyBuilder(y: Argv) {
     .option('batch', { type: 'string', default: '1,16,64,256', describe: 'decode batch sizes, comma list' })
     .option('context', { type: 'string', default: '128,2048', describe: 'decode context lengths, comma list' })
     .option('kv-block-order', { type: 'string', default: 'contiguous', describe: "where each decode sequence's KV blocks lie: contiguous (side by side) or interleaved (block j of sequence s at j x batch + s, as a serving run allocates them when all sequences grow together); a comma list times each" })
+    .option('kv-reserve-tokens', {
+      type: 'number',
+      describe:
+        "contiguous order: each sequence's blocks start a full reservation of this many tokens after the previous one's, as a serving run places them (prompt + output: 2175 under the peer decode-heavy protocol); default packed",
+    })
     .option('iters', { type: 'number', default: 20, describe: 'timed forwards per decode point (after 3 warm-ups)' })
     .option('prefill', { type: 'boolean', default: true, describe: 'time one prefill per precision (--no-prefill: decode only)' })
     .option('prefill-tokens', { type: 'number', default: 2048, describe: 'prompt length of the prefill point' })
@@ -85,6 +90,7 @@ export function resolveLatency(a: LatencyArgs, cuda: boolean): { options: Latenc
     batches: parseIntList(a.batch, 'batch'),
     contexts: parseIntList(a.context, 'context'),
     kvBlockOrders: parseKvBlockOrders(a.kvBlockOrder),
+    ...(a.kvReserveTokens !== undefined ? { kvReserveTokens: positiveInt(a.kvReserveTokens, 'kv-reserve-tokens') } : {}),
     iters: positiveInt(a.iters, 'iters'),
     prefillTokens: a.prefill ? positiveInt(a.prefillTokens, 'prefill-tokens') : 0,
     gpuMemoryUtilization: util,

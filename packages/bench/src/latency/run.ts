@@ -22,6 +22,8 @@ export interface LatencyOptions {
   contexts: number[];
   /** Where each decode sequence's KV blocks lie (batches.ts); every order is timed per point (default contiguous). */
   kvBlockOrders?: KvBlockOrder[];
+  /** Contiguous order: sequences lie this many tokens' blocks apart, as a serving run reserves them (0: packed). */
+  kvReserveTokens?: number;
   /** Timed forwards per decode point (after 3 warm-ups); the per-block run takes half, at least 5. */
   iters: number;
   /** Prompt length of the prefill point; 0: no prefill. */
@@ -60,6 +62,8 @@ export interface DecodeRow extends LatencyRowBase {
   context: number;
   /** Placement of each sequence's KV blocks (batches.ts). */
   kvBlockOrder: KvBlockOrder;
+  /** --kv-reserve-tokens when given (contiguous order: sequences that far apart). */
+  kvReserveTokens?: number;
   skipped?: string;
   ms?: number;
   msEagerProfiled?: number;
@@ -175,17 +179,19 @@ export async function runLatency(o: LatencyOptions, log: (m: string) => void, em
       }
       for (const ctx of o.contexts) {
         for (const B of o.batches) for (const order of o.kvBlockOrders ?? ['contiguous' as const]) {
-          const need = decodeBlocks(B, ctx);
+          const reserve = order === 'contiguous' ? o.kvReserveTokens ?? 0 : 0;
+          const placement = { kvBlockOrder: order, ...(reserve > 0 ? { kvReserveTokens: reserve } : {}) };
+          const need = decodeBlocks(B, ctx, reserve);
           if (need > llm.numKvBlocks) {
             const room = info.device === 'cuda' ? `fit in ${Math.round(o.gpuMemoryUtilization * 100)}% of GPU memory` : 'in the cache (--kv-blocks)';
-            put({ ...base, kind: 'decode', batch: B, context: ctx, kvBlockOrder: order, skipped: `needs ${need} KV blocks, ${llm.numKvBlocks} ${room}` });
+            put({ ...base, kind: 'decode', batch: B, context: ctx, ...placement, skipped: `needs ${need} KV blocks, ${llm.numKvBlocks} ${room}` });
             continue;
           }
           const cost = decodeCost(a, precision, B, ctx, c, kvPerToken);
-          const g = time(llm, () => decodeBatch(rng, B, ctx, V, false, order), o.iters);
-          const p = time(llm, () => decodeBatch(rng, B, ctx, V, true, order), Math.max(5, Math.floor(o.iters / 2)));
+          const g = time(llm, () => decodeBatch(rng, B, ctx, V, false, order, reserve), o.iters);
+          const p = time(llm, () => decodeBatch(rng, B, ctx, V, true, order, reserve), Math.max(5, Math.floor(o.iters / 2)));
           put({
-            ...base, kind: 'decode', batch: B, context: ctx, kvBlockOrder: order, ms: g.ms, msEagerProfiled: p.ms, blocksMs: p.blocks, bytes: cost.bytes,
+            ...base, kind: 'decode', batch: B, context: ctx, ...placement, ms: g.ms, msEagerProfiled: p.ms, blocksMs: p.blocks, bytes: cost.bytes,
             rooflineMs: cost.rooflineMs ?? undefined, rooflineRatio: cost.rooflineMs !== null ? cost.rooflineMs / g.ms : undefined,
             tokPerS: (B / g.ms) * 1e3, achievedTBs: tbs(cost.bytes, g.ms),
           });
