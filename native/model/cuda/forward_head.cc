@@ -3,17 +3,25 @@
 
 namespace qb::cuda_model {
 
-void CudaModel::run_head(const Batch& b, const Step& st) {
+void CudaModel::ensure_head(const Batch& b, const Step& st) {
   const int V = cfg_.vocab, D = cfg_.hidden;
   const int R = st.R;
   const size_t ns = b.sample_rows.size(), ng = b.gather_rows.size(), nl = b.logit_rows.size();
   if (R == 0) return;
   sampled_.ensure(std::max<size_t>(ns, 1) * 8 + 16);
   gathered_.ensure(std::max<size_t>(ng, 1) * 5 + 16);
-  const int chunk = st.chunk_rows;
-  xrows_.ensure((size_t)std::min(chunk, R) * D * 2);
-  logits_.ensure((size_t)std::min(chunk, R) * V * 4);
+  xrows_.ensure((size_t)std::min(st.chunk_rows, R) * D * 2);
+  logits_.ensure((size_t)std::min(st.chunk_rows, R) * V * 4);
   if (nl) logits_host_.ensure(nl * (size_t)V * 4);
+  if (ns) sample_ws_.ensure(sample_rows_workspace_bytes((int)ns, V) + 16);
+}
+
+void CudaModel::run_head(const Batch& b, const Step& st) {
+  const int V = cfg_.vocab, D = cfg_.hidden;
+  const int R = st.R;
+  if (R == 0) return;
+  ensure_head(b, st);
+  const int chunk = st.chunk_rows;
   for (int r0 = 0; r0 < R; r0 += chunk) {
     const int rc = std::min(chunk, R - r0);
     gather_rows(normed_.p, meta(cur_meta_.rows) + r0, rc, D, cfg_.act, xrows_.p, stream_);
