@@ -149,14 +149,16 @@ void CudaModel::submit(const Batch& b) {
                    b.gather_rows.empty() && b.logit_rows.empty() && b.sample_rows.size() == (size_t)st.T &&
                    st.max_context <= graph_max_blocks() * kBlockSize;
   for (int i = 0; graphable && i < st.T; ++i) graphable = b.sample_rows[i] == i;
-  // Every buffer this step grows, grown before its first kernel (growing synchronizes the device).
+  // Every buffer this step grows, grown before its layers are queued (growing synchronizes the device). The head's
+  // buffers come after upload_meta: sampled_ still holds the previous step's samples, which upload_meta's
+  // tokens_from_samples reads, and a grown buffer starts empty.
   out_host_[f.slot].ensure(f.ns * 8 + f.ng * 5 + 64);
   if (graphable) {
     run_decode_graph(b, st);
   } else {
     ensure_workspace(st.T, st.max_context);
-    ensure_head(b, st);
     upload_meta(b, st, st.T, std::max(1, b.max_blocks));
+    ensure_head(b, st);
     if (b.profile) timer_.start(stream_);
     run_layers(st.T, st.S, st.max_q_len, st.max_context);
     run_head(b, st);

@@ -213,9 +213,10 @@ class CudaModel final : public Model {
 
   // lm_head for the rows that need logits, chunked; sampling and log-prob gathering on the GPU.
   void run_head(const Batch& b, const Step& st);
-  // The buffers run_head uses, grown before any of the step's work is queued (submit): growing a buffer synchronizes
-  // the device (GrowBuf), which after the step's layers would hold the previous step's results back until this step
-  // ends (async scheduling: its first tokens came ~150-300 ms late while the prefill steps grew the buffers).
+  // The buffers run_head uses, grown before the step's layers are queued (submit; after upload_meta, whose
+  // tokens_from_samples reads the previous step's samples from sampled_): growing a buffer synchronizes the device
+  // (GrowBuf), which after the step's layers would hold the previous step's results back until this step ends (async
+  // scheduling: its first tokens came ~150-300 ms late while the prefill steps grew the buffers).
   void ensure_head(const Batch& b, const Step& st);
 
   // Sampling / gathering / logits copy for the entries whose logits row lies in chunk [r0, r0 + rc).
