@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "kernels/attention/attention_paged_prefill.cuh"
+#include "dev/prefill_attention/prefill_wgmma.cuh"
 #include "kernels/reference.h"
 #include "tools/harness_util.h"
 
@@ -55,6 +56,8 @@ const Variant kVariants[] = {
     QB_VARIANT("v4", "BM 128, BN 32, 4 warps x 2 row tiles, Q from smem, 2 blocks/SM (FlashAttention-2's hdim-128 tile; the product)", 128, 32, 4, 2, false),
     QB_VARIANT("v5", "BM 128, BN 32, 8 warps x 1, Q in registers, 1 block/SM", 128, 32, 8, 1, true),
     QB_VARIANT("v6", "BM 64, BN 32, 4 warps x 1, Q from smem, 4 blocks/SM", 64, 32, 4, 4, false),
+    Variant{"v7", "wgmma: one warpgroup x 64 rows, BN 64, Q / K / V tiles in the 128-byte swizzle, P from registers; 16-bit KV only (prefill_wgmma.cuh)",
+            pf::wg::launch_wgmma<ACT>, nullptr},
 };
 
 struct Seq {
@@ -240,7 +243,7 @@ int main(int argc, char** argv) {
   if (profile) {  // one launch of each variant on one 2048-row prefill, 16-bit KV: for ncu
     Case c = make_case(rng, "1x2048", {{0, 2048}}, false);
     DevCase d = upload(c);
-    for (const Variant& v : kVariants) v.f16kv(d.p, st);
+    for (const Variant& v : kVariants) v.f16kv(d.p, st);  // every variant has a 16-bit-KV launch
     check(cudaStreamSynchronize(st), "profile run");
     std::printf("profiled %zu variants on %s\n", sizeof kVariants / sizeof kVariants[0], c.name.c_str());
     return 0;
@@ -257,6 +260,7 @@ int main(int argc, char** argv) {
         Case c = make_case(rng, name, seqs, f8);
         const auto ref = reference(c);
         for (const Variant& v : kVariants) {
+          if (!(f8 ? v.f8kv : v.f16kv)) continue;  // v7: no FP8-KV launch
           DevCase d = upload(c);
           d.out.poison();
           (f8 ? v.f8kv : v.f16kv)(d.p, st);
@@ -283,6 +287,7 @@ int main(int argc, char** argv) {
         double base = 0;
         for (const Variant& v : kVariants) {
           const Launch f = f8 ? v.f8kv : v.f16kv;
+          if (!f) continue;
           const double us = qbh::time_median_us([&](int) { f(d.p, st); }, 3, reps, 10, st);
           if (&v == &kVariants[0]) base = us;
           std::printf("%-8s %-28s %9.1f %8.1f   %.3f\n", v.name, c.name.c_str(), us, c.flops / (us * 1e6), us / base);
