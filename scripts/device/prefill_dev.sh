@@ -20,7 +20,7 @@ timeout "${RUN_TIMEOUT:-240}" /tmp/prefill_main --reps "${REPS:-20}" >"$D/prefil
 echo "== $(date +%T) run rc=$?"
 cat "$D/prefill_main.log"
 echo "== $(date +%T) ncu"
-timeout "${NCU_TIMEOUT:-120}" ncu --clock-control none --kernel-name regex:prefill_(wgmma_)?kernel \
+timeout "${NCU_TIMEOUT:-120}" ncu --clock-control none --kernel-name 'regex:prefill_(wgmma_)?kernel' \
   --metrics gpu__time_duration.sum,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active,l1tex__data_pipe_lsu_wavefronts_mem_shared.sum.pct_of_peak_sustained_elapsed,lts__throughput.avg.pct_of_peak_sustained_elapsed,sm__warps_active.avg.pct_of_peak_sustained_active,smsp__inst_executed.sum \
   /tmp/prefill_main --profile >"$D/ncu.log" 2>&1
 echo "== $(date +%T) ncu rc=$?"
