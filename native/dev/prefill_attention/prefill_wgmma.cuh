@@ -79,30 +79,7 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_wgmma_kernel(PfParams p) 
     sh_pmin = INT_MAX;
   }
   __syncthreads();
-  if (warp == 0) {  // which sequence and which of its 64-row tiles this block takes (as the product's kernel)
-    int base = 0;
-    for (int s0 = 0; s0 < p.S; s0 += 32) {
-      const int s = s0 + lane;
-      int n = 0;
-      if (s < p.S) {
-        const int len = __ldg(p.seq_starts + s + 1) - __ldg(p.seq_starts + s);
-        n = len > 1 ? (len + BM - 1) / BM : 0;
-      }
-      int inc = n;
-#pragma unroll
-      for (int o = 1; o < 32; o <<= 1) {
-        const int v = __shfl_up_sync(0xffffffffu, inc, o);
-        if (lane >= o) inc += v;
-      }
-      const int excl = inc - n;
-      if (n > 0 && tile_idx >= base + excl && tile_idx < base + inc) {
-        sh_s = s;
-        sh_tile = tile_idx - base - excl;
-      }
-      base += __shfl_sync(0xffffffffu, inc, 31);
-      if (tile_idx < base) break;
-    }
-  }
+  if (warp == 0) find_tile<BM>(p, tile_idx, lane, sh_s, sh_tile);  // the product kernel's tile lookup
   __syncthreads();
   const int s = sh_s;
   if (s < 0) return;

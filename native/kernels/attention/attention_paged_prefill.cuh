@@ -88,6 +88,34 @@ __device__ __forceinline__ void decode16_fp8(const uint4& c, uint4& lo, uint4& h
   hi = make_uint4(w[4], w[5], w[6], w[7]);
 }
 
+// Which sequence, and which of its BM-row tiles, tile number tile_idx of the batch is (sequences of one row are
+// decodes: no tiles). Called by one warp; writes *seq and *tile where it finds them (leaves them else).
+template <int BM>
+__device__ __forceinline__ void find_tile(const PfParams& p, int tile_idx, int lane, int& seq, int& tile) {
+  int base = 0;
+  for (int s0 = 0; s0 < p.S; s0 += 32) {
+    const int s = s0 + lane;
+    int n = 0;
+    if (s < p.S) {
+      const int len = __ldg(p.seq_starts + s + 1) - __ldg(p.seq_starts + s);
+      n = len > 1 ? (len + BM - 1) / BM : 0;
+    }
+    int inc = n;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+      const int v = __shfl_up_sync(0xffffffffu, inc, o);
+      if (lane >= o) inc += v;
+    }
+    const int excl = inc - n;
+    if (n > 0 && tile_idx >= base + excl && tile_idx < base + inc) {
+      seq = s;
+      tile = tile_idx - base - excl;
+    }
+    base += __shfl_sync(0xffffffffu, inc, 31);
+    if (tile_idx < base) break;
+  }
+}
+
 template <ActDtype A, int DH, bool F8, class Tile>
 __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks) prefill_kernel(PfParams p) {
   using AT = dev::Act<A>;
@@ -114,30 +142,7 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks) prefill_kern
     sh_pmin = INT_MAX;
   }
   __syncthreads();
-  if (warp == 0) {
-    int base = 0;
-    for (int s0 = 0; s0 < p.S; s0 += 32) {
-      const int s = s0 + lane;
-      int n = 0;
-      if (s < p.S) {
-        const int len = __ldg(p.seq_starts + s + 1) - __ldg(p.seq_starts + s);
-        n = len > 1 ? (len + BM - 1) / BM : 0;
-      }
-      int inc = n;
-#pragma unroll
-      for (int o = 1; o < 32; o <<= 1) {
-        const int v = __shfl_up_sync(0xffffffffu, inc, o);
-        if (lane >= o) inc += v;
-      }
-      const int excl = inc - n;
-      if (n > 0 && tile_idx >= base + excl && tile_idx < base + inc) {
-        sh_s = s;
-        sh_tile = tile_idx - base - excl;
-      }
-      base += __shfl_sync(0xffffffffu, inc, 31);
-      if (tile_idx < base) break;
-    }
-  }
+  if (warp == 0) find_tile<BM>(p, tile_idx, lane, sh_s, sh_tile);
   __syncthreads();
   const int s = sh_s;
   if (s < 0) return;
