@@ -18,6 +18,7 @@ namespace {
 // blocks would take two waves (4 per SM) and 256-thread ones (7 per SM by their shared memory) take one.
 constexpr int kRowsFor256 = 132 * 4;
 
+// Per-token quantization (MODE Fp8PerToken / Int8PerToken): the row's outputs wait in shared memory for its absmax.
 template <ActDtype A, QuantMode MODE, int NT>
 __global__ void __launch_bounds__(NT)
     silu_mul_kernel(const uint16_t* __restrict__ g, const uint16_t* __restrict__ u, int ld, int F,
@@ -51,12 +52,10 @@ __global__ void __launch_bounds__(NT)
       amax = fmaxf(amax, fabsf(AT::load(oe[j])));
     }
     if (out) *reinterpret_cast<uint4*>(out + row * (size_t)F + i) = orr;
-    if constexpr (MODE != QuantMode::None) *reinterpret_cast<uint4*>(vals + (i - lo)) = orr;
+    *reinterpret_cast<uint4*>(vals + (i - lo)) = orr;
   }
-  if constexpr (MODE != QuantMode::None) {
-    __syncthreads();
-    dev::quantize_slice_smem<MODE, A>(vals, F, lo, hi, amax, qo, row, redf, &slot);
-  }
+  __syncthreads();
+  dev::quantize_slice_smem<MODE, A>(vals, F, lo, hi, amax, qo, row, redf, &slot);
 }
 
 // One or UN pieces of 8 elements per thread, anywhere in the [T, F] batch (piece p: row p / (F / 8), column
@@ -130,7 +129,7 @@ void launch_m(const void* g, const void* u, int ld, int T, int F, void* out, con
               const ScaledIn& gin, const ScaledIn& uin) {
   const int split = dev::row_split(T, F / 8);
   const int per = ((F / 8 + split - 1) / split) * 8;
-  const size_t smem = MODE == QuantMode::None ? 0 : (size_t)per * 2;
+  const size_t smem = (size_t)per * 2;
   const bool narrow = T >= kRowsFor256;
   auto k = narrow ? silu_mul_kernel<A, MODE, 256> : silu_mul_kernel<A, MODE, 512>;
   if (smem > 48 * 1024) check(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), "silu_mul_quant (smem attribute)");
@@ -139,9 +138,9 @@ void launch_m(const void* g, const void* u, int ld, int T, int F, void* out, con
   cfg.blockDim = dim3(narrow ? 256 : 512);
   cfg.dynamicSmemBytes = smem;
   cfg.stream = stream;
-  // A split row needs a thread-block cluster only to combine the absmax of dynamic quantization; otherwise (and for
-  // whole rows) the blocks are independent and launch with programmatic dependent launch (pdl.h) instead.
-  const bool cluster = split > 1 && (MODE == QuantMode::Fp8PerToken || MODE == QuantMode::Int8PerToken);
+  // A split row is a thread-block cluster (its blocks combine the row's absmax); whole rows launch with programmatic
+  // dependent launch (pdl.h) instead.
+  const bool cluster = split > 1;
   cudaLaunchAttribute attr[1];
   if (cluster) {
     attr[0].id = cudaLaunchAttributeClusterDimension;
