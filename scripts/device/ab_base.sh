@@ -29,11 +29,14 @@ want() { [[ "$STEPS" == *" $1 "* ]] && step "$1"; }
 base_commit="$(cat .device/base/commit)"
 new_commit="$(cut -d' ' -f1 .device/commit)"
 if want build; then
-  bash scripts/device/gpu.sh build >"$R/build_new.txt" 2>&1 || { tail -30 "$R/build_new.txt"; exit 1; }
+  # both at once (the machine has the cores; each build alone leaves most of them idle in its long CUDA units)
+  bash scripts/device/gpu.sh build >"$R/build_new.txt" 2>&1 &
+  new_pid=$!
   GEN=(); command -v ninja >/dev/null && GEN=(-G Ninja)
   (cmake -S .device/base/native -B /tmp/qb-base-build "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release -DQB_CUDA_TOOLS=OFF \
       -DNODE_INCLUDE_DIR="$PWD/.device/node/include/node" -DNODE_ADDON_API_DIR="$PWD/.device/node-addon-api" &&
     cmake --build /tmp/qb-base-build -j "$(nproc)") >"$R/build_base.txt" 2>&1 || { tail -30 "$R/build_base.txt"; exit 1; }
+  wait "$new_pid" || { tail -30 "$R/build_new.txt"; exit 1; }
   echo "built new ($new_commit) and base ($base_commit)"
 fi
 export PATH="/tmp/nodebin:$PATH"
@@ -41,7 +44,7 @@ export PATH="/tmp/nodebin:$PATH"
 export QB_REPO_ROOT="$PWD"
 H=/tmp/qb-gpu-build/qb_kernel_check
 if want checks; then
-  timeout 300 "$H" --no-pdl --checks-only --jsonl "$R/kernel_checks.jsonl" >"$R/kernel_checks.log" 2>&1
+  timeout 300 "$H" --no-pdl --checks-only ${QB_CHECK_ONLY:+--only $QB_CHECK_ONLY} --jsonl "$R/kernel_checks.jsonl" >"$R/kernel_checks.log" 2>&1
   grep -E "^FAIL" "$R/kernel_checks.log" | cut -c1-300 | head -20; tail -1 "$R/kernel_checks.log"
 fi
 if want e2e; then

@@ -1,27 +1,38 @@
 #!/usr/bin/env bash
 # The prefill-attention tile experiment (native/dev/prefill_attention) in one device call: build prefill_main with
 # nvcc, run its checks and timing table, then one ncu pass (one launch per variant, 1 x 2048, 16-bit KV).
-# On the device machine from the repo root (carry .device is not needed):  bash scripts/device/prefill_dev.sh
+# On the device machine from the repo root (carry .device is not needed):  bash scripts/device/prefill_dev.sh [STEPS]
+# STEPS: a subset of "build run ncu" (default all three); "build" alone can run in the background beside another
+# step's build, and "run ncu" afterwards uses its /tmp/prefill_main.
 # Logs under $OUT/prefill_dev/, packed into $OUT/prefill_dev.tgz.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 OUT="${OUT:-$PWD/.device-out}"
 D="$OUT/prefill_dev"
 mkdir -p "$D"
+STEPS="${1:-build run ncu}"
+has() { [[ " $STEPS " == *" $1 "* ]]; }
 export PATH="/usr/local/cuda/bin:$PATH"
 trap 'tar -czf "$OUT/prefill_dev.tgz" -C "$OUT" prefill_dev 2>/dev/null' EXIT
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,driver_version --format=csv,noheader >"$D/gpu.txt" 2>&1
-echo "== $(date +%T) build"
-timeout 240 nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a --expt-relaxed-constexpr -Xptxas -v -I native \
-  -o /tmp/prefill_main native/dev/prefill_attention/prefill_main.cu native/kernels/attention/attention_cpu.cc \
-  native/common/parallel.cc >"$D/build.log" 2>&1 || { echo "build failed"; tail -20 "$D/build.log"; exit 1; }
-echo "== $(date +%T) run"
-timeout "${RUN_TIMEOUT:-240}" /tmp/prefill_main --reps "${REPS:-20}" >"$D/prefill_main.log" 2>&1
-echo "== $(date +%T) run rc=$?"
-cat "$D/prefill_main.log"
-echo "== $(date +%T) ncu"
-timeout "${NCU_TIMEOUT:-120}" ncu --clock-control none --kernel-name 'regex:prefill_(wgmma_)?kernel' \
-  --metrics gpu__time_duration.sum,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active,l1tex__data_pipe_lsu_wavefronts_mem_shared.sum.pct_of_peak_sustained_elapsed,lts__throughput.avg.pct_of_peak_sustained_elapsed,sm__warps_active.avg.pct_of_peak_sustained_active,smsp__inst_executed.sum \
-  /tmp/prefill_main --profile >"$D/ncu.log" 2>&1
-echo "== $(date +%T) ncu rc=$?"
-grep -E "prefill_kernel|duration|hmma|mem_shared|lts__|warps_active|inst_executed" "$D/ncu.log" | head -60
+if has build; then
+  echo "== $(date +%T) build"
+  timeout 240 nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a --expt-relaxed-constexpr -Xptxas -v -I native \
+    -o /tmp/prefill_main native/dev/prefill_attention/prefill_main.cu native/kernels/attention/attention_cpu.cc \
+    native/common/parallel.cc >"$D/build.log" 2>&1 || { echo "build failed"; tail -20 "$D/build.log"; exit 1; }
+  echo "== $(date +%T) build done"
+fi
+if has run; then
+  echo "== $(date +%T) run"
+  timeout "${RUN_TIMEOUT:-240}" /tmp/prefill_main --reps "${REPS:-20}" >"$D/prefill_main.log" 2>&1
+  echo "== $(date +%T) run rc=$?"
+  cat "$D/prefill_main.log"
+fi
+if has ncu; then
+  echo "== $(date +%T) ncu"
+  timeout "${NCU_TIMEOUT:-120}" ncu --clock-control none --kernel-name 'regex:prefill_(wgmma_)?kernel' \
+    --metrics gpu__time_duration.sum,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active,l1tex__data_pipe_lsu_wavefronts_mem_shared.sum.pct_of_peak_sustained_elapsed,lts__throughput.avg.pct_of_peak_sustained_elapsed,sm__warps_active.avg.pct_of_peak_sustained_active,smsp__inst_executed.sum \
+    /tmp/prefill_main --profile >"$D/ncu.log" 2>&1
+  echo "== $(date +%T) ncu rc=$?"
+  grep -E "prefill_kernel|prefill_wgmma|duration|hmma|mem_shared|lts__|warps_active|inst_executed" "$D/ncu.log" | head -60
+fi

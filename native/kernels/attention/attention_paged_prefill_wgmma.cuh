@@ -1,0 +1,315 @@
+// The prefill attention on Hopper's warpgroup MMA (wgmma) for head dim 128 with a 16-bit KV cache; what it computes:
+// attention_paged_prefill.cu (the same masking, online softmax in the exp2 domain and P rounded to the act dtype as
+// the mma.sync kernel and its CPU twin cpu::attention_paged).
+//
+// One warpgroup (128 threads) per block owns BM = 64 consecutive rows of one sequence and query head; per BN = 64
+// cache positions: S = Q K^T as eight wgmma m64n64k16 with both operands in shared memory (K-major, 128-byte
+// swizzle), the mask and online softmax on the accumulators in registers, then O += P V as wgmma m64n64k16 with P from
+// registers and V read transposed from shared memory (MN-major), O in two 64-column halves. K/V tiles are gathered
+// from the paged cache with cp.async (double-buffered); each thread copies one 16-byte column chunk of 8 rows and
+// looks their cache rows up once for K and V. Two blocks per SM. The tile lookup (heaviest tiles first) is the mma.sync
+// kernel's find_tile. Host-callable: wg::launch_wgmma. Shared with native/dev/prefill_attention (variants v7-v9, where
+// the overlap of the softmax with P V lost: the block is bound by its copies' issue, not the tensor cores).
+#pragma once
+#include <climits>
+
+#include "kernels/attention/attention_paged_prefill.cuh"
+
+namespace qb::cuda::attn::prefill::wg {
+
+constexpr int BM = 64, BN = 64, DH = 128, kThreads = 128;
+constexpr int kPanel = 64 * 128;  // bytes of one [64 rows][64 columns] 16-bit panel in the 128-byte swizzle
+constexpr int kRowsPerThread = BN * (DH / 8) / kThreads;  // rows of a K/V tile one thread copies (one column chunk)
+
+// Byte offset of (row, col) in a tile of two panels (columns 0-63, 64-127): 16-byte chunk col/8 XOR row%8.
+__device__ __forceinline__ int sw_off(int row, int col) {
+  return (col >> 6) * kPanel + row * 128 + ((((col & 63) >> 3) ^ (row & 7)) << 4) + ((col & 7) << 1);
+}
+
+// A shared-memory matrix descriptor, 128-byte swizzle (native/dev/wgmma_probe checks the LBO / SBO encodings).
+__device__ __forceinline__ uint64_t desc(uint32_t addr, uint32_t lbo, uint32_t sbo) {
+  return (uint64_t)((addr >> 4) & 0x3FFF) | ((uint64_t)((lbo >> 4) & 0x3FFF) << 16) |
+         ((uint64_t)((sbo >> 4) & 0x3FFF) << 32) | ((uint64_t)1 << 62);
+}
+
+#define QB_WG_F4(d, i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3])
+#define QB_WG_F32(d, i)                                                                                    \
+  QB_WG_F4(d, i), QB_WG_F4(d, i + 4), QB_WG_F4(d, i + 8), QB_WG_F4(d, i + 12), QB_WG_F4(d, i + 16),        \
+      QB_WG_F4(d, i + 20), QB_WG_F4(d, i + 24), QB_WG_F4(d, i + 28)
+#define QB_WG_R32                                                                                                     \
+  "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, "   \
+  "%24, %25, %26, %27, %28, %29, %30, %31}"
+
+// d[0..31] += A(smem) B(smem)^T, m64n64k16, K-major B; scale_d 0 overwrites d.
+template <ActDtype A>
+__device__ __forceinline__ void wgmma_ss(float* d, uint64_t da, uint64_t db, int scale_d) {
+#define QB_SS(T)                                                                                        \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"                                             \
+               "wgmma.mma_async.sync.aligned.m64n64k16.f32." T " " QB_WG_R32 ", %32, %33, p, 1, 1, 0, 0;\n}\n" \
+               : QB_WG_F32(d, 0)                                                                        \
+               : "l"(da), "l"(db), "r"(scale_d))
+  if constexpr (A == ActDtype::BF16) QB_SS("bf16.bf16"); else QB_SS("f16.f16");
+#undef QB_SS
+}
+
+// d[0..31] += A(registers) B(smem), m64n64k16, B MN-major read transposed.
+template <ActDtype A>
+__device__ __forceinline__ void wgmma_rs64(float* d, const uint32_t (&a)[4], uint64_t db) {
+#define QB_RS(T)                                                                                                  \
+  asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32." T " " QB_WG_R32 ", {%32, %33, %34, %35}, %36, 1, 1, 1, 1;\n" \
+               : QB_WG_F32(d, 0)                                                                                  \
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db))
+  if constexpr (A == ActDtype::BF16) QB_RS("bf16.bf16"); else QB_RS("f16.f16");
+#undef QB_RS
+}
+
+__device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wg_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+// cp.async writes through the generic proxy; wgmma reads shared memory through the async one.
+__device__ __forceinline__ void proxy_fence() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+// S = Q K^T over the head dim into sc[0..31]: k-step ks reads 16 columns of panel ks / 4 (32 bytes into its rows).
+template <ActDtype A>
+__device__ __forceinline__ void issue_qk(float* sc, uint32_t q_addr, uint32_t k_addr) {
+#pragma unroll
+  for (int ks = 0; ks < DH / 16; ++ks) {
+    const uint32_t off = (ks >> 2) * kPanel + (ks & 3) * 32;
+    wgmma_ss<A>(sc, desc(q_addr + off, 16, 1024), desc(k_addr + off, 16, 1024), ks > 0);
+  }
+}
+
+// O += P V: k-step kk covers positions 16kk..16kk+15 (two 8-row swizzle atoms, 2048 bytes into each V panel); the V
+// panel of dims 64 hf.. gives o[32 hf..].
+template <ActDtype A>
+__device__ __forceinline__ void issue_pv(float* o, const uint32_t (&pa)[BN / 16][4], uint32_t v_addr) {
+#pragma unroll
+  for (int kk = 0; kk < BN / 16; ++kk)
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) wgmma_rs64<A>(o + 32 * hf, pa[kk], desc(v_addr + hf * kPanel + kk * 2048, 16, 1024));
+}
+
+// Mask and online softmax of one S tile (accumulator layout: per 8 columns n, sc[4n + 0/1] row a, sc[4n + 2/3] row
+// b, columns 8n + 2 (lane % 4) and + 1); P as the A fragments of P V's k-steps, corr[r] the factor O's row r takes.
+template <ActDtype A>
+__device__ __forceinline__ void softmax_tile(float* sc, float (&mrow)[2], float (&lrow)[2], float (&corr)[2],
+                                             uint32_t (&pa)[BN / 16][4], int kbase, int min_pos, int pos_a, int pos_b,
+                                             float scale_log2, int lane) {
+  const bool need_mask = kbase + BN - 1 > min_pos;
+#pragma unroll
+  for (int n = 0; n < BN / 8; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      float x = sc[4 * n + e] * scale_log2;
+      if (need_mask) {
+        const int key = kbase + n * 8 + (lane & 3) * 2 + (e & 1);
+        if (key > (e < 2 ? pos_a : pos_b)) x = -INFINITY;
+      }
+      sc[4 * n + e] = x;
+    }
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float mx = -INFINITY;
+#pragma unroll
+    for (int n = 0; n < BN / 8; ++n) mx = fmaxf(mx, fmaxf(sc[4 * n + 2 * r], sc[4 * n + 2 * r + 1]));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+    const float mnew = fmaxf(mrow[r], mx);
+    const float mu = mnew == -INFINITY ? 0.f : mnew;
+    corr[r] = fast_exp2(mrow[r] - mu);
+    mrow[r] = mnew;
+    lrow[r] *= corr[r];
+#pragma unroll
+    for (int n = 0; n < BN / 8; ++n) {
+      float x0 = fast_exp2(sc[4 * n + 2 * r] - mu), x1 = fast_exp2(sc[4 * n + 2 * r + 1] - mu);
+      // A fragment of k-step n / 2: registers 0 / 1 rows a / b of its first 8 keys, 2 / 3 of its last 8.
+      pa[n >> 1][(n & 1) * 2 + r] = pack_round<A>(x0, x1);
+      lrow[r] += x0 + x1;
+    }
+  }
+}
+
+// o[64]: per 8 output dims n (0..15), o[4n + 0/1] row a, o[4n + 2/3] row b (two m64n64 accumulators one after the
+// other; also the m64n128 layout).
+__device__ __forceinline__ void rescale_o(float* o, const float (&corr)[2]) {
+#pragma unroll
+  for (int n = 0; n < 16; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) o[4 * n + e] *= corr[e >> 1];
+}
+
+// What a block works on, found by block_setup: sequence s's rows r0 .. r0 + nrows - 1, cache positions 0 .. kv_len - 1
+// in nkv tiles (min_pos: the first row's position, where masking starts), this thread's rows a (ra) and b (ra + 8) at
+// positions pos_a / pos_b (-1 past nrows).
+struct BlockWork {
+  int s, r0, nrows, kv_len, min_pos, nkv, ra, pos_a, pos_b;
+};
+
+// The tile lookup, the rows' positions and Q's cp.async into sQ (not committed). False: the block has no tile.
+__device__ __forceinline__ bool block_setup(const PfParams& p, uint8_t* sQ, BlockWork& w) {
+  __shared__ int sh_s, sh_tile, sh_pmax, sh_pmin;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, h = blockIdx.y;
+  const int tile_idx = gridDim.x - 1 - blockIdx.x;  // last tiles (longest contexts) first
+  if (threadIdx.x == 0) {
+    sh_s = -1;
+    sh_pmax = -1;
+    sh_pmin = INT_MAX;
+  }
+  __syncthreads();
+  if (warp == 0) find_tile<BM>(p, tile_idx, lane, sh_s, sh_tile);
+  __syncthreads();
+  w.s = sh_s;
+  if (w.s < 0) return false;
+  w.r0 = __ldg(p.seq_starts + w.s) + sh_tile * BM;
+  w.nrows = min(BM, __ldg(p.seq_starts + w.s + 1) - w.r0);
+  for (int i = threadIdx.x; i < w.nrows; i += kThreads) {
+    const int pp = __ldg(p.positions + w.r0 + i);
+    atomicMax(&sh_pmax, pp);
+    atomicMin(&sh_pmin, pp);
+  }
+  for (int i = threadIdx.x; i < BM * (DH / 8); i += kThreads) {  // Q rows, 16-byte chunks, zero past nrows
+    const int r = i / (DH / 8), c = (i % (DH / 8)) * 8;
+    const bool v = r < w.nrows;
+    cp_async16(smem_u32(sQ + sw_off(r, c)), v ? p.q + (size_t)(w.r0 + r) * p.ld_q + (size_t)h * DH + c : p.q, v);
+  }
+  __syncthreads();
+  w.kv_len = sh_pmax + 1;
+  w.min_pos = sh_pmin;
+  w.nkv = (w.kv_len + BN - 1) / BN;
+  w.ra = warp * 16 + (lane >> 2);  // warp w holds rows 16w + lane/4 and + 8 of the accumulators
+  w.pos_a = w.ra < w.nrows ? __ldg(p.positions + w.r0 + w.ra) : -1;
+  w.pos_b = w.ra + 8 < w.nrows ? __ldg(p.positions + w.r0 + w.ra + 8) : -1;
+  return true;
+}
+
+// K/V tiles from the paged cache: a thread copies one 16-byte column chunk (ct) of rows rt, rt + 8, ...; rows() looks
+// up the cache rows (physical token indices) of tile j once for K and V (-1 past kv_len), copy() gathers them into a
+// [64][128] swizzled tile (zero where -1).
+struct KvTileLoader {
+  const int32_t* bt;
+  int bs, bs_shift, kv_len, rt;
+  size_t row_bytes, col_bytes;
+  __device__ __forceinline__ KvTileLoader(const PfParams& p, const BlockWork& w) {
+    bt = p.bt + (size_t)w.s * p.max_blocks;
+    bs = p.bs;
+    bs_shift = (bs & (bs - 1)) == 0 ? __ffs(bs) - 1 : -1;  // block size a power of 2: a shift, not a division
+    kv_len = w.kv_len;
+    rt = threadIdx.x / (DH / 8);
+    row_bytes = (size_t)p.Hkv * DH * 2;
+    col_bytes = ((size_t)(blockIdx.y / (p.H / p.Hkv)) * DH + (threadIdx.x % (DH / 8)) * 8) * 2;
+  }
+  __device__ __forceinline__ void rows(int j, int (&tok)[kRowsPerThread]) const {
+#pragma unroll
+    for (int it = 0; it < kRowsPerThread; ++it) {
+      const int pos = j * BN + rt + 8 * it;
+      const int blk = bs_shift >= 0 ? pos >> bs_shift : pos / bs;
+      tok[it] = pos < kv_len ? __ldg(bt + blk) * bs + (pos - blk * bs) : -1;
+    }
+  }
+  __device__ __forceinline__ void copy(uint8_t* dst, const void* cache, const int (&tok)[kRowsPerThread]) const {
+    const uint8_t* src = static_cast<const uint8_t*>(cache) + col_bytes;
+    const int ct = (threadIdx.x % (DH / 8)) * 8;
+#pragma unroll
+    for (int it = 0; it < kRowsPerThread; ++it)
+      cp_async16(smem_u32(dst + sw_off(rt + 8 * it, ct)), tok[it] >= 0 ? src + (size_t)tok[it] * row_bytes : cache,
+                 tok[it] >= 0);
+  }
+};
+
+// O / l rounded to the act dtype into this thread's two rows of the output.
+template <ActDtype A>
+__device__ __forceinline__ void store_rows(const PfParams& p, const BlockWork& w, const float* o, const float (&lrow)[2]) {
+  using AT = dev::Act<A>;
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float l = lrow[r];
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    const int row = w.ra + 8 * r;
+    if (row >= w.nrows) continue;
+    const float inv = 1.f / l;
+    uint16_t* dst = p.out + (size_t)(w.r0 + row) * p.ld_out + (size_t)blockIdx.y * DH + (lane & 3) * 2;
+#pragma unroll
+    for (int n = 0; n < 16; ++n) {
+      const uint32_t lo = AT::store(o[4 * n + 2 * r] * inv), hi = AT::store(o[4 * n + 2 * r + 1] * inv);
+      *reinterpret_cast<uint32_t*>(dst + n * 8) = lo | (hi << 16);
+    }
+  }
+}
+
+// Shared memory: Q (two panels), two K and two V buffers of [64][128] 16-bit, 1024-byte aligned (the swizzle repeats
+// every 1024 bytes): 80 KiB + 1 KiB of alignment slack, two blocks per SM.
+constexpr size_t kSmemBytes = 5 * 2 * kPanel + 1024;
+__device__ __forceinline__ uint8_t* aligned_smem(uint8_t* raw) {
+  return reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(raw) + 1023) & ~(uintptr_t)1023);
+}
+
+template <ActDtype A>
+__global__ void __launch_bounds__(kThreads, 2) prefill_wgmma_kernel(PfParams p) {
+  extern __shared__ uint8_t smem_raw[];
+  uint8_t* sQ = aligned_smem(smem_raw);
+  uint8_t* sK = sQ + 2 * kPanel;      // 2 buffers
+  uint8_t* sV = sK + 2 * 2 * kPanel;  // 2 buffers
+  BlockWork w;
+  if (!block_setup(p, sQ, w)) return;
+  const KvTileLoader ld(p, w);
+  const int lane = threadIdx.x & 31;
+  float o[64];
+#pragma unroll
+  for (int i = 0; i < 64; ++i) o[i] = 0.f;
+  float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f}, corr[2];
+  uint32_t pa[BN / 16][4];
+  int tok[kRowsPerThread];
+  ld.rows(0, tok);
+  ld.copy(sK, p.kc, tok);
+  ld.copy(sV, p.vc, tok);
+  cp_async_commit();  // with Q's
+  for (int j = 0; j < w.nkv; ++j) {
+    const int buf = (j & 1) * 2 * kPanel;
+    if (j + 1 < w.nkv) {
+      ld.rows(j + 1, tok);
+      ld.copy(sK + (2 * kPanel - buf), p.kc, tok);
+      ld.copy(sV + (2 * kPanel - buf), p.vc, tok);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    proxy_fence();
+    __syncthreads();
+    float sc[32];
+#pragma unroll
+    for (int i = 0; i < 32; ++i) sc[i] = 0.f;
+    wg_fence();
+    issue_qk<A>(sc, smem_u32(sQ), smem_u32(sK + buf));
+    wg_commit();
+    wg_wait<0>();
+    softmax_tile<A>(sc, mrow, lrow, corr, pa, j * BN, w.min_pos, w.pos_a, w.pos_b, p.scale_log2, lane);
+    rescale_o(o, corr);
+    wg_fence();
+    issue_pv<A>(o, pa, smem_u32(sV + buf));
+    wg_commit();
+    wg_wait<0>();
+    __syncthreads();  // the next iteration's prefetch overwrites this buffer
+  }
+  store_rows<A>(p, w, o, lrow);
+}
+
+template <ActDtype A>
+void launch_wgmma(const PfParams& pp, cudaStream_t stream) {
+  static bool attr_set = false;
+  if (!attr_set) {
+    check(cudaFuncSetAttribute(prefill_wgmma_kernel<A>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kSmemBytes),
+          "paged_attention (wgmma prefill smem attribute)");
+    attr_set = true;
+  }
+  dim3 grid((pp.T + BM - 1) / BM + pp.S, pp.H);
+  prefill_wgmma_kernel<A><<<grid, kThreads, kSmemBytes, stream>>>(pp);
+  check_launch("paged_attention (wgmma prefill)");
+}
+
+}  // namespace qb::cuda::attn::prefill::wg
