@@ -56,8 +56,8 @@ const Variant kVariants[] = {
     QB_VARIANT("v4", "BM 128, BN 32, 4 warps x 2 row tiles, Q from smem, 2 blocks/SM (FlashAttention-2's hdim-128 tile; the product's for FP8 KV and head dim 64)", 128, 32, 4, 2, false),
     QB_VARIANT("v5", "BM 128, BN 32, 8 warps x 1, Q in registers, 1 block/SM", 128, 32, 8, 1, true),
     QB_VARIANT("v6", "BM 64, BN 32, 4 warps x 1, Q from smem, 4 blocks/SM", 64, 32, 4, 4, false),
-    Variant{"v7", "wgmma: one warpgroup x 64 rows, BN 64, Q / K / V tiles in the 128-byte swizzle, P from registers, K/V rows looked up once; 16-bit KV only (the product's, attention_paged_prefill_wgmma.cuh)",
-            pf::wg::launch_wgmma<ACT>, nullptr},
+    Variant{"v7", "wgmma: one warpgroup x 64 rows, BN 64, Q / K / V tiles in the 128-byte swizzle, P from registers, K/V rows looked up once; the product's for 16-bit KV (attention_paged_prefill_wgmma.cuh); FP8 KV: v10, its codes decoded into the 16-bit tiles (prefill_wgmma.cuh)",
+            pf::wg::launch_wgmma<ACT>, pf::wg::launch_wgmma_f8<ACT>},
     Variant{"v8", "v7 with FlashAttention-3's intra-warpgroup overlap: S of tile j and P V of tile j-1 issued together, the softmax under P V; K one tile ahead of V (prefill_wgmma.cuh)",
             pf::wg::launch_wgmma_pipe<ACT, false>, nullptr},
     Variant{"v9", "v8 with P V as m64n128k16 (both V panels in one descriptor)",
@@ -264,7 +264,7 @@ int main(int argc, char** argv) {
         Case c = make_case(rng, name, seqs, f8);
         const auto ref = reference(c);
         for (const Variant& v : kVariants) {
-          if (!(f8 ? v.f8kv : v.f16kv)) continue;  // v7-v9: no FP8-KV launch
+          if (!(f8 ? v.f8kv : v.f16kv)) continue;  // v8, v9: no FP8-KV launch
           DevCase d = upload(c);
           d.out.poison();
           (f8 ? v.f8kv : v.f16kv)(d.p, st);

@@ -3,6 +3,7 @@
 //   v8: FlashAttention-3's intra-warpgroup overlap — tile j's S = Q K^T and tile j-1's O += P V are issued together
 //       and tile j's softmax runs while P V is still on the tensor cores; K is loaded one tile ahead of V.
 //   v9: v8 with P V as four m64n128k16 (both V panels in one descriptor, LBO = the panel stride).
+//   v10 (v7's FP8-KV launch in prefill_main): v7 reading an FP8 cache (below).
 // Session 15 (H200, bf16, Llama-3.1-8B heads, one layer): v7 / v8 / v9 1 x 2048 187.0 / 189.5 / 188.0 us, 8 x 2048
 // 1236 / 1253 / 1235, 1 x 8192 2266 / 2207 / 2184, a 2048-row chunk after 6144 1006 / 999 / 992 — the overlap buys
 // at most 4 %, so the product keeps v7's simpler loop. (Before the K/V row lookup was shared between K and V, all
@@ -134,6 +135,122 @@ void launch_wgmma_pipe(const PfParams& pp, cudaStream_t stream) {
   dim3 grid((pp.T + BM - 1) / BM + pp.S, pp.H);
   prefill_wgmma_pipe_kernel<A, PV128><<<grid, kThreads, kSmemBytes, stream>>>(pp);
   check_launch("prefill wgmma pipe");
+}
+
+// v10: the product's wgmma kernel (v7) with an FP8 cache, as the mma.sync kernel reads one: K/V codes gathered with
+// cp.async into double-buffered row-major staging tiles, decoded (exactly: e4m3 -> f16 / bf16) into one swizzled
+// 16-bit K and V tile before the products; k_scale folded into the score scale, v_scale into the normalization.
+// Codes: a thread copies one 16-byte chunk (16 codes) of rows rt, rt + 16, rt + 32, rt + 48 of a tile.
+struct KvCodeLoader {
+  static constexpr int kRows = BN * (DH / 16) / kThreads;
+  const int32_t* bt;
+  int bs, bs_shift, kv_len, rt;
+  size_t row_bytes, col_bytes;
+  __device__ __forceinline__ KvCodeLoader(const PfParams& p, const BlockWork& w) {
+    bt = p.bt + (size_t)w.s * p.max_blocks;
+    bs = p.bs;
+    bs_shift = (bs & (bs - 1)) == 0 ? __ffs(bs) - 1 : -1;
+    kv_len = w.kv_len;
+    rt = threadIdx.x / (DH / 16);
+    row_bytes = (size_t)p.Hkv * DH;
+    col_bytes = (size_t)(blockIdx.y / (p.H / p.Hkv)) * DH + (threadIdx.x % (DH / 16)) * 16;
+  }
+  __device__ __forceinline__ void rows(int j, int (&tok)[kRows]) const {
+#pragma unroll
+    for (int it = 0; it < kRows; ++it) {
+      const int pos = j * BN + rt + 16 * it;
+      const int blk = bs_shift >= 0 ? pos >> bs_shift : pos / bs;
+      tok[it] = pos < kv_len ? __ldg(bt + blk) * bs + (pos - blk * bs) : -1;
+    }
+  }
+  __device__ __forceinline__ void copy(uint8_t* dst, const void* cache, const int (&tok)[kRows]) const {
+    const uint8_t* src = static_cast<const uint8_t*>(cache) + col_bytes;
+    const int cb = (threadIdx.x % (DH / 16)) * 16;
+#pragma unroll
+    for (int it = 0; it < kRows; ++it)
+      cp_async16(smem_u32(dst + (rt + 16 * it) * DH + cb), tok[it] >= 0 ? src + (size_t)tok[it] * row_bytes : cache,
+                 tok[it] >= 0);
+  }
+};
+
+template <ActDtype A>
+__global__ void __launch_bounds__(kThreads, 2) prefill_wgmma_f8_kernel(PfParams p) {
+  constexpr int kCodeTile = BN * DH;  // bytes of one tile of codes
+  extern __shared__ uint8_t smem_raw[];
+  uint8_t* sQ = aligned_smem(smem_raw);
+  uint8_t* sK = sQ + 2 * kPanel;        // one decoded tile
+  uint8_t* sV = sK + 2 * kPanel;        // one decoded tile
+  uint8_t* sK8 = sV + 2 * kPanel;       // 2 code buffers
+  uint8_t* sV8 = sK8 + 2 * kCodeTile;   // 2 code buffers
+  BlockWork w;
+  if (!block_setup(p, sQ, w)) return;
+  const KvCodeLoader ld(p, w);
+  const int lane = threadIdx.x & 31;
+  float o[64];
+#pragma unroll
+  for (int i = 0; i < 64; ++i) o[i] = 0.f;
+  float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f}, corr[2];
+  uint32_t pa[BN / 16][4];
+  int tok[KvCodeLoader::kRows];
+  ld.rows(0, tok);
+  ld.copy(sK8, p.kc, tok);
+  ld.copy(sV8, p.vc, tok);
+  cp_async_commit();  // with Q's
+  for (int j = 0; j < w.nkv; ++j) {
+    const int cbuf = (j & 1) * kCodeTile;
+    if (j + 1 < w.nkv) {
+      ld.rows(j + 1, tok);
+      ld.copy(sK8 + (kCodeTile - cbuf), p.kc, tok);
+      ld.copy(sV8 + (kCodeTile - cbuf), p.vc, tok);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();  // tile j's codes from every thread's copies
+#pragma unroll
+    for (int it = 0; it < BN * (DH / 16) / kThreads; ++it) {  // decode (zero-filled codes decode to 0)
+      const int i = threadIdx.x + it * kThreads;
+      const int r = i / (DH / 16), c = i % (DH / 16);
+      uint4 lo, hi;
+      decode16_fp8<A>(*reinterpret_cast<const uint4*>(sK8 + cbuf + r * DH + c * 16), lo, hi);
+      *reinterpret_cast<uint4*>(sK + sw_off(r, 16 * c)) = lo;
+      *reinterpret_cast<uint4*>(sK + sw_off(r, 16 * c + 8)) = hi;
+      decode16_fp8<A>(*reinterpret_cast<const uint4*>(sV8 + cbuf + r * DH + c * 16), lo, hi);
+      *reinterpret_cast<uint4*>(sV + sw_off(r, 16 * c)) = lo;
+      *reinterpret_cast<uint4*>(sV + sw_off(r, 16 * c + 8)) = hi;
+    }
+    proxy_fence();  // the decoded tiles (and Q's cp.async) to the async proxy the wgmma reads through
+    __syncthreads();
+    float sc[32];
+#pragma unroll
+    for (int i = 0; i < 32; ++i) sc[i] = 0.f;
+    wg_fence();
+    issue_qk<A>(sc, smem_u32(sQ), smem_u32(sK));
+    wg_commit();
+    wg_wait<0>();
+    softmax_tile<A>(sc, mrow, lrow, corr, pa, j * BN, w.min_pos, w.pos_a, w.pos_b, p.scale_log2, lane);
+    rescale_o(o, corr);
+    wg_fence();
+    issue_pv<A>(o, pa, smem_u32(sV));
+    wg_commit();
+    wg_wait<0>();
+    __syncthreads();  // the next iteration decodes into sK / sV and copies into this code buffer
+  }
+  store_rows<A>(p, w, o, lrow, p.v_scale);
+}
+
+template <ActDtype A>
+void launch_wgmma_f8(const PfParams& pp, cudaStream_t stream) {
+  static bool attr_set = false;
+  if (!attr_set) {
+    check(cudaFuncSetAttribute(prefill_wgmma_f8_kernel<A>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kSmemBytes),
+          "prefill wgmma f8 (smem attribute)");
+    attr_set = true;
+  }
+  dim3 grid((pp.T + BM - 1) / BM + pp.S, pp.H);
+  prefill_wgmma_f8_kernel<A><<<grid, kThreads, kSmemBytes, stream>>>(pp);
+  check_launch("prefill wgmma f8");
 }
 
 }  // namespace qb::cuda::attn::prefill::wg

@@ -219,9 +219,10 @@ struct KvTileLoader {
   }
 };
 
-// O / l rounded to the act dtype into this thread's two rows of the output.
+// O * out_scale / l rounded to the act dtype into this thread's two rows of the output.
 template <ActDtype A>
-__device__ __forceinline__ void store_rows(const PfParams& p, const BlockWork& w, const float* o, const float (&lrow)[2]) {
+__device__ __forceinline__ void store_rows(const PfParams& p, const BlockWork& w, const float* o, const float (&lrow)[2],
+                                           float out_scale = 1.f) {
   using AT = dev::Act<A>;
   const int lane = threadIdx.x & 31;
 #pragma unroll
@@ -231,7 +232,7 @@ __device__ __forceinline__ void store_rows(const PfParams& p, const BlockWork& w
     l += __shfl_xor_sync(0xffffffffu, l, 2);
     const int row = w.ra + 8 * r;
     if (row >= w.nrows) continue;
-    const float inv = 1.f / l;
+    const float inv = out_scale / l;
     uint16_t* dst = p.out + (size_t)(w.r0 + row) * p.ld_out + (size_t)blockIdx.y * DH + (lane & 3) * 2;
 #pragma unroll
     for (int n = 0; n < 16; ++n) {
