@@ -30,7 +30,7 @@ if has run; then
 fi
 if has ncu; then
   echo "== $(date +%T) ncu"
-  timeout "${NCU_TIMEOUT:-120}" ncu --clock-control none --kernel-name 'regex:prefill_(wgmma_)?kernel' \
+  timeout "${NCU_TIMEOUT:-120}" ncu --clock-control none --kernel-name 'regex:prefill_.*kernel' \
     --metrics gpu__time_duration.sum,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active,l1tex__data_pipe_lsu_wavefronts_mem_shared.sum.pct_of_peak_sustained_elapsed,lts__throughput.avg.pct_of_peak_sustained_elapsed,sm__warps_active.avg.pct_of_peak_sustained_active,smsp__inst_executed.sum \
     /tmp/prefill_main --profile >"$D/ncu.log" 2>&1
   echo "== $(date +%T) ncu rc=$?"

@@ -4,12 +4,18 @@
 //       and tile j's softmax runs while P V is still on the tensor cores; K is loaded one tile ahead of V.
 //   v9: v8 with P V as four m64n128k16 (both V panels in one descriptor, LBO = the panel stride).
 //   v10 (v7's FP8-KV launch in prefill_main): v7 reading an FP8 cache (below).
+//   v11: v7 with the K/V tiles loaded by TMA (one thread issues a 2-D tensor copy per cache page and 64-column panel
+//       into the 128-byte swizzle, completion on an mbarrier) instead of 128 threads' cp.async and address arithmetic.
 // Session 15 (H200, bf16, Llama-3.1-8B heads, one layer): v7 / v8 / v9 1 x 2048 187.0 / 189.5 / 188.0 us, 8 x 2048
 // 1236 / 1253 / 1235, 1 x 8192 2266 / 2207 / 2184, a 2048-row chunk after 6144 1006 / 999 / 992 — the overlap buys
 // at most 4 %, so the product keeps v7's simpler loop. (Before the K/V row lookup was shared between K and V, all
 // three took 338-350 us at 1 x 2048: the blocks are bound by the copies' address arithmetic, not the tensor cores.)
 #pragma once
+#include <cuda.h>  // CUtensorMap and its enums (types only: the encoder comes through the runtime's driver entry point)
+#include <cudaTypedefs.h>
+
 #include "kernels/attention/attention_paged_prefill_wgmma.cuh"
+#include "kernels/common/cuda_check.h"
 
 namespace qb::cuda::attn::prefill::wg {
 
@@ -251,6 +257,138 @@ void launch_wgmma_f8(const PfParams& pp, cudaStream_t stream) {
   dim3 grid((pp.T + BM - 1) / BM + pp.S, pp.H);
   prefill_wgmma_f8_kernel<A><<<grid, kThreads, kSmemBytes, stream>>>(pp);
   check_launch("prefill wgmma f8");
+}
+
+// ---- v11: TMA ----
+// The cache of one layer as a 2-D tensor of 16-bit elements: rows = cache tokens (block * bs + slot), columns = Hkv x
+// DH; one copy moves a box of bs rows x 64 columns (128 bytes, the swizzle's width) of one page and head. The row
+// count is an upper bound (copies only touch the block table's pages, inside the allocation).
+inline CUtensorMap kv_tensor_map(const void* cache, int row_elems, int bs) {
+  static PFN_cuTensorMapEncodeTiled_v12000 encode = nullptr;
+  if (!encode) {
+    cudaDriverEntryPointQueryResult q;
+    check(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", reinterpret_cast<void**>(&encode), 12000,
+                                           cudaEnableDefault, &q),
+          "cuTensorMapEncodeTiled entry point");
+    require(q == cudaDriverEntryPointSuccess && encode, "prefill wgmma tma", "no cuTensorMapEncodeTiled in the driver");
+  }
+  CUtensorMap m;
+  const cuuint64_t dims[2] = {(cuuint64_t)row_elems, (cuuint64_t)1 << 24};
+  const cuuint64_t strides[1] = {(cuuint64_t)row_elems * 2};
+  const cuuint32_t box[2] = {64, (cuuint32_t)bs}, estr[2] = {1, 1};
+  const CUresult r = encode(&m, CU_TENSOR_MAP_DATA_TYPE_UINT16, 2, const_cast<void*>(cache), dims, strides, box, estr,
+                            CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                            CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  require(r == CUDA_SUCCESS, "prefill wgmma tma", "cuTensorMapEncodeTiled failed (" + std::to_string((int)r) + ")");
+  return m;
+}
+
+__device__ __forceinline__ void mbar_init(uint64_t* bar, int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(count));
+}
+__device__ __forceinline__ void mbar_expect_tx(uint64_t* bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint64_t* bar, int parity) {
+  asm volatile(
+      "{\n.reg .pred P1;\nWAIT_%=:\nmbarrier.try_wait.parity.shared::cta.b64 P1, [%0], %1;\n@P1 bra DONE_%=;\n"
+      "bra WAIT_%=;\nDONE_%=:\n}\n" ::"r"(smem_u32(bar)),
+      "r"(parity)
+      : "memory");
+}
+__device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map, int x, int y, uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(x), "r"(y), "r"(smem_u32(bar))
+      : "memory");
+}
+
+template <ActDtype A>
+__global__ void __launch_bounds__(kThreads, 2)
+    prefill_wgmma_tma_kernel(PfParams p, const __grid_constant__ CUtensorMap kmap, const __grid_constant__ CUtensorMap vmap) {
+  extern __shared__ uint8_t smem_raw[];
+  __shared__ __align__(8) uint64_t bar[2];  // one per K/V buffer
+  uint8_t* sQ = aligned_smem(smem_raw);
+  uint8_t* sK = sQ + 2 * kPanel;      // 2 buffers
+  uint8_t* sV = sK + 2 * 2 * kPanel;  // 2 buffers
+  BlockWork w;
+  if (!block_setup(p, sQ, w)) return;
+  cp_async_commit();  // Q
+  if (threadIdx.x == 0) {
+    mbar_init(&bar[0], 1);
+    mbar_init(&bar[1], 1);
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+  const int lane = threadIdx.x & 31, bs = p.bs, kvh = blockIdx.y / (p.H / p.Hkv);
+  const int32_t* bt = p.bt + (size_t)w.s * p.max_blocks;
+  // Tile j's pages (those holding a position < kv_len) into buffer j & 1; by thread 0. Rows of a page past kv_len
+  // come along (the page is allocated); their V rows are zeroed below, their K columns masked.
+  auto issue = [&](int j) {
+    const int b = j & 1, first = j * BN;
+    const int npages = min(BN / bs, (w.kv_len - first + bs - 1) / bs);
+    mbar_expect_tx(&bar[b], (uint32_t)npages * bs * 128 * 2 * 2);  // rows x 128 bytes x 2 panels x K and V
+    for (int pg = 0; pg < npages; ++pg) {
+      const int tok0 = __ldg(bt + first / bs + pg) * bs;
+#pragma unroll
+      for (int pn = 0; pn < 2; ++pn) {
+        const int off = b * 2 * kPanel + pn * kPanel + pg * bs * 128;
+        tma_load_2d(smem_u32(sK + off), &kmap, kvh * DH + pn * 64, tok0, &bar[b]);
+        tma_load_2d(smem_u32(sV + off), &vmap, kvh * DH + pn * 64, tok0, &bar[b]);
+      }
+    }
+  };
+  if (threadIdx.x == 0) issue(0);
+  cp_async_wait<0>();
+  float o[64];
+#pragma unroll
+  for (int i = 0; i < 64; ++i) o[i] = 0.f;
+  float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f}, corr[2];
+  uint32_t pa[BN / 16][4];
+  for (int j = 0; j < w.nkv; ++j) {
+    const int buf = (j & 1) * 2 * kPanel;
+    if (threadIdx.x == 0 && j + 1 < w.nkv) issue(j + 1);  // the other buffer: released by the last iteration's barrier
+    mbar_wait(&bar[j & 1], (j >> 1) & 1);
+    if ((j + 1) * BN > w.kv_len) {  // V rows past kv_len: zero (P there is 0, but the rows may hold NaN or nothing)
+      for (int i = threadIdx.x; i < BN * (DH / 8); i += kThreads) {
+        const int r = i / (DH / 8), c = (i % (DH / 8)) * 8;
+        if (j * BN + r >= w.kv_len) *reinterpret_cast<uint4*>(sV + buf + sw_off(r, c)) = make_uint4(0, 0, 0, 0);
+      }
+    }
+    proxy_fence();  // Q's cp.async and the zeroed rows to the async proxy the wgmma reads through
+    __syncthreads();
+    float sc[32];
+#pragma unroll
+    for (int i = 0; i < 32; ++i) sc[i] = 0.f;
+    wg_fence();
+    issue_qk<A>(sc, smem_u32(sQ), smem_u32(sK + buf));
+    wg_commit();
+    wg_wait<0>();
+    softmax_tile<A>(sc, mrow, lrow, corr, pa, j * BN, w.min_pos, w.pos_a, w.pos_b, p.scale_log2, lane);
+    rescale_o(o, corr);
+    wg_fence();
+    issue_pv<A>(o, pa, smem_u32(sV + buf));
+    wg_commit();
+    wg_wait<0>();
+    __syncthreads();  // this buffer is free for iteration j + 1's copies of tile j + 2
+  }
+  store_rows<A>(p, w, o, lrow);
+}
+
+template <ActDtype A>
+void launch_wgmma_tma(const PfParams& pp, cudaStream_t stream) {
+  require(pp.bs >= 8 && pp.bs <= BN && (pp.bs & (pp.bs - 1)) == 0, "prefill wgmma tma",
+          "the cache block size must be a power of 2 in [8, 64]");
+  static bool attr_set = false;
+  if (!attr_set) {
+    check(cudaFuncSetAttribute(prefill_wgmma_tma_kernel<A>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kSmemBytes),
+          "prefill wgmma tma (smem attribute)");
+    attr_set = true;
+  }
+  const CUtensorMap km = kv_tensor_map(pp.kc, pp.Hkv * DH, pp.bs), vm = kv_tensor_map(pp.vc, pp.Hkv * DH, pp.bs);
+  dim3 grid((pp.T + BM - 1) / BM + pp.S, pp.H);
+  prefill_wgmma_tma_kernel<A><<<grid, kThreads, kSmemBytes, stream>>>(pp, km, vm);
+  check_launch("prefill wgmma tma");
 }
 
 }  // namespace qb::cuda::attn::prefill::wg
