@@ -54,7 +54,8 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_wgmma_pipe_kernel(PfParam
   uint8_t* sV = sK + 2 * 2 * kPanel;
   BlockWork w;
   if (!block_setup(p, sQ, w)) return;
-  const KvTileLoader ld(p, w);
+  const KvTileLoader<2> ld(p, w);
+  constexpr int kRowsPerThread = KvTileLoader<2>::kRows;
   const int lane = threadIdx.x & 31, nkv = w.nkv;
   auto kb = [&](int j) { return sK + (j & 1) * 2 * kPanel; };
   auto vb = [&](int j) { return sV + (j & 1) * 2 * kPanel; };
@@ -146,39 +147,6 @@ void launch_wgmma_pipe(const PfParams& pp, cudaStream_t stream) {
 // v10: the product's wgmma kernel (v7) with an FP8 cache, as the mma.sync kernel reads one: K/V codes gathered with
 // cp.async into double-buffered row-major staging tiles, decoded (exactly: e4m3 -> f16 / bf16) into one swizzled
 // 16-bit K and V tile before the products; k_scale folded into the score scale, v_scale into the normalization.
-// Codes: a thread copies one 16-byte chunk (16 codes) of rows rt, rt + 16, rt + 32, rt + 48 of a tile.
-struct KvCodeLoader {
-  static constexpr int kRows = BN * (DH / 16) / kThreads;
-  const int32_t* bt;
-  int bs, bs_shift, kv_len, rt;
-  size_t row_bytes, col_bytes;
-  __device__ __forceinline__ KvCodeLoader(const PfParams& p, const BlockWork& w) {
-    bt = p.bt + (size_t)w.s * p.max_blocks;
-    bs = p.bs;
-    bs_shift = (bs & (bs - 1)) == 0 ? __ffs(bs) - 1 : -1;
-    kv_len = w.kv_len;
-    rt = threadIdx.x / (DH / 16);
-    row_bytes = (size_t)p.Hkv * DH;
-    col_bytes = (size_t)(blockIdx.y / (p.H / p.Hkv)) * DH + (threadIdx.x % (DH / 16)) * 16;
-  }
-  __device__ __forceinline__ void rows(int j, int (&tok)[kRows]) const {
-#pragma unroll
-    for (int it = 0; it < kRows; ++it) {
-      const int pos = j * BN + rt + 16 * it;
-      const int blk = bs_shift >= 0 ? pos >> bs_shift : pos / bs;
-      tok[it] = pos < kv_len ? __ldg(bt + blk) * bs + (pos - blk * bs) : -1;
-    }
-  }
-  __device__ __forceinline__ void copy(uint8_t* dst, const void* cache, const int (&tok)[kRows]) const {
-    const uint8_t* src = static_cast<const uint8_t*>(cache) + col_bytes;
-    const int cb = (threadIdx.x % (DH / 16)) * 16;
-#pragma unroll
-    for (int it = 0; it < kRows; ++it)
-      cp_async16(smem_u32(dst + (rt + 16 * it) * DH + cb), tok[it] >= 0 ? src + (size_t)tok[it] * row_bytes : cache,
-                 tok[it] >= 0);
-  }
-};
-
 template <ActDtype A>
 __global__ void __launch_bounds__(kThreads, 2) prefill_wgmma_f8_kernel(PfParams p) {
   constexpr int kCodeTile = BN * DH;  // bytes of one tile of codes
@@ -190,14 +158,13 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_wgmma_f8_kernel(PfParams 
   uint8_t* sV8 = sK8 + 2 * kCodeTile;   // 2 code buffers
   BlockWork w;
   if (!block_setup(p, sQ, w)) return;
-  const KvCodeLoader ld(p, w);
+  const KvTileLoader<1> ld(p, w);
   const int lane = threadIdx.x & 31;
   float o[64];
 #pragma unroll
   for (int i = 0; i < 64; ++i) o[i] = 0.f;
-  float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f}, corr[2];
-  uint32_t pa[BN / 16][4];
-  int tok[KvCodeLoader::kRows];
+  float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f};
+  int tok[KvTileLoader<1>::kRows];
   ld.rows(0, tok);
   ld.copy(sK8, p.kc, tok);
   ld.copy(sV8, p.vc, tok);
@@ -228,19 +195,8 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_wgmma_f8_kernel(PfParams 
     }
     proxy_fence();  // the decoded tiles (and Q's cp.async) to the async proxy the wgmma reads through
     __syncthreads();
-    float sc[32];
-#pragma unroll
-    for (int i = 0; i < 32; ++i) sc[i] = 0.f;
-    wg_fence();
-    issue_qk<A>(sc, smem_u32(sQ), smem_u32(sK));
-    wg_commit();
-    wg_wait<0>();
-    softmax_tile<A>(sc, mrow, lrow, corr, pa, j * BN, w.min_pos, w.pos_a, w.pos_b, p.scale_log2, lane);
-    rescale_o(o, corr);
-    wg_fence();
-    issue_pv<A>(o, pa, smem_u32(sV));
-    wg_commit();
-    wg_wait<0>();
+    attend_tile<A>(o, mrow, lrow, smem_u32(sQ), smem_u32(sK), smem_u32(sV), j * BN, w.min_pos, w.pos_a, w.pos_b,
+                   p.scale_log2, lane);
     __syncthreads();  // the next iteration decodes into sK / sV and copies into this code buffer
   }
   store_rows<A>(p, w, o, lrow, p.v_scale);
@@ -343,8 +299,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   float o[64];
 #pragma unroll
   for (int i = 0; i < 64; ++i) o[i] = 0.f;
-  float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f}, corr[2];
-  uint32_t pa[BN / 16][4];
+  float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f};
   for (int j = 0; j < w.nkv; ++j) {
     const int buf = (j & 1) * 2 * kPanel;
     if (threadIdx.x == 0 && j + 1 < w.nkv) issue(j + 1);  // the other buffer: released by the last iteration's barrier
@@ -357,19 +312,8 @@ __global__ void __launch_bounds__(kThreads, 2)
     }
     proxy_fence();  // Q's cp.async and the zeroed rows to the async proxy the wgmma reads through
     __syncthreads();
-    float sc[32];
-#pragma unroll
-    for (int i = 0; i < 32; ++i) sc[i] = 0.f;
-    wg_fence();
-    issue_qk<A>(sc, smem_u32(sQ), smem_u32(sK + buf));
-    wg_commit();
-    wg_wait<0>();
-    softmax_tile<A>(sc, mrow, lrow, corr, pa, j * BN, w.min_pos, w.pos_a, w.pos_b, p.scale_log2, lane);
-    rescale_o(o, corr);
-    wg_fence();
-    issue_pv<A>(o, pa, smem_u32(sV + buf));
-    wg_commit();
-    wg_wait<0>();
+    attend_tile<A>(o, mrow, lrow, smem_u32(sQ), smem_u32(sK + buf), smem_u32(sV + buf), j * BN, w.min_pos, w.pos_a,
+                   w.pos_b, p.scale_log2, lane);
     __syncthreads();  // this buffer is free for iteration j + 1's copies of tile j + 2
   }
   store_rows<A>(p, w, o, lrow);

@@ -19,7 +19,6 @@ namespace qb::cuda::attn::prefill::wg {
 
 constexpr int BM = 64, BN = 64, DH = 128, kThreads = 128;
 constexpr int kPanel = 64 * 128;  // bytes of one [64 rows][64 columns] 16-bit panel in the 128-byte swizzle
-constexpr int kRowsPerThread = BN * (DH / 8) / kThreads;  // rows of a K/V tile one thread copies (one column chunk)
 
 // Byte offset of (row, col) in a tile of two panels (columns 0-63, 64-127): 16-byte chunk col/8 XOR row%8.
 __device__ __forceinline__ int sw_off(int row, int col) {
@@ -141,6 +140,28 @@ __device__ __forceinline__ void rescale_o(float* o, const float (&corr)[2]) {
     for (int e = 0; e < 4; ++e) o[4 * n + e] *= corr[e >> 1];
 }
 
+// One K/V tile (in shared memory, visible to the async proxy) into O: S = Q K^T, mask and online softmax, O += P V,
+// each product waited for.
+template <ActDtype A>
+__device__ __forceinline__ void attend_tile(float* o, float (&mrow)[2], float (&lrow)[2], uint32_t q_addr,
+                                            uint32_t k_addr, uint32_t v_addr, int kbase, int min_pos, int pos_a,
+                                            int pos_b, float scale_log2, int lane) {
+  float sc[32], corr[2];
+  uint32_t pa[BN / 16][4];
+#pragma unroll
+  for (int i = 0; i < 32; ++i) sc[i] = 0.f;
+  wg_fence();
+  issue_qk<A>(sc, q_addr, k_addr);
+  wg_commit();
+  wg_wait<0>();
+  softmax_tile<A>(sc, mrow, lrow, corr, pa, kbase, min_pos, pos_a, pos_b, scale_log2, lane);
+  rescale_o(o, corr);
+  wg_fence();
+  issue_pv<A>(o, pa, v_addr);
+  wg_commit();
+  wg_wait<0>();
+}
+
 // What a block works on, found by block_setup: sequence s's rows r0 .. r0 + nrows - 1, cache positions 0 .. kv_len - 1
 // in nkv tiles (min_pos: the first row's position, where masking starts), this thread's rows a (ra) and b (ra + 8) at
 // positions pos_a / pos_b (-1 past nrows).
@@ -185,10 +206,13 @@ __device__ __forceinline__ bool block_setup(const PfParams& p, uint8_t* sQ, Bloc
   return true;
 }
 
-// K/V tiles from the paged cache: a thread copies one 16-byte column chunk (ct) of rows rt, rt + 8, ...; rows() looks
-// up the cache rows (physical token indices) of tile j once for K and V (-1 past kv_len), copy() gathers them into a
-// [64][128] swizzled tile (zero where -1).
+// K/V tiles from the paged cache, EB bytes per element (2: act values; 1: FP8 codes, used by native/dev's v10): a
+// thread copies one 16-byte column chunk of kRows rows (rt, rt + kStep, ...); rows() looks up the cache rows
+// (physical token indices) of tile j once for K and V (-1 past kv_len), copy() gathers them (zero where -1): 16-bit
+// values into a [64][128] tile in the 128-byte swizzle, codes into a row-major [64][128] staging tile.
+template <int EB>
 struct KvTileLoader {
+  static constexpr int kChunks = DH * EB / 16, kStep = kThreads / kChunks, kRows = BN / kStep;
   const int32_t* bt;
   int bs, bs_shift, kv_len, rt;
   size_t row_bytes, col_bytes;
@@ -197,25 +221,27 @@ struct KvTileLoader {
     bs = p.bs;
     bs_shift = (bs & (bs - 1)) == 0 ? __ffs(bs) - 1 : -1;  // block size a power of 2: a shift, not a division
     kv_len = w.kv_len;
-    rt = threadIdx.x / (DH / 8);
-    row_bytes = (size_t)p.Hkv * DH * 2;
-    col_bytes = ((size_t)(blockIdx.y / (p.H / p.Hkv)) * DH + (threadIdx.x % (DH / 8)) * 8) * 2;
+    rt = threadIdx.x / kChunks;
+    row_bytes = (size_t)p.Hkv * DH * EB;
+    col_bytes = ((size_t)(blockIdx.y / (p.H / p.Hkv)) * DH + (threadIdx.x % kChunks) * (16 / EB)) * EB;
   }
-  __device__ __forceinline__ void rows(int j, int (&tok)[kRowsPerThread]) const {
+  __device__ __forceinline__ void rows(int j, int (&tok)[kRows]) const {
 #pragma unroll
-    for (int it = 0; it < kRowsPerThread; ++it) {
-      const int pos = j * BN + rt + 8 * it;
+    for (int it = 0; it < kRows; ++it) {
+      const int pos = j * BN + rt + kStep * it;
       const int blk = bs_shift >= 0 ? pos >> bs_shift : pos / bs;
       tok[it] = pos < kv_len ? __ldg(bt + blk) * bs + (pos - blk * bs) : -1;
     }
   }
-  __device__ __forceinline__ void copy(uint8_t* dst, const void* cache, const int (&tok)[kRowsPerThread]) const {
+  __device__ __forceinline__ void copy(uint8_t* dst, const void* cache, const int (&tok)[kRows]) const {
     const uint8_t* src = static_cast<const uint8_t*>(cache) + col_bytes;
-    const int ct = (threadIdx.x % (DH / 8)) * 8;
+    const int c = (threadIdx.x % kChunks) * (16 / EB);  // this thread's first element of a row
 #pragma unroll
-    for (int it = 0; it < kRowsPerThread; ++it)
-      cp_async16(smem_u32(dst + sw_off(rt + 8 * it, ct)), tok[it] >= 0 ? src + (size_t)tok[it] * row_bytes : cache,
-                 tok[it] >= 0);
+    for (int it = 0; it < kRows; ++it) {
+      const int r = rt + kStep * it;
+      cp_async16(smem_u32(dst + (EB == 2 ? sw_off(r, c) : r * DH + c)),
+                 tok[it] >= 0 ? src + (size_t)tok[it] * row_bytes : cache, tok[it] >= 0);
+    }
   }
 };
 
@@ -257,14 +283,13 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_wgmma_kernel(PfParams p) 
   uint8_t* sV = sK + 2 * 2 * kPanel;  // 2 buffers
   BlockWork w;
   if (!block_setup(p, sQ, w)) return;
-  const KvTileLoader ld(p, w);
+  const KvTileLoader<2> ld(p, w);
   const int lane = threadIdx.x & 31;
   float o[64];
 #pragma unroll
   for (int i = 0; i < 64; ++i) o[i] = 0.f;
-  float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f}, corr[2];
-  uint32_t pa[BN / 16][4];
-  int tok[kRowsPerThread];
+  float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f};
+  int tok[KvTileLoader<2>::kRows];
   ld.rows(0, tok);
   ld.copy(sK, p.kc, tok);
   ld.copy(sV, p.vc, tok);
@@ -282,19 +307,8 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_wgmma_kernel(PfParams p) 
     }
     proxy_fence();
     __syncthreads();
-    float sc[32];
-#pragma unroll
-    for (int i = 0; i < 32; ++i) sc[i] = 0.f;
-    wg_fence();
-    issue_qk<A>(sc, smem_u32(sQ), smem_u32(sK + buf));
-    wg_commit();
-    wg_wait<0>();
-    softmax_tile<A>(sc, mrow, lrow, corr, pa, j * BN, w.min_pos, w.pos_a, w.pos_b, p.scale_log2, lane);
-    rescale_o(o, corr);
-    wg_fence();
-    issue_pv<A>(o, pa, smem_u32(sV + buf));
-    wg_commit();
-    wg_wait<0>();
+    attend_tile<A>(o, mrow, lrow, smem_u32(sQ), smem_u32(sK + buf), smem_u32(sV + buf), j * BN, w.min_pos, w.pos_a,
+                   w.pos_b, p.scale_log2, lane);
     __syncthreads();  // the next iteration's prefetch overwrites this buffer
   }
   store_rows<A>(p, w, o, lrow);
