@@ -2,8 +2,9 @@
 # The prefill-attention tile experiment (native/dev/prefill_attention) in one device call: build prefill_main with
 # nvcc, run its checks and timing table, then one ncu pass (one launch per variant, 1 x 2048, 16-bit KV).
 # On the device machine from the repo root (carry .device is not needed):  bash scripts/device/prefill_dev.sh [STEPS]
-# STEPS: a subset of "build run ncu" (default all three); "build" alone can run in the background beside another
-# step's build, and "run ncu" afterwards uses its /tmp/prefill_main.
+# STEPS: a subset of "build run ncu sanitize" (default the first three); "build" alone can run in the background
+# beside another step's build, and "run ncu" afterwards uses its /tmp/prefill_main; "sanitize" runs the checks under
+# compute-sanitizer's memcheck and synccheck (the TMA / mbarrier variants' first runs).
 # Logs under $OUT/prefill_dev/, packed into $OUT/prefill_dev.tgz.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -27,6 +28,15 @@ if has run; then
   timeout "${RUN_TIMEOUT:-240}" /tmp/prefill_main --reps "${REPS:-20}" >"$D/prefill_main.log" 2>&1
   echo "== $(date +%T) run rc=$?"
   cat "$D/prefill_main.log"
+fi
+if has sanitize; then
+  for tool in memcheck synccheck; do
+    echo "== $(date +%T) compute-sanitizer $tool"
+    timeout "${SANITIZE_TIMEOUT:-240}" compute-sanitizer --tool "$tool" --print-limit 20 /tmp/prefill_main --check-only \
+      >"$D/sanitize_$tool.log" 2>&1
+    echo "== $(date +%T) $tool rc=$?"
+    grep -E "ERROR SUMMARY|^FAIL|Invalid|race|barrier" "$D/sanitize_$tool.log" | head -12
+  done
 fi
 if has ncu; then
   echo "== $(date +%T) ncu"

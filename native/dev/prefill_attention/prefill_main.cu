@@ -62,8 +62,8 @@ const Variant kVariants[] = {
             pf::wg::launch_wgmma_pipe<ACT, false>, nullptr},
     Variant{"v9", "v8 with P V as m64n128k16 (both V panels in one descriptor)",
             pf::wg::launch_wgmma_pipe<ACT, true>, nullptr},
-    Variant{"v11", "v7 with the K/V tiles loaded by TMA: one thread, one 2-D copy per page and 64-column panel, an mbarrier per buffer (prefill_wgmma.cuh)",
-            pf::wg::launch_wgmma_tma<ACT>, nullptr},
+    Variant{"v11", "v7 with the K/V tiles loaded by TMA: one thread, one 2-D copy per page and 64-column panel, an mbarrier per buffer; FP8 KV: v12, the codes by TMA, decoded as v10 (prefill_wgmma.cuh)",
+            pf::wg::launch_wgmma_tma<ACT>, pf::wg::launch_wgmma_tma_f8<ACT>},
 };
 
 struct Seq {
@@ -266,7 +266,7 @@ int main(int argc, char** argv) {
         Case c = make_case(rng, name, seqs, f8);
         const auto ref = reference(c);
         for (const Variant& v : kVariants) {
-          if (!(f8 ? v.f8kv : v.f16kv)) continue;  // v8, v9, v11: no FP8-KV launch
+          if (!(f8 ? v.f8kv : v.f16kv)) continue;  // v8, v9: no FP8-KV launch
           DevCase d = upload(c);
           d.out.poison();
           (f8 ? v.f8kv : v.f16kv)(d.p, st);

@@ -6,6 +6,7 @@
 //   v10 (v7's FP8-KV launch in prefill_main): v7 reading an FP8 cache (below).
 //   v11: v7 with the K/V tiles loaded by TMA (one thread issues a 2-D tensor copy per cache page and 64-column panel
 //       into the 128-byte swizzle, completion on an mbarrier) instead of 128 threads' cp.async and address arithmetic.
+//   v12 (v11's FP8-KV launch in prefill_main): v11's copies with v10's decode.
 // Session 15 (H200, bf16, Llama-3.1-8B heads, one layer): v7 / v8 / v9 1 x 2048 187.0 / 189.5 / 188.0 us, 8 x 2048
 // 1236 / 1253 / 1235, 1 x 8192 2266 / 2207 / 2184, a 2048-row chunk after 6144 1006 / 999 / 992 — the overlap buys
 // at most 4 %, so the product keeps v7's simpler loop. (Before the K/V row lookup was shared between K and V, all
@@ -219,7 +220,9 @@ void launch_wgmma_f8(const PfParams& pp, cudaStream_t stream) {
 // The cache of one layer as a 2-D tensor of 16-bit elements: rows = cache tokens (block * bs + slot), columns = Hkv x
 // DH; one copy moves a box of bs rows x 64 columns (128 bytes, the swizzle's width) of one page and head. The row
 // count is an upper bound (copies only touch the block table's pages, inside the allocation).
-inline CUtensorMap kv_tensor_map(const void* cache, int row_elems, int bs) {
+// eb 2: 16-bit values, a box of 64 columns in the 128-byte swizzle (two per head); eb 1: FP8 codes, a box of the
+// head's 128 columns, unswizzled (decoded from there).
+inline CUtensorMap kv_tensor_map(const void* cache, int row_elems, int bs, int eb = 2) {
   static PFN_cuTensorMapEncodeTiled_v12000 encode = nullptr;
   if (!encode) {
     cudaDriverEntryPointQueryResult q;
@@ -230,10 +233,11 @@ inline CUtensorMap kv_tensor_map(const void* cache, int row_elems, int bs) {
   }
   CUtensorMap m;
   const cuuint64_t dims[2] = {(cuuint64_t)row_elems, (cuuint64_t)1 << 24};
-  const cuuint64_t strides[1] = {(cuuint64_t)row_elems * 2};
-  const cuuint32_t box[2] = {64, (cuuint32_t)bs}, estr[2] = {1, 1};
-  const CUresult r = encode(&m, CU_TENSOR_MAP_DATA_TYPE_UINT16, 2, const_cast<void*>(cache), dims, strides, box, estr,
-                            CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+  const cuuint64_t strides[1] = {(cuuint64_t)row_elems * eb};
+  const cuuint32_t box[2] = {(cuuint32_t)(128 / eb), (cuuint32_t)bs}, estr[2] = {1, 1};
+  const CUresult r = encode(&m, eb == 2 ? CU_TENSOR_MAP_DATA_TYPE_UINT16 : CU_TENSOR_MAP_DATA_TYPE_UINT8, 2,
+                            const_cast<void*>(cache), dims, strides, box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                            eb == 2 ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_NONE,
                             CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   require(r == CUDA_SUCCESS, "prefill wgmma tma", "cuTensorMapEncodeTiled failed (" + std::to_string((int)r) + ")");
   return m;
@@ -333,6 +337,94 @@ void launch_wgmma_tma(const PfParams& pp, cudaStream_t stream) {
   dim3 grid((pp.T + BM - 1) / BM + pp.S, pp.H);
   prefill_wgmma_tma_kernel<A><<<grid, kThreads, kSmemBytes, stream>>>(pp, km, vm);
   check_launch("prefill wgmma tma");
+}
+
+// ---- v12: TMA with an FP8 cache ----
+// v10's decode with v11's copies: thread 0 copies tile j + 1's codes (one box of a page's rows x the head's 128 codes
+// per page, K and V) into the double-buffered row-major staging tiles while tile j is decoded into the 16-bit K / V
+// tile and attended; V rows past the sequence's last position decode to zero.
+template <ActDtype A>
+__global__ void __launch_bounds__(kThreads, 2)
+    prefill_wgmma_tma_f8_kernel(PfParams p, const __grid_constant__ CUtensorMap kmap, const __grid_constant__ CUtensorMap vmap) {
+  constexpr int kCodeTile = BN * DH;  // bytes of one tile of codes
+  extern __shared__ uint8_t smem_raw[];
+  __shared__ __align__(8) uint64_t bar[2];  // one per staging buffer
+  uint8_t* sQ = aligned_smem(smem_raw);
+  uint8_t* sK = sQ + 2 * kPanel;       // one decoded tile
+  uint8_t* sV = sK + 2 * kPanel;       // one decoded tile
+  uint8_t* sK8 = sV + 2 * kPanel;      // 2 code buffers
+  uint8_t* sV8 = sK8 + 2 * kCodeTile;  // 2 code buffers
+  BlockWork w;
+  if (!block_setup(p, sQ, w)) return;
+  cp_async_commit();  // Q
+  if (threadIdx.x == 0) {
+    mbar_init(&bar[0], 1);
+    mbar_init(&bar[1], 1);
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+  const int lane = threadIdx.x & 31, bs = p.bs, kvh = blockIdx.y / (p.H / p.Hkv);
+  const int32_t* bt = p.bt + (size_t)w.s * p.max_blocks;
+  auto issue = [&](int j) {  // thread 0: tile j's pages (those holding a position < kv_len) into staging j & 1
+    const int b = j & 1, first = j * BN;
+    const int npages = min(BN / bs, (w.kv_len - first + bs - 1) / bs);
+    mbar_expect_tx(&bar[b], (uint32_t)npages * bs * DH * 2);  // rows x 128 codes x K and V
+    for (int pg = 0; pg < npages; ++pg) {
+      const int tok0 = __ldg(bt + first / bs + pg) * bs, off = b * kCodeTile + pg * bs * DH;
+      tma_load_2d(smem_u32(sK8 + off), &kmap, kvh * DH, tok0, &bar[b]);
+      tma_load_2d(smem_u32(sV8 + off), &vmap, kvh * DH, tok0, &bar[b]);
+    }
+  };
+  if (threadIdx.x == 0) issue(0);
+  cp_async_wait<0>();
+  float o[64];
+#pragma unroll
+  for (int i = 0; i < 64; ++i) o[i] = 0.f;
+  float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f};
+  for (int j = 0; j < w.nkv; ++j) {
+    const int cbuf = (j & 1) * kCodeTile;
+    if (threadIdx.x == 0 && j + 1 < w.nkv) issue(j + 1);  // the other staging buffer: decoded in iteration j - 1
+    mbar_wait(&bar[j & 1], (j >> 1) & 1);
+#pragma unroll
+    for (int it = 0; it < BN * (DH / 16) / kThreads; ++it) {
+      const int i = threadIdx.x + it * kThreads;
+      const int r = i / (DH / 16), c = i % (DH / 16);
+      uint4 lo, hi;
+      decode16_fp8<A>(*reinterpret_cast<const uint4*>(sK8 + cbuf + r * DH + c * 16), lo, hi);  // masked past kv_len
+      *reinterpret_cast<uint4*>(sK + sw_off(r, 16 * c)) = lo;
+      *reinterpret_cast<uint4*>(sK + sw_off(r, 16 * c + 8)) = hi;
+      if (j * BN + r < w.kv_len) {
+        decode16_fp8<A>(*reinterpret_cast<const uint4*>(sV8 + cbuf + r * DH + c * 16), lo, hi);
+      } else {
+        lo = hi = make_uint4(0, 0, 0, 0);  // the page's tail or a stale buffer: P is 0 there, V must be finite
+      }
+      *reinterpret_cast<uint4*>(sV + sw_off(r, 16 * c)) = lo;
+      *reinterpret_cast<uint4*>(sV + sw_off(r, 16 * c + 8)) = hi;
+    }
+    proxy_fence();  // the decoded tiles (and Q's cp.async) to the async proxy the wgmma reads through
+    __syncthreads();
+    attend_tile<A>(o, mrow, lrow, smem_u32(sQ), smem_u32(sK), smem_u32(sV), j * BN, w.min_pos, w.pos_a, w.pos_b,
+                   p.scale_log2, lane);
+    __syncthreads();  // the next iteration decodes into sK / sV
+  }
+  store_rows<A>(p, w, o, lrow, p.v_scale);
+}
+
+template <ActDtype A>
+void launch_wgmma_tma_f8(const PfParams& pp, cudaStream_t stream) {
+  require(pp.bs >= 8 && pp.bs <= BN && (pp.bs & (pp.bs - 1)) == 0, "prefill wgmma tma f8",
+          "the cache block size must be a power of 2 in [8, 64]");
+  static bool attr_set = false;
+  if (!attr_set) {
+    check(cudaFuncSetAttribute(prefill_wgmma_tma_f8_kernel<A>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                               (int)kSmemBytes),
+          "prefill wgmma tma f8 (smem attribute)");
+    attr_set = true;
+  }
+  const CUtensorMap km = kv_tensor_map(pp.kc, pp.Hkv * DH, pp.bs, 1), vm = kv_tensor_map(pp.vc, pp.Hkv * DH, pp.bs, 1);
+  dim3 grid((pp.T + BM - 1) / BM + pp.S, pp.H);
+  prefill_wgmma_tma_f8_kernel<A><<<grid, kThreads, kSmemBytes, stream>>>(pp, km, vm);
+  check_launch("prefill wgmma tma f8");
 }
 
 }  // namespace qb::cuda::attn::prefill::wg
