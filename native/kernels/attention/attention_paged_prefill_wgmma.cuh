@@ -8,8 +8,9 @@
 // registers and V read transposed from shared memory (MN-major), O in two 64-column halves. K/V tiles are gathered
 // from the paged cache with cp.async (double-buffered); each thread copies one 16-byte column chunk of 8 rows and
 // looks their cache rows up once for K and V. Two blocks per SM. The tile lookup (heaviest tiles first) is the mma.sync
-// kernel's find_tile. Host-callable: wg::launch_wgmma. Shared with native/dev/prefill_attention (variants v7-v9, where
-// the overlap of the softmax with P V lost: the block is bound by its copies' issue, not the tensor cores).
+// kernel's find_tile. Host-callable: wg::launch_wgmma. This is variant v7 of native/dev/prefill_attention, whose
+// v8-v12 build on the helpers here (FlashAttention-3's softmax-under-P V overlap, which did not pay: the block is bound
+// by its copies' issue, not the tensor cores; an FP8 cache; TMA copies — hence KvTileLoader's 1-byte form).
 #pragma once
 #include <climits>
 
