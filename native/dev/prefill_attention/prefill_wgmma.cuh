@@ -1,4 +1,4 @@
-// Variants v8 and v9 of the tensor-core prefill attention (issue 18, item 1), beside v7 = the product's wgmma kernel
+// Variants v8-v12 of the tensor-core prefill attention (issue 18, item 1), beside v7 = the product's wgmma kernel
 // (kernels/attention/attention_paged_prefill_wgmma.cuh, whose helpers these use):
 //   v8: FlashAttention-3's intra-warpgroup overlap — tile j's S = Q K^T and tile j-1's O += P V are issued together
 //       and tile j's softmax runs while P V is still on the tensor cores; K is loaded one tile ahead of V.
@@ -7,9 +7,10 @@
 //   v11: v7 with the K/V tiles loaded by TMA (one thread issues a 2-D tensor copy per cache page and 64-column panel
 //       into the 128-byte swizzle, completion on an mbarrier) instead of 128 threads' cp.async and address arithmetic.
 //   v12 (v11's FP8-KV launch in prefill_main): v11's copies with v10's decode.
-// Session 15 (H200, bf16, Llama-3.1-8B heads, one layer): v7 / v8 / v9 1 x 2048 187.0 / 189.5 / 188.0 us, 8 x 2048
-// 1236 / 1253 / 1235, 1 x 8192 2266 / 2207 / 2184, a 2048-row chunk after 6144 1006 / 999 / 992 — the overlap buys
-// at most 4 %, so the product keeps v7's simpler loop. (Before the K/V row lookup was shared between K and V, all
+// Session 15 (H200, bf16, Llama-3.1-8B heads, one layer, call 5): v7 / v8 / v9 1 x 2048 186.3 / 190.6 / 188.9 us,
+// 8 x 2048 1224 / 1259 / 1226, 1 x 8192 2233 / 2203 / 2180, a 2048-row chunk after 6144 988 / 1001 / 993 — the
+// overlap buys at most 2.4 %, so the product keeps v7's simpler loop. v10-v12 were written after the device time was
+// spent: they compile and have not run. (Before the K/V row lookup was shared between K and V, all
 // three took 338-350 us at 1 x 2048: the blocks are bound by the copies' address arithmetic, not the tensor cores.)
 #pragma once
 #include <cuda.h>  // CUtensorMap and its enums (types only: the encoder comes through the runtime's driver entry point)
