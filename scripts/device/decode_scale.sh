@@ -3,7 +3,7 @@
 # the attention kernel table (row-wise vs tensor-core decode, 16-bit vs FP8 KV, batch 1-1024 x context 128-4096),
 # GPU-vs-CPU end to end, step latency at large batch, and (issue 19) the HTTP/SSE overhead of `pnpm serve`.
 # On the device machine from the repo root (carry .device):  bash scripts/device/decode_scale.sh [STEPS]
-# STEPS: space-separated subset of "build checks attn e2e latency profile lat800 blockorder reserve wgmma diag notune peer_prefill peer peer2 peer_async serve study
+# STEPS: space-separated subset of "build checks attn e2e latency profile lat800 blockorder reserve wgmma serve_ncu diag notune peer_prefill peer peer2 peer_async serve study
 # study_decode study_prefill" (default: the first line; one call
 # cannot hold them all: split them over calls made back to back, while the machine is warm and the build is kept). Each step has a time limit
 # and a log under $OUT/decode_scale/; everything is packed into $OUT/decode_scale.tgz at the end.
@@ -88,6 +88,13 @@ if has wgmma; then  # native/dev/wgmma_probe: warpgroup MMA on swizzled shared-m
   timeout 120 /usr/local/cuda/bin/nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -o /tmp/wgmma_probe \
     native/dev/wgmma_probe/wgmma_probe.cu >"$D/wgmma_build.log" 2>&1 && timeout 60 /tmp/wgmma_probe >"$D/wgmma_probe.log" 2>&1
   stamp "wgmma rc=$?"; cat "$D/wgmma_probe.log" 2>/dev/null | tail -8
+fi
+if has serve_ncu; then  # per-kernel times of one steady-state decode step inside the peer run (pnpm bench --ncu-steps)
+  stamp serve_ncu        # compare with "profile" (the latency tool's eager step at 800:1152)
+  OUT="$D" timeout "${SERVE_NCU_TIMEOUT:-420}" bash scripts/device/gpu.sh profile-serve peer-fp8-static --protocol peer \
+    --workload decode-heavy --precision fp8-static --batch "${PEER_BATCH:-800}" --num-prompts "${PEER_PROMPTS:-800}" \
+    --ncu-steps "${NCU_STEPS:-1037:1038}" --results-dir "$D/bench" --run serve-ncu >"$D/serve_ncu.log" 2>&1
+  stamp "serve_ncu rc=$?"; head -20 "$D/ncu_serve_peer-fp8-static.txt" 2>/dev/null
 fi
 if has notune; then  # A/B of the cuBLASLt tuning of decode graph buckets (CudaOptions::gemm_tuning), interleaved
   stamp notune

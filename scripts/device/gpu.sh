@@ -74,5 +74,11 @@ case "$what" in
   eval) run_ts eval packages/eval/src/cli.ts "$@" ;;
   serve) run_ts serve packages/serve/src/cli.ts "$@" ;;
   serve-overhead) bash scripts/device/serve_overhead.sh "$@" ;;  # HTTP/SSE vs in-process (see that script)
-  *) echo "unknown command $what (check | latency | profile | bench | eval | serve | serve-overhead | build)"; exit 2 ;;
+  profile-serve)  # per-kernel device time of serving steps: profile-serve NAME BENCH-FLAGS... (with --ncu-steps A:B)
+    name="$1"; shift
+    ncu --profile-from-start off --clock-control none --cache-control none --metrics gpu__time_duration.sum --csv \
+      "${BENCH[@]}" "$@" >"$OUT/ncu_serve_$name.csv" 2>"$OUT/ncu_serve_$name.err" ||
+      { tail -5 "$OUT/ncu_serve_$name.err"; echo "ncu failed for $name"; }
+    python3 scripts/device/ncu_summary.py "$OUT/ncu_serve_$name.csv" "$name" "serving step" | tee "$OUT/ncu_serve_$name.txt" ;;
+  *) echo "unknown command $what (check | latency | profile | profile-serve | bench | eval | serve | serve-overhead | build)"; exit 2 ;;
 esac

@@ -163,6 +163,11 @@ export async function main(argv: string[]): Promise<number> {
             default: false,
             describe: "schedule and submit step n+1 while step n runs on the device (vLLM's --async-scheduling); recorded in each point",
           })
+          .option('ncu-steps', {
+            type: 'string',
+            describe:
+              "A:B — bracket engine steps A..B-1 of every point (0-based) with cudaProfilerStart / Stop, for `ncu --profile-from-start off` (CUDA only; with --async-scheduling, the steps submitted in that window). Those points' timings include the profiler's replays: each records engine.ncuSteps",
+          })
           .option('goodput', { type: 'string', array: true, describe: 'SLOs, e.g. ttft:500 tpot:50 e2el:10000 (ms)' })
           .option('quick', { type: 'boolean', describe: 'short profile (default on a CPU-only machine)' })
           .option('profile-blocks', { type: 'boolean', default: false, describe: 'time decode steps by block vs batch and context instead of serving' })
@@ -211,6 +216,7 @@ export async function main(argv: string[]): Promise<number> {
           gpuMemoryUtilization: a.gpuMemoryUtilization,
           chunkedPrefill: a.chunkedPrefill,
           asyncScheduling: a.asyncScheduling,
+          ncuSteps: a.ncuSteps,
           goodput: a.goodput?.map(String),
           quick: a.quick,
           profileBlocks: a.profileBlocks,
@@ -219,6 +225,7 @@ export async function main(argv: string[]): Promise<number> {
           threads: a.threads,
         };
         if (a.backend === 'openai') {
+          if (a.ncuSteps !== undefined) throw new UsageError("--ncu-steps brackets our engine's steps for ncu; with --backend openai, profile the server itself");
           if (a.kvCacheDtype !== undefined && a.kvCacheDtype !== 'auto') {
             throw new UsageError("--kv-cache-dtype with --backend openai: the KV-cache dtype is the server's flag (vllm serve --kv-cache-dtype fp8, pnpm serve --kv-cache-dtype fp8); give it there");
           }
@@ -304,6 +311,7 @@ export async function main(argv: string[]): Promise<number> {
               maxNumBatchedTokens: r.maxNumBatchedTokens,
               enableChunkedPrefill: r.enableChunkedPrefill,
               asyncScheduling: r.asyncScheduling,
+              ncuSteps: r.ncuSteps,
               numKvBlocks: r.numKvBlocks,
               protocol: { name: r.protocol, numPromptsStated: r.numPromptsStated, ...(r.numPromptsNote ? { numPromptsNote: r.numPromptsNote } : {}) },
               gpuMemoryUtilization: r.gpuMemoryUtilization,

@@ -58,6 +58,8 @@ export interface RawBenchFlags {
   gpuMemoryUtilization?: number;
   chunkedPrefill: boolean;
   asyncScheduling?: boolean;
+  /** --ncu-steps A:B */
+  ncuSteps?: string;
   goodput?: string[];
   quick?: boolean;
   profileBlocks: boolean;
@@ -85,6 +87,8 @@ export interface ResolvedBench {
   enableChunkedPrefill: boolean;
   /** --async-scheduling: the engine submits step n+1 while step n runs (EngineCoreOptions.asyncScheduling). */
   asyncScheduling: boolean;
+  /** --ncu-steps: engine steps [first, end) of every point bracketed for ncu (null: no profiler window). */
+  ncuSteps: [number, number] | null;
   protocol: Protocol;
   /** Peer protocol: the request count its source states for these lengths (null: none stated, or study). */
   numPromptsStated: number | null;
@@ -140,6 +144,15 @@ export function parseKvCacheDtypes(s: string | undefined): KvCacheDtype[] {
     return k;
   });
   return [...new Set(out)];
+}
+
+/** --ncu-steps "A:B" (0 <= A < B, integers) as [A, B]; undefined: null. */
+export function parseNcuSteps(s: string | undefined): [number, number] | null {
+  if (s === undefined) return null;
+  const m = /^(\d+):(\d+)$/.exec(s.trim());
+  const a = m ? Number(m[1]) : NaN, b = m ? Number(m[2]) : NaN;
+  if (!m || !(a < b)) throw new OptionError(`--ncu-steps takes A:B, the engine steps A..B-1 to profile (0 <= A < B), got "${s}"`);
+  return [a, b];
 }
 
 export function resolveBench(f: RawBenchFlags, cudaAvailable: boolean): ResolvedBench {
@@ -220,6 +233,9 @@ export function resolveBench(f: RawBenchFlags, cudaAvailable: boolean): Resolved
           ? [64]
           : [256];
   if (f.burstiness <= 0) throw new OptionError('--burstiness must be > 0');
+  const ncuSteps = parseNcuSteps(f.ncuSteps);
+  if (ncuSteps && device !== 'cuda') throw new OptionError('--ncu-steps brackets CUDA kernels for ncu: it needs --device cuda');
+  if (ncuSteps && f.profileBlocks) throw new OptionError('--ncu-steps profiles serving steps; --profile-blocks is not a serving sweep (pnpm bench latency --ncu profiles single forwards)');
   if (f.maxConcurrency !== undefined && (!Number.isInteger(f.maxConcurrency) || f.maxConcurrency < 1)) {
     throw new OptionError('--max-concurrency must be a positive integer');
   }
@@ -238,6 +254,7 @@ export function resolveBench(f: RawBenchFlags, cudaAvailable: boolean): Resolved
     maxNumBatchedTokens: tokens ?? [quick ? 512 : protocol === 'peer' ? PEER_MAX_NUM_BATCHED_TOKENS : 8192],
     enableChunkedPrefill: f.chunkedPrefill,
     asyncScheduling: f.asyncScheduling ?? false,
+    ncuSteps,
     protocol,
     numPromptsStated,
     ...(numPromptsNote ? { numPromptsNote } : {}),

@@ -54,6 +54,8 @@ export interface RunSetup {
   enableChunkedPrefill: boolean;
   /** --async-scheduling (runs recorded before the flag ran without it). */
   asyncScheduling: boolean;
+  /** --ncu-steps as A:B, or null (runs recorded before the flag ran without it). */
+  ncuSteps: string | null;
   numKvBlocks: number | null;
   gpuMemoryUtilization: number;
   goodput: string | null;
@@ -79,6 +81,7 @@ const FLAG_OF: Record<keyof RunSetup, string> = {
   maxConcurrency: '--max-concurrency',
   enableChunkedPrefill: '--chunked-prefill',
   asyncScheduling: '--async-scheduling',
+  ncuSteps: '--ncu-steps',
   numKvBlocks: '--kv-blocks',
   gpuMemoryUtilization: '--gpu-memory-utilization',
   goodput: '--goodput',
@@ -180,6 +183,7 @@ export function runSetupOf(r: ResolvedBench): RunSetup {
     maxConcurrency: r.maxConcurrency,
     enableChunkedPrefill: r.enableChunkedPrefill,
     asyncScheduling: r.asyncScheduling,
+    ncuSteps: r.ncuSteps ? r.ncuSteps.join(':') : null,
     numKvBlocks: r.numKvBlocks ?? null,
     gpuMemoryUtilization: r.gpuMemoryUtilization,
     goodput: r.goodput ? JSON.stringify(r.goodput) : null,

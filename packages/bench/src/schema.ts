@@ -76,6 +76,8 @@ export interface EngineSettings {
   kvCacheDtype?: string;
   /** --async-scheduling: step n+1 submitted while step n ran (absent in runs before the flag: off). */
   asyncScheduling?: boolean;
+  /** --ncu-steps: engine steps [first, end) ran under a profiler window; the point's timings include its replays. */
+  ncuSteps?: [number, number];
 }
 
 export interface RooflineRatio {

@@ -19,6 +19,8 @@ export interface ServePointOptions {
   /** Called after every step (progress, roofline and block accounting). */
   onStep?: (stats: StepStats) => void;
   onRequestDone?: (completed: number) => void;
+  /** Steps first..end-1 (0-based) bracketed by profiler(true) before and profiler(false) after (--ncu-steps). */
+  profileSteps?: { first: number; end: number; profiler: (on: boolean) => void };
 }
 
 export interface ServePointResult {
@@ -60,63 +62,77 @@ export async function servePoint(core: EngineCore, o: ServePointOptions): Promis
   let blockedByConcurrency = false;
   const t0 = performance.now();
   let aborted = false;
+  const prof = o.profileSteps;
+  let profiling = false;
 
-  while (done < n) {
-    if (o.signal?.aborted) {
-      aborted = true;
-      break;
-    }
-    const now = performance.now();
-    while (next < n && t0 + o.arrivalsMs[next] <= now) {
-      if (o.maxConcurrency !== null && inFlight >= o.maxConcurrency) {
-        blockedByConcurrency = true;
+  try {
+    while (done < n) {
+      if (o.signal?.aborted) {
+        aborted = true;
         break;
       }
-      const due = t0 + o.arrivalsMs[next];
-      const send = blockedByConcurrency ? now : due;
-      blockedByConcurrency = false;
-      const req = o.requests[next];
-      records[next].sendMs = send;
-      core.addRequest({
-        id: String(next),
-        promptIds: req.promptIds,
-        params: { maxTokens: req.outputLen, ignoreEos: true, temperature: 0 },
-        arrivalTime: send,
-      });
-      next++;
-      inFlight++;
-    }
-    if (core.hasUnfinished()) {
-      const { outputs, stats } = core.step();
-      const tEnd = performance.now();
-      steps++;
-      preemptions += stats.preempted;
-      hostMs += stats.hostMs;
-      forwardMs += stats.forwardMs;
-      o.onStep?.(stats);
-      for (const out of outputs) {
-        const rec = records[Number(out.id)];
-        for (let k = 0; k < out.newTokenIds.length; k++) rec.tokenTimesMs.push(tEnd);
-        if (out.finished) {
-          rec.success = out.finishReason !== 'error' && out.finishReason !== 'abort' && rec.tokenTimesMs.length > 0;
-          if (out.error) rec.error = out.error;
-          done++;
-          inFlight--;
-          lastFinish = tEnd;
-          o.onRequestDone?.(done);
+      const now = performance.now();
+      while (next < n && t0 + o.arrivalsMs[next] <= now) {
+        if (o.maxConcurrency !== null && inFlight >= o.maxConcurrency) {
+          blockedByConcurrency = true;
+          break;
         }
+        const due = t0 + o.arrivalsMs[next];
+        const send = blockedByConcurrency ? now : due;
+        blockedByConcurrency = false;
+        const req = o.requests[next];
+        records[next].sendMs = send;
+        core.addRequest({
+          id: String(next),
+          promptIds: req.promptIds,
+          params: { maxTokens: req.outputLen, ignoreEos: true, temperature: 0 },
+          arrivalTime: send,
+        });
+        next++;
+        inFlight++;
       }
-      // Let signals (Ctrl-C) and timers run between steps.
-      await yieldToEventLoop();
-      loopMs += performance.now() - now;
-    } else if (next < n) {
-      const wait = t0 + o.arrivalsMs[next] - performance.now();
-      if (wait > 0) await sleep(Math.min(wait, 50));
+      if (core.hasUnfinished()) {
+        if (prof && steps === prof.first) {
+          prof.profiler(true);
+          profiling = true;
+        }
+        const { outputs, stats } = core.step();
+        const tEnd = performance.now();
+        steps++;
+        if (profiling && steps === prof!.end) {
+          prof!.profiler(false);
+          profiling = false;
+        }
+        preemptions += stats.preempted;
+        hostMs += stats.hostMs;
+        forwardMs += stats.forwardMs;
+        o.onStep?.(stats);
+        for (const out of outputs) {
+          const rec = records[Number(out.id)];
+          for (let k = 0; k < out.newTokenIds.length; k++) rec.tokenTimesMs.push(tEnd);
+          if (out.finished) {
+            rec.success = out.finishReason !== 'error' && out.finishReason !== 'abort' && rec.tokenTimesMs.length > 0;
+            if (out.error) rec.error = out.error;
+            done++;
+            inFlight--;
+            lastFinish = tEnd;
+            o.onRequestDone?.(done);
+          }
+        }
+        // Let signals (Ctrl-C) and timers run between steps.
+        await yieldToEventLoop();
+        loopMs += performance.now() - now;
+      } else if (next < n) {
+        const wait = t0 + o.arrivalsMs[next] - performance.now();
+        if (wait > 0) await sleep(Math.min(wait, 50));
+      }
     }
-  }
-  if (aborted) {
-    for (let i = 0; i < next; i++) core.abortRequest(String(i));
-    while (core.hasUnfinished()) core.step();
+    if (aborted) {
+      for (let i = 0; i < next; i++) core.abortRequest(String(i));
+      while (core.hasUnfinished()) core.step();
+    }
+  } finally {
+    if (profiling) prof!.profiler(false);  // the point ended (or failed) inside the window
   }
   return {
     records,

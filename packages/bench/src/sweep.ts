@@ -4,7 +4,7 @@
  * gets a fresh EngineCore (maxNumSeqs = batch, maxNumBatchedTokens = tokens) and is appended to points.jsonl as soon
  * as it finishes. An abort (Ctrl-C) drops only the unfinished point.
  */
-import { EngineError, makeProvenance, type DeviceKind, type KvCacheDtype, type Precision } from '@quantbench/engine';
+import { cudaProfiler, EngineError, makeProvenance, type DeviceKind, type KvCacheDtype, type Precision } from '@quantbench/engine';
 import { arrivalOffsetsMs } from './arrivals.ts';
 import { loadBenchEngine, type BenchEngine, type EngineLoader } from './engine_driver.ts';
 import { computeMetrics, type GoodputSlo } from './metrics.ts';
@@ -39,6 +39,8 @@ export interface SweepConfig {
   enableChunkedPrefill: boolean;
   /** EngineCoreOptions.asyncScheduling (--async-scheduling); default false. */
   asyncScheduling?: boolean;
+  /** --ncu-steps: engine steps [first, end) of every point bracketed with cudaProfilerStart / Stop. */
+  ncuSteps?: [number, number] | null;
   numKvBlocks?: number;
   /** study (default) | peer, with the peer protocol's request-count facts (options.ts). */
   protocol?: { name: Protocol; numPromptsStated?: number | null; numPromptsNote?: string };
@@ -220,6 +222,7 @@ async function runPoint(
       signal,
       onStep: (s) => roof.add(s.numPrefillTokens + s.numDecodeTokens, s.sumContextLens, s.forwardMs),
       onRequestDone: (d) => progress.update(d),
+      ...(cfg.ncuSteps ? { profileSteps: { first: cfg.ncuSteps[0], end: cfg.ncuSteps[1], profiler: cudaProfiler } } : {}),
     });
   } finally {
     progress.stopPoint();
@@ -254,6 +257,7 @@ async function runPoint(
       numKvBlocks: engine.runner.numKvBlocks,
       kvCacheDtype: kv,
       asyncScheduling: cfg.asyncScheduling ?? false,
+      ...(cfg.ncuSteps ? { ncuSteps: cfg.ncuSteps } : {}),
       ...(info.kvBlockBytes !== undefined ? { kvBlockBytes: info.kvBlockBytes } : {}),
       ...(info.device === 'cuda' && cfg.numKvBlocks === undefined ? { gpuMemoryUtilization: cfg.gpuMemoryUtilization ?? 0.9 } : {}),
     },

@@ -55,3 +55,38 @@ test('--max-concurrency caps requests in flight', async () => {
   assert.equal(maxInFlight, 3);
   assert.ok(res.records.every((r) => r.success && r.tokenTimesMs.length >= 2 && r.tokenTimesMs[0] >= r.sendMs));
 });
+
+test('--ncu-steps: A:B with A < B, CUDA serving sweeps only', () => {
+  assert.equal(resolveBench(base, false).ncuSteps, null);
+  assert.deepEqual(resolveBench({ ...base, ncuSteps: '1037:1038' }, true).ncuSteps, [1037, 1038]);
+  for (const bad of ['5', '3:3', '4:2', 'a:b', '-1:2', '1:2:3']) {
+    assert.throws(() => resolveBench({ ...base, ncuSteps: bad }, true), { code: 'BAD_OPTION', message: /--ncu-steps takes A:B/ }, bad);
+  }
+  assert.throws(() => resolveBench({ ...base, ncuSteps: '0:1' }, false), { code: 'BAD_OPTION', message: /needs --device cuda/ });
+  assert.throws(() => resolveBench({ ...base, ncuSteps: '0:1', profileBlocks: true }, true), { code: 'BAD_OPTION', message: /--profile-blocks/ });
+});
+
+test('--ncu-steps brackets exactly engine steps first..end-1 of a point, and closes a window the point ends inside', async () => {
+  const engine = await fakeLoader({ model: 'fake', precision: 'fp16', device: 'cpu' });
+  const spec = { name: 'custom', inputLen: 20, outputLen: 6, rangeRatio: 0, numPrompts: 4, seed: 1 };
+  const requests = sampleRequests(spec, engine.info.vocabSize, engine.info.specialTokenIds);
+  for (const [first, end, expectOpen] of [[2, 4, 2], [3, 1000, null]] as const) {
+    const core = engine.createCore({ maxNumSeqs: 4, maxNumBatchedTokens: 256 });
+    const calls: { on: boolean; step: number }[] = [];
+    let stepsSeen = 0;
+    const res = await servePoint(core, {
+      requests,
+      arrivalsMs: arrivalOffsetsMs(4, 'inf', 1, 0),
+      maxConcurrency: null,
+      onStep: () => stepsSeen++,
+      profileSteps: { first, end, profiler: (on) => calls.push({ on, step: stepsSeen }) },
+    });
+    assert.ok(res.steps > 4, `the point has more steps than the window (${res.steps})`);
+    if (expectOpen !== null) {
+      // on before step 2 runs (2 steps seen), off right after step 3 ran (before its onStep: 3 seen)
+      assert.deepEqual(calls, [{ on: true, step: 2 }, { on: false, step: 3 }]);
+    } else {
+      assert.deepEqual(calls, [{ on: true, step: 3 }, { on: false, step: res.steps }]);
+    }
+  }
+});
