@@ -43,4 +43,6 @@ test('engineKey: async scheduling is its own engine setup; off and older results
   assert.equal(engineKey(point({ ...engine, asyncScheduling: false })), old);
   assert.notEqual(engineKey(point({ ...engine, asyncScheduling: true })), old);
   assert.match(engineKey(point({ ...engine, asyncScheduling: true })), /async scheduling/);
+  // a run profiled with --ncu-steps is its own setup, labelled as not clean
+  assert.match(engineKey(point({ ...engine, ncuSteps: [1037, 1038] })), /profiled under ncu \(steps 1037-1037\): timings not clean/);
 });

@@ -162,6 +162,7 @@ const benchPointCheck = all(
       'gpuMemoryUtilization?': num,
       'cudaGraphs?': bool,
       'asyncScheduling?': bool,
+      'ncuSteps?': arrayOf(num),
     }),
     requestRate: either(num, oneOf('inf')),
     burstiness: num,

@@ -1,6 +1,6 @@
 /**
  * Comparable bench setups: one device, one commit, one model and one engine configuration (batched-token
- * budget, KV block size, memory utilization, CUDA graphs, async scheduling). The sweep variable (max batch) and the request
+ * budget, KV block size, memory utilization, CUDA graphs, async scheduling, an ncu window). The sweep variable (max batch) and the request
  * rate vary inside a setup; the KV block count does too (it follows the memory free when the run loaded).
  */
 import type { Tagged } from '../load/read-results.ts';
@@ -24,6 +24,7 @@ export function engineKey(p: BenchPoint): string {
     e.gpuMemoryUtilization != null ? `mem util ${e.gpuMemoryUtilization}` : '',
     e.cudaGraphs != null ? `CUDA graphs ${e.cudaGraphs ? 'on' : 'off'}` : '',
     e.asyncScheduling ? 'async scheduling' : '',
+    e.ncuSteps ? `profiled under ncu (steps ${e.ncuSteps[0]}-${e.ncuSteps[1] - 1}): timings not clean` : '',
   ]
     .filter(Boolean)
     .join(', ');
