@@ -218,7 +218,7 @@ void add_bench_row(Harness& h, const std::string& op, const std::string& prec, c
 void run_bench(Harness& h) {
   const uint64_t seed = 12345;
   std::vector<int> small = h.quick ? std::vector<int>{1, 64} : std::vector<int>{1, 16, 32, 64};
-  std::vector<int> large = h.quick ? std::vector<int>{2048} : std::vector<int>{256, 2048, 8192};
+  std::vector<int> large = h.quick ? std::vector<int>{2048} : std::vector<int>{256, 512, 2048, 8192, 16384};  // issue 18: M = 512 ... 16384
   if (h.wants("gemm")) {
   for (int M : small)
     for (const Shape& sh : kLlama) {
