@@ -257,6 +257,15 @@ __device__ __forceinline__ void mbar_wait(uint64_t* bar, int parity) {
       "r"(parity)
       : "memory");
 }
+// The two buffers' mbarriers (one arrival each: thread 0's expect_tx), visible to the block before any copy.
+__device__ __forceinline__ void init_buffer_barriers(uint64_t (&bar)[2]) {
+  if (threadIdx.x == 0) {
+    mbar_init(&bar[0], 1);
+    mbar_init(&bar[1], 1);
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+}
 __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map, int x, int y, uint64_t* bar) {
   asm volatile(
       "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst),
@@ -275,12 +284,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   BlockWork w;
   if (!block_setup(p, sQ, w)) return;
   cp_async_commit();  // Q
-  if (threadIdx.x == 0) {
-    mbar_init(&bar[0], 1);
-    mbar_init(&bar[1], 1);
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-  }
-  __syncthreads();
+  init_buffer_barriers(bar);
   const int lane = threadIdx.x & 31, bs = p.bs, kvh = blockIdx.y / (p.H / p.Hkv);
   const int32_t* bt = p.bt + (size_t)w.s * p.max_blocks;
   // Tile j's pages (those holding a position < kv_len) into buffer j & 1; by thread 0. Rows of a page past kv_len
@@ -358,12 +362,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   BlockWork w;
   if (!block_setup(p, sQ, w)) return;
   cp_async_commit();  // Q
-  if (threadIdx.x == 0) {
-    mbar_init(&bar[0], 1);
-    mbar_init(&bar[1], 1);
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-  }
-  __syncthreads();
+  init_buffer_barriers(bar);
   const int lane = threadIdx.x & 31, bs = p.bs, kvh = blockIdx.y / (p.H / p.Hkv);
   const int32_t* bt = p.bt + (size_t)w.s * p.max_blocks;
   auto issue = [&](int j) {  // thread 0: tile j's pages (those holding a position < kv_len) into staging j & 1
