@@ -84,11 +84,7 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_wgmma_pipe_kernel(PfParam
   __syncthreads();
   {
     float sc[32];
-#pragma unroll
-    for (int i = 0; i < 32; ++i) sc[i] = 0.f;
-    wg_fence();
-    issue_qk<A>(sc, smem_u32(sQ), smem_u32(kb(0)));
-    wg_commit();
+    start_qk<A>(sc, smem_u32(sQ), smem_u32(kb(0)));
     wg_wait<0>();
     softmax_tile<A>(sc, mrow, lrow, corr, pa, 0, w.min_pos, w.pos_a, w.pos_b, p.scale_log2, lane);
   }
@@ -105,11 +101,7 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_wgmma_pipe_kernel(PfParam
     proxy_fence();
     __syncthreads();
     float sc[32];
-#pragma unroll
-    for (int i = 0; i < 32; ++i) sc[i] = 0.f;
-    wg_fence();
-    issue_qk<A>(sc, smem_u32(sQ), smem_u32(kb(j)));
-    wg_commit();
+    start_qk<A>(sc, smem_u32(sQ), smem_u32(kb(j)));
     issue_pv_v<A, PV128>(o, pin, smem_u32(vb(j - 1)));
     wg_commit();
     wg_wait<1>();  // S_j; P_{j-1} V_{j-1} may still run

@@ -82,6 +82,16 @@ __device__ __forceinline__ void issue_qk(float* sc, uint32_t q_addr, uint32_t k_
   }
 }
 
+// S = Q K^T into sc[0..31] issued as one wgmma group (not waited for).
+template <ActDtype A>
+__device__ __forceinline__ void start_qk(float* sc, uint32_t q_addr, uint32_t k_addr) {
+#pragma unroll
+  for (int i = 0; i < 32; ++i) sc[i] = 0.f;
+  wg_fence();
+  issue_qk<A>(sc, q_addr, k_addr);
+  wg_commit();
+}
+
 // O += P V: k-step kk covers positions 16kk..16kk+15 (two 8-row swizzle atoms, 2048 bytes into each V panel); the V
 // panel of dims 64 hf.. gives o[32 hf..].
 template <ActDtype A>
@@ -149,11 +159,7 @@ __device__ __forceinline__ void attend_tile(float* o, float (&mrow)[2], float (&
                                             int pos_b, float scale_log2, int lane) {
   float sc[32], corr[2];
   uint32_t pa[BN / 16][4];
-#pragma unroll
-  for (int i = 0; i < 32; ++i) sc[i] = 0.f;
-  wg_fence();
-  issue_qk<A>(sc, q_addr, k_addr);
-  wg_commit();
+  start_qk<A>(sc, q_addr, k_addr);
   wg_wait<0>();
   softmax_tile<A>(sc, mrow, lrow, corr, pa, kbase, min_pos, pos_a, pos_b, scale_log2, lane);
   rescale_o(o, corr);
