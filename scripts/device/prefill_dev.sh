@@ -32,7 +32,7 @@ fi
 if has sanitize; then
   for tool in memcheck synccheck; do
     echo "== $(date +%T) compute-sanitizer $tool"
-    timeout "${SANITIZE_TIMEOUT:-240}" compute-sanitizer --tool "$tool" --print-limit 20 /tmp/prefill_main --check-only \
+    timeout "${SANITIZE_TIMEOUT:-240}" compute-sanitizer --tool "$tool" --print-limit 20 /tmp/prefill_main --check-only ${SANITIZE_VARIANTS:+--variants $SANITIZE_VARIANTS} \
       >"$D/sanitize_$tool.log" 2>&1
     echo "== $(date +%T) $tool rc=$?"
     grep -E "ERROR SUMMARY|^FAIL|Invalid|race|barrier" "$D/sanitize_$tool.log" | head -12

@@ -232,13 +232,15 @@ size_t compare(const Case& c, const std::vector<float>& ref, const DevBuf& out, 
 int main(int argc, char** argv) {
   bool check_only = false, time_only = false, profile = false;
   int reps = 20;
+  std::string only;  // comma-separated variant names (v7 also selects its FP8-KV launch v10, v11 selects v12)
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--check-only")) check_only = true;
     else if (!std::strcmp(argv[i], "--time-only")) time_only = true;
     else if (!std::strcmp(argv[i], "--profile")) profile = true;
     else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--variants") && i + 1 < argc) only = std::string(",") + argv[++i] + ",";
     else {
-      std::fprintf(stderr, "usage: prefill_main [--check-only | --time-only | --profile] [--reps N]\n");
+      std::fprintf(stderr, "usage: prefill_main [--check-only | --time-only | --profile] [--reps N] [--variants v7,v11]\n");
       return 2;
     }
   }
@@ -246,10 +248,12 @@ int main(int argc, char** argv) {
   check(cudaStreamCreate(&st), "stream");
   qbh::Rng rng(20261204);
   int fails = 0;
+  auto skip = [&](const Variant& v) { return !only.empty() && only.find(std::string(",") + v.name + ",") == std::string::npos; };
   if (profile) {  // one launch of each variant on one 2048-row prefill, 16-bit KV: for ncu
     Case c = make_case(rng, "1x2048", {{0, 2048}}, false);
     DevCase d = upload(c);
-    for (const Variant& v : kVariants) v.f16kv(d.p, st);  // every variant has a 16-bit-KV launch
+    for (const Variant& v : kVariants)
+      if (!skip(v)) v.f16kv(d.p, st);  // every variant has a 16-bit-KV launch
     check(cudaStreamSynchronize(st), "profile run");
     std::printf("profiled %zu variants on %s\n", sizeof kVariants / sizeof kVariants[0], c.name.c_str());
     return 0;
@@ -266,7 +270,7 @@ int main(int argc, char** argv) {
         Case c = make_case(rng, name, seqs, f8);
         const auto ref = reference(c);
         for (const Variant& v : kVariants) {
-          if (!(f8 ? v.f8kv : v.f16kv)) continue;  // v8, v9: no FP8-KV launch
+          if (!(f8 ? v.f8kv : v.f16kv) || skip(v)) continue;  // v8, v9: no FP8-KV launch
           DevCase d = upload(c);
           d.out.poison();
           (f8 ? v.f8kv : v.f16kv)(d.p, st);
@@ -279,7 +283,7 @@ int main(int argc, char** argv) {
       }
   }
   if (!check_only) {
-    std::printf("\nvariant  case                          us      TFLOP/s   vs v1\n");
+    std::printf("\nvariant  case                          us      TFLOP/s   vs first\n");
     std::vector<std::pair<std::string, std::vector<Seq>>> times = {
         {"1x2048", {{0, 2048}}},
         {"8x2048", std::vector<Seq>(8, Seq{0, 2048})},
@@ -293,9 +297,9 @@ int main(int argc, char** argv) {
         double base = 0;
         for (const Variant& v : kVariants) {
           const Launch f = f8 ? v.f8kv : v.f16kv;
-          if (!f) continue;
+          if (!f || skip(v)) continue;
           const double us = qbh::time_median_us([&](int) { f(d.p, st); }, 3, reps, 10, st);
-          if (&v == &kVariants[0]) base = us;
+          if (base == 0) base = us;  // the first variant timed (v1 unless --variants)
           std::printf("%-8s %-28s %9.1f %8.1f   %.3f\n", v.name, c.name.c_str(), us, c.flops / (us * 1e6), us / base);
         }
       }
