@@ -44,25 +44,32 @@ struct Variant {
   const char* what;
   Launch f16kv, f8kv;
 };
-#define QB_VARIANT(NAME, WHAT, BM, BN, NW, MINB, QREG)                                   \
-  Variant {                                                                            \
-    NAME, WHAT, pf::launch_prefill<ACT, DH, false, pf::PrefillTile<BM, BN, NW, MINB, QREG>>, \
-        pf::launch_prefill<ACT, DH, true, pf::PrefillTile<BM, BN, NW, MINB, QREG>>           \
+#define QB_VARIANT(NAME, WHAT, BM, BN, NW, MINB, QREG, ORDER)                                              \
+  Variant {                                                                                                   \
+    NAME, WHAT, pf::launch_prefill<ACT, DH, false, pf::PrefillTile<BM, BN, NW, MINB, QREG>, pf::GridOrder::ORDER>, \
+        pf::launch_prefill<ACT, DH, true, pf::PrefillTile<BM, BN, NW, MINB, QREG>, pf::GridOrder::ORDER>          \
   }
+// v1-v6 and v7o: blocks in the order before session 16 (one head's tiles, longest first, then the next head's); the
+// others every head's longest tiles first (GridOrder in attention_paged_prefill.cuh).
 const Variant kVariants[] = {
-    QB_VARIANT("v1", "the former product tile: BM 64, BN 64, 4 warps x 1 row tile, Q in registers, 2 blocks/SM", 64, 64, 4, 2, true),
-    QB_VARIANT("v2", "BM 128, BN 64, 8 warps x 1, Q in registers, 1 block/SM", 128, 64, 8, 1, true),
-    QB_VARIANT("v3", "BM 64, BN 32, 4 warps x 1, Q in registers, 3 blocks/SM", 64, 32, 4, 3, true),
-    QB_VARIANT("v4", "BM 128, BN 32, 4 warps x 2 row tiles, Q from smem, 2 blocks/SM (FlashAttention-2's hdim-128 tile; the product's for FP8 KV and head dim 64)", 128, 32, 4, 2, false),
-    QB_VARIANT("v5", "BM 128, BN 32, 8 warps x 1, Q in registers, 1 block/SM", 128, 32, 8, 1, true),
-    QB_VARIANT("v6", "BM 64, BN 32, 4 warps x 1, Q from smem, 4 blocks/SM", 64, 32, 4, 4, false),
-    Variant{"v7", "wgmma: one warpgroup x 64 rows, BN 64, Q / K / V tiles in the 128-byte swizzle, P from registers, K/V rows looked up once; the product's for 16-bit KV (attention_paged_prefill_wgmma.cuh); FP8 KV: v10, its codes decoded into the 16-bit tiles (prefill_wgmma.cuh)",
+    QB_VARIANT("v1", "the former product tile: BM 64, BN 64, 4 warps x 1 row tile, Q in registers, 2 blocks/SM", 64, 64, 4, 2, true, TilesInner),
+    QB_VARIANT("v2", "BM 128, BN 64, 8 warps x 1, Q in registers, 1 block/SM", 128, 64, 8, 1, true, TilesInner),
+    QB_VARIANT("v3", "BM 64, BN 32, 4 warps x 1, Q in registers, 3 blocks/SM", 64, 32, 4, 3, true, TilesInner),
+    QB_VARIANT("v4", "BM 128, BN 32, 4 warps x 2 row tiles, Q from smem, 2 blocks/SM (FlashAttention-2's hdim-128 tile; the product's for FP8 KV and head dim 64 until session 16)", 128, 32, 4, 2, false, TilesInner),
+    QB_VARIANT("v4h", "v4, every head's longest tiles first (the product's mma.sync kernel since session 16)", 128, 32, 4, 2, false, HeadsInner),
+    QB_VARIANT("v5", "BM 128, BN 32, 8 warps x 1, Q in registers, 1 block/SM", 128, 32, 8, 1, true, TilesInner),
+    QB_VARIANT("v6", "BM 64, BN 32, 4 warps x 1, Q from smem, 4 blocks/SM", 64, 32, 4, 4, false, TilesInner),
+    Variant{"v7o", "wgmma: one warpgroup x 64 rows, BN 64, Q / K / V tiles in the 128-byte swizzle, P from registers, K/V rows looked up once, one head's tiles after another (the product's for 16-bit KV in session 15); FP8 KV: v10o",
+            pf::wg::launch_wgmma<ACT, pf::GridOrder::TilesInner>, pf::wg::launch_wgmma_f8<ACT, pf::GridOrder::TilesInner>},
+    Variant{"v7", "v7o, every head's longest tiles first (attention_paged_prefill_wgmma.cuh; the product's for block sizes TMA cannot take); FP8 KV: v10, its codes decoded into the 16-bit tiles (prefill_wgmma.cuh)",
             pf::wg::launch_wgmma<ACT>, pf::wg::launch_wgmma_f8<ACT>},
     Variant{"v8", "v7 with FlashAttention-3's intra-warpgroup overlap: S of tile j and P V of tile j-1 issued together, the softmax under P V; K one tile ahead of V (prefill_wgmma.cuh)",
             pf::wg::launch_wgmma_pipe<ACT, false>, nullptr},
     Variant{"v9", "v8 with P V as m64n128k16 (both V panels in one descriptor)",
             pf::wg::launch_wgmma_pipe<ACT, true>, nullptr},
-    Variant{"v11", "v7 with the K/V tiles loaded by TMA: one thread, one 2-D copy per page and 64-column panel, an mbarrier per buffer; FP8 KV: v12, the codes by TMA, decoded as v10 (prefill_wgmma.cuh)",
+    Variant{"v11o", "v7o with the K/V tiles loaded by TMA: one thread, one 2-D copy per page and 64-column panel, an mbarrier per buffer; FP8 KV: v12o, the codes by TMA, decoded as v10 (prefill_wgmma.cuh)",
+            pf::wg::launch_wgmma_tma<ACT, pf::GridOrder::TilesInner>, pf::wg::launch_wgmma_tma_f8<ACT, pf::GridOrder::TilesInner>},
+    Variant{"v11", "v11o, every head's longest tiles first: the product's for 16-bit KV since session 16 (attention_paged_prefill_wgmma.cuh); FP8 KV: v12",
             pf::wg::launch_wgmma_tma<ACT>, pf::wg::launch_wgmma_tma_f8<ACT>},
 };
 

@@ -13,9 +13,6 @@
 // spent: they compile and have not run. (Before the K/V row lookup was shared between K and V, all
 // three took 338-350 us at 1 x 2048: the blocks are bound by the copies' address arithmetic, not the tensor cores.)
 #pragma once
-#include <cuda.h>  // CUtensorMap and its enums (types only: the encoder comes through the runtime's driver entry point)
-#include <cudaTypedefs.h>
-
 #include "kernels/attention/attention_paged_prefill_wgmma.cuh"
 #include "kernels/common/cuda_check.h"
 
@@ -48,14 +45,14 @@ __device__ __forceinline__ void issue_pv_v(float* o, const uint32_t (&pa)[BN / 1
   }
 }
 
-template <ActDtype A, bool PV128>
+template <ActDtype A, bool PV128, GridOrder O>
 __global__ void __launch_bounds__(kThreads, 2) prefill_wgmma_pipe_kernel(PfParams p) {
   extern __shared__ uint8_t smem_raw[];
   uint8_t* sQ = aligned_smem(smem_raw);
   uint8_t* sK = sQ + 2 * kPanel;
   uint8_t* sV = sK + 2 * 2 * kPanel;
   BlockWork w;
-  if (!block_setup(p, sQ, w)) return;
+  if (!block_setup<O>(p, sQ, w)) return;
   const KvTileLoader<2> ld(p, w);
   constexpr int kRowsPerThread = KvTileLoader<2>::kRows;
   const int lane = threadIdx.x & 31, nkv = w.nkv;
@@ -124,24 +121,23 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_wgmma_pipe_kernel(PfParam
   store_rows<A>(p, w, o, lrow);
 }
 
-template <ActDtype A, bool PV128>
+template <ActDtype A, bool PV128, GridOrder O = GridOrder::HeadsInner>
 void launch_wgmma_pipe(const PfParams& pp, cudaStream_t stream) {
   static bool attr_set = false;
   if (!attr_set) {
-    check(cudaFuncSetAttribute(prefill_wgmma_pipe_kernel<A, PV128>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    check(cudaFuncSetAttribute(prefill_wgmma_pipe_kernel<A, PV128, O>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                (int)kSmemBytes),
           "prefill wgmma pipe (smem attribute)");
     attr_set = true;
   }
-  dim3 grid((pp.T + BM - 1) / BM + pp.S, pp.H);
-  prefill_wgmma_pipe_kernel<A, PV128><<<grid, kThreads, kSmemBytes, stream>>>(pp);
+  prefill_wgmma_pipe_kernel<A, PV128, O><<<prefill_grid<O>(prefill_tiles(pp, BM), pp.H), kThreads, kSmemBytes, stream>>>(pp);
   check_launch("prefill wgmma pipe");
 }
 
 // v10: the product's wgmma kernel (v7) with an FP8 cache, as the mma.sync kernel reads one: K/V codes gathered with
 // cp.async into double-buffered row-major staging tiles, decoded (exactly: e4m3 -> f16 / bf16) into one swizzled
 // 16-bit K and V tile before the products; k_scale folded into the score scale, v_scale into the normalization.
-template <ActDtype A>
+template <ActDtype A, GridOrder O>
 __global__ void __launch_bounds__(kThreads, 2) prefill_wgmma_f8_kernel(PfParams p) {
   constexpr int kCodeTile = BN * DH;  // bytes of one tile of codes
   extern __shared__ uint8_t smem_raw[];
@@ -151,7 +147,7 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_wgmma_f8_kernel(PfParams 
   uint8_t* sK8 = sV + 2 * kPanel;       // 2 code buffers
   uint8_t* sV8 = sK8 + 2 * kCodeTile;   // 2 code buffers
   BlockWork w;
-  if (!block_setup(p, sQ, w)) return;
+  if (!block_setup<O>(p, sQ, w)) return;
   const KvTileLoader<1> ld(p, w);
   const int lane = threadIdx.x & 31;
   float o[64];
@@ -196,151 +192,42 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_wgmma_f8_kernel(PfParams 
   store_rows<A>(p, w, o, lrow, p.v_scale);
 }
 
-template <ActDtype A>
+template <ActDtype A, GridOrder O = GridOrder::HeadsInner>
 void launch_wgmma_f8(const PfParams& pp, cudaStream_t stream) {
   static bool attr_set = false;
   if (!attr_set) {
-    check(cudaFuncSetAttribute(prefill_wgmma_f8_kernel<A>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kSmemBytes),
+    check(cudaFuncSetAttribute(prefill_wgmma_f8_kernel<A, O>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kSmemBytes),
           "prefill wgmma f8 (smem attribute)");
     attr_set = true;
   }
-  dim3 grid((pp.T + BM - 1) / BM + pp.S, pp.H);
-  prefill_wgmma_f8_kernel<A><<<grid, kThreads, kSmemBytes, stream>>>(pp);
+  prefill_wgmma_f8_kernel<A, O><<<prefill_grid<O>(prefill_tiles(pp, BM), pp.H), kThreads, kSmemBytes, stream>>>(pp);
   check_launch("prefill wgmma f8");
 }
 
-// ---- v11: TMA ----
-// The cache of one layer as a 2-D tensor of 16-bit elements: rows = cache tokens (block * bs + slot), columns = Hkv x
-// DH; one copy moves a box of bs rows x 64 columns (128 bytes, the swizzle's width) of one page and head. The row
-// count is an upper bound (copies only touch the block table's pages, inside the allocation).
-// eb 2: 16-bit values, a box of 64 columns in the 128-byte swizzle (two per head); eb 1: FP8 codes, a box of the
-// head's 128 columns, unswizzled (decoded from there).
-inline CUtensorMap kv_tensor_map(const void* cache, int row_elems, int bs, int eb = 2) {
-  static PFN_cuTensorMapEncodeTiled_v12000 encode = nullptr;
-  if (!encode) {
-    cudaDriverEntryPointQueryResult q;
-    check(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", reinterpret_cast<void**>(&encode), 12000,
-                                           cudaEnableDefault, &q),
-          "cuTensorMapEncodeTiled entry point");
-    require(q == cudaDriverEntryPointSuccess && encode, "prefill wgmma tma", "no cuTensorMapEncodeTiled in the driver");
-  }
-  CUtensorMap m;
-  const cuuint64_t dims[2] = {(cuuint64_t)row_elems, (cuuint64_t)1 << 24};
-  const cuuint64_t strides[1] = {(cuuint64_t)row_elems * eb};
-  const cuuint32_t box[2] = {(cuuint32_t)(128 / eb), (cuuint32_t)bs}, estr[2] = {1, 1};
-  const CUresult r = encode(&m, eb == 2 ? CU_TENSOR_MAP_DATA_TYPE_UINT16 : CU_TENSOR_MAP_DATA_TYPE_UINT8, 2,
-                            const_cast<void*>(cache), dims, strides, box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                            eb == 2 ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_NONE,
-                            CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  require(r == CUDA_SUCCESS, "prefill wgmma tma", "cuTensorMapEncodeTiled failed (" + std::to_string((int)r) + ")");
-  return m;
-}
+// v11 (K/V by TMA) is the product's since session 16: wg::launch_wgmma_tma in
+// kernels/attention/attention_paged_prefill_wgmma.cuh, on kernels/common/tma.cuh.
 
-__device__ __forceinline__ void mbar_init(uint64_t* bar, int count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(count));
-}
-__device__ __forceinline__ void mbar_expect_tx(uint64_t* bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void mbar_wait(uint64_t* bar, int parity) {
-  asm volatile(
-      "{\n.reg .pred P1;\nWAIT_%=:\nmbarrier.try_wait.parity.shared::cta.b64 P1, [%0], %1;\n@P1 bra DONE_%=;\n"
-      "bra WAIT_%=;\nDONE_%=:\n}\n" ::"r"(smem_u32(bar)),
-      "r"(parity)
-      : "memory");
-}
 // The two buffers' mbarriers (one arrival each: thread 0's expect_tx), visible to the block before any copy.
 __device__ __forceinline__ void init_buffer_barriers(uint64_t (&bar)[2]) {
   if (threadIdx.x == 0) {
-    mbar_init(&bar[0], 1);
-    mbar_init(&bar[1], 1);
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    tma::mbar_init(&bar[0], 1);
+    tma::mbar_init(&bar[1], 1);
+    tma::mbar_init_fence();
   }
   __syncthreads();
 }
-__device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map, int x, int y, uint64_t* bar) {
-  asm volatile(
-      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst),
-      "l"(reinterpret_cast<uint64_t>(map)), "r"(x), "r"(y), "r"(smem_u32(bar))
-      : "memory");
-}
-
-template <ActDtype A>
-__global__ void __launch_bounds__(kThreads, 2)
-    prefill_wgmma_tma_kernel(PfParams p, const __grid_constant__ CUtensorMap kmap, const __grid_constant__ CUtensorMap vmap) {
-  extern __shared__ uint8_t smem_raw[];
-  __shared__ __align__(8) uint64_t bar[2];  // one per K/V buffer
-  uint8_t* sQ = aligned_smem(smem_raw);
-  uint8_t* sK = sQ + 2 * kPanel;      // 2 buffers
-  uint8_t* sV = sK + 2 * 2 * kPanel;  // 2 buffers
-  BlockWork w;
-  if (!block_setup(p, sQ, w)) return;
-  cp_async_commit();  // Q
-  init_buffer_barriers(bar);
-  const int lane = threadIdx.x & 31, bs = p.bs, kvh = blockIdx.y / (p.H / p.Hkv);
-  const int32_t* bt = p.bt + (size_t)w.s * p.max_blocks;
-  // Tile j's pages (those holding a position < kv_len) into buffer j & 1; by thread 0. Rows of a page past kv_len
-  // come along (the page is allocated); their V rows are zeroed below, their K columns masked.
-  auto issue = [&](int j) {
-    const int b = j & 1, first = j * BN;
-    const int npages = min(BN / bs, (w.kv_len - first + bs - 1) / bs);
-    mbar_expect_tx(&bar[b], (uint32_t)npages * bs * 128 * 2 * 2);  // rows x 128 bytes x 2 panels x K and V
-    for (int pg = 0; pg < npages; ++pg) {
-      const int tok0 = __ldg(bt + first / bs + pg) * bs;
-#pragma unroll
-      for (int pn = 0; pn < 2; ++pn) {
-        const int off = b * 2 * kPanel + pn * kPanel + pg * bs * 128;
-        tma_load_2d(smem_u32(sK + off), &kmap, kvh * DH + pn * 64, tok0, &bar[b]);
-        tma_load_2d(smem_u32(sV + off), &vmap, kvh * DH + pn * 64, tok0, &bar[b]);
-      }
-    }
-  };
-  if (threadIdx.x == 0) issue(0);
-  cp_async_wait<0>();
-  float o[64];
-#pragma unroll
-  for (int i = 0; i < 64; ++i) o[i] = 0.f;
-  float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f};
-  for (int j = 0; j < w.nkv; ++j) {
-    const int buf = (j & 1) * 2 * kPanel;
-    if (threadIdx.x == 0 && j + 1 < w.nkv) issue(j + 1);  // the other buffer: released by the last iteration's barrier
-    mbar_wait(&bar[j & 1], (j >> 1) & 1);
-    if ((j + 1) * BN > w.kv_len) {  // V rows past kv_len: zero (P there is 0, but the rows may hold NaN or nothing)
-      for (int i = threadIdx.x; i < BN * (DH / 8); i += kThreads) {
-        const int r = i / (DH / 8), c = (i % (DH / 8)) * 8;
-        if (j * BN + r >= w.kv_len) *reinterpret_cast<uint4*>(sV + buf + sw_off(r, c)) = make_uint4(0, 0, 0, 0);
-      }
-    }
-    proxy_fence();  // Q's cp.async and the zeroed rows to the async proxy the wgmma reads through
-    __syncthreads();
-    attend_tile<A>(o, mrow, lrow, smem_u32(sQ), smem_u32(sK + buf), smem_u32(sV + buf), j * BN, w.min_pos, w.pos_a,
-                   w.pos_b, p.scale_log2, lane);
-    __syncthreads();  // this buffer is free for iteration j + 1's copies of tile j + 2
-  }
-  store_rows<A>(p, w, o, lrow);
-}
-
-template <ActDtype A>
-void launch_wgmma_tma(const PfParams& pp, cudaStream_t stream) {
-  require(pp.bs >= 8 && pp.bs <= BN && (pp.bs & (pp.bs - 1)) == 0, "prefill wgmma tma",
-          "the cache block size must be a power of 2 in [8, 64]");
-  static bool attr_set = false;
-  if (!attr_set) {
-    check(cudaFuncSetAttribute(prefill_wgmma_tma_kernel<A>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kSmemBytes),
-          "prefill wgmma tma (smem attribute)");
-    attr_set = true;
-  }
-  const CUtensorMap km = kv_tensor_map(pp.kc, pp.Hkv * DH, pp.bs), vm = kv_tensor_map(pp.vc, pp.Hkv * DH, pp.bs);
-  dim3 grid((pp.T + BM - 1) / BM + pp.S, pp.H);
-  prefill_wgmma_tma_kernel<A><<<grid, kThreads, kSmemBytes, stream>>>(pp, km, vm);
-  check_launch("prefill wgmma tma");
-}
 
 // ---- v12: TMA with an FP8 cache ----
+// An FP8 cache as a 2-D tensor of codes [tokens, Hkv x 128], a box of one page's rows x the head's 128 codes,
+// unswizzled (decoded from there into the swizzled 16-bit tiles).
+inline CUtensorMap code_tensor_map(const void* cache, int Hkv, int bs) {
+  return tma::tensor_map_2d(cache, 1, (uint64_t)Hkv * DH, (uint64_t)1 << 31, (uint64_t)Hkv * DH, DH, bs, false);
+}
+
 // v10's decode with v11's copies: thread 0 copies tile j + 1's codes (one box of a page's rows x the head's 128 codes
 // per page, K and V) into the double-buffered row-major staging tiles while tile j is decoded into the 16-bit K / V
 // tile and attended; V rows past the sequence's last position decode to zero.
-template <ActDtype A>
+template <ActDtype A, GridOrder O>
 __global__ void __launch_bounds__(kThreads, 2)
     prefill_wgmma_tma_f8_kernel(PfParams p, const __grid_constant__ CUtensorMap kmap, const __grid_constant__ CUtensorMap vmap) {
   constexpr int kCodeTile = BN * DH;  // bytes of one tile of codes
@@ -352,19 +239,19 @@ __global__ void __launch_bounds__(kThreads, 2)
   uint8_t* sK8 = sV + 2 * kPanel;      // 2 code buffers
   uint8_t* sV8 = sK8 + 2 * kCodeTile;  // 2 code buffers
   BlockWork w;
-  if (!block_setup(p, sQ, w)) return;
+  if (!block_setup<O>(p, sQ, w)) return;
   cp_async_commit();  // Q
   init_buffer_barriers(bar);
-  const int lane = threadIdx.x & 31, bs = p.bs, kvh = blockIdx.y / (p.H / p.Hkv);
+  const int lane = threadIdx.x & 31, bs = p.bs, kvh = w.h / (p.H / p.Hkv);
   const int32_t* bt = p.bt + (size_t)w.s * p.max_blocks;
   auto issue = [&](int j) {  // thread 0: tile j's pages (those holding a position < kv_len) into staging j & 1
     const int b = j & 1, first = j * BN;
     const int npages = min(BN / bs, (w.kv_len - first + bs - 1) / bs);
-    mbar_expect_tx(&bar[b], (uint32_t)npages * bs * DH * 2);  // rows x 128 codes x K and V
+    tma::mbar_expect_tx(&bar[b], (uint32_t)npages * bs * DH * 2);  // rows x 128 codes x K and V
     for (int pg = 0; pg < npages; ++pg) {
       const int tok0 = __ldg(bt + first / bs + pg) * bs, off = b * kCodeTile + pg * bs * DH;
-      tma_load_2d(smem_u32(sK8 + off), &kmap, kvh * DH, tok0, &bar[b]);
-      tma_load_2d(smem_u32(sV8 + off), &vmap, kvh * DH, tok0, &bar[b]);
+      tma::load_2d(smem_u32(sK8 + off), &kmap, kvh * DH, tok0, &bar[b]);
+      tma::load_2d(smem_u32(sV8 + off), &vmap, kvh * DH, tok0, &bar[b]);
     }
   };
   if (threadIdx.x == 0) issue(0);
@@ -376,7 +263,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   for (int j = 0; j < w.nkv; ++j) {
     const int cbuf = (j & 1) * kCodeTile;
     if (threadIdx.x == 0 && j + 1 < w.nkv) issue(j + 1);  // the other staging buffer: decoded in iteration j - 1
-    mbar_wait(&bar[j & 1], (j >> 1) & 1);
+    tma::mbar_wait(&bar[j & 1], (j >> 1) & 1);
 #pragma unroll
     for (int it = 0; it < BN * (DH / 16) / kThreads; ++it) {
       const int i = threadIdx.x + it * kThreads;
@@ -402,20 +289,19 @@ __global__ void __launch_bounds__(kThreads, 2)
   store_rows<A>(p, w, o, lrow, p.v_scale);
 }
 
-template <ActDtype A>
+template <ActDtype A, GridOrder O = GridOrder::HeadsInner>
 void launch_wgmma_tma_f8(const PfParams& pp, cudaStream_t stream) {
-  require(pp.bs >= 8 && pp.bs <= BN && (pp.bs & (pp.bs - 1)) == 0, "prefill wgmma tma f8",
+  require(tma_block_size_ok(pp.bs), "prefill wgmma tma f8",
           "the cache block size must be a power of 2 in [8, 64]");
   static bool attr_set = false;
   if (!attr_set) {
-    check(cudaFuncSetAttribute(prefill_wgmma_tma_f8_kernel<A>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    check(cudaFuncSetAttribute(prefill_wgmma_tma_f8_kernel<A, O>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                (int)kSmemBytes),
           "prefill wgmma tma f8 (smem attribute)");
     attr_set = true;
   }
-  const CUtensorMap km = kv_tensor_map(pp.kc, pp.Hkv * DH, pp.bs, 1), vm = kv_tensor_map(pp.vc, pp.Hkv * DH, pp.bs, 1);
-  dim3 grid((pp.T + BM - 1) / BM + pp.S, pp.H);
-  prefill_wgmma_tma_f8_kernel<A><<<grid, kThreads, kSmemBytes, stream>>>(pp, km, vm);
+  const CUtensorMap km = code_tensor_map(pp.kc, pp.Hkv, pp.bs), vm = code_tensor_map(pp.vc, pp.Hkv, pp.bs);
+  prefill_wgmma_tma_f8_kernel<A, O><<<prefill_grid<O>(prefill_tiles(pp, BM), pp.H), kThreads, kSmemBytes, stream>>>(pp, km, vm);
   check_launch("prefill wgmma tma f8");
 }
 

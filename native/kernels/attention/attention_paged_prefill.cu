@@ -33,8 +33,12 @@ using prefill::PrefillTile;
 using ProductTile = PrefillTile<128, 32, 4, 2, false>;
 template <ActDtype A, int DH, bool F8>
 constexpr auto launch = prefill::launch_prefill<A, DH, F8, ProductTile>;
+// Head dim 128, 16-bit cache: K/V by TMA where the block size allows (a power of 2 in [8, 64]), else by cp.async.
 template <ActDtype A>
-constexpr auto launch_wgmma = prefill::wg::launch_wgmma<A>;
+void launch_wgmma(const PfParams& pp, cudaStream_t stream) {
+  if (prefill::wg::tma_block_size_ok(pp.bs)) prefill::wg::launch_wgmma_tma<A>(pp, stream);
+  else prefill::wg::launch_wgmma<A>(pp, stream);
+}
 
 void launch_prefill_tc(const PagedAttentionArgs& a, cudaStream_t stream) {
   require(a.ld_out % 2 == 0, "paged_attention", "ld_out must be even");

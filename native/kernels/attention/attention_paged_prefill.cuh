@@ -9,6 +9,7 @@
 #include <climits>
 
 #include "kernels/attention/attention_common.cuh"
+#include "kernels/common/cuda_check.h"
 #include "kernels/common/device_common.cuh"
 #include "kernels/common/mma.cuh"
 
@@ -90,6 +91,33 @@ __device__ __forceinline__ void decode16_fp8(const uint4& c, uint4& lo, uint4& h
 
 // Which sequence, and which of its BM-row tiles, tile number tile_idx of the batch is (sequences of one row are
 // decodes: no tiles). Called by one warp; writes *seq and *tile where it finds them (leaves them else).
+// The order the blocks are dispatched in. Tiles are numbered from the batch's last (longest context: the most K/V
+// tiles) down. TilesInner (grid x = tiles, y = heads): one head's tiles from the longest down, then the next head's,
+// so the last head's longest tiles start late and finish last. HeadsInner (grid x = heads, y = tiles): every head's
+// longest tiles first and the shortest last, a short tail (list scheduling longest-first).
+enum class GridOrder { TilesInner, HeadsInner };
+template <GridOrder O>
+dim3 prefill_grid(int tiles, int H) {
+  return O == GridOrder::HeadsInner ? dim3(H, tiles) : dim3(tiles, H);
+}
+// An upper bound on the batch's tiles of BM rows (grid sizing; blocks past the last tile exit).
+inline int prefill_tiles(const PfParams& pp, int bm) {
+  const int tiles = (pp.T + bm - 1) / bm + pp.S;
+  require(tiles <= 65535, "paged_attention (prefill)", "too many rows and sequences in one batch for the grid");
+  return tiles;
+}
+// This block's query head and tile number (0: the batch's last tile).
+template <GridOrder O>
+__device__ __forceinline__ void block_coords(int& h, int& tile_idx) {
+  if constexpr (O == GridOrder::HeadsInner) {
+    h = blockIdx.x;
+    tile_idx = gridDim.y - 1 - blockIdx.y;
+  } else {
+    h = blockIdx.y;
+    tile_idx = gridDim.x - 1 - blockIdx.x;
+  }
+}
+
 template <int BM>
 __device__ __forceinline__ void find_tile(const PfParams& p, int tile_idx, int lane, int& seq, int& tile) {
   int base = 0;
@@ -116,7 +144,7 @@ __device__ __forceinline__ void find_tile(const PfParams& p, int tile_idx, int l
   }
 }
 
-template <ActDtype A, int DH, bool F8, class Tile>
+template <ActDtype A, int DH, bool F8, class Tile, GridOrder O>
 __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks) prefill_kernel(PfParams p) {
   using AT = dev::Act<A>;
   constexpr int BM = Tile::BM, BN = Tile::BN, MT = Tile::MT, kThreads = Tile::kThreads;
@@ -134,8 +162,8 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks) prefill_kern
   uint4* sV8 = sK8 + 2 * BN * CH8;
   __shared__ int sh_s, sh_tile, sh_pmax, sh_pmin;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int h = blockIdx.y;
-  const int tile_idx = gridDim.x - 1 - blockIdx.x;  // last tiles (longest contexts) first
+  int h, tile_idx;
+  block_coords<O>(h, tile_idx);
   if (threadIdx.x == 0) {
     sh_s = -1;
     sh_pmax = -1;
@@ -358,19 +386,18 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks) prefill_kern
 
 // Launches the kernel of tile configuration Tile on pp's batch. Shared memory: Q + K/V (16-bit, double-buffered; F8:
 // single) + F8 code tiles (double-buffered): (BM + 4 BN) x DH x 2 bytes either way (64 KiB for the product's tile).
-template <ActDtype A, int DH, bool F8, class Tile>
+template <ActDtype A, int DH, bool F8, class Tile, GridOrder O = GridOrder::HeadsInner>
 void launch_prefill(const PfParams& pp, cudaStream_t stream) {
   constexpr int BM = Tile::BM, BN = Tile::BN;
   constexpr size_t smem = (size_t)(BM + 4 * BN) * DH * 2;
   static_assert(!F8 || (size_t)(BM + 2 * BN) * DH * 2 + 4 * BN * DH <= smem, "F8 tiles must fit the same smem");
   static bool attr_set = false;
   if (!attr_set) {
-    check(cudaFuncSetAttribute(prefill_kernel<A, DH, F8, Tile>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem),
+    check(cudaFuncSetAttribute(prefill_kernel<A, DH, F8, Tile, O>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem),
           "paged_attention (prefill smem attribute)");
     attr_set = true;
   }
-  dim3 grid((pp.T + BM - 1) / BM + pp.S, pp.H);
-  prefill_kernel<A, DH, F8, Tile><<<grid, Tile::kThreads, smem, stream>>>(pp);
+  prefill_kernel<A, DH, F8, Tile, O><<<prefill_grid<O>(prefill_tiles(pp, BM), pp.H), Tile::kThreads, smem, stream>>>(pp);
   check_launch("paged_attention (tensor-core prefill)");
 }
 

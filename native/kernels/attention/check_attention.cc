@@ -66,8 +66,9 @@ struct HostBatch {
   std::vector<float> kc, vc;  // [num_blocks, bs, Hkv, Dh]
 };
 
-HostBatch make_batch(Harness& h, const std::vector<SeqSpec>& seqs, int H, int Hkv, int Dh, ActDtype d) {
+HostBatch make_batch(Harness& h, const std::vector<SeqSpec>& seqs, int H, int Hkv, int Dh, ActDtype d, int bs = 16) {
   HostBatch b;
+  b.bs = bs;
   b.H = H;
   b.Hkv = Hkv;
   b.Dh = Dh;
@@ -112,8 +113,8 @@ HostBatch make_batch(Harness& h, const std::vector<SeqSpec>& seqs, int H, int Hk
 }
 
 void check_attention_case(Harness& h, const char* label, const std::vector<SeqSpec>& seqs, int H, int Hkv, int Dh,
-                          ActDtype d, const KvCase& kv = {}) {
-  HostBatch b = make_batch(h, seqs, H, Hkv, Dh, d);
+                          ActDtype d, const KvCase& kv = {}, int bs = 16) {
+  HostBatch b = make_batch(h, seqs, H, Hkv, Dh, d, bs);
   std::vector<uint8_t> k8, v8;
   if (kv.fp8) {  // random values spread over the e4m3 range around the scale
     for (auto* c : {&b.kc, &b.vc})
@@ -423,6 +424,16 @@ void check_attention(Harness& h) {
     check_attention_case(h, "prefill", longer_prefill, 8, 2, 128, d);
     check_attention_case(h, "chunks", continuing, 8, 2, 128, d);
   }
+  // Cache block sizes other than the engine's 16 (prefill rows only): 8, 32 and 64 take the wgmma kernel's TMA copies
+  // (one to eight pages per 64-position tile), 24 and 128 its cp.async copies; FP8 KV the mma.sync kernel.
+  const std::vector<SeqSpec> paged_prefill = {{0, 129}, {37, 64}, {0, 15}, {200, 77}};
+  for (int bs : {8, 24, 32, 64, 128})
+    for (bool f8 : {false, true}) {
+      const KvCase kv{f8, f8 ? 0.021f : 1.0f, f8 ? 0.013f : 1.0f, qb::cuda::DecodeKernel::Auto};
+      char label[32];
+      std::snprintf(label, sizeof label, "prefill bs %d", bs);
+      check_attention_case(h, label, paged_prefill, 8, 2, 128, ActDtype::BF16, kv, bs);
+    }
   // many decodes (no split) next to one long chunk
   std::vector<SeqSpec> wide;
   for (int i = 0; i < 60; ++i) wide.push_back({h.rng.integer(0, 700), 1});
