@@ -310,8 +310,9 @@ void check_sampling(Harness& h) {
 void bench_sampling(Harness& h) {
   using qb::cuda::FillKind;
   const int V = 128256;
-  // Logits: 2 copies of the largest batch (2 x 131 MB > L2) so rows come from device memory.
-  const int nmax = 256;
+  // Logits: 2 copies of the largest batch (2 x 410 MB > L2) so rows come from device memory; 800 rows: the peer
+  // protocol's decode batch.
+  const int nmax = 800;
   std::vector<DevBuf> lg;
   for (int c = 0; c < 2; ++c) {
     lg.emplace_back((size_t)nmax * V * 4);
@@ -332,7 +333,7 @@ void bench_sampling(Harness& h) {
   for (Mode m : {Mode{"greedy", 0.0f, 1.0f}, Mode{"T=1 top_p=1", 1.0f, 1.0f}, Mode{"T=0.7 top_p=0.9", 0.7f, 0.9f}}) {
     std::vector<float> T(nmax, m.T), tp(nmax, m.tp);
     DevBuf td = to_dev(T), pd = to_dev(tp);
-    for (int n : {1, 64, 256}) {
+    for (int n : {1, 64, 256, 800}) {
       const size_t wsb = qb::cuda::sample_rows_workspace_bytes(n, V);
       DevBuf ws(std::max<size_t>(wsb, 16));
       auto launch = [&](int i) {
