@@ -8,11 +8,14 @@
 // softmax in fp32 (exp2 domain), P rounded to the act dtype for the PV product (the softmax sum uses the rounded P, so
 // the weights stay a convex combination).
 // Causal mask per row from positions[] (any positions; no contiguity assumed), applied only on tiles that need it.
-// Grid: x = ceil(T/BM) + S (an upper bound on the tiles of all sequences; heaviest tiles launched first), y = H; a block
-// maps its index to (sequence, tile) with a warp scan over seq_starts and exits when beyond the batch's tiles.
+// Grid: x = H, y = ceil(T/BM) + S (an upper bound on the tiles of all sequences), every head's heaviest tiles launched
+// first (GridOrder::HeadsInner; one head's tiles after another left the last heads' longest tiles to finish alone:
+// H200, one layer of Llama-3.1-8B's heads, 1 x 2048 with an FP8 cache 297 -> 208 us); a block maps its index to
+// (sequence, tile) with a warp scan over seq_starts and exits when beyond the batch's tiles.
 // Head dim 128 with a 16-bit cache runs the warpgroup-MMA kernel instead (attention_paged_prefill_wgmma.cuh: same
-// semantics, 64 x 64 tiles on wgmma; H200, bf16, Llama-3.1-8B heads, one layer, against the mma.sync tile below:
-// 1 x 2048 254 -> 187 us, 8 x 2048 1416 -> 1236, 1 x 8192 2691 -> 2266, a 2048-row chunk after 6144 1179 -> 1006).
+// semantics, 64 x 64 tiles on wgmma, K/V by TMA; H200, bf16, one layer, against the mma.sync tile below, both
+// longest-first: 1 x 2048 177 -> 144 us, 8 x 2048 1346 -> 1103, 1 x 8192 2415 -> 1964, a 2048-row chunk after 6144
+// 1077 -> 886; native/dev/prefill_attention).
 // FP8 KV cache (F8): the K/V tiles' codes are gathered with cp.async into a double-buffered 8-bit staging area and
 // decoded (exactly: e4m3 -> f16 / bf16) into one 16-bit K/V tile before the products; k_scale is folded into the
 // score scale and v_scale into the final normalization (fp32).

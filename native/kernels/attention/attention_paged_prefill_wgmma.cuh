@@ -5,12 +5,13 @@
 // One warpgroup (128 threads) per block owns BM = 64 consecutive rows of one sequence and query head; per BN = 64
 // cache positions: S = Q K^T as eight wgmma m64n64k16 with both operands in shared memory (K-major, 128-byte
 // swizzle), the mask and online softmax on the accumulators in registers, then O += P V as wgmma m64n64k16 with P from
-// registers and V read transposed from shared memory (MN-major), O in two 64-column halves. K/V tiles are gathered
-// from the paged cache with cp.async (double-buffered); each thread copies one 16-byte column chunk of 8 rows and
-// looks their cache rows up once for K and V. Two blocks per SM. The tile lookup (heaviest tiles first) is the mma.sync
-// kernel's find_tile. Host-callable: wg::launch_wgmma. This is variant v7 of native/dev/prefill_attention, whose
-// v8-v12 build on the helpers here (FlashAttention-3's softmax-under-P V overlap, which did not pay: the block is bound
-// by its copies' issue, not the tensor cores; an FP8 cache; TMA copies — hence KvTileLoader's 1-byte form).
+// registers and V read transposed from shared memory (MN-major), O in two 64-column halves. K/V tiles, double-
+// buffered, come from the paged cache by TMA (launch_wgmma_tma, below: the product's for cache block sizes 8-64, a
+// power of 2) or by cp.async (launch_wgmma: each thread copies one 16-byte column chunk of 8 rows and looks their cache
+// rows up once for K and V). Two blocks per SM. The tile lookup and the block order (every head's heaviest tiles
+// first) are the mma.sync kernel's find_tile / block_coords. These are variants v11 and v7 of
+// native/dev/prefill_attention, whose v8-v12 build on the helpers here (FlashAttention-3's softmax-under-P V overlap,
+// which did not pay; an FP8 cache, which lost to the mma.sync kernel — hence KvTileLoader's 1-byte form).
 #pragma once
 #include <climits>
 

@@ -160,8 +160,8 @@ export async function main(argv: string[]): Promise<number> {
           .option('chunked-prefill', { type: 'boolean', default: true })
           .option('async-scheduling', {
             type: 'boolean',
-            default: false,
-            describe: "schedule and submit step n+1 while step n runs on the device (vLLM's --async-scheduling); recorded in each point",
+            describe:
+              "schedule and submit step n+1 while step n runs on the device (vLLM's --async-scheduling); default off, on with --protocol peer (TensorRT-LLM's overlap scheduler is on by default; --no-async-scheduling turns it off); recorded in each point",
           })
           .option('ncu-steps', {
             type: 'string',
@@ -226,6 +226,9 @@ export async function main(argv: string[]): Promise<number> {
         };
         if (a.backend === 'openai') {
           if (a.ncuSteps !== undefined) throw new UsageError("--ncu-steps brackets our engine's steps for ncu; with --backend openai, profile the server itself");
+          if (a.asyncScheduling !== undefined) {
+            throw new UsageError("--async-scheduling is our engine's scheduling; with --backend openai it is the server's flag (vllm serve --async-scheduling); give it there");
+          }
           if (a.kvCacheDtype !== undefined && a.kvCacheDtype !== 'auto') {
             throw new UsageError("--kv-cache-dtype with --backend openai: the KV-cache dtype is the server's flag (vllm serve --kv-cache-dtype fp8, pnpm serve --kv-cache-dtype fp8); give it there");
           }

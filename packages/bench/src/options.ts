@@ -85,7 +85,10 @@ export interface ResolvedBench {
   /** Token budgets per step, one sweep axis (--max-num-batched-tokens, comma list). */
   maxNumBatchedTokens: number[];
   enableChunkedPrefill: boolean;
-  /** --async-scheduling: the engine submits step n+1 while step n runs (EngineCoreOptions.asyncScheduling). */
+  /**
+   * --async-scheduling: the engine submits step n+1 while step n runs (EngineCoreOptions.asyncScheduling). Default off;
+   * on under --protocol peer (protocol.ts: the peer's overlap scheduler), --no-async-scheduling turns it off.
+   */
   asyncScheduling: boolean;
   /** --ncu-steps: engine steps [first, end) of every point bracketed for ncu (null: no profiler window). */
   ncuSteps: [number, number] | null;
@@ -253,7 +256,7 @@ export function resolveBench(f: RawBenchFlags, cudaAvailable: boolean): Resolved
     maxConcurrency: f.maxConcurrency ?? null,
     maxNumBatchedTokens: tokens ?? [quick ? 512 : protocol === 'peer' ? PEER_MAX_NUM_BATCHED_TOKENS : 8192],
     enableChunkedPrefill: f.chunkedPrefill,
-    asyncScheduling: f.asyncScheduling ?? false,
+    asyncScheduling: f.asyncScheduling ?? protocol === 'peer',
     ncuSteps,
     protocol,
     numPromptsStated,

@@ -18,7 +18,11 @@
  *            (docs/source/performance/perf-benchmarking.md, "Other Build Modes"); we default to maxNumSeqs 2048 and
  *            max-num-batched-tokens 8192, with the KV cache sized from free GPU memory at --gpu-memory-utilization
  *            (0.9; the doc used 0.90, often 0.95: --kv_cache_free_gpu_mem_fraction);
- *          - KV cache in FP8 for FP8 precisions (ModelOpt FP8 checkpoints carry an FP8 KV cache).
+ *          - KV cache in FP8 for FP8 precisions (ModelOpt FP8 checkpoints carry an FP8 KV cache);
+ *          - the host's scheduling of step n+1 overlapped with step n on the GPU: the PyTorch backend's overlap
+ *            scheduler is on by default (disable_overlap_scheduler=False;
+ *            https://nvidia.github.io/TensorRT-LLM/torch/features/overlap_scheduler.html), so the peer protocol runs
+ *            with --async-scheduling unless --no-async-scheduling is given (each point records which).
  */
 import type { KvCacheDtype, Precision } from '@quantbench/engine';
 

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ADDON_PATH } from '@quantbench/engine';
+import { ADDON_PATH, isUsageError } from '@quantbench/engine';
 import { loadBenchEngine, type EngineLoader, type LoadEngineOptions } from '../src/engine_driver.ts';
 import { resolveBench, type RawBenchFlags } from '../src/options.ts';
 import { comparePeers, DEFAULT_PEERS_FILE, readPeers } from '../src/peers.ts';
@@ -39,6 +39,18 @@ function withEnv<T>(vars: Record<string, string>, f: () => Promise<T>): Promise<
   });
 }
 
+test("--async-scheduling with --backend openai: the server's flag, refused before any request", async () => {
+  const resultsDir = tmp('qb-async-openai-');
+  for (const flag of ['--async-scheduling', '--no-async-scheduling']) {
+    await assert.rejects(
+      quietMain(['--backend', 'openai', '--base-url', 'http://127.0.0.1:9', '--protocol', 'peer', flag, '--results-dir', resultsDir]),
+      (e: Error) => isUsageError(e) && /--async-scheduling is our engine's scheduling.*server's flag/.test(e.message),
+      flag,
+    );
+  }
+  assert.deepEqual(fs.readdirSync(resultsDir), [], 'nothing written');
+});
+
 test('--protocol peer: fixed lengths, rate inf, the perf overview request count per ISL/OSL, max batch 2048, 8192 tokens', () => {
   const d = resolveBench({ ...base, protocol: 'peer', workload: 'decode-heavy' }, true);
   assert.equal(d.protocol, 'peer');
@@ -50,6 +62,11 @@ test('--protocol peer: fixed lengths, rate inf, the perf overview request count 
   assert.deepEqual(d.maxNumBatchedTokens, [8192]);
   assert.deepEqual(d.rates, ['inf']);
   assert.equal(d.gpuMemoryUtilization, 0.9);
+  // the peer's overlap scheduler: --async-scheduling unless --no-async-scheduling; the study protocol: off unless asked
+  assert.equal(d.asyncScheduling, true);
+  assert.equal(resolveBench({ ...base, protocol: 'peer', workload: 'decode-heavy', asyncScheduling: false }, true).asyncScheduling, false);
+  assert.equal(resolveBench({ ...base, workload: 'decode-heavy' }, true).asyncScheduling, false);
+  assert.equal(resolveBench({ ...base, workload: 'decode-heavy', asyncScheduling: true }, true).asyncScheduling, true);
   assert.equal(resolveBench({ ...base, protocol: 'peer', workload: 'prefill-heavy' }, true).workload.numPrompts, 3000);
   const short = resolveBench({ ...base, protocol: 'peer', workload: '128/128' }, true);
   assert.deepEqual([short.workload.inputLen, short.workload.outputLen, short.workload.numPrompts], [128, 128, 30000]);
