@@ -104,15 +104,16 @@ __device__ __forceinline__ void issue_pv(float* o, const uint32_t (&pa)[BN / 16]
     for (int hf = 0; hf < 2; ++hf) wgmma_rs64<A>(o + 32 * hf, pa[kk], desc(v_addr + hf * kPanel + kk * 2048, 16, 1024));
 }
 
-// Mask and online softmax of one S tile (accumulator layout: per 8 columns n, sc[4n + 0/1] row a, sc[4n + 2/3] row
-// b, columns 8n + 2 (lane % 4) and + 1); P as the A fragments of P V's k-steps, corr[r] the factor O's row r takes.
-template <ActDtype A>
+// Mask and online softmax of one S tile of NB columns (accumulator layout: per 8 columns n, sc[4n + 0/1] row a,
+// sc[4n + 2/3] row b, columns 8n + 2 (lane % 4) and + 1); P as the A fragments of P V's k-steps, corr[r] the factor
+// O's row r takes. NB: the product's BN; native/dev's 128-column tiles use 128.
+template <ActDtype A, int NB = BN>
 __device__ __forceinline__ void softmax_tile(float* sc, float (&mrow)[2], float (&lrow)[2], float (&corr)[2],
-                                             uint32_t (&pa)[BN / 16][4], int kbase, int min_pos, int pos_a, int pos_b,
+                                             uint32_t (&pa)[NB / 16][4], int kbase, int min_pos, int pos_a, int pos_b,
                                              float scale_log2, int lane) {
-  const bool need_mask = kbase + BN - 1 > min_pos;
+  const bool need_mask = kbase + NB - 1 > min_pos;
 #pragma unroll
-  for (int n = 0; n < BN / 8; ++n)
+  for (int n = 0; n < NB / 8; ++n)
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       float x = sc[4 * n + e] * scale_log2;
@@ -126,7 +127,7 @@ __device__ __forceinline__ void softmax_tile(float* sc, float (&mrow)[2], float 
   for (int r = 0; r < 2; ++r) {
     float mx = -INFINITY;
 #pragma unroll
-    for (int n = 0; n < BN / 8; ++n) mx = fmaxf(mx, fmaxf(sc[4 * n + 2 * r], sc[4 * n + 2 * r + 1]));
+    for (int n = 0; n < NB / 8; ++n) mx = fmaxf(mx, fmaxf(sc[4 * n + 2 * r], sc[4 * n + 2 * r + 1]));
     mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
     mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
     const float mnew = fmaxf(mrow[r], mx);
@@ -135,7 +136,7 @@ __device__ __forceinline__ void softmax_tile(float* sc, float (&mrow)[2], float 
     mrow[r] = mnew;
     lrow[r] *= corr[r];
 #pragma unroll
-    for (int n = 0; n < BN / 8; ++n) {
+    for (int n = 0; n < NB / 8; ++n) {
       float x0 = fast_exp2(sc[4 * n + 2 * r] - mu), x1 = fast_exp2(sc[4 * n + 2 * r + 1] - mu);
       // A fragment of k-step n / 2: registers 0 / 1 rows a / b of its first 8 keys, 2 / 3 of its last 8.
       pa[n >> 1][(n & 1) * 2 + r] = pack_round<A>(x0, x1);
