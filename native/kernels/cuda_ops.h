@@ -54,14 +54,18 @@ struct QuantOut {
   float* scale = nullptr;   // per-token: [T] written; static: [1] read
 };
 
-// A linear's output left unscaled by its producer (the cuBLASLt fp8 path: unit scales, bf16 output, i.e. the fp32
-// accumulator rounded to bf16). The consumer finishes the epilogue as it loads each element:
+// A linear's output left unscaled by its producer: the cuBLASLt fp8 path (unit scales, bf16 output, i.e. the fp32
+// accumulator rounded to bf16, in the consumer's 16-bit input) or the cuBLASLt int8 path (the exact int32
+// accumulators, in acc). The consumer finishes the epilogue as it loads each element:
 //   y = round_act(dequant_epilogue(acc, s_a[t | 0], s_w[n | 0]))   (numerics.h; n = the element's column)
 // and then proceeds exactly as with a y it had read. s_a == nullptr: the input is y already (the default).
+// acc != nullptr (with s_a): the consumer reads acc[i] (int32, converted to float as the int8 epilogue kernel does)
+// wherever it would read element i of its 16-bit input, same indexing; the 16-bit input is not read.
 struct ScaledIn {
   const float* s_a = nullptr;
   const float* s_w = nullptr;
   bool a_per_token = false, w_per_channel = false;
+  const int32_t* acc = nullptr;
 };
 
 // How the paged KV cache stores K and V (KvDtype, model/config.h): the activation dtype, or FP8 E4M3 codes of

@@ -271,14 +271,17 @@ void check_attention_case(Harness& h, const char* label, const std::vector<SeqSp
 // scaled: qkv is an unscaled linear output (ScaledIn, per-token x per-channel scales); the v part of qkv then stays
 // unscaled in place (only the cache gets finished v), which the expected rows reflect.
 // kv8: the caches are FP8 (scales 0.37 / 1.9): codes must equal cpu::kv_cache_write_fp8's, untouched slots unchanged.
-void check_rope(Harness& h, int T, int H, int Hkv, int Dh, ActDtype d, bool scaled = false, bool kv8 = false) {
+// i32: qkv as int32 accumulators (ScaledIn::acc, the int8 path): q and k are written finished into a poisoned qkv
+// buffer whose v and padding columns stay as they were.
+void check_rope(Harness& h, int T, int H, int Hkv, int Dh, ActDtype d, bool scaled = false, bool kv8 = false,
+                bool i32 = false) {
   const float ks = kv8 ? 0.37f : 1.0f, vs = kv8 ? 1.9f : 1.0f;
   const int ld = (H + 2 * Hkv) * Dh + 8;  // padded rows
   const int half = Dh / 2, max_pos = 4096, bs = 16, num_blocks = 9;
   const size_t kv_row = (size_t)Hkv * Dh;
   std::vector<float> x = rand_act(h.rng, (size_t)T * ld, d, h.rng.uniform(0.5f, 3.0f));
   ScaledFixture sf;
-  if (scaled) sf = make_scaled(h.rng, x, T, ld, d, true, true);
+  if (scaled) sf = make_scaled(h.rng, x, T, ld, d, true, true, i32);
   std::vector<float> cosv((size_t)max_pos * half), sinv((size_t)max_pos * half);
   for (int p = 0; p < max_pos; ++p)
     for (int i = 0; i < half; ++i) {
@@ -339,7 +342,7 @@ void check_rope(Harness& h, int T, int H, int Hkv, int Dh, ActDtype d, bool scal
   }
   char name[160];
   std::snprintf(name, sizeof name, "rope_qkv_kv_write %s%s%s T=%d H=%d Hkv=%d Dh=%d", dtype_name(d),
-                scaled ? " qkv-unscaled" : "", kv8 ? " kv-fp8" : "", T, H, Hkv, Dh);
+                i32 ? " qkv-int32-acc" : scaled ? " qkv-unscaled" : "", kv8 ? " kv-fp8" : "", T, H, Hkv, Dh);
   if (!err.empty()) {
     h.record(name, false, "error: " + err);
     return;
@@ -390,6 +393,10 @@ void check_attention(Harness& h) {
     check_rope(h, 37, 32, 8, 128, d, true, true);
     check_rope(h, 5, 8, 4, 8, d, false, true);
     check_rope(h, 7, 4, 2, 6, d, true, true);
+    check_rope(h, 37, 32, 8, 128, d, true, false, true);  // int32 accumulators (the int8 path)
+    check_rope(h, 37, 32, 8, 128, d, true, true, true);
+    check_rope(h, 5, 8, 4, 8, d, true, false, true);
+    check_rope(h, 7, 4, 2, 6, d, true, true, true);       // one pair per thread
   }
   struct Dims {
     int Dh, H, Hkv;

@@ -257,16 +257,22 @@ void gemm_fp8_lt_unscaled_bf16(LtContext& ctx, const uint8_t* x, const uint8_t* 
   run_plan(ctx, p, name, &one, &zero, w, x, y, stream);
 }
 
-void gemm_int8_w8a8_lt(LtContext& ctx, const int8_t* x, const float* s_a, bool a_per_token, const int8_t* w,
-                       const float* s_w, bool w_per_channel, int M, int N, int K, void* y, ActDtype y_dtype,
-                       cudaStream_t stream) {
-  const char* name = "gemm_int8_w8a8_lt";
+const int32_t* gemm_int8_lt_acc(LtContext& ctx, const int8_t* x, const int8_t* w, int M, int N, int K,
+                                cudaStream_t stream) {
+  const char* name = "gemm_int8_w8a8_lt";  // the plan's key: one plan for both entry points
   check_lt_args(name, M, N, K, 1);
   LtPlan* p = get_plan(ctx, name, CUDA_R_8I, CUDA_R_32I, CUBLAS_COMPUTE_32I, CUDA_R_32I, ScaleKind::None, M, N, K);
   if (!p->ok) throw CudaError(name, "cuBLASLt found no int8 algorithm for this shape");
   int32_t* acc = static_cast<int32_t*>(ctx.scratch((size_t)M * N * sizeof(int32_t)));
   const int32_t one = 1, zero = 0;
   run_plan(ctx, p, name, &one, &zero, w, x, acc, stream);
+  return acc;
+}
+
+void gemm_int8_w8a8_lt(LtContext& ctx, const int8_t* x, const float* s_a, bool a_per_token, const int8_t* w,
+                       const float* s_w, bool w_per_channel, int M, int N, int K, void* y, ActDtype y_dtype,
+                       cudaStream_t stream) {
+  const int32_t* acc = gemm_int8_lt_acc(ctx, x, w, M, N, K, stream);
   dequant_epilogue_i32(acc, s_a, a_per_token, s_w, w_per_channel, M, N, y, y_dtype, stream);
 }
 

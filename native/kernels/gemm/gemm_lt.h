@@ -3,7 +3,8 @@
 //   gemm_fp8_lt:        fp8 e4m3 TN GEMM; per-token x per-channel scales through cuBLASLt's outer-vector scale mode
 //                       when the library offers an algorithm for it, else unit scales, fp32 output and our epilogue
 //                       kernel (twin cpu::gemm_fp8)
-//   gemm_int8_w8a8_lt:  int8 IMMA with int32 output, then our epilogue y = acc * (s_a * s_w) (twin cpu::gemm_int8_w8a8)
+//   gemm_int8_w8a8_lt:  int8 IMMA with int32 output, then our epilogue y = acc * (s_a * s_w) (twin cpu::gemm_int8_w8a8);
+//                       gemm_int8_lt_acc: the int32 output alone, the epilogue left to the consumer
 // The algorithm is cuBLASLt's first heuristic choice, or the fastest of its first few when LtContext::tune is set.
 // Layout: y[M, N] = x[M, K] * W[N, K]^T, computed column-major as D[N, M] = op(W)^T... i.e. A = W (transposed), B = x.
 #pragma once
@@ -78,6 +79,10 @@ void gemm_fp8_lt_unscaled_bf16(LtContext& ctx, const uint8_t* x, const uint8_t* 
 void gemm_int8_w8a8_lt(LtContext& ctx, const int8_t* x, const float* s_a, bool a_per_token, const int8_t* w,
                        const float* s_w, bool w_per_channel, int M, int N, int K, void* y, ActDtype y_dtype,
                        cudaStream_t stream);
+// The int8 IMMA alone: int32 accumulators acc[M, N] in ctx's scratch (valid until the scratch's next use), returned;
+// the scales left to the consumer (ScaledIn::acc, cuda_ops.h). gemm_int8_w8a8_lt is this plus the epilogue kernel.
+const int32_t* gemm_int8_lt_acc(LtContext& ctx, const int8_t* x, const int8_t* w, int M, int N, int K,
+                                cudaStream_t stream);
 
 // Our epilogue over an fp32 / int32 GEMM output acc[M, N]: y = round(acc * (s_a * s_w)).
 void dequant_epilogue_f32(const float* acc, const float* s_a, bool a_per_token, const float* s_w, bool w_per_channel,

@@ -123,14 +123,15 @@ void check_fused(Harness& h) {
   // ---- RMSNorm + residual (+quant)
   for (ActDtype d : {ActDtype::BF16, ActDtype::F16}) {
     for (auto [T, D] : {std::pair{1, 4096}, std::pair{19, 1040}, std::pair{3, 8192}}) {
-      for (int variant = 0; variant < 3; ++variant) {  // 0: +residual, 1: no residual, 2: +residual, x unscaled (ScaledIn)
-        const bool with_res = variant != 1, scaled = variant == 2;
+      // 0: +residual, 1: no residual, 2: +residual, x unscaled (ScaledIn, bf16 accumulators), 3: the same with int32 ones
+      for (int variant = 0; variant < 4; ++variant) {
+        const bool with_res = variant != 1, scaled = variant >= 2, i32 = variant == 3;
         for (QuantMode m : modes) {
           size_t n = (size_t)T * D;
           auto x = rand_act(h.rng, n, d, 0.5f);
           // The production pairing: per-token fp8 with per-token input scales, the others with a per-tensor one.
           ScaledFixture sf;
-          if (scaled) sf = make_scaled(h.rng, x, T, D, d, m == QuantMode::Fp8PerToken || m == QuantMode::None, true);
+          if (scaled) sf = make_scaled(h.rng, x, T, D, d, m == QuantMode::Fp8PerToken || m == QuantMode::None || (i32 && m == QuantMode::Int8PerToken), true, i32);
           const void* xin_p = nullptr;
           auto res = rand_act(h.rng, n, d, 2.0f);
           std::vector<float> w(D);
@@ -183,7 +184,7 @@ void check_fused(Harness& h) {
             det += same ? "; out=null path identical" : "; out=null path DIFFERS";
           }
           h.record(std::string("rmsnorm_residual_quant ") + mode_name(m) + " " + dtype_name(d) + (with_res ? " +res" : "") +
-                       (scaled ? " x-unscaled" : "") +
+                       (i32 ? " x-int32-acc" : scaled ? " x-unscaled" : "") +
                        " T=" + std::to_string(T) + " D=" + std::to_string(D),
                    ok1 && ok2 && ok3, det);
         }
@@ -195,11 +196,12 @@ void check_fused(Harness& h) {
     // 544 rows: the 256-thread row kernel (per-token modes) and two pieces per thread in the flat one (the others)
     for (auto [T, F] : {std::pair{1, 14336}, std::pair{13, 1040}, std::pair{40, 2064}, std::pair{544, 14336}}) {
       for (QuantMode m : modes) {
-       for (bool scaled : {false, true}) {
+       for (int sk = 0; sk < 3; ++sk) {  // 16-bit input, bf16 accumulators (ScaledIn), int32 accumulators
+        const bool scaled = sk > 0, i32 = sk == 2;
         size_t n = (size_t)T * F;
         auto gu = rand_act(h.rng, 2 * n, d, 2.0f);
         ScaledFixture sf;
-        if (scaled) sf = make_scaled(h.rng, gu, T, 2 * F, d, m == QuantMode::Fp8PerToken || m == QuantMode::None, true);
+        if (scaled) sf = make_scaled(h.rng, gu, T, 2 * F, d, m == QuantMode::Fp8PerToken || m == QuantMode::None || (i32 && m == QuantMode::Int8PerToken), true, i32);
         std::vector<float> g(n), u(n), out_c(n);
         for (int t = 0; t < T; ++t)
           for (int i = 0; i < F; ++i) {
@@ -222,6 +224,7 @@ void check_fused(Harness& h) {
         const uint16_t* gp = scaled ? sf.acc.as<uint16_t>() : gud.as<uint16_t>();
         qb::cuda::ScaledIn uin = sf.si;
         if (scaled) uin.s_w += F;
+        if (i32) uin.acc += F;
         qb::cuda::silu_mul_quant(gp, gp + F, 2 * F, d, T, F, od.p, qo, h.stream, sf.si, uin);
         qb::cuda::check(cudaStreamSynchronize(h.stream), "silu check");
         auto out_g = act_from_dev(od, n, d);
@@ -234,7 +237,8 @@ void check_fused(Harness& h) {
           auto sg = from_dev<float>(sd, is_dynamic(m) ? T : 1);
           det += "; " + cmp_quant(qg, qc, sg, is_dynamic(m) ? sc : std::vector<float>{sc[0]}, ok3);
         }
-        h.record(std::string("silu_mul_quant ") + mode_name(m) + " " + dtype_name(d) + (scaled ? " gu-unscaled" : "") +
+        h.record(std::string("silu_mul_quant ") + mode_name(m) + " " + dtype_name(d) +
+                     (i32 ? " gu-int32-acc" : scaled ? " gu-unscaled" : "") +
                      " T=" + std::to_string(T) + " F=" + std::to_string(F),
                  ok1 && ok3, det);
        }

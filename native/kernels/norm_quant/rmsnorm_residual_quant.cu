@@ -44,9 +44,8 @@ __global__ void __launch_bounds__(kThreads)
   const float xsa = xin.s_a ? dev::scaled_in_row(xin, row) : 0.0f;
 #pragma unroll 2
   for (int i = lo + threadIdx.x * 8; i < hi; i += kThreads * 8) {
-    uint4 xr = dev::ldg16(x + base + i);
+    uint4 xr = dev::load_in_8<A>(x, base + i, xin, xsa, i);
     uint16_t* xe = reinterpret_cast<uint16_t*>(&xr);
-    if (xin.s_a) dev::scaled_in_8<A>(xe, xsa, xin, i);
     if (residual) {
       uint4 rr = *reinterpret_cast<const uint4*>(residual + base + i);
       const uint16_t* re = reinterpret_cast<const uint16_t*>(&rr);
@@ -117,6 +116,7 @@ void rmsnorm_residual_quant(const void* x, void* residual, const void* w, ActDty
                             void* out, const QuantOut& quant, cudaStream_t stream, const ScaledIn& xin) {
   const char* name = "rmsnorm_residual_quant";
   require(!xin.s_a || xin.s_w, name, "scaled input needs s_w");
+  require(!xin.acc || (xin.s_a && (uintptr_t)xin.acc % 16 == 0), name, "int32 accumulators need s_a and 16-byte alignment");
   require(act == ActDtype::F16 || act == ActDtype::BF16, name, "act must be F16 or BF16");
   require(D > 0 && D % 16 == 0 && D <= 24576, name, "D must be a positive multiple of 16, at most 24576");
   require(out != nullptr || quant.mode != QuantMode::None, name, "nothing to write: out is null and no quantization");

@@ -38,12 +38,10 @@ __global__ void __launch_bounds__(NT)
   const float usa = uin.s_a ? dev::scaled_in_row(uin, row) : 0.0f;
 #pragma unroll 4
   for (int i = lo + threadIdx.x * 8; i < hi; i += NT * 8) {
-    uint4 gr = dev::ldg16(g + row * (size_t)ld + i);
-    uint4 ur = dev::ldg16(u + row * (size_t)ld + i);
+    uint4 gr = dev::load_in_8<A>(g, row * (size_t)ld + i, gin, gsa, i);
+    uint4 ur = dev::load_in_8<A>(u, row * (size_t)ld + i, uin, usa, i);
     uint16_t* ge = reinterpret_cast<uint16_t*>(&gr);
     uint16_t* ue = reinterpret_cast<uint16_t*>(&ur);
-    if (gin.s_a) dev::scaled_in_8<A>(ge, gsa, gin, i);
-    if (uin.s_a) dev::scaled_in_8<A>(ue, usa, uin, i);
     uint4 orr;
     uint16_t* oe = reinterpret_cast<uint16_t*>(&orr);
 #pragma unroll
@@ -74,13 +72,18 @@ __global__ void __launch_bounds__(256)
   size_t row[UN];
   int col[UN];
 #pragma unroll
-  for (int k = 0; k < UN; ++k) {  // every load first
+  for (int k = 0; k < UN; ++k) {  // every load first (int32 accumulators are finished as they load)
     const size_t p = p0 + (size_t)k * blockDim.x;
     row[k] = p / per_row;
     col[k] = (int)(p - row[k] * per_row) * 8;
     if (p < pieces) {
-      gr[k] = dev::ldg16(g + row[k] * (size_t)ld + col[k]);
-      ur[k] = dev::ldg16(u + row[k] * (size_t)ld + col[k]);
+      if (gin.acc) {
+        gr[k] = dev::load_in_8<A>(g, row[k] * (size_t)ld + col[k], gin, dev::scaled_in_row(gin, row[k]), col[k]);
+        ur[k] = dev::load_in_8<A>(u, row[k] * (size_t)ld + col[k], uin, dev::scaled_in_row(uin, row[k]), col[k]);
+      } else {
+        gr[k] = dev::ldg16(g + row[k] * (size_t)ld + col[k]);
+        ur[k] = dev::ldg16(u + row[k] * (size_t)ld + col[k]);
+      }
     }
   }
   float inv = 0.0f;
@@ -90,8 +93,8 @@ __global__ void __launch_bounds__(256)
     if (p0 + (size_t)k * blockDim.x >= pieces) break;
     uint16_t* ge = reinterpret_cast<uint16_t*>(&gr[k]);
     uint16_t* ue = reinterpret_cast<uint16_t*>(&ur[k]);
-    if (gin.s_a) dev::scaled_in_8<A>(ge, dev::scaled_in_row(gin, row[k]), gin, col[k]);
-    if (uin.s_a) dev::scaled_in_8<A>(ue, dev::scaled_in_row(uin, row[k]), uin, col[k]);
+    if (gin.s_a && !gin.acc) dev::scaled_in_8<A>(ge, dev::scaled_in_row(gin, row[k]), gin, col[k]);
+    if (uin.s_a && !uin.acc) dev::scaled_in_8<A>(ue, dev::scaled_in_row(uin, row[k]), uin, col[k]);
     uint4 orr;
     uint16_t* oe = reinterpret_cast<uint16_t*>(&orr);
 #pragma unroll
@@ -175,6 +178,9 @@ void silu_mul_quant(const void* g, const void* u, int ld, ActDtype act, int T, i
                     cudaStream_t stream, const ScaledIn& gin, const ScaledIn& uin) {
   const char* name = "silu_mul_quant";
   require((!gin.s_a || gin.s_w) && (!uin.s_a || uin.s_w), name, "scaled input needs s_w");
+  require(!gin.acc == !uin.acc, name, "g and u: both int32 accumulators or neither");
+  for (const ScaledIn* si : {&gin, &uin})
+    require(!si->acc || (si->s_a && (uintptr_t)si->acc % 16 == 0), name, "int32 accumulators need s_a and 16-byte alignment");
   require(act == ActDtype::F16 || act == ActDtype::BF16, name, "act must be F16 or BF16");
   require(F > 0 && F % 16 == 0 && F <= 98304, name, "F must be a positive multiple of 16, at most 98304");
   require(ld % 8 == 0 && ld >= F, name, "ld must be a multiple of 8 and >= F");

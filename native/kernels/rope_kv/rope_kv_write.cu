@@ -5,6 +5,8 @@
 // Llama-3.1-8B's 40 q and k heads is 3 slices with W = 8); each slice also copies its share of v. Positions and slots are read from device arrays (graph-safe).
 // FP8 KV cache (KvCacheFormat::fp8): the cache gets e4m3(x / scale) of the finished act value x (twin:
 // cpu::kv_cache_write_fp8, same IEEE division and saturating RNE conversion).
+// qin (ScaledIn): bf16 accumulators in qkv (finished in place for q and k), or int32 ones in qin.acc (q and k finished
+// and written to qkv; v finished on its way to the cache).
 #include "kernels/attention/attention.h"
 #include "kernels/common/device_common.cuh"
 #include "kernels/common/pdl.h"
@@ -59,6 +61,19 @@ __device__ __forceinline__ void cache_store(void* dst, const uint16_t* e, float 
   }
 }
 
+// W finished values from int32 accumulators (ScaledIn::acc) at element offset off of the qkv buffer (column n).
+template <ActDtype A, int W>
+__device__ __forceinline__ void load_acc(const uint16_t* qkv, size_t off, const ScaledIn& qin, float sa, int n,
+                                         typename Lanes<W>::V& out) {
+  if constexpr (W == 8) {
+    out = dev::load_in_8<A>(qkv, off, qin, sa, n);
+  } else {
+    uint16_t* e = reinterpret_cast<uint16_t*>(&out);
+#pragma unroll
+    for (int w = 0; w < W; ++w) e[w] = dev::load_in_1<A>(qkv, off + w, qin, sa, n + w);
+  }
+}
+
 template <ActDtype A, int W, bool F8>
 __global__ void __launch_bounds__(kThreads)
     rope_kv_kernel(uint16_t* __restrict__ qkv, int ld, const int32_t* __restrict__ positions,
@@ -93,7 +108,14 @@ __global__ void __launch_bounds__(kThreads)
   for (int i = i0; i < groups; i += stride) {
     const int head = i * W / half, d = i * W - head * half;
     uint16_t* v = row + (size_t)head * Dh;
-    V av = *reinterpret_cast<const V*>(v + d), bv = *reinterpret_cast<const V*>(v + d + half);
+    V av, bv;
+    if (qin.acc) {  // int32 accumulators, finished as they load (the 16-bit q / k are then written, not read)
+      load_acc<A, W>(qkv, (size_t)t * ld + (size_t)head * Dh + d, qin, sa, head * Dh + d, av);
+      load_acc<A, W>(qkv, (size_t)t * ld + (size_t)head * Dh + d + half, qin, sa, head * Dh + d + half, bv);
+    } else {
+      av = *reinterpret_cast<const V*>(v + d);
+      bv = *reinterpret_cast<const V*>(v + d + half);
+    }
     float ce[W], se[W];
     if (i == i0) {
 #pragma unroll
@@ -107,7 +129,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int w = 0; w < W; ++w) {
       uint16_t ab = ae[w], bb = be[w];
-      if (qin.s_a) {
+      if (qin.s_a && !qin.acc) {
         ab = dev::scaled_in_bits<A>(ab, sa, qin, head * Dh + d + w);
         bb = dev::scaled_in_bits<A>(bb, sa, qin, head * Dh + d + w + half);
       }
@@ -128,8 +150,10 @@ __global__ void __launch_bounds__(kThreads)
     uint8_t* vdst = static_cast<uint8_t*>(vc) + (size_t)slot * kv_row * kElt;
     const int vcol = (H + Hkv) * Dh;
     for (int i = blockIdx.y * kThreads + threadIdx.x; i < (int)kv_row / W; i += stride) {
-      V x = *reinterpret_cast<const V*>(vsrc + i * W);
-      if (qin.s_a) {
+      V x;
+      if (qin.acc) load_acc<A, W>(qkv, (size_t)t * ld + (size_t)vcol + (size_t)i * W, qin, sa, vcol + i * W, x);
+      else x = *reinterpret_cast<const V*>(vsrc + i * W);
+      if (qin.s_a && !qin.acc) {
         uint16_t* xe = reinterpret_cast<uint16_t*>(&x);
 #pragma unroll
         for (int w = 0; w < W; ++w) xe[w] = dev::scaled_in_bits<A>(xe[w], sa, qin, vcol + i * W + w);
@@ -147,6 +171,7 @@ void rope_qkv_kv_write(void* qkv, int ld, ActDtype act, const int32_t* positions
                        const KvCacheFormat& kv) {
   const char* name = "rope_qkv_kv_write";
   require(!qin.s_a || qin.s_w, name, "scaled input needs s_w");
+  require(!qin.acc || (qin.s_a && (uintptr_t)qin.acc % 16 == 0), name, "int32 accumulators need s_a and 16-byte alignment");
   require(act == ActDtype::F16 || act == ActDtype::BF16, name, "act must be F16 or BF16");
   require(H > 0 && Hkv > 0 && H % Hkv == 0, name, "H must be a positive multiple of Hkv");
   require(Dh > 0 && Dh % 2 == 0, name, "Dh must be positive and even");

@@ -47,9 +47,9 @@ ScaledIn CudaModel::linear_8bit(const DevLinear& L, const QuantOut& q, int M, vo
       gemm_fp8_lt_unscaled_bf16(*lt_, x, w, M, L.N, L.K, y, stream_);
       return ScaledIn{q.scale, L.w_scale, per_tok, true};
     } else {
-      gemm_int8_w8a8_lt(*lt_, x, q.scale, per_tok, w, L.w_scale, true, M, L.N, L.K, y, cfg_.act, stream_);
+      const int32_t* acc = gemm_int8_lt_acc(*lt_, x, w, M, L.N, L.K, stream_);
+      return ScaledIn{q.scale, L.w_scale, per_tok, true, acc};
     }
-    return {};
   }
 #endif
   for (int m0 = 0; m0 < M; m0 += kSmallMMax) {
@@ -252,6 +252,7 @@ void CudaModel::run_layers(int T, int S, int max_q_len, int max_context) {
     const ScaledIn g_in = linear(L.gate_up, normed_.p, qm, T, gu_.p);
     ScaledIn u_in = g_in;
     if (u_in.s_a) u_in.s_w += Fp_;  // u's columns start at Fp_ (per-channel weight scales)
+    if (u_in.acc) u_in.acc += Fp_;  // and its int32 accumulators
     QuantOut qd_ = quant_out(l, Linear::Down);
     silu_mul_quant(gu_.p, static_cast<uint16_t*>(gu_.p) + Fp_, 2 * Fp_, c.act, T, Fp_,
                    qd_.mode == QuantMode::None ? hmid_.p : nullptr, qd_, stream_, g_in, u_in);
