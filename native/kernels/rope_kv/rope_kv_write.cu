@@ -61,17 +61,34 @@ __device__ __forceinline__ void cache_store(void* dst, const uint16_t* e, float 
   }
 }
 
-// W finished values from int32 accumulators (ScaledIn::acc) at element offset off of the qkv buffer (column n).
+// W finished input values at element offset off of the qkv buffer (columns n .. n + W - 1): qkv's act values, or
+// qkv's bf16 accumulators finished with qin's scales (per-channel scales as two float4 for W = 8), or qin.acc's int32
+// accumulators finished (ScaledIn, cuda_ops.h). Plain loads of qkv: the kernel writes q and k back in place.
 template <ActDtype A, int W>
-__device__ __forceinline__ void load_acc(const uint16_t* qkv, size_t off, const ScaledIn& qin, float sa, int n,
-                                         typename Lanes<W>::V& out) {
-  if constexpr (W == 8) {
-    out = dev::load_in_8<A>(qkv, off, qin, sa, n);
-  } else {
-    uint16_t* e = reinterpret_cast<uint16_t*>(&out);
+__device__ __forceinline__ typename Lanes<W>::V load_finished(const uint16_t* qkv, size_t off, const ScaledIn& qin,
+                                                              float sa, int n) {
+  using V = typename Lanes<W>::V;
+  V out;
+  uint16_t* e = reinterpret_cast<uint16_t*>(&out);
+  if (qin.acc) {
+    if constexpr (W == 8) {
+      out = dev::load_in_8<A>(qkv, off, qin, sa, n);
+    } else {
 #pragma unroll
-    for (int w = 0; w < W; ++w) e[w] = dev::load_in_1<A>(qkv, off + w, qin, sa, n + w);
+      for (int w = 0; w < W; ++w) e[w] = dev::load_in_1<A>(qkv, off + w, qin, sa, n + w);
+    }
+    return out;
   }
+  out = *reinterpret_cast<const V*>(qkv + off);
+  if (qin.s_a) {
+    if constexpr (W == 8) {
+      dev::scaled_in_8<A>(e, sa, qin, n);
+    } else {
+#pragma unroll
+      for (int w = 0; w < W; ++w) e[w] = dev::scaled_in_bits<A>(e[w], sa, qin, n + w);
+    }
+  }
+  return out;
 }
 
 template <ActDtype A, int W, bool F8>
@@ -108,14 +125,9 @@ __global__ void __launch_bounds__(kThreads)
   for (int i = i0; i < groups; i += stride) {
     const int head = i * W / half, d = i * W - head * half;
     uint16_t* v = row + (size_t)head * Dh;
-    V av, bv;
-    if (qin.acc) {  // int32 accumulators, finished as they load (the 16-bit q / k are then written, not read)
-      load_acc<A, W>(qkv, (size_t)t * ld + (size_t)head * Dh + d, qin, sa, head * Dh + d, av);
-      load_acc<A, W>(qkv, (size_t)t * ld + (size_t)head * Dh + d + half, qin, sa, head * Dh + d + half, bv);
-    } else {
-      av = *reinterpret_cast<const V*>(v + d);
-      bv = *reinterpret_cast<const V*>(v + d + half);
-    }
+    const size_t off = (size_t)t * ld + (size_t)head * Dh + d;
+    V av = load_finished<A, W>(qkv, off, qin, sa, head * Dh + d);
+    V bv = load_finished<A, W>(qkv, off + half, qin, sa, head * Dh + d + half);
     float ce[W], se[W];
     if (i == i0) {
 #pragma unroll
@@ -128,12 +140,7 @@ __global__ void __launch_bounds__(kThreads)
     uint16_t* be = reinterpret_cast<uint16_t*>(&bv);
 #pragma unroll
     for (int w = 0; w < W; ++w) {
-      uint16_t ab = ae[w], bb = be[w];
-      if (qin.s_a && !qin.acc) {
-        ab = dev::scaled_in_bits<A>(ab, sa, qin, head * Dh + d + w);
-        bb = dev::scaled_in_bits<A>(bb, sa, qin, head * Dh + d + w + half);
-      }
-      const float a = AT::load(ab), b = AT::load(bb);
+      const float a = AT::load(ae[w]), b = AT::load(be[w]);
       ae[w] = AT::store(__fsub_rn(__fmul_rn(a, ce[w]), __fmul_rn(b, se[w])));
       be[w] = AT::store(__fadd_rn(__fmul_rn(b, ce[w]), __fmul_rn(a, se[w])));
     }
@@ -146,18 +153,10 @@ __global__ void __launch_bounds__(kThreads)
     }
   }
   if (slot >= 0) {
-    const uint16_t* vsrc = row + (size_t)(H + Hkv) * Dh;
     uint8_t* vdst = static_cast<uint8_t*>(vc) + (size_t)slot * kv_row * kElt;
     const int vcol = (H + Hkv) * Dh;
     for (int i = blockIdx.y * kThreads + threadIdx.x; i < (int)kv_row / W; i += stride) {
-      V x;
-      if (qin.acc) load_acc<A, W>(qkv, (size_t)t * ld + (size_t)vcol + (size_t)i * W, qin, sa, vcol + i * W, x);
-      else x = *reinterpret_cast<const V*>(vsrc + i * W);
-      if (qin.s_a && !qin.acc) {
-        uint16_t* xe = reinterpret_cast<uint16_t*>(&x);
-#pragma unroll
-        for (int w = 0; w < W; ++w) xe[w] = dev::scaled_in_bits<A>(xe[w], sa, qin, vcol + i * W + w);
-      }
+      const V x = load_finished<A, W>(qkv, (size_t)t * ld + (size_t)vcol + (size_t)i * W, qin, sa, vcol + i * W);
       cache_store<A, W, F8>(vdst + (size_t)i * W * kElt, reinterpret_cast<const uint16_t*>(&x), kvf.v_scale);
     }
   }
