@@ -72,8 +72,8 @@ const Variant kVariants[] = {
             pf::wg::launch_wgmma_tma<ACT, pf::GridOrder::TilesInner>, pf::wg::launch_wgmma_tma_f8<ACT, pf::GridOrder::TilesInner>},
     Variant{"v11", "v11o, every head's longest tiles first: the product's for 16-bit KV since session 16 (attention_paged_prefill_wgmma.cuh); FP8 KV: v12",
             pf::wg::launch_wgmma_tma<ACT>, pf::wg::launch_wgmma_tma_f8<ACT>},
-    Variant{"v13", "FlashAttention-3's warp specialization: a producer warpgroup's TMA copies into two 128-position stages shared by two consumer warpgroups of 64 rows (S m64n128, softmax over 128 columns), one 128-row block per SM (prefill_wgmma_ws.cuh); 16-bit KV only",
-            pf::ws::launch_ws<ACT>, nullptr},
+    Variant{"v13", "FlashAttention-3's warp specialization: a producer warpgroup's TMA copies into two 128-position stages shared by two consumer warpgroups of 64 rows (S m64n128, softmax over 128 columns), one 128-row block per SM (prefill_wgmma_ws.cuh); FP8 KV: the producer warpgroup decodes the codes into the stages",
+            pf::ws::launch_ws<ACT>, pf::ws::launch_ws_f8<ACT>},
 };
 
 struct Seq {
