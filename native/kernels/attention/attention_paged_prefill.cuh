@@ -89,8 +89,6 @@ __device__ __forceinline__ void decode16_fp8(const uint4& c, uint4& lo, uint4& h
   hi = make_uint4(w[4], w[5], w[6], w[7]);
 }
 
-// Which sequence, and which of its BM-row tiles, tile number tile_idx of the batch is (sequences of one row are
-// decodes: no tiles). Called by one warp; writes *seq and *tile where it finds them (leaves them else).
 // The order the blocks are dispatched in. Tiles are numbered from the batch's last (longest context: the most K/V
 // tiles) down. TilesInner (grid x = tiles, y = heads): one head's tiles from the longest down, then the next head's,
 // so the last head's longest tiles start late and finish last. HeadsInner (grid x = heads, y = tiles): every head's
@@ -118,6 +116,8 @@ __device__ __forceinline__ void block_coords(int& h, int& tile_idx) {
   }
 }
 
+// Which sequence, and which of its BM-row tiles, tile number tile_idx of the batch is (sequences of one row are
+// decodes: no tiles). Called by one warp; writes *seq and *tile where it finds them (leaves them else).
 template <int BM>
 __device__ __forceinline__ void find_tile(const PfParams& p, int tile_idx, int lane, int& seq, int& tile) {
   int base = 0;

@@ -172,9 +172,9 @@ __device__ __forceinline__ void attend_tile(float* o, float (&mrow)[2], float (&
   wg_wait<0>();
 }
 
-// What a block works on, found by block_setup: query head h, sequence s's rows r0 .. r0 + nrows - 1, cache positions 0 .. kv_len - 1
-// in nkv tiles (min_pos: the rows' smallest position; tiles reaching past it need the mask), this thread's rows a (ra)
-// and b (ra + 8) at positions pos_a / pos_b (-1 past nrows).
+// What a block works on, found by block_setup: query head h, sequence s's rows r0 .. r0 + nrows - 1, cache positions
+// 0 .. kv_len - 1 in nkv tiles (min_pos: the rows' smallest position; tiles reaching past it need the mask), this
+// thread's rows a (ra) and b (ra + 8) at positions pos_a / pos_b (-1 past nrows).
 struct BlockWork {
   int h, s, r0, nrows, kv_len, min_pos, nkv, ra, pos_a, pos_b;
 };

@@ -123,15 +123,17 @@ void check_fused(Harness& h) {
   // ---- RMSNorm + residual (+quant)
   for (ActDtype d : {ActDtype::BF16, ActDtype::F16}) {
     for (auto [T, D] : {std::pair{1, 4096}, std::pair{19, 1040}, std::pair{3, 8192}}) {
-      // 0: +residual, 1: no residual, 2: +residual, x unscaled (ScaledIn, bf16 accumulators), 3: the same with int32 ones
+      // 0: +residual, 1: no residual, 2: +residual, x unscaled (ScaledIn, bf16 accumulators), 3: int32 accumulators
       for (int variant = 0; variant < 4; ++variant) {
         const bool with_res = variant != 1, scaled = variant >= 2, i32 = variant == 3;
         for (QuantMode m : modes) {
           size_t n = (size_t)T * D;
           auto x = rand_act(h.rng, n, d, 0.5f);
-          // The production pairing: per-token fp8 with per-token input scales, the others with a per-tensor one.
+          // The production pairings: per-token input scales with per-token fp8 (and per-token int8 with int32
+          // accumulators), a per-tensor one with the others.
           ScaledFixture sf;
-          if (scaled) sf = make_scaled(h.rng, x, T, D, d, m == QuantMode::Fp8PerToken || m == QuantMode::None || (i32 && m == QuantMode::Int8PerToken), true, i32);
+          const bool tok = m == QuantMode::Fp8PerToken || m == QuantMode::None || (i32 && m == QuantMode::Int8PerToken);
+          if (scaled) sf = make_scaled(h.rng, x, T, D, d, tok, true, i32);
           const void* xin_p = nullptr;
           auto res = rand_act(h.rng, n, d, 2.0f);
           std::vector<float> w(D);
@@ -201,7 +203,8 @@ void check_fused(Harness& h) {
         size_t n = (size_t)T * F;
         auto gu = rand_act(h.rng, 2 * n, d, 2.0f);
         ScaledFixture sf;
-        if (scaled) sf = make_scaled(h.rng, gu, T, 2 * F, d, m == QuantMode::Fp8PerToken || m == QuantMode::None || (i32 && m == QuantMode::Int8PerToken), true, i32);
+        const bool tok = m == QuantMode::Fp8PerToken || m == QuantMode::None || (i32 && m == QuantMode::Int8PerToken);
+        if (scaled) sf = make_scaled(h.rng, gu, T, 2 * F, d, tok, true, i32);
         std::vector<float> g(n), u(n), out_c(n);
         for (int t = 0; t < T; ++t)
           for (int i = 0; i < F; ++i) {

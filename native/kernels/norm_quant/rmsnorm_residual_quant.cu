@@ -116,7 +116,8 @@ void rmsnorm_residual_quant(const void* x, void* residual, const void* w, ActDty
                             void* out, const QuantOut& quant, cudaStream_t stream, const ScaledIn& xin) {
   const char* name = "rmsnorm_residual_quant";
   require(!xin.s_a || xin.s_w, name, "scaled input needs s_w");
-  require(!xin.acc || (xin.s_a && (uintptr_t)xin.acc % 16 == 0), name, "int32 accumulators need s_a and 16-byte alignment");
+  require(!xin.acc || (xin.s_a && (uintptr_t)xin.acc % 16 == 0), name,
+          "int32 accumulators need s_a and 16-byte alignment");
   require(act == ActDtype::F16 || act == ActDtype::BF16, name, "act must be F16 or BF16");
   require(D > 0 && D % 16 == 0 && D <= 24576, name, "D must be a positive multiple of 16, at most 24576");
   require(out != nullptr || quant.mode != QuantMode::None, name, "nothing to write: out is null and no quantization");

@@ -45,7 +45,8 @@ __device__ __forceinline__ uint4 load_in_8(const uint16_t* x, size_t off, const 
   uint4 r;
   uint16_t* e = reinterpret_cast<uint16_t*>(&r);
   if (si.acc) {
-    const int4 a0 = __ldg(reinterpret_cast<const int4*>(si.acc + off)), a1 = __ldg(reinterpret_cast<const int4*>(si.acc + off) + 1);
+    const int4* p = reinterpret_cast<const int4*>(si.acc + off);
+    const int4 a0 = __ldg(p), a1 = __ldg(p + 1);
     const int32_t acc[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
     float sw[8];
     scaled_in_sw8(si, n0, sw);

@@ -180,7 +180,8 @@ void silu_mul_quant(const void* g, const void* u, int ld, ActDtype act, int T, i
   require((!gin.s_a || gin.s_w) && (!uin.s_a || uin.s_w), name, "scaled input needs s_w");
   require(!gin.acc == !uin.acc, name, "g and u: both int32 accumulators or neither");
   for (const ScaledIn* si : {&gin, &uin})
-    require(!si->acc || (si->s_a && (uintptr_t)si->acc % 16 == 0), name, "int32 accumulators need s_a and 16-byte alignment");
+    require(!si->acc || (si->s_a && (uintptr_t)si->acc % 16 == 0), name,
+            "int32 accumulators need s_a and 16-byte alignment");
   require(act == ActDtype::F16 || act == ActDtype::BF16, name, "act must be F16 or BF16");
   require(F > 0 && F % 16 == 0 && F <= 98304, name, "F must be a positive multiple of 16, at most 98304");
   require(ld % 8 == 0 && ld >= F, name, "ld must be a multiple of 8 and >= F");

@@ -170,7 +170,8 @@ void rope_qkv_kv_write(void* qkv, int ld, ActDtype act, const int32_t* positions
                        const KvCacheFormat& kv) {
   const char* name = "rope_qkv_kv_write";
   require(!qin.s_a || qin.s_w, name, "scaled input needs s_w");
-  require(!qin.acc || (qin.s_a && (uintptr_t)qin.acc % 16 == 0), name, "int32 accumulators need s_a and 16-byte alignment");
+  require(!qin.acc || (qin.s_a && (uintptr_t)qin.acc % 16 == 0), name,
+          "int32 accumulators need s_a and 16-byte alignment");
   require(act == ActDtype::F16 || act == ActDtype::BF16, name, "act must be F16 or BF16");
   require(H > 0 && Hkv > 0 && H % Hkv == 0, name, "H must be a positive multiple of Hkv");
   require(Dh > 0 && Dh % 2 == 0, name, "Dh must be positive and even");
