@@ -238,6 +238,9 @@ export function resolveBench(f: RawBenchFlags, cudaAvailable: boolean): Resolved
   if (f.burstiness <= 0) throw new OptionError('--burstiness must be > 0');
   const ncuSteps = parseNcuSteps(f.ncuSteps);
   if (ncuSteps && device !== 'cuda') throw new OptionError('--ncu-steps brackets CUDA kernels for ncu: it needs --device cuda');
+  if (f.asyncScheduling && f.profileBlocks) {
+    throw new OptionError('--async-scheduling and --profile-blocks exclude each other (block timings need one step at a time)');
+  }
   if (ncuSteps && f.profileBlocks) throw new OptionError('--ncu-steps profiles serving steps; --profile-blocks is not a serving sweep (pnpm bench latency --ncu profiles single forwards)');
   if (f.maxConcurrency !== undefined && (!Number.isInteger(f.maxConcurrency) || f.maxConcurrency < 1)) {
     throw new OptionError('--max-concurrency must be a positive integer');
@@ -256,7 +259,7 @@ export function resolveBench(f: RawBenchFlags, cudaAvailable: boolean): Resolved
     maxConcurrency: f.maxConcurrency ?? null,
     maxNumBatchedTokens: tokens ?? [quick ? 512 : protocol === 'peer' ? PEER_MAX_NUM_BATCHED_TOKENS : 8192],
     enableChunkedPrefill: f.chunkedPrefill,
-    asyncScheduling: f.asyncScheduling ?? protocol === 'peer',
+    asyncScheduling: f.asyncScheduling ?? protocol === 'peer',  // peer refuses --profile-blocks (above)
     ncuSteps,
     protocol,
     numPromptsStated,

@@ -67,6 +67,12 @@ test('--protocol peer: fixed lengths, rate inf, the perf overview request count 
   assert.equal(resolveBench({ ...base, protocol: 'peer', workload: 'decode-heavy', asyncScheduling: false }, true).asyncScheduling, false);
   assert.equal(resolveBench({ ...base, workload: 'decode-heavy' }, true).asyncScheduling, false);
   assert.equal(resolveBench({ ...base, workload: 'decode-heavy', asyncScheduling: true }, true).asyncScheduling, true);
+  // block timings need one step at a time (the study protocol; the peer's refuses --profile-blocks)
+  assert.equal(resolveBench({ ...base, workload: 'decode-heavy', profileBlocks: true }, true).asyncScheduling, false);
+  assert.throws(
+    () => resolveBench({ ...base, workload: 'decode-heavy', profileBlocks: true, asyncScheduling: true }, true),
+    { code: 'BAD_OPTION', message: /--async-scheduling and --profile-blocks exclude each other/ },
+  );
   assert.equal(resolveBench({ ...base, protocol: 'peer', workload: 'prefill-heavy' }, true).workload.numPrompts, 3000);
   const short = resolveBench({ ...base, protocol: 'peer', workload: '128/128' }, true);
   assert.deepEqual([short.workload.inputLen, short.workload.outputLen, short.workload.numPrompts], [128, 128, 30000]);
