@@ -117,10 +117,10 @@ if has peer_16bit; then  # fp16 and int8-w8a8 beside them: FP8 KV at batch 800, 
   peer fp16 "${PEER_BATCH:-800}" "${PEER_PROMPTS:-800}" --kv-cache-dtype fp8
   peer int8-w8a8 "${PEER_BATCH:-800}" "${PEER_PROMPTS:-800}" --kv-cache-dtype fp8
 fi
-if has peer_async; then  # --async-scheduling at the peer protocol, then the same run without it while time is left
+if has peer_async; then  # --async-scheduling at the peer protocol (its default since session 16), then without it while time is left
   peer fp8-static "${PEER_BATCH:-800}" "${PEER_PROMPTS:-800}" --async-scheduling
   left=$(( ${PEER_DEADLINE:-240} - SECONDS ))
-  if (( left > 85 )); then peer fp8-static "${PEER_BATCH:-800}" "${PEER_PROMPTS:-800}"; else stamp "no time left for the sync run ($left s)"; fi
+  if (( left > 85 )); then peer fp8-static "${PEER_BATCH:-800}" "${PEER_PROMPTS:-800}" --no-async-scheduling; else stamp "no time left for the sync run ($left s)"; fi
 fi
 if has diag; then  # why the peer run's step is slower than the latency tool's: context linearity, sustained load, clocks
   stamp diag
