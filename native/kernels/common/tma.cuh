@@ -22,9 +22,14 @@ inline CUtensorMap tensor_map_2d(const void* base, int elem_bytes, uint64_t cols
   static PFN_cuTensorMapEncodeTiled_v12000 encode = nullptr;
   if (!encode) {
     cudaDriverEntryPointQueryResult q;
+#if CUDART_VERSION >= 12050
     check(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", reinterpret_cast<void**>(&encode), 12000,
                                            cudaEnableDefault, &q),
           "cuTensorMapEncodeTiled entry point");
+#else  // CUDA 12.0-12.4: the unversioned query (the same 12.0 ABI)
+    check(cudaGetDriverEntryPoint("cuTensorMapEncodeTiled", reinterpret_cast<void**>(&encode), cudaEnableDefault, &q),
+          "cuTensorMapEncodeTiled entry point");
+#endif
     require(q == cudaDriverEntryPointSuccess && encode, "tma", "no cuTensorMapEncodeTiled in the driver");
   }
   require(elem_bytes == 1 || elem_bytes == 2, "tma", "elements of 1 or 2 bytes");
