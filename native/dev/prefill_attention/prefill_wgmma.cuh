@@ -123,13 +123,7 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_wgmma_pipe_kernel(PfParam
 
 template <ActDtype A, bool PV128, GridOrder O = GridOrder::HeadsInner>
 void launch_wgmma_pipe(const PfParams& pp, cudaStream_t stream) {
-  static bool attr_set = false;
-  if (!attr_set) {
-    check(cudaFuncSetAttribute(prefill_wgmma_pipe_kernel<A, PV128, O>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                               (int)kSmemBytes),
-          "prefill wgmma pipe (smem attribute)");
-    attr_set = true;
-  }
+  allow_dynamic_smem<prefill_wgmma_pipe_kernel<A, PV128, O>>(kSmemBytes, "prefill wgmma pipe (smem attribute)");
   prefill_wgmma_pipe_kernel<A, PV128, O><<<prefill_grid<O>(prefill_tiles(pp, BM), pp.H), kThreads, kSmemBytes, stream>>>(pp);
   check_launch("prefill wgmma pipe");
 }
@@ -194,12 +188,7 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_wgmma_f8_kernel(PfParams 
 
 template <ActDtype A, GridOrder O = GridOrder::HeadsInner>
 void launch_wgmma_f8(const PfParams& pp, cudaStream_t stream) {
-  static bool attr_set = false;
-  if (!attr_set) {
-    check(cudaFuncSetAttribute(prefill_wgmma_f8_kernel<A, O>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kSmemBytes),
-          "prefill wgmma f8 (smem attribute)");
-    attr_set = true;
-  }
+  allow_dynamic_smem<prefill_wgmma_f8_kernel<A, O>>(kSmemBytes, "prefill wgmma f8 (smem attribute)");
   prefill_wgmma_f8_kernel<A, O><<<prefill_grid<O>(prefill_tiles(pp, BM), pp.H), kThreads, kSmemBytes, stream>>>(pp);
   check_launch("prefill wgmma f8");
 }
@@ -293,13 +282,7 @@ template <ActDtype A, GridOrder O = GridOrder::HeadsInner>
 void launch_wgmma_tma_f8(const PfParams& pp, cudaStream_t stream) {
   require(tma_block_size_ok(pp.bs), "prefill wgmma tma f8",
           "the cache block size must be a power of 2 in [8, 64]");
-  static bool attr_set = false;
-  if (!attr_set) {
-    check(cudaFuncSetAttribute(prefill_wgmma_tma_f8_kernel<A, O>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                               (int)kSmemBytes),
-          "prefill wgmma tma f8 (smem attribute)");
-    attr_set = true;
-  }
+  allow_dynamic_smem<prefill_wgmma_tma_f8_kernel<A, O>>(kSmemBytes, "prefill wgmma tma f8 (smem attribute)");
   const CUtensorMap km = code_tensor_map(pp.kc, pp.Hkv, pp.bs), vm = code_tensor_map(pp.vc, pp.Hkv, pp.bs);
   prefill_wgmma_tma_f8_kernel<A, O><<<prefill_grid<O>(prefill_tiles(pp, BM), pp.H), kThreads, kSmemBytes, stream>>>(pp, km, vm);
   check_launch("prefill wgmma tma f8");

@@ -325,12 +325,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 template <ActDtype A, GridOrder O = GridOrder::HeadsInner>
 void launch_ws(const PfParams& pp, cudaStream_t stream) {
   require(block_size_ok(pp.bs), "prefill ws", "the cache block size must be a power of 2 in [8, 128]");
-  static bool attr_set = false;
-  if (!attr_set) {
-    check(cudaFuncSetAttribute(prefill_ws_kernel<A, O>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kSmemBytes),
-          "prefill ws (smem attribute)");
-    attr_set = true;
-  }
+  allow_dynamic_smem<prefill_ws_kernel<A, O>>(kSmemBytes, "prefill ws (smem attribute)");
   const CUtensorMap km = wg::kv_tensor_map(pp.kc, pp.Hkv, pp.bs), vm = wg::kv_tensor_map(pp.vc, pp.Hkv, pp.bs);
   prefill_ws_kernel<A, O><<<prefill_grid<O>(prefill_tiles(pp, BM), pp.H), kThreads, kSmemBytes, stream>>>(pp, km, vm);
   check_launch("prefill ws");
@@ -339,13 +334,7 @@ void launch_ws(const PfParams& pp, cudaStream_t stream) {
 template <ActDtype A, GridOrder O = GridOrder::HeadsInner>
 void launch_ws_f8(const PfParams& pp, cudaStream_t stream) {
   require(block_size_ok(pp.bs), "prefill ws f8", "the cache block size must be a power of 2 in [8, 128]");
-  static bool attr_set = false;
-  if (!attr_set) {
-    check(cudaFuncSetAttribute(prefill_ws_f8_kernel<A, O>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                               (int)kSmemBytesF8),
-          "prefill ws f8 (smem attribute)");
-    attr_set = true;
-  }
+  allow_dynamic_smem<prefill_ws_f8_kernel<A, O>>(kSmemBytesF8, "prefill ws f8 (smem attribute)");
   const CUtensorMap km = wg::code_tensor_map(pp.kc, pp.Hkv, pp.bs), vm = wg::code_tensor_map(pp.vc, pp.Hkv, pp.bs);
   prefill_ws_f8_kernel<A, O><<<prefill_grid<O>(prefill_tiles(pp, BM), pp.H), kThreads, kSmemBytesF8, stream>>>(pp, km, vm);
   check_launch("prefill ws f8");

@@ -384,6 +384,15 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks) prefill_kern
     }
 }
 
+// Raises Kernel's dynamic shared memory limit to `bytes`, once per kernel (the first launch's size).
+template <auto Kernel>
+void allow_dynamic_smem(size_t bytes, const char* what) {
+  static bool done = false;
+  if (done) return;
+  check(cudaFuncSetAttribute(Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes), what);
+  done = true;
+}
+
 // Launches the kernel of tile configuration Tile on pp's batch. Shared memory: Q + K/V (16-bit, double-buffered; F8:
 // single) + F8 code tiles (double-buffered): (BM + 4 BN) x DH x 2 bytes either way (64 KiB for the product's tile).
 template <ActDtype A, int DH, bool F8, class Tile, GridOrder O = GridOrder::HeadsInner>
@@ -391,12 +400,7 @@ void launch_prefill(const PfParams& pp, cudaStream_t stream) {
   constexpr int BM = Tile::BM, BN = Tile::BN;
   constexpr size_t smem = (size_t)(BM + 4 * BN) * DH * 2;
   static_assert(!F8 || (size_t)(BM + 2 * BN) * DH * 2 + 4 * BN * DH <= smem, "F8 tiles must fit the same smem");
-  static bool attr_set = false;
-  if (!attr_set) {
-    check(cudaFuncSetAttribute(prefill_kernel<A, DH, F8, Tile, O>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem),
-          "paged_attention (prefill smem attribute)");
-    attr_set = true;
-  }
+  allow_dynamic_smem<prefill_kernel<A, DH, F8, Tile, O>>(smem, "paged_attention (prefill smem attribute)");
   prefill_kernel<A, DH, F8, Tile, O><<<prefill_grid<O>(prefill_tiles(pp, BM), pp.H), Tile::kThreads, smem, stream>>>(pp);
   check_launch("paged_attention (tensor-core prefill)");
 }

@@ -329,12 +329,7 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_wgmma_kernel(PfParams p) 
 
 template <ActDtype A, GridOrder O = GridOrder::HeadsInner>
 void launch_wgmma(const PfParams& pp, cudaStream_t stream) {
-  static bool attr_set = false;
-  if (!attr_set) {
-    check(cudaFuncSetAttribute(prefill_wgmma_kernel<A, O>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kSmemBytes),
-          "paged_attention (wgmma prefill smem attribute)");
-    attr_set = true;
-  }
+  allow_dynamic_smem<prefill_wgmma_kernel<A, O>>(kSmemBytes, "paged_attention (wgmma prefill smem attribute)");
   prefill_wgmma_kernel<A, O><<<prefill_grid<O>(prefill_tiles(pp, BM), pp.H), kThreads, kSmemBytes, stream>>>(pp);
   check_launch("paged_attention (wgmma prefill)");
 }
@@ -416,13 +411,7 @@ template <ActDtype A, GridOrder O = GridOrder::HeadsInner>
 void launch_wgmma_tma(const PfParams& pp, cudaStream_t stream) {
   require(tma_block_size_ok(pp.bs), "paged_attention (wgmma prefill, TMA)",
           "the cache block size must be a power of 2 in [8, 64]");
-  static bool attr_set = false;
-  if (!attr_set) {
-    check(cudaFuncSetAttribute(prefill_wgmma_tma_kernel<A, O>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                               (int)kSmemBytes),
-          "paged_attention (wgmma prefill, TMA: smem attribute)");
-    attr_set = true;
-  }
+  allow_dynamic_smem<prefill_wgmma_tma_kernel<A, O>>(kSmemBytes, "paged_attention (wgmma prefill, TMA: smem attribute)");
   const CUtensorMap km = kv_tensor_map(pp.kc, pp.Hkv, pp.bs), vm = kv_tensor_map(pp.vc, pp.Hkv, pp.bs);
   prefill_wgmma_tma_kernel<A, O><<<prefill_grid<O>(prefill_tiles(pp, BM), pp.H), kThreads, kSmemBytes, stream>>>(pp, km, vm);
   check_launch("paged_attention (wgmma prefill, TMA)");
