@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A/B of this tree against a baseline commit, in one device call: the baseline's native sources and bundled latency
 # tool are staged in .device/base (see below); both addons are built here, then decode / prefill step latency runs
-# for both, ROUNDS rounds, baseline and new interleaved within a round (drift hits them alike). Prints one table per
-# run and a summary (median over rounds, new / base) last; JSON lines and logs in $OUT/ab_base.tgz.
+# for both, ROUNDS rounds, baseline and new interleaved within a round (drift hits them alike; odd rounds run the
+# baseline first, even ones the new tree). Prints one table per run and a summary (median over rounds, new / base)
+# last; JSON lines and logs in $OUT/ab_base.tgz.
 # Staging on the dev machine (baseline B):
 #   git worktree add /tmp/base B && (cd /tmp/base && pnpm install --frozen-lockfile && node scripts/device/stage.mjs)
 #   mkdir -p .device/base && git -C /tmp/base archive B native | tar -x -C .device/base
@@ -54,16 +55,22 @@ fi
 if want latency; then
   python3 scripts/device/ceilings.py "$R/ceilings.json" >/dev/null 2>&1 || echo "ceilings not measured"
   args=(--precision "$PRECS" --batch "$BATCH" --context "$CONTEXT" --ceilings "$R/ceilings.json" ${LAT_ARGS:-})
-  for r in $(seq "$FIRST_ROUND" $((FIRST_ROUND + ROUNDS - 1))); do
+  run_base() {
     step "round $r base $base_commit"
     if [[ "$BASE_TOOL" == bench ]]; then base_cmd=(node .device/base/bench.mjs latency); else base_cmd=(node .device/base/gpu_latency.mjs); fi
     QB_COMMIT="$base_commit" QB_NATIVE_ADDON=/tmp/qb-base-build/quantbench_native.node timeout 280 \
       "${base_cmd[@]}" --commit "$base_commit" --out "$R/base_r$r.jsonl" "${args[@]}" >"$R/base_r$r.log" 2>&1 ||
       tail -5 "$R/base_r$r.log"
+  }
+  run_new() {
     step "round $r new $new_commit"
     QB_COMMIT="$new_commit" QB_NATIVE_ADDON=/tmp/qb-gpu-build/quantbench_native.node timeout 280 \
       node .device/bundle/bench.mjs latency --commit "$new_commit" --out "$R/new_r$r.jsonl" "${args[@]}" >"$R/new_r$r.log" 2>&1 ||
       tail -5 "$R/new_r$r.log"
+  }
+  for r in $(seq "$FIRST_ROUND" $((FIRST_ROUND + ROUNDS - 1))); do
+    # odd rounds run the baseline first, even rounds the new tree first (what running second does hits both alike)
+    if ((r % 2)); then run_base; run_new; else run_new; run_base; fi
   done
   python3 scripts/device/ab_base_table.py "$R" | tee "$R/summary.txt"
 fi

@@ -19,9 +19,11 @@ struct ScaledFixture {
 // Overwrites x[T, ld] (act dtype d) with round_act(dequant_epilogue(acc, s_a, s_w)) of fresh random accumulators and
 // returns the device side: the accumulators as bf16 and the ScaledIn pointing at the scales. i32: int32 accumulators
 // (the int8 path: most within +-2^20, one in ten up to +-2^26, where the conversion to float rounds) in acc32 and
-// ScaledIn::acc, and acc a 16-bit buffer of 0xff bytes (NaN) in their place.
+// ScaledIn::acc, and acc a 16-bit buffer of 0xff bytes (NaN) in their place; i32_sa scales the row scales down so
+// that the finished values stay within f16's range (|y| up to ~1,340 with the default; a consumer that multiplies two
+// inputs, SiLU·mul, needs a smaller one).
 inline ScaledFixture make_scaled(Rng& rng, std::vector<float>& x, int T, int ld, qb::ActDtype d, bool per_token,
-                                 bool per_channel, bool i32 = false) {
+                                 bool per_channel, bool i32 = false, float i32_sa = 0.05f) {
   const size_t n = (size_t)T * ld;
   std::vector<float> acc;
   std::vector<int32_t> acc32;
@@ -36,7 +38,7 @@ inline ScaledFixture make_scaled(Rng& rng, std::vector<float>& x, int T, int ld,
   for (auto& v : sa) v = rng.uniform(0.004f, 0.02f);
   for (auto& v : sw) v = rng.uniform(0.004f, 0.02f);
   if (i32)  // the int8 path's scales are smaller: keep y = acc * s_a * s_w within f16's range
-    for (auto& v : sa) v *= 0.05f;
+    for (auto& v : sa) v *= i32_sa;
   for (int t = 0; t < T; ++t)
     for (int c = 0; c < ld; ++c) {
       const size_t i = (size_t)t * ld + c;
