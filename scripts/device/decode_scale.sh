@@ -139,7 +139,7 @@ if has peer_prefill; then  # issue 18's baseline: prefill-heavy at the peer prot
   SMI=$!
   OUT="$D" timeout "${PREFILL_TIMEOUT:-420}" bash scripts/device/gpu.sh bench --protocol peer --workload prefill-heavy \
     --precision "${PREFILL_PRECISION:-fp8-static}" --batch "${PEER_BATCH:-800}" --num-prompts "${PREFILL_PROMPTS:-1000}" \
-    --max-num-batched-tokens "${PREFILL_BUDGETS:-2048,8192,16384}" --results-dir "$D/bench" --run "peer-prefill-heavy-${PREFILL_PRECISION:-fp8-static}-budget-sweep" \
+    --max-num-batched-tokens "${PREFILL_BUDGETS:-2048,8192,16384}" --results-dir "$D/bench" --run "peer-prefill-heavy-$(echo "${PREFILL_PRECISION:-fp8-static}" | tr , _)-budget-sweep" \
     >"$D/peer_prefill.log" 2>&1
   stamp "peer_prefill rc=$?"; grep -E "prefill-heavy\|" "$D/peer_prefill.log" | head -4
   kill $SMI

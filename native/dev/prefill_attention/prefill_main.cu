@@ -25,7 +25,7 @@
 
 #include "kernels/attention/attention_paged_prefill.cuh"
 #include "dev/prefill_attention/prefill_wgmma.cuh"
-#include "dev/prefill_attention/prefill_wgmma_ws.cuh"
+#include "kernels/attention/attention_paged_prefill_ws.cuh"
 #include "kernels/reference.h"
 #include "tools/harness_util.h"
 
@@ -70,9 +70,9 @@ const Variant kVariants[] = {
             pf::wg::launch_wgmma_pipe<ACT, true>, nullptr},
     Variant{"v11o", "v7o with the K/V tiles loaded by TMA: one thread, one 2-D copy per page and 64-column panel, an mbarrier per buffer; FP8 KV: v12o, the codes by TMA, decoded as v10 (prefill_wgmma.cuh)",
             pf::wg::launch_wgmma_tma<ACT, pf::GridOrder::TilesInner>, pf::wg::launch_wgmma_tma_f8<ACT, pf::GridOrder::TilesInner>},
-    Variant{"v11", "v11o, every head's longest tiles first: the product's for 16-bit KV since session 16 (attention_paged_prefill_wgmma.cuh); FP8 KV: v12",
+    Variant{"v11", "v11o, every head's longest tiles first: the product's for 16-bit KV in session 16 (prefill_wgmma.cuh); FP8 KV: v12",
             pf::wg::launch_wgmma_tma<ACT>, pf::wg::launch_wgmma_tma_f8<ACT>},
-    Variant{"v13", "FlashAttention-3's warp specialization: a producer warpgroup's TMA copies into two 128-position stages shared by two consumer warpgroups of 64 rows (S m64n128, softmax over 128 columns), one 128-row block per SM (prefill_wgmma_ws.cuh); FP8 KV: the producer warpgroup decodes the codes into the stages",
+    Variant{"v13", "FlashAttention-3's warp specialization: a producer warpgroup's TMA copies into two 128-position stages shared by two consumer warpgroups of 64 rows (S m64n128, softmax over 128 columns), one 128-row block per SM: the product's for head dim 128 since session 17 (attention_paged_prefill_ws.cuh); FP8 KV: the producer warpgroup decodes the codes into the stages",
             pf::ws::launch_ws<ACT>, pf::ws::launch_ws_f8<ACT>},
 };
 

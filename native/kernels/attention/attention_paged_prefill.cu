@@ -12,15 +12,16 @@
 // first (GridOrder::HeadsInner; one head's tiles after another left the last heads' longest tiles to finish alone:
 // H200, one layer of Llama-3.1-8B's heads, 1 x 2048 with an FP8 cache 297 -> 208 us); a block maps its index to
 // (sequence, tile) with a warp scan over seq_starts and exits when beyond the batch's tiles.
-// Head dim 128 with a 16-bit cache runs the warpgroup-MMA kernel instead (attention_paged_prefill_wgmma.cuh: same
-// semantics, 64 x 64 tiles on wgmma, K/V by TMA; H200, bf16, one layer, against the mma.sync tile below, both
-// longest-first: 1 x 2048 177 -> 144 us, 8 x 2048 1346 -> 1103, 1 x 8192 2415 -> 1964, a 2048-row chunk after 6144
-// 1077 -> 886; native/dev/prefill_attention).
-// FP8 KV cache (F8): the K/V tiles' codes are gathered with cp.async into a double-buffered 8-bit staging area and
-// decoded (exactly: e4m3 -> f16 / bf16) into one 16-bit K/V tile before the products; k_scale is folded into the
-// score scale and v_scale into the final normalization (fp32).
+// Head dim 128 runs the warp-specialized warpgroup-MMA kernel instead where the cache block size is a power of 2 in
+// [8, 128] (attention_paged_prefill_ws.cuh: FlashAttention-3's producer / consumer warpgroups, 128 x 128 tiles, K/V by
+// TMA, an FP8 cache decoded by the producers; same semantics; H200, bf16, one layer, 1 x 2048: 144 -> 116 us with a
+// 16-bit cache, 208 -> 174 us with an FP8 cache), and other block sizes the one-warpgroup wgmma kernel (16-bit cache,
+// attention_paged_prefill_wgmma.cuh, K/V by cp.async) or the mma.sync kernel below (FP8 cache).
+// FP8 KV cache (F8) in the mma.sync kernel: the K/V tiles' codes are gathered with cp.async into a double-buffered
+// 8-bit staging area and decoded (exactly: e4m3 -> f16 / bf16) into one 16-bit K/V tile before the products; k_scale
+// is folded into the score scale and v_scale into the final normalization (fp32).
 #include "kernels/attention/attention_paged_prefill.cuh"
-#include "kernels/attention/attention_paged_prefill_wgmma.cuh"
+#include "kernels/attention/attention_paged_prefill_ws.cuh"
 
 namespace qb::cuda::attn {
 
@@ -36,11 +37,17 @@ using prefill::PrefillTile;
 using ProductTile = PrefillTile<128, 32, 4, 2, false>;
 template <ActDtype A, int DH, bool F8>
 constexpr auto launch = prefill::launch_prefill<A, DH, F8, ProductTile>;
-// Head dim 128, 16-bit cache: K/V by TMA where the block size allows (a power of 2 in [8, 64]), else by cp.async.
+// Head dim 128: the warp-specialized kernel where the cache block size allows (a power of 2 in [8, 128]), else the
+// one-warpgroup wgmma kernel (16-bit cache) or the mma.sync one (FP8 cache).
 template <ActDtype A>
-void launch_wgmma(const PfParams& pp, cudaStream_t stream) {
-  if (prefill::wg::tma_block_size_ok(pp.bs)) prefill::wg::launch_wgmma_tma<A>(pp, stream);
+void launch_dh128_16bit(const PfParams& pp, cudaStream_t stream) {
+  if (prefill::ws::block_size_ok(pp.bs)) prefill::ws::launch_ws<A>(pp, stream);
   else prefill::wg::launch_wgmma<A>(pp, stream);
+}
+template <ActDtype A>
+void launch_dh128_fp8(const PfParams& pp, cudaStream_t stream) {
+  if (prefill::ws::block_size_ok(pp.bs)) prefill::ws::launch_ws_f8<A>(pp, stream);
+  else launch<A, 128, true>(pp, stream);
 }
 
 void launch_prefill_tc(const PagedAttentionArgs& a, cudaStream_t stream) {
@@ -66,9 +73,9 @@ void launch_prefill_tc(const PagedAttentionArgs& a, cudaStream_t stream) {
   pp.ld_out = a.ld_out;
   using L = void (*)(const PfParams&, cudaStream_t);
   const L table[2][2][2] = {{{launch<ActDtype::F16, 64, false>, launch<ActDtype::F16, 64, true>},
-                             {launch_wgmma<ActDtype::F16>, launch<ActDtype::F16, 128, true>}},
+                             {launch_dh128_16bit<ActDtype::F16>, launch_dh128_fp8<ActDtype::F16>}},
                             {{launch<ActDtype::BF16, 64, false>, launch<ActDtype::BF16, 64, true>},
-                             {launch_wgmma<ActDtype::BF16>, launch<ActDtype::BF16, 128, true>}}};
+                             {launch_dh128_16bit<ActDtype::BF16>, launch_dh128_fp8<ActDtype::BF16>}}};
   table[a.act == ActDtype::BF16][a.Dh == 128][a.kv.fp8](pp, stream);
 }
 

@@ -6,12 +6,12 @@
 // cache positions: S = Q K^T as eight wgmma m64n64k16 with both operands in shared memory (K-major, 128-byte
 // swizzle), the mask and online softmax on the accumulators in registers, then O += P V as wgmma m64n64k16 with P from
 // registers and V read transposed from shared memory (MN-major), O in two 64-column halves. K/V tiles, double-
-// buffered, come from the paged cache by TMA (launch_wgmma_tma, below: the product's for cache block sizes 8-64, a
-// power of 2) or by cp.async (launch_wgmma: each thread copies one 16-byte column chunk of 8 rows and looks their cache
-// rows up once for K and V). Two blocks per SM. The tile lookup and the block order (every head's heaviest tiles
-// first) are the mma.sync kernel's find_tile / block_coords. These are variants v11 and v7 of
-// native/dev/prefill_attention, whose v8-v12 build on the helpers here (FlashAttention-3's softmax-under-P V overlap,
-// which did not pay; an FP8 cache, which lost to the mma.sync kernel — hence KvTileLoader's 1-byte form).
+// buffered, come from the paged cache by cp.async (each thread copies one 16-byte column chunk of 8 rows and looks
+// their cache rows up once for K and V). Two blocks per SM. The tile lookup and the block order (every head's heaviest
+// tiles first) are the mma.sync kernel's find_tile / block_coords. The product runs it for cache block sizes the
+// warp-specialized kernel cannot take (attention_paged_prefill_ws.cuh, built on the helpers here, as are native/dev/
+// prefill_attention's v8-v12: FlashAttention-3's softmax-under-P V overlap, which did not pay; TMA copies (v11, the
+// product's in session 16); an FP8 cache, which lost to the mma.sync kernel — hence KvTileLoader's 1-byte form).
 #pragma once
 #include <climits>
 
@@ -334,87 +334,18 @@ void launch_wgmma(const PfParams& pp, cudaStream_t stream) {
   check_launch("paged_attention (wgmma prefill)");
 }
 
-// ---- K/V by TMA (the product's for block sizes of 8-64, a power of 2; v11 of native/dev/prefill_attention) ----
-// The kernel above with the K/V copies taken off the 128 threads (their address arithmetic bounds it): thread 0
-// issues one TMA copy per cache page and 64-column panel of K and V (the cache as a 2-D tensor [tokens, Hkv x 128] of
-// 16-bit elements, a box of one page's rows x 64 columns landing in the 128-byte swizzle) completing on the buffer's
-// mbarrier. A page's rows past the sequence's last position come along: their K columns are masked, their V rows
-// zeroed after the copy (P is 0 there, but the rows may hold NaN). H200, bf16, Llama-3.1-8B heads, one layer, against
-// the cp.async kernel (session 16, call 1): 1 x 2048 184 -> 176 us, 8 x 2048 1224 -> 1141, 1 x 8192 2228 -> 2052, a
-// 2048-row chunk after 6144 991 -> 929.
-inline bool tma_block_size_ok(int bs) { return bs >= 8 && bs <= BN && (bs & (bs - 1)) == 0; }
-// One layer's cache as the copies see it: rows = cache tokens (block * bs + slot), Hkv * DH columns; the row count is
-// the coordinates' bound (the copies only read the block tables' pages, inside the allocation).
+// ---- The cache as TMA copies see it (the warp-specialized kernel, attention_paged_prefill_ws.cuh; native/dev's v11 /
+// v12) ----
+// One layer's 16-bit cache: rows = cache tokens (block * bs + slot), Hkv * DH columns, a box of one page's rows x 64
+// columns landing in the 128-byte swizzle; the row count is the coordinates' bound (the copies only read the block
+// tables' pages, inside the allocation).
 inline CUtensorMap kv_tensor_map(const void* cache, int Hkv, int bs) {
   return tma::tensor_map_2d(cache, 2, (uint64_t)Hkv * DH, (uint64_t)1 << 31, (uint64_t)Hkv * DH * 2, 64, bs, true);
 }
-
-template <ActDtype A, GridOrder O>
-__global__ void __launch_bounds__(kThreads, 2)
-    prefill_wgmma_tma_kernel(PfParams p, const __grid_constant__ CUtensorMap kmap, const __grid_constant__ CUtensorMap vmap) {
-  extern __shared__ uint8_t smem_raw[];
-  __shared__ __align__(8) uint64_t bar[2];  // one per K/V buffer
-  uint8_t* sQ = aligned_smem(smem_raw);
-  uint8_t* sK = sQ + 2 * kPanel;      // 2 buffers
-  uint8_t* sV = sK + 2 * 2 * kPanel;  // 2 buffers
-  BlockWork w;
-  if (!block_setup<O>(p, sQ, w)) return;
-  cp_async_commit();  // Q
-  if (threadIdx.x == 0) {
-    tma::mbar_init(&bar[0], 1);  // one arrival per phase: thread 0's expect_tx
-    tma::mbar_init(&bar[1], 1);
-    tma::mbar_init_fence();
-  }
-  __syncthreads();
-  const int lane = threadIdx.x & 31, bs = p.bs, kvh = w.h / (p.H / p.Hkv);
-  const int32_t* bt = p.bt + (size_t)w.s * p.max_blocks;
-  auto issue = [&](int j) {  // thread 0: tile j's pages (those holding a position < kv_len) into buffer j & 1
-    const int b = j & 1, first = j * BN;
-    const int npages = min(BN / bs, (w.kv_len - first + bs - 1) / bs);
-    tma::mbar_expect_tx(&bar[b], (uint32_t)npages * bs * 128 * 2 * 2);  // rows x 128 bytes x 2 panels x K and V
-    for (int pg = 0; pg < npages; ++pg) {
-      const int tok0 = __ldg(bt + first / bs + pg) * bs;
-#pragma unroll
-      for (int pn = 0; pn < 2; ++pn) {
-        const int off = b * 2 * kPanel + pn * kPanel + pg * bs * 128;
-        tma::load_2d(smem_u32(sK + off), &kmap, kvh * DH + pn * 64, tok0, &bar[b]);
-        tma::load_2d(smem_u32(sV + off), &vmap, kvh * DH + pn * 64, tok0, &bar[b]);
-      }
-    }
-  };
-  if (threadIdx.x == 0) issue(0);
-  cp_async_wait<0>();
-  float o[64];
-#pragma unroll
-  for (int i = 0; i < 64; ++i) o[i] = 0.f;
-  float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f};
-  for (int j = 0; j < w.nkv; ++j) {
-    const int buf = (j & 1) * 2 * kPanel;
-    if (threadIdx.x == 0 && j + 1 < w.nkv) issue(j + 1);  // the other buffer: released by the last iteration's barrier
-    tma::mbar_wait(&bar[j & 1], (j >> 1) & 1);
-    if ((j + 1) * BN > w.kv_len) {  // V rows past kv_len: zero
-      for (int i = threadIdx.x; i < BN * (DH / 8); i += kThreads) {
-        const int r = i / (DH / 8), c = (i % (DH / 8)) * 8;
-        if (j * BN + r >= w.kv_len) *reinterpret_cast<uint4*>(sV + buf + sw_off(r, c)) = make_uint4(0, 0, 0, 0);
-      }
-    }
-    proxy_fence();  // Q's cp.async and the zeroed rows to the async proxy the wgmma reads through
-    __syncthreads();
-    attend_tile<A>(o, mrow, lrow, smem_u32(sQ), smem_u32(sK + buf), smem_u32(sV + buf), j * BN, w.min_pos, w.pos_a,
-                   w.pos_b, p.scale_log2, lane);
-    __syncthreads();  // this buffer is free for iteration j + 1's copies of tile j + 2
-  }
-  store_rows<A>(p, w, o, lrow);
-}
-
-template <ActDtype A, GridOrder O = GridOrder::HeadsInner>
-void launch_wgmma_tma(const PfParams& pp, cudaStream_t stream) {
-  require(tma_block_size_ok(pp.bs), "paged_attention (wgmma prefill, TMA)",
-          "the cache block size must be a power of 2 in [8, 64]");
-  allow_dynamic_smem<prefill_wgmma_tma_kernel<A, O>>(kSmemBytes, "paged_attention (wgmma prefill, TMA: smem attribute)");
-  const CUtensorMap km = kv_tensor_map(pp.kc, pp.Hkv, pp.bs), vm = kv_tensor_map(pp.vc, pp.Hkv, pp.bs);
-  prefill_wgmma_tma_kernel<A, O><<<prefill_grid<O>(prefill_tiles(pp, BM), pp.H), kThreads, kSmemBytes, stream>>>(pp, km, vm);
-  check_launch("paged_attention (wgmma prefill, TMA)");
+// An FP8 cache as a 2-D tensor of codes [tokens, Hkv x 128], a box of one page's rows x the head's 128 codes,
+// unswizzled (decoded from there into the swizzled 16-bit tiles).
+inline CUtensorMap code_tensor_map(const void* cache, int Hkv, int bs) {
+  return tma::tensor_map_2d(cache, 1, (uint64_t)Hkv * DH, (uint64_t)1 << 31, (uint64_t)Hkv * DH, DH, bs, false);
 }
 
 }  // namespace qb::cuda::attn::prefill::wg

@@ -1,27 +1,31 @@
-// Variant v13 of the tensor-core prefill attention: FlashAttention-3's warp-specialized structure for head dim 128 with
-// a 16-bit cache. One block of three warpgroups per SM owns BM = 128 rows of one sequence and query head:
+// The prefill attention for head dim 128 on Hopper (sm_90a): FlashAttention-3's warp-specialized structure; what it
+// computes: attention_paged_prefill.cu (the same masking, online softmax in the exp2 domain, P rounded to the act dtype;
+// twin cpu::attention_paged). One block of three warpgroups per SM owns BM = 128 rows of one sequence and query head:
 //   warpgroup 0, the producer: one thread issues the K/V copies by TMA (a 2-D box per cache page and 64-column panel,
-//     as the product's TMA kernel) into a ring of two stages of BN = 128 positions, each stage completing on its
-//     "full" mbarrier, and reuses a stage when both consumers have released it (its "empty" mbarrier, one arrival per
+//     wg::kv_tensor_map) into a ring of two stages of BN = 128 positions, each stage completing on its "full"
+//     mbarrier, and reuses a stage when both consumers have released it (its "empty" mbarrier, one arrival per
 //     consumer warp);
 //   warpgroups 1 and 2, the consumers: 64 rows each (Q in the 128-byte swizzle, copied by their own cp.async), per
-//     stage S = Q K^T as wgmma m64n128k16 (K-major), the mask and online softmax over 128 columns (the product's
-//     softmax_tile with NB = 128), O += P V as two m64n64k16 per 16 keys (P from registers, V read transposed).
-// Against the product (v11: one warpgroup of 64 rows per block, two blocks per SM, 64-position tiles, copies issued by
-// a consumer thread): each K/V tile feeds 128 rows instead of 64 (half the copies and their shared-memory writes per
-// row), S and P V run as N = 128 instructions (half the issues, the softmax's shuffles and O's rescale per position),
-// and no consumer thread issues copies. Not done here: the ping-pong of the two consumers on named barriers (FA3
-// orders their softmax against the other's GEMMs) and the intra-warpgroup overlap (v8 / v9 did not pay).
-// Same semantics as the product (what it computes: kernels/attention/attention_paged_prefill.cu). A consumer whose rows
-// need fewer tiles than the block's (its last position earlier) waits for and releases the remaining stages without
-// reading them; the V rows of the block's last tile past its last position are zeroed by the consumer that reads that
-// tile with the later rows (the page's tail may hold NaN; P there is 0), before either consumer reads it.
-// Shared memory: Q 2 x 16 KiB, K and V 2 stages x 32 KiB each: 160 KiB + alignment; one block per SM.
-// FP8 cache (launch_ws_f8, below): the whole producer warpgroup decodes the codes (copied by TMA into staging
-// buffers) into the same 16-bit stages — the work v10 / v12 left to the attending threads.
-// Written after session 16's device time was spent: compiles (168 / 167 registers, no spills), not run.
+//     stage S = Q K^T as wgmma m64n128k16 (K-major), the mask and online softmax over 128 columns (softmax_tile with
+//     NB = 128), O += P V as two m64n64k16 per 16 keys (P from registers, V read transposed).
+// Against the one-warpgroup kernel (attention_paged_prefill_wgmma.cuh: 64 rows per block, two blocks per SM, 64-
+// position tiles, copies issued by a consumer thread), each K/V tile feeds 128 rows instead of 64, S and P V run as
+// N = 128 instructions (half the issues, the softmax's shuffles and O's rescales per position), and no consumer thread
+// issues copies. Not done: the ping-pong of the two consumers on named barriers (FA3 orders their softmax against the
+// other's GEMMs) and the intra-warpgroup overlap (native/dev's v8 / v9 did not pay).
+// A consumer whose rows need fewer tiles than the block's (its last position earlier) waits for and releases the
+// remaining stages without reading them; the V rows of the block's last tile past its last position are zeroed by the
+// consumer that reads that tile with the later rows (the page's tail may hold NaN; P there is 0), before either
+// consumer reads it. Shared memory: Q 2 x 16 KiB, K and V 2 stages x 32 KiB each: 160 KiB + alignment; one block per SM.
+// FP8 cache (launch_ws_f8, below): the whole producer warpgroup decodes the codes (copied by TMA into staging buffers,
+// wg::code_tensor_map) into the same 16-bit stages, exactly (e4m3 -> f16 / bf16).
+// Cache block sizes: a power of 2 in [8, 128] (a stage holds whole pages); others run the kernels this one replaced.
+// H200, bf16, one layer of Llama-3.1-8B's heads (native/dev/prefill_attention v13, session 17), against the product
+// before it (16-bit cache: the one-warpgroup kernel with TMA copies; FP8 cache: the mma.sync kernel), µs:
+// 1 x 2048 144.0 -> 116.1, 8 x 2048 1102.7 -> 871.7, 1 x 8192 1973.7 -> 1429.3, a 2048-row chunk after 6144 889.0 ->
+// 630.2; FP8 cache 207.8 -> 173.9, 1596.7 -> 1304.8, 2896.0 -> 2232.0, 1290.4 -> 991.3.
 #pragma once
-#include "dev/prefill_attention/prefill_wgmma.cuh"  // code_tensor_map (v12)
+#include "kernels/attention/attention_paged_prefill_wgmma.cuh"
 
 namespace qb::cuda::attn::prefill::ws {
 
@@ -324,20 +328,21 @@ __global__ void __launch_bounds__(kThreads, 1)
 
 template <ActDtype A, GridOrder O = GridOrder::HeadsInner>
 void launch_ws(const PfParams& pp, cudaStream_t stream) {
-  require(block_size_ok(pp.bs), "prefill ws", "the cache block size must be a power of 2 in [8, 128]");
-  allow_dynamic_smem<prefill_ws_kernel<A, O>>(kSmemBytes, "prefill ws (smem attribute)");
+  require(block_size_ok(pp.bs), "paged_attention (warp-specialized prefill)", "the cache block size must be a power of 2 in [8, 128]");
+  allow_dynamic_smem<prefill_ws_kernel<A, O>>(kSmemBytes, "paged_attention (warp-specialized prefill: smem attribute)");
   const CUtensorMap km = wg::kv_tensor_map(pp.kc, pp.Hkv, pp.bs), vm = wg::kv_tensor_map(pp.vc, pp.Hkv, pp.bs);
   prefill_ws_kernel<A, O><<<prefill_grid<O>(prefill_tiles(pp, BM), pp.H), kThreads, kSmemBytes, stream>>>(pp, km, vm);
-  check_launch("prefill ws");
+  check_launch("paged_attention (warp-specialized prefill)");
 }
 
 template <ActDtype A, GridOrder O = GridOrder::HeadsInner>
 void launch_ws_f8(const PfParams& pp, cudaStream_t stream) {
-  require(block_size_ok(pp.bs), "prefill ws f8", "the cache block size must be a power of 2 in [8, 128]");
-  allow_dynamic_smem<prefill_ws_f8_kernel<A, O>>(kSmemBytesF8, "prefill ws f8 (smem attribute)");
+  require(block_size_ok(pp.bs), "paged_attention (warp-specialized prefill, FP8 cache)", "the cache block size must be a power of 2 in [8, 128]");
+  allow_dynamic_smem<prefill_ws_f8_kernel<A, O>>(kSmemBytesF8,
+                                                 "paged_attention (warp-specialized prefill, FP8 cache: smem attribute)");
   const CUtensorMap km = wg::code_tensor_map(pp.kc, pp.Hkv, pp.bs), vm = wg::code_tensor_map(pp.vc, pp.Hkv, pp.bs);
   prefill_ws_f8_kernel<A, O><<<prefill_grid<O>(prefill_tiles(pp, BM), pp.H), kThreads, kSmemBytesF8, stream>>>(pp, km, vm);
-  check_launch("prefill ws f8");
+  check_launch("paged_attention (warp-specialized prefill, FP8 cache)");
 }
 
 }  // namespace qb::cuda::attn::prefill::ws
