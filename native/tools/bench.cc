@@ -68,7 +68,8 @@ qb::cuda::LtContext& bench_lt() {
 }
 #endif
 
-// unscaled: fp8 through cuBLASLt with unit scales and bf16 output (the GEMM alone, scales left to the consumer).
+// unscaled: the GEMM alone, scales left to the consumer (the product's large-M paths): fp8 through cuBLASLt with unit
+// scales and bf16 output; int8 with its int32 accumulators (ScaledIn::acc) and no epilogue kernel.
 void bench_gemm(Harness& h, GemmKind k, bool lt, int M, const Shape& sh, uint64_t seed, bool unscaled = false) {
   const int N = sh.N, K = sh.K;
   const size_t eb = gemm_elem_bytes(k);
@@ -98,20 +99,24 @@ void bench_gemm(Harness& h, GemmKind k, bool lt, int M, const Shape& sh, uint64_
           if (unscaled) qb::cuda::gemm_fp8_lt_unscaled_bf16(ctx, b.x.as<uint8_t>(), w.as<uint8_t>(), M, N, K, b.y.p, h.stream);
           else qb::cuda::gemm_fp8_lt(ctx, b.x.as<uint8_t>(), b.sa.as<float>(), true, w.as<uint8_t>(), b.sw.as<float>(), true, M, N, K, b.y.p, yd, h.stream);
           break;
-        case GemmKind::INT8: qb::cuda::gemm_int8_w8a8_lt(ctx, b.x.as<int8_t>(), b.sa.as<float>(), true, w.as<int8_t>(), b.sw.as<float>(), true, M, N, K, b.y.p, yd, h.stream); break;
+        case GemmKind::INT8:
+          if (unscaled) qb::cuda::gemm_int8_lt_acc(ctx, b.x.as<int8_t>(), w.as<int8_t>(), M, N, K, h.stream);
+          else qb::cuda::gemm_int8_w8a8_lt(ctx, b.x.as<int8_t>(), b.sa.as<float>(), true, w.as<int8_t>(), b.sw.as<float>(), true, M, N, K, b.y.p, yd, h.stream);
+          break;
         default: qb::cuda::gemm_f16_lt(ctx, b.x.p, w.p, k == GemmKind::F16 ? qb::ActDtype::F16 : qb::ActDtype::BF16, M, N, K, b.y.p, yd, h.stream); break;
       }
     };
     launch(0);  // plan creation outside the timing
     qb::cuda::check(cudaStreamSynchronize(h.stream), "lt plan");
     kernel = k == GemmKind::FP8 ? (unscaled ? "cublasLt-bf16-unscaled" : ctx.last_fp8_outer_vec ? "cublasLt-outervec" : "cublasLt+epilogue")
-           : k == GemmKind::INT8 ? "cublasLt-i32+epilogue" : "cublasLt";
+           : k == GemmKind::INT8 ? (unscaled ? "cublasLt-i32-acc" : "cublasLt-i32+epilogue") : "cublasLt";
 #else
     return;
 #endif
   }
   double us = time_median_us(launch, 3, reps, batch, h.stream);
-  double bytes = (double)N * K * eb + (double)M * K * eb + (double)M * N * 2;
+  const double out_bytes = k == GemmKind::INT8 && unscaled ? 4 : 2;  // int32 accumulators, else 16-bit
+  double bytes = (double)N * K * eb + (double)M * K * eb + (double)M * N * out_bytes;
   double flops = 2.0 * M * N * K;
   char shape[64];
   std::snprintf(shape, sizeof shape, "%s M=%d N=%d K=%d", sh.name, M, N, K);
@@ -231,7 +236,7 @@ void run_bench(Harness& h) {
       for (const Shape& sh : kLlama)
         for (GemmKind k : {GemmKind::BF16, GemmKind::FP8, GemmKind::INT8}) {
           bench_gemm(h, k, true, M, sh, seed);
-          if (k == GemmKind::FP8) bench_gemm(h, k, true, M, sh, seed, true);
+          if (k != GemmKind::BF16) bench_gemm(h, k, true, M, sh, seed, true);  // the product's path
         }
   }
   if (h.wants("act")) bench_act(h, seed);

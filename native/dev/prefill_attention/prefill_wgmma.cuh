@@ -9,9 +9,9 @@
 //   v12 (v11's FP8-KV launch in prefill_main): v11's copies with v10's decode.
 // Session 15 (H200, bf16, Llama-3.1-8B heads, one layer, call 5): v7 / v8 / v9 1 x 2048 186.3 / 190.6 / 188.9 us,
 // 8 x 2048 1224 / 1259 / 1226, 1 x 8192 2233 / 2203 / 2180, a 2048-row chunk after 6144 988 / 1001 / 993 — the
-// overlap buys at most 2.4 %, so the product keeps v7's simpler loop. v10-v12 were written after the device time was
-// spent: they compile and have not run. (Before the K/V row lookup was shared between K and V, all
-// three took 338-350 us at 1 x 2048: the blocks are bound by the copies' address arithmetic, not the tensor cores.)
+// overlap buys at most 2.4 %, so the product keeps v7's simpler loop. v10-v12 first ran in session 16: v11 was the
+// product's for 16-bit caches until session 17's warp-specialized kernel (README). (Before the K/V row lookup was
+// shared between K and V, v7-v9 took 338-350 us at 1 x 2048: the blocks are bound by the copies' address arithmetic.)
 #pragma once
 #include "kernels/attention/attention_paged_prefill_wgmma.cuh"
 #include "kernels/common/cuda_check.h"
