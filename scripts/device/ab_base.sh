@@ -55,18 +55,32 @@ fi
 if want latency; then
   python3 scripts/device/ceilings.py "$R/ceilings.json" >/dev/null 2>&1 || echo "ceilings not measured"
   args=(--precision "$PRECS" --batch "$BATCH" --context "$CONTEXT" --ceilings "$R/ceilings.json" ${LAT_ARGS:-})
+  # SM clock, power and clock-event reasons every 200 ms while each run times (the summary prints their medians: a
+  # power-capped or cooler run shows there, not only in its times)
+  SMI_PID=
+  smi_start() {
+    command -v nvidia-smi >/dev/null || return 0
+    nvidia-smi --query-gpu=timestamp,clocks.sm,power.draw,clocks_throttle_reasons.active --format=csv,noheader -lms 200 \
+      >"$R/smi_$1.csv" 2>/dev/null &
+    SMI_PID=$!
+  }
+  smi_stop() { [[ -n "$SMI_PID" ]] && kill "$SMI_PID" 2>/dev/null; wait "$SMI_PID" 2>/dev/null; SMI_PID=; }
   run_base() {
     step "round $r base $base_commit"
     if [[ "$BASE_TOOL" == bench ]]; then base_cmd=(node .device/base/bench.mjs latency); else base_cmd=(node .device/base/gpu_latency.mjs); fi
+    smi_start "base_r$r"
     QB_COMMIT="$base_commit" QB_NATIVE_ADDON=/tmp/qb-base-build/quantbench_native.node timeout 280 \
       "${base_cmd[@]}" --commit "$base_commit" --out "$R/base_r$r.jsonl" "${args[@]}" >"$R/base_r$r.log" 2>&1 ||
       tail -5 "$R/base_r$r.log"
+    smi_stop
   }
   run_new() {
     step "round $r new $new_commit"
+    smi_start "new_r$r"
     QB_COMMIT="$new_commit" QB_NATIVE_ADDON=/tmp/qb-gpu-build/quantbench_native.node timeout 280 \
       node .device/bundle/bench.mjs latency --commit "$new_commit" --out "$R/new_r$r.jsonl" "${args[@]}" >"$R/new_r$r.log" 2>&1 ||
       tail -5 "$R/new_r$r.log"
+    smi_stop
   }
   for r in $(seq "$FIRST_ROUND" $((FIRST_ROUND + ROUNDS - 1))); do
     # odd rounds run the baseline first, even rounds the new tree first (what running second does hits both alike)

@@ -3,7 +3,7 @@
 # the attention kernel table (row-wise vs tensor-core decode, 16-bit vs FP8 KV, batch 1-1024 x context 128-4096),
 # GPU-vs-CPU end to end, step latency at large batch, and (issue 19) the HTTP/SSE overhead of `pnpm serve`.
 # On the device machine from the repo root (carry .device):  bash scripts/device/decode_scale.sh [STEPS]
-# STEPS: space-separated subset of "build checks attn e2e latency profile lat800 blockorder reserve wgmma serve_ncu diag notune peer_prefill peer peer2 peer_async serve study
+# STEPS: space-separated subset of "build checks attn gemm e2e latency profile lat800 blockorder reserve wgmma serve_ncu diag notune peer_prefill peer peer2 peer_async serve study
 # study_decode study_prefill" (default: the first line; one call
 # cannot hold them all: split them over calls made back to back, while the machine is warm and the build is kept). Each step has a time limit
 # and a log under $OUT/decode_scale/; everything is packed into $OUT/decode_scale.tgz at the end.
@@ -30,6 +30,13 @@ if has checks; then
     --jsonl "$D/kernel_checks.jsonl" >"$D/kernel_checks.log" 2>&1
   stamp "checks rc=$? $(grep -c '^PASS' "$D/kernel_checks.log") pass $(grep -c '^FAIL' "$D/kernel_checks.log") fail"
   grep '^FAIL' "$D/kernel_checks.log" | head -20
+fi
+if has gemm; then  # issue 18's GEMM table: every precision's cuBLASLt paths per Llama-3.1-8B shape, M 1-16384
+  stamp gemm
+  timeout "${GEMM_TIMEOUT:-240}" "$BUILD/qb_kernel_check" --no-pdl --bench-only --only gemm --jsonl "$D/bench_gemm.jsonl" \
+    >"$D/bench_gemm.log" 2>&1
+  stamp "gemm rc=$?"
+  grep -E "^gemm .* M=(2048|16384) " "$D/bench_gemm.log" | head -40
 fi
 if has attn; then
   stamp attn
