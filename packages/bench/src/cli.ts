@@ -168,6 +168,11 @@ export async function main(argv: string[]): Promise<number> {
             describe:
               "A:B — bracket engine steps A..B-1 of every point (0-based) with cudaProfilerStart / Stop, for `ncu --profile-from-start off` (CUDA only; with --async-scheduling, the steps submitted in that window). Those points' timings include the profiler's replays: each records engine.ncuSteps",
           })
+          .option('gpu-telemetry', {
+            type: 'boolean',
+            describe:
+              "sample the GPU's SM clock, power and temperature with nvidia-smi while each point runs, recorded as gpuTelemetry (a power-capped run's clock explains its numbers); default on with --device cuda, off with --backend openai (turn it on when the server runs on this machine's GPU)",
+          })
           .option('goodput', { type: 'string', array: true, describe: 'SLOs, e.g. ttft:500 tpot:50 e2el:10000 (ms)' })
           .option('quick', { type: 'boolean', describe: 'short profile (default on a CPU-only machine)' })
           .option('profile-blocks', { type: 'boolean', default: false, describe: 'time decode steps by block vs batch and context instead of serving' })
@@ -239,6 +244,7 @@ export async function main(argv: string[]): Promise<number> {
         const loader: EngineLoader = a.engineModule ? await loaderFromModule(a.engineModule) : loadBenchEngine;
         const r = resolveBench(flags, a.engineModule ? false : cudaAvailable());
         for (const n of r.notices) log(n);
+        if (a.gpuTelemetry && r.device !== 'cuda') throw new UsageError('--gpu-telemetry samples the GPU the engine runs on: it needs --device cuda');
         if (a.resume && !a.run) throw new UsageError('--resume needs --run NAME (the run to continue)');
         const kvCount = r.precisions.reduce((n, p) => n + kvCacheDtypesFor({ kvCacheDtypes: r.kvCacheDtypes, protocol: { name: r.protocol } }, p).length, 0);
         const vllm = vllmOptionsOf(a, kvCount * r.batches.length * r.maxNumBatchedTokens.length * r.rates.length);
@@ -314,6 +320,7 @@ export async function main(argv: string[]): Promise<number> {
               maxNumBatchedTokens: r.maxNumBatchedTokens,
               enableChunkedPrefill: r.enableChunkedPrefill,
               asyncScheduling: r.asyncScheduling,
+              gpuTelemetry: a.gpuTelemetry ?? r.device === 'cuda',
               ncuSteps: r.ncuSteps,
               numKvBlocks: r.numKvBlocks,
               protocol: { name: r.protocol, numPromptsStated: r.numPromptsStated, ...(r.numPromptsNote ? { numPromptsNote: r.numPromptsNote } : {}) },

@@ -5,6 +5,7 @@ export { sampleRequests, WORKLOAD_PRESETS, QUICK_PRESETS, defaultNumPrompts, typ
 export { arrivalOffsetsMs } from './arrivals.ts';
 export { runSweep, pointKey, resolveCeilings, type SweepConfig, type SweepOutcome, type Rate } from './sweep.ts';
 export { readCeilingsFile, CeilingsError } from './ceilings.ts';
+export { startGpuTelemetry, telemetryLine, type GpuTelemetry, type TelemetryResult } from './gpu_telemetry.ts';
 export { ceilingsForDevice, KNOWN_CARDS, type DeviceCeilings } from '@quantbench/engine';
 export { readPoints, POINTS_FILE, SUMMARY_JSON, SUMMARY_CSV, BREAKDOWN_FILE, KERNELS_FILE } from './run_dir.ts';
 export { writeSummary, pointRow } from './summary.ts';

@@ -20,6 +20,8 @@ export interface OpenAICliArgs {
   endpoint: OpenAIEndpoint;
   label?: string;
   tokenizer?: string;
+  /** --gpu-telemetry (default off here: the server may not run on this machine's GPU). */
+  gpuTelemetry?: boolean;
   argv: string[];
   log: (m: string) => void;
 }
@@ -59,6 +61,7 @@ export async function runOpenAIBenchCli(flags: RawBenchFlags, a: OpenAICliArgs):
         resume: a.resume,
         saveRequests: a.saveRequests,
         protocol: { name: r.protocol, numPromptsStated: r.numPromptsStated, ...(r.numPromptsNote ? { numPromptsNote: r.numPromptsNote } : {}) },
+        gpuTelemetry: a.gpuTelemetry ?? false,
       },
       { signal: ac.signal, progress: terminalProgress(), log: a.log },
     );

@@ -15,6 +15,7 @@ import { arrivalOffsetsMs } from './arrivals.ts';
 import { computeMetrics, type GoodputSlo } from './metrics.ts';
 import { serverModel, streamRequest, type OpenAIEndpoint, type ServerModelInfo } from './openai_client.ts';
 import { silentProgress, type SweepProgress } from './progress.ts';
+import { startGpuTelemetry, telemetryLine, type TelemetryResult } from './gpu_telemetry.ts';
 import { appendPoint, openRunDir } from './run_dir.ts';
 import { BENCH_SCHEMA_VERSION, type BenchPoint } from './schema.ts';
 import type { Rate, SweepConfig, SweepOutcome } from './sweep.ts';
@@ -44,6 +45,8 @@ export interface OpenAISweepConfig {
   saveRequests: boolean;
   /** --protocol (default study); the server's own settings decide batch and KV dtype, so none is wanted of it here. */
   protocol?: SweepConfig['protocol'];
+  /** --gpu-telemetry: sample this machine's GPU with nvidia-smi while each point runs (the server's, when it is local). */
+  gpuTelemetry?: boolean;
 }
 
 export interface OpenAISweepHooks {
@@ -158,7 +161,10 @@ export async function runOpenAISweep(cfg: OpenAISweepConfig, hooks: OpenAISweepH
       appendPoint(cfg.runDir, point);
       newPoints.push(point);
       const m = point.metrics;
-      log(`${key}: ${m.completed}/${m.completed + m.failed} ok, ${m.outputThroughput.toFixed(1)} out tok/s, TTFT p50 ${m.ttftMs.median.toFixed(1)} ms, ITL p50 ${m.itlMs.median.toFixed(2)} ms`);
+      log(
+        `${key}: ${m.completed}/${m.completed + m.failed} ok, ${m.outputThroughput.toFixed(1)} out tok/s, TTFT p50 ${m.ttftMs.median.toFixed(1)} ms, ITL p50 ${m.itlMs.median.toFixed(2)} ms` +
+          (point.gpuTelemetry ? `; ${telemetryLine(point.gpuTelemetry)}` : point.gpuTelemetryNote ? `; ${point.gpuTelemetryNote}` : ''),
+      );
     }
   }
   return { points: [...existing, ...newPoints], newPoints, skipped, interrupted: false };
@@ -184,6 +190,8 @@ async function runOpenAIPoint(
   const onAbort = () => ac.abort();
   signal?.addEventListener('abort', onAbort);
   progress.startPoint(key, index, total, numPrompts);
+  const sampler = cfg.gpuTelemetry ? startGpuTelemetry() : null;
+  let telemetry: TelemetryResult | null = null;
   const t0 = performance.now();
   let completed = 0;
   let inFlight = 0;
@@ -219,6 +227,7 @@ async function runOpenAIPoint(
   } finally {
     progress.stopPoint();
     signal?.removeEventListener('abort', onAbort);
+    telemetry = sampler ? await sampler.stop() : null;
   }
   if (ac.signal.aborted) return null;
   const records = outs.map((o) => o.record);
@@ -272,6 +281,8 @@ async function runOpenAIPoint(
     rooflineNote: `measured through ${cfg.endpoint} of ${t.baseUrl} by the client on ${os.hostname()} (commit ${gitCommit()}): no roofline ratio${qb ? '' : '; engine settings unknown (0)'}` +
       (firstError ? `; first failure: ${firstError}` : ''),
   };
+  if (telemetry?.telemetry) point.gpuTelemetry = telemetry.telemetry;
+  else if (telemetry?.note) point.gpuTelemetryNote = telemetry.note;
   if (cfg.saveRequests) {
     point.requests = perRequest.map((r) => ({ ttftMs: r.ttftMs, tpotMs: r.tpotMs ?? 0, e2elMs: r.e2elMs, inputLen: r.inputLen, outputLen: r.outputLen }));
   }

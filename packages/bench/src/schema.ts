@@ -8,6 +8,7 @@
  *   kernels.jsonl     KernelTiming lines (only for `pnpm bench kernels`)
  */
 import type { Precision, Provenance } from '@quantbench/engine';
+import type { GpuTelemetry } from './gpu_telemetry.ts';
 import type { PeerComparison } from './peers.ts';
 import type { ProtocolRecord } from './protocol.ts';
 
@@ -121,6 +122,14 @@ export interface BenchPoint {
   };
   /** Why requests of this point failed (e.g. one that can never be scheduled), grouped by message; absent when none did. */
   errors?: { message: string; count: number }[];
+  /**
+   * The GPU's SM clock, power and temperature while the point ran (nvidia-smi every 500 ms; gpu_telemetry.ts): a
+   * power-capped run's clock explains a throughput a cooler machine beats. Absent on the CPU backend, with
+   * --no-gpu-telemetry, and in runs before it existed.
+   */
+  gpuTelemetry?: GpuTelemetry;
+  /** Why a point that asked for telemetry has none (nvidia-smi missing or failing). */
+  gpuTelemetryNote?: string;
   /** Optional per-request raw timings (ms) for distribution charts. */
   requests?: { ttftMs: number; tpotMs: number; e2elMs: number; inputLen: number; outputLen: number }[];
 }

@@ -7,6 +7,7 @@
 import { cudaProfiler, EngineError, makeProvenance, type DeviceKind, type KvCacheDtype, type Precision } from '@quantbench/engine';
 import { arrivalOffsetsMs } from './arrivals.ts';
 import { loadBenchEngine, type BenchEngine, type EngineLoader } from './engine_driver.ts';
+import { startGpuTelemetry, telemetryLine, type GpuTelemetrySampler, type TelemetryResult } from './gpu_telemetry.ts';
 import { computeMetrics, type GoodputSlo } from './metrics.ts';
 import { silentProgress, type SweepProgress } from './progress.ts';
 import { ceilingsForDevice, type DeviceCeilings } from '@quantbench/engine';
@@ -37,6 +38,8 @@ export interface SweepConfig {
   /** Token budget per step: one value, or a list swept as an axis. */
   maxNumBatchedTokens: number | number[];
   enableChunkedPrefill: boolean;
+  /** --gpu-telemetry: sample the GPU's clock and power with nvidia-smi while each point runs (CUDA; default off here). */
+  gpuTelemetry?: boolean;
   /** EngineCoreOptions.asyncScheduling (--async-scheduling); default false. */
   asyncScheduling?: boolean;
   /** --ncu-steps: engine steps [first, end) of every point bracketed with cudaProfilerStart / Stop. */
@@ -161,6 +164,7 @@ export async function runSweep(cfg: SweepConfig, hooks: SweepHooks = {}): Promis
             `${point.metrics.outputThroughput.toFixed(1)} out tok/s, TTFT p50 ${point.metrics.ttftMs.median.toFixed(1)} ms, ` +
             `host ${((point.metrics.hostOverheadFraction ?? 0) * 100).toFixed(1)}% of step time` +
             (point.metrics.preemptions ? `, ${point.metrics.preemptions} preemptions` : '') +
+            (point.gpuTelemetry ? `; ${telemetryLine(point.gpuTelemetry)}` : point.gpuTelemetryNote ? `; ${point.gpuTelemetryNote}` : '') +
             (point.errors ? `; FAILED ${point.metrics.failed}: ${point.errors.map((e) => `${e.message} (x${e.count})`).join('; ')}` : ''),
         );
       }
@@ -213,7 +217,9 @@ async function runPoint(
   const kvPerToken = engine.info.kvBlockBytes !== undefined ? engine.info.kvBlockBytes / engine.runner.blockSize : undefined;
   const roof = new RooflineAccumulator(engine.info.device, precision, engine.info.arch ? modelCost(engine.info.arch, precision, kvPerToken) : null, ceilings);
   progress.startPoint(key, index, total, numPrompts);
+  const sampler: GpuTelemetrySampler | null = cfg.gpuTelemetry && engine.info.device === 'cuda' ? startGpuTelemetry() : null;
   let res;
+  let telemetry: TelemetryResult | null = null;
   try {
     res = await servePoint(core, {
       requests,
@@ -226,6 +232,7 @@ async function runPoint(
     });
   } finally {
     progress.stopPoint();
+    telemetry = sampler ? await sampler.stop() : null;
   }
   if (res.aborted) return null;
   const { metrics, perRequest } = computeMetrics(res.records, res.durationS, cfg.goodput);
@@ -278,6 +285,8 @@ async function runPoint(
   };
   const failures = failureReasons(res.records);
   if (failures.length > 0) point.errors = failures;
+  if (telemetry?.telemetry) point.gpuTelemetry = telemetry.telemetry;
+  else if (telemetry?.note) point.gpuTelemetryNote = telemetry.note;
   const roofline = roof.result();
   if (roofline) point.roofline = roofline;
   else

@@ -178,3 +178,32 @@ test('roofline ratios over 100% are flagged as above the ceiling, never called c
   assert.match(kern.reading, /ABOVE THE ASSUMED CEILING.*152\.5%/);
   assert.equal(kern.rows.filter((r) => r.aboveCeiling === 'yes').length, 1);
 });
+
+test('roofline chart: a point with GPU telemetry shows its SM clock, and power-capped compute-bound points are named in the reading', () => {
+  const root = path.join(tmp, 'tel');
+  writeFixtureResults(root, { seed: 31 });
+  const file = path.join(root, 'fixture-bench', 'points.jsonl');
+  let tagged = 0;
+  const lines = fs.readFileSync(file, 'utf8').split('\n').map((l) => {
+    if (!l.trim()) return l;
+    const o = JSON.parse(l) as { roofline?: { bound: string }; gpuTelemetry?: unknown };
+    if (o.roofline?.bound !== 'compute' || tagged > 0) return l;
+    tagged++;
+    o.gpuTelemetry = {
+      source: 'nvidia-smi', gpu: '0', intervalMs: 500, samples: 40, busySamples: 38,
+      smClockMHz: { median: 1575, min: 1290, max: 1980 }, maxSmClockMHz: 1980,
+      powerW: { median: 692, max: 701 }, powerLimitW: 700, temperatureC: { median: 62, max: 66 },
+      powerCappedFraction: 0.95, thermalOrHwSlowdownFraction: 0,
+    };
+    return JSON.stringify(o);
+  });
+  assert.equal(tagged, 1, 'the fixture has a compute-bound point');
+  fs.writeFileSync(file, lines.join('\n'));
+  fs.rmSync(path.join(root, 'fixture-bench', 'summary.json'));
+  const roof = buildCharts(loadResults([root])).find((c) => c.id === 'roofline-ratio');
+  assert.ok(roof);
+  const withClock = roof.rows.filter((r) => r.gpuClock !== '');
+  assert.equal(withClock.length, 1);
+  assert.equal(withClock[0].gpuClock, '1575 MHz of 1980 (95%)');
+  assert.match(roof.reading, /1 compute-bound point\(s\) ran under the power cap most of the time \(SM clock p50 1575-1575 MHz\)/);
+});

@@ -75,6 +75,29 @@ test('pnpm bench --backend openai --quick through pnpm serve: token counts equal
   assert.ok(remote.metrics.ttftMs.median > 0 && remote.metrics.itlMs.median >= 0);
 });
 
+test('pnpm bench --backend openai --gpu-telemetry: this machine\'s GPU sampled beside the server (off unless asked)', { skip }, () => {
+  // This machine has no GPU: a stand-in nvidia-smi on PATH prints what an H200's prints under the power cap.
+  const bin = fs.mkdtempSync(path.join(tmp, 'smi-'));
+  fs.writeFileSync(
+    path.join(bin, 'nvidia-smi'),
+    '#!/bin/sh\nwhile true; do echo "1575, 1980, 691.94, 700.00, 62, 0x0000000000000004"; sleep 0.05; done\n',
+    { mode: 0o755 },
+  );
+  const common = ['--backend', 'openai', '--base-url', url, '--label', 'served', '--quick', '--workload', 'decode-heavy', '--results-dir', tmp, '--num-prompts', '4'];
+  const env = { ...process.env, PATH: `${bin}${path.delimiter}${process.env.PATH}` };
+  for (const [name, extra] of [['tel-on', ['--gpu-telemetry']], ['tel-off', []]] as const) {
+    const [cmd, a] = tsx('packages/bench/src/cli.ts', [...common, '--run', name, ...extra]);
+    const r = spawnSync(cmd, a, { cwd: REPO_ROOT, encoding: 'utf8', timeout: 120_000, env });
+    assert.equal(r.status, 0, r.stderr);
+  }
+  const [on] = readPoints(path.join(tmp, 'tel-on'));
+  const [off] = readPoints(path.join(tmp, 'tel-off'));
+  assert.equal(on.gpuTelemetry?.smClockMHz.median, 1575, JSON.stringify(on.gpuTelemetryNote));
+  assert.equal(on.gpuTelemetry.powerCappedFraction, 1);
+  assert.equal(off.gpuTelemetry, undefined);
+  assert.equal(off.gpuTelemetryNote, undefined);
+});
+
 test('pnpm eval arc_easy --model local-completions --limit 2: log-likelihoods equal in-process (|d| <= 1e-6)', { skip }, () => {
   const common = ['arc_easy', '--limit', '2', '--no-progress', '--cache-dir', path.join(tmp, 'cache')];
   // Two labels (the same server twice): results per label, recovery and fidelity of the second against fp16.

@@ -27,6 +27,7 @@ const columns: ChartColumn[] = [
   { field: 'ratio', title: 'roofline ratio', format: 'pct1' },
   { field: 'bound', title: 'bound' },
   { field: 'peak', title: 'assumed peak' },
+  { field: 'gpuClock', title: 'SM clock p50 (power-capped)' },
   { field: 'requestRate', title: 'rate' },
   { field: 'setup', title: 'setup' },
 ];
@@ -46,6 +47,10 @@ export function rooflineRatio(data: LoadedResults): ChartResult {
         ratio: r.ratio,
         bound: r.bound,
         peak,
+        // the point's clock while it ran (bench --gpu-telemetry): a compute-bound ratio under the power cap reads low
+        gpuClock: p.gpuTelemetry
+          ? `${p.gpuTelemetry.smClockMHz.median.toFixed(0)} MHz${p.gpuTelemetry.maxSmClockMHz ? ` of ${p.gpuTelemetry.maxSmClockMHz.toFixed(0)}` : ''} (${(100 * p.gpuTelemetry.powerCappedFraction).toFixed(0)}%)`
+          : '',
         requestRate: rateLabel(p.requestRate),
         setup: setupOf(p.provenance).label,
       };
@@ -70,9 +75,13 @@ export function rooflineRatio(data: LoadedResults): ChartResult {
     ];
   });
   const bw = rows.filter((r) => r.bound === 'bandwidth').length;
+  const capped = used.filter(({ record: p }) => p.roofline?.bound === 'compute' && (p.gpuTelemetry?.powerCappedFraction ?? 0) >= 0.5);
   const reading =
     `${bw} of ${rows.length} points are bandwidth-bound. ${parts.join('. ')}.` +
-    (above.length ? ` ${above.length} point(s) ABOVE THE CEILING (ratio > 100%): the assumed peak is below what the card did, so those ratios are not comparable.` : '');
+    (above.length ? ` ${above.length} point(s) ABOVE THE CEILING (ratio > 100%): the assumed peak is below what the card did, so those ratios are not comparable.` : '') +
+    (capped.length
+      ? ` ${capped.length} compute-bound point(s) ran under the power cap most of the time (SM clock p50 ${Math.min(...capped.map((t) => t.record.gpuTelemetry!.smClockMHz.median)).toFixed(0)}-${Math.max(...capped.map((t) => t.record.gpuTelemetry!.smClockMHz.median)).toFixed(0)} MHz): their ratios are against a peak measured at a higher clock.`
+      : '');
   const precs = precisionScale(rows.map((r) => String(r.precision))).domain;
 
   const spec = facetSpec({

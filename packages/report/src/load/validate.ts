@@ -169,6 +169,7 @@ const benchPointCheck = all(
     maxConcurrency: nullable(num),
     metrics: servingMetrics,
     'roofline?': roofline,
+    'gpuTelemetry?': shape({ smClockMHz: shape({ median: num, min: num, max: num }), busySamples: num, powerCappedFraction: num }),
     'requests?': arrayOf(shape({ ttftMs: num, tpotMs: num, e2elMs: num, inputLen: num, outputLen: num })),
   }),
 );
