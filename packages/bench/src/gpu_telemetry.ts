@@ -154,10 +154,9 @@ export function startGpuTelemetry(o: TelemetryOptions = {}): GpuTelemetrySampler
         failure = e.code === 'ENOENT' ? `${command} not found: no GPU clock / power record` : `${command} failed: ${e.message}`;
         resolve();
       });
-      child!.on('close', (code, signal) => {
+      child!.on('close', (code) => {
         if (code !== null && code !== 0 && !failure)
           failure = `${command} exited with ${code}${stderr.trim() ? `: ${stderr.trim().split('\n')[0]}` : ''}`;
-        void signal;
         resolve();
       });
     });
@@ -173,14 +172,14 @@ export function startGpuTelemetry(o: TelemetryOptions = {}): GpuTelemetrySampler
         await Promise.race([sampled, exited, new Promise<void>((r) => (timer = setTimeout(r, 1500)))]);
         clearTimeout(timer);
       }
+      let killer: NodeJS.Timeout | undefined;
       if (child && child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
         // one that ignores SIGTERM (a hung driver query) is killed after 2 s: the point is never held up by it
-        const timer = setTimeout(() => child!.kill('SIGKILL'), 2000);
-        await exited;
-        clearTimeout(timer);
+        killer = setTimeout(() => child!.kill('SIGKILL'), 2000);
       }
       await exited;
+      clearTimeout(killer);
       const last = parseSample(pending);
       if (last) samples.push(last);
       const telemetry = summarize(samples, gpu, intervalMs);
@@ -188,6 +187,17 @@ export function startGpuTelemetry(o: TelemetryOptions = {}): GpuTelemetrySampler
       return { telemetry: null, note: failure ?? `no busy sample from ${command} (${samples.length} samples, all idle)` };
     },
   };
+}
+
+/** A point's record of a sampler's result: the telemetry, or why there is none (nothing when none was asked for). */
+export function telemetryFields(r: TelemetryResult | null): { gpuTelemetry?: GpuTelemetry; gpuTelemetryNote?: string } {
+  if (r?.telemetry) return { gpuTelemetry: r.telemetry };
+  return r?.note ? { gpuTelemetryNote: r.note } : {};
+}
+
+/** "; SM 1575 MHz p50 ..." (or the note) for the end of a point's progress line; '' without either. */
+export function telemetrySuffix(p: { gpuTelemetry?: GpuTelemetry; gpuTelemetryNote?: string }): string {
+  return p.gpuTelemetry ? `; ${telemetryLine(p.gpuTelemetry)}` : p.gpuTelemetryNote ? `; ${p.gpuTelemetryNote}` : '';
 }
 
 /** "SM 1575 MHz p50 (max 1980), 692 W of 700, power-capped 95%" for a progress line. */

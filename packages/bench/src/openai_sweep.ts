@@ -15,7 +15,7 @@ import { arrivalOffsetsMs } from './arrivals.ts';
 import { computeMetrics, type GoodputSlo } from './metrics.ts';
 import { serverModel, streamRequest, type OpenAIEndpoint, type ServerModelInfo } from './openai_client.ts';
 import { silentProgress, type SweepProgress } from './progress.ts';
-import { startGpuTelemetry, telemetryLine, type TelemetryResult } from './gpu_telemetry.ts';
+import { startGpuTelemetry, telemetryFields, telemetrySuffix, type TelemetryResult } from './gpu_telemetry.ts';
 import { appendPoint, openRunDir } from './run_dir.ts';
 import { BENCH_SCHEMA_VERSION, type BenchPoint } from './schema.ts';
 import type { Rate, SweepConfig, SweepOutcome } from './sweep.ts';
@@ -163,7 +163,7 @@ export async function runOpenAISweep(cfg: OpenAISweepConfig, hooks: OpenAISweepH
       const m = point.metrics;
       log(
         `${key}: ${m.completed}/${m.completed + m.failed} ok, ${m.outputThroughput.toFixed(1)} out tok/s, TTFT p50 ${m.ttftMs.median.toFixed(1)} ms, ITL p50 ${m.itlMs.median.toFixed(2)} ms` +
-          (point.gpuTelemetry ? `; ${telemetryLine(point.gpuTelemetry)}` : point.gpuTelemetryNote ? `; ${point.gpuTelemetryNote}` : ''),
+          telemetrySuffix(point),
       );
     }
   }
@@ -281,8 +281,7 @@ async function runOpenAIPoint(
     rooflineNote: `measured through ${cfg.endpoint} of ${t.baseUrl} by the client on ${os.hostname()} (commit ${gitCommit()}): no roofline ratio${qb ? '' : '; engine settings unknown (0)'}` +
       (firstError ? `; first failure: ${firstError}` : ''),
   };
-  if (telemetry?.telemetry) point.gpuTelemetry = telemetry.telemetry;
-  else if (telemetry?.note) point.gpuTelemetryNote = telemetry.note;
+  Object.assign(point, telemetryFields(telemetry));
   if (cfg.saveRequests) {
     point.requests = perRequest.map((r) => ({ ttftMs: r.ttftMs, tpotMs: r.tpotMs ?? 0, e2elMs: r.e2elMs, inputLen: r.inputLen, outputLen: r.outputLen }));
   }

@@ -7,7 +7,7 @@
 import { cudaProfiler, EngineError, makeProvenance, type DeviceKind, type KvCacheDtype, type Precision } from '@quantbench/engine';
 import { arrivalOffsetsMs } from './arrivals.ts';
 import { loadBenchEngine, type BenchEngine, type EngineLoader } from './engine_driver.ts';
-import { startGpuTelemetry, telemetryLine, type GpuTelemetrySampler, type TelemetryResult } from './gpu_telemetry.ts';
+import { startGpuTelemetry, telemetryFields, telemetrySuffix, type GpuTelemetrySampler, type TelemetryResult } from './gpu_telemetry.ts';
 import { computeMetrics, type GoodputSlo } from './metrics.ts';
 import { silentProgress, type SweepProgress } from './progress.ts';
 import { ceilingsForDevice, type DeviceCeilings } from '@quantbench/engine';
@@ -164,7 +164,7 @@ export async function runSweep(cfg: SweepConfig, hooks: SweepHooks = {}): Promis
             `${point.metrics.outputThroughput.toFixed(1)} out tok/s, TTFT p50 ${point.metrics.ttftMs.median.toFixed(1)} ms, ` +
             `host ${((point.metrics.hostOverheadFraction ?? 0) * 100).toFixed(1)}% of step time` +
             (point.metrics.preemptions ? `, ${point.metrics.preemptions} preemptions` : '') +
-            (point.gpuTelemetry ? `; ${telemetryLine(point.gpuTelemetry)}` : point.gpuTelemetryNote ? `; ${point.gpuTelemetryNote}` : '') +
+            telemetrySuffix(point) +
             (point.errors ? `; FAILED ${point.metrics.failed}: ${point.errors.map((e) => `${e.message} (x${e.count})`).join('; ')}` : ''),
         );
       }
@@ -285,8 +285,7 @@ async function runPoint(
   };
   const failures = failureReasons(res.records);
   if (failures.length > 0) point.errors = failures;
-  if (telemetry?.telemetry) point.gpuTelemetry = telemetry.telemetry;
-  else if (telemetry?.note) point.gpuTelemetryNote = telemetry.note;
+  Object.assign(point, telemetryFields(telemetry));
   const roofline = roof.result();
   if (roofline) point.roofline = roofline;
   else
