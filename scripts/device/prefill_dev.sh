@@ -4,7 +4,8 @@
 # On the device machine from the repo root (carry .device is not needed):  bash scripts/device/prefill_dev.sh [STEPS]
 # STEPS: a subset of "build run ncu sanitize" (default the first three); "build" alone can run in the background
 # beside another step's build, and "run ncu" afterwards uses its /tmp/prefill_main; "sanitize" runs the checks under
-# compute-sanitizer's memcheck and synccheck (the TMA / mbarrier variants' first runs).
+# compute-sanitizer's memcheck and synccheck (the TMA / mbarrier variants' first runs). VARIANTS=v13,v14 limits "run"
+# to those variants (SANITIZE_VARIANTS does the same for "sanitize").
 # Logs under $OUT/prefill_dev/, packed into $OUT/prefill_dev.tgz.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -25,7 +26,7 @@ if has build; then
 fi
 if has run; then
   echo "== $(date +%T) run"
-  timeout "${RUN_TIMEOUT:-240}" /tmp/prefill_main --reps "${REPS:-20}" >"$D/prefill_main.log" 2>&1
+  timeout "${RUN_TIMEOUT:-240}" /tmp/prefill_main --reps "${REPS:-20}" ${VARIANTS:+--variants $VARIANTS} >"$D/prefill_main.log" 2>&1
   echo "== $(date +%T) run rc=$?"
   cat "$D/prefill_main.log"
 fi

@@ -44,6 +44,7 @@ struct Variant {
   const char* name;
   const char* what;
   Launch f16kv, f8kv;
+  bool q8 = false;  // the FP8-KV launch quantizes Q per row and head (checked against the twin with q_fp8)
 };
 #define QB_VARIANT(NAME, WHAT, BM, BN, NW, MINB, QREG, ORDER)                                              \
   Variant {                                                                                                   \
@@ -74,6 +75,8 @@ const Variant kVariants[] = {
             pf::wg::launch_wgmma_tma<ACT>, pf::wg::launch_wgmma_tma_f8<ACT>},
     Variant{"v13", "FlashAttention-3's warp specialization: a producer warpgroup's TMA copies into two 128-position stages shared by two consumer warpgroups of 64 rows (S m64n128, softmax over 128 columns), one 128-row block per SM: the product's for head dim 128 since session 17 (attention_paged_prefill_ws.cuh); FP8 KV: the producer warpgroup decodes the codes into the stages",
             pf::ws::launch_ws<ACT>, pf::ws::launch_ws_f8<ACT>},
+    Variant{"v14", "v13 with S = Q K^T on FP8 tensor cores over an FP8 cache (m64n128k32 e4m3): each consumer quantizes its Q rows per row and head, K codes go by TMA straight into the stages, the producer warpgroup decodes only V (the product's for an FP8 cache since session 18: launch_ws_f8q); 16-bit KV: v13's",
+            pf::ws::launch_ws<ACT>, pf::ws::launch_ws_f8q<ACT>, true},
 };
 
 struct Seq {
@@ -188,12 +191,12 @@ DevCase upload(const Case& c) {
   return d;
 }
 
-// The CPU twin's output for the case: [T, H, DH].
-std::vector<float> reference(const Case& c) {
+// The CPU twin's output for the case: [T, H, DH]; q8: Q quantized as cpu::attention_paged's q_fp8.
+std::vector<float> reference(const Case& c, bool q8 = false) {
   std::vector<float> q((size_t)c.T * H * DH), ref((size_t)c.T * H * DH);
   for (int t = 0; t < c.T; ++t) std::memcpy(&q[(size_t)t * H * DH], &c.q[(size_t)t * c.ld_q], sizeof(float) * H * DH);
   qb::cpu::attention_paged(q.data(), c.kc.data(), c.vc.data(), c.seq_starts.data(), c.S, c.positions.data(),
-                           c.bt.data(), c.max_blocks, H, HKV, DH, BS, 1.0f / std::sqrt((float)DH), ref.data(), ACT);
+                           c.bt.data(), c.max_blocks, H, HKV, DH, BS, 1.0f / std::sqrt((float)DH), ref.data(), ACT, q8);
   return ref;
 }
 
@@ -279,14 +282,16 @@ int main(int argc, char** argv) {
       for (auto& [name, seqs] : checks) {
         Case c = make_case(rng, name, seqs, f8);
         const auto ref = reference(c);
+        std::vector<float> ref_q8;
         for (const Variant& v : kVariants) {
           if (!(f8 ? v.f8kv : v.f16kv) || skip(v)) continue;  // v8, v9: no FP8-KV launch
+          if (f8 && v.q8 && ref_q8.empty()) ref_q8 = reference(c, true);
           DevCase d = upload(c);
           d.out.poison();
           (f8 ? v.f8kv : v.f16kv)(d.p, st);
           check(cudaStreamSynchronize(st), "check run");
           std::string det;
-          const size_t bad = compare(c, ref, d.out, det);
+          const size_t bad = compare(c, f8 && v.q8 ? ref_q8 : ref, d.out, det);
           std::printf("%s %-3s %-28s %s\n", bad ? "FAIL" : "PASS", v.name, c.name.c_str(), det.c_str());
           fails += bad != 0;
         }

@@ -106,17 +106,18 @@ __device__ __forceinline__ void issue_pv(float* o, const uint32_t (&pa)[BN / 16]
 
 // Mask and online softmax of one S tile of NB columns (accumulator layout: per 8 columns n, sc[4n + 0/1] row a,
 // sc[4n + 2/3] row b, columns 8n + 2 (lane % 4) and + 1); P as the A fragments of P V's k-steps, corr[r] the factor
-// O's row r takes. NB: the product's BN; native/dev's 128-column tiles use 128.
+// O's row r takes. NB: the product's BN; native/dev's 128-column tiles use 128. scale_log2[r]: row r's factor from S
+// to the exp2 domain (the same for both rows unless Q was quantized per row).
 template <ActDtype A, int NB = BN>
 __device__ __forceinline__ void softmax_tile(float* sc, float (&mrow)[2], float (&lrow)[2], float (&corr)[2],
                                              uint32_t (&pa)[NB / 16][4], int kbase, int min_pos, int pos_a, int pos_b,
-                                             float scale_log2, int lane) {
+                                             const float (&scale_log2)[2], int lane) {
   const bool need_mask = kbase + NB - 1 > min_pos;
 #pragma unroll
   for (int n = 0; n < NB / 8; ++n)
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-      float x = sc[4 * n + e] * scale_log2;
+      float x = sc[4 * n + e] * scale_log2[e >> 1];
       if (need_mask) {
         const int key = kbase + n * 8 + (lane & 3) * 2 + (e & 1);
         if (key > (e < 2 ? pos_a : pos_b)) x = -INFINITY;
@@ -143,6 +144,14 @@ __device__ __forceinline__ void softmax_tile(float* sc, float (&mrow)[2], float 
       lrow[r] += x0 + x1;
     }
   }
+}
+
+template <ActDtype A, int NB = BN>
+__device__ __forceinline__ void softmax_tile(float* sc, float (&mrow)[2], float (&lrow)[2], float (&corr)[2],
+                                             uint32_t (&pa)[NB / 16][4], int kbase, int min_pos, int pos_a, int pos_b,
+                                             float scale_log2, int lane) {
+  const float s[2] = {scale_log2, scale_log2};
+  softmax_tile<A, NB>(sc, mrow, lrow, corr, pa, kbase, min_pos, pos_a, pos_b, s, lane);
 }
 
 // o[64]: per 8 output dims n (0..15), o[4n + 0/1] row a, o[4n + 2/3] row b (two m64n64 accumulators one after the
