@@ -8,8 +8,9 @@
  *    prompt (batch-1 steps: the fused decode linears) — ids must agree with the CPU's until a near-tie, reported as
  *    the matching prefix;
  *  - prefix-cache consistency: the GPU's logits for a text scored alone equal those scored inside a mixed batch.
- * Models: stories260K (real weights; head_dim 8, intermediate 172 padded to 176 on the GPU) and synthetic:tiny
- * (weights generated on the GPU, compared with the CPU's host generation; head_dim 16).
+ * Models: stories260K (real weights; head_dim 8, intermediate 172 padded to 176 on the GPU), synthetic:tiny
+ * (weights generated on the GPU, compared with the CPU's host generation; head_dim 16) and synthetic:tiny-hd128 (head
+ * dim 128: the tensor-core decode and warp-specialized prefill kernels; with an FP8 cache, Q K^T on FP8 tensor cores).
  *
  * Tolerances (why): the CPU accumulates in double, the GPU in fp32 with other orders, and both round every
  * activation to 16 bits, so a rounding can land one ulp apart and propagate. fp16: mean KL < 1e-4 and top-1
@@ -101,7 +102,7 @@ async function main() {
   const precisions: Precision[] = only ? ['fp16', only as Precision] : ['fp16', 'bf16', ...QUANTIZED_PRECISIONS];
   const stories = dataPath('models/stories260K/hf');
   if (!stories) console.log('SKIP stories260K: no data dir (set QB_DATA_DIR); checking synthetic:tiny only');
-  const models: string[] = [...(stories ? [stories] : []), 'synthetic:tiny'];
+  const models: string[] = [...(stories ? [stories] : []), 'synthetic:tiny', 'synthetic:tiny-hd128'];
   for (const model of models) {
     const id = model.startsWith('synthetic:') ? model : 'stories260K';
     let cpuRef16: Float32Array[] | null = null;

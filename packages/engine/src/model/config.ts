@@ -100,6 +100,23 @@ export const SYNTHETIC_CONFIGS: Record<string, LlamaConfig> = {
     bosTokenId: 1,
     eosTokenIds: [2],
   },
+  /** tiny with Llama-3.1-8B's head dim (128): the GPU kernels only that head dim takes, checked against the CPU. */
+  'tiny-hd128': {
+    hiddenSize: 512,
+    intermediateSize: 1024,
+    numLayers: 2,
+    numHeads: 4,
+    numKvHeads: 2,
+    headDim: 128,
+    vocabSize: 512,
+    maxPositionEmbeddings: 4096,
+    rmsNormEps: 1e-5,
+    ropeTheta: 500000,
+    ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 1024 },
+    tieWordEmbeddings: false,
+    bosTokenId: 1,
+    eosTokenIds: [2],
+  },
 };
 
 export function syntheticConfig(name: string): LlamaConfig {
