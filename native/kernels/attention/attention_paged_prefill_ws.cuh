@@ -167,7 +167,7 @@ __device__ __forceinline__ void zero_v_tail(uint8_t* vt, int j, int kv_len, int 
   }
 }
 
-constexpr int kQ8 = 64 * DH;       // bytes of one consumer's Q codes [64][128] (kQ8 consumers)
+constexpr int kQ8 = 64 * DH;       // bytes of one consumer's Q codes [64][128] (kFp8Qk consumers)
 constexpr int kK8Stage = BN * DH;  // bytes of one K stage of codes [128][128]
 
 // A consumer's 64 Q rows as e4m3 codes in the 128-byte swizzle (rows of 128 bytes), each row and head quantized with
@@ -214,17 +214,17 @@ __device__ __forceinline__ void load_q_e4m3(const PfParams& p, int h, int cr0, i
 // A consumer warpgroup (c = 0 / 1, 64 rows each): its Q by cp.async, then every stage of the block in order (waiting
 // for it on full, releasing it on empty), attending the tiles its rows need, and its rows' output. kZeroV: the consumer
 // zeroes the V tail of the block's last tile itself (16-bit caches: the tile arrives by TMA as the cache holds it);
-// else the producer did. kQ8: Q and K as e4m3 codes (load_q_e4m3; K stages of kK8Stage bytes), S on FP8 tensor cores
-// and scaled per row.
-template <ActDtype A, bool kZeroV, bool kQ8 = false>
+// else the producer did. kFp8Qk: Q and K as e4m3 codes (load_q_e4m3; K stages of kK8Stage bytes), S on FP8 tensor
+// cores and scaled per row.
+template <ActDtype A, bool kZeroV, bool kFp8Qk = false>
 __device__ __forceinline__ void ws_consume(const PfParams& p, const WsBlock& b, int c, uint8_t* sQ, uint8_t* sK,
                                            uint8_t* sV, uint64_t* full, uint64_t* empty, float out_scale) {
   const int lane = threadIdx.x & 31, t = threadIdx.x - 128 * (c + 1), cw = t >> 5;
   const int cr0 = b.r0 + 64 * c, cnrows = min(64, b.nrows - 64 * c);  // this consumer's rows (cnrows may be <= 0)
-  constexpr int kKStage = kQ8 ? kK8Stage : kStage;
-  uint8_t* q = sQ + c * (kQ8 ? kQ8 : 2 * kPanel);
+  constexpr int kKStage = kFp8Qk ? kK8Stage : kStage;
+  uint8_t* q = sQ + c * (kFp8Qk ? kQ8 : 2 * kPanel);
   float scale_row[2] = {p.scale_log2, p.scale_log2};
-  if constexpr (kQ8) {
+  if constexpr (kFp8Qk) {
     float sq[2];
     load_q_e4m3<A>(p, b.h, cr0, cnrows, c, q, cw * 16 + (lane >> 2), sq);
     scale_row[0] *= sq[0];
@@ -276,7 +276,7 @@ __device__ __forceinline__ void ws_consume(const PfParams& p, const WsBlock& b, 
       }
       float sc[64], corr[2];
       uint32_t pa[BN / 16][4];
-      if constexpr (kQ8) start_qk128_e4m3(sc, smem_u32(q), smem_u32(sK + st * kKStage));
+      if constexpr (kFp8Qk) start_qk128_e4m3(sc, smem_u32(q), smem_u32(sK + st * kKStage));
       else start_qk128<A>(sc, smem_u32(q), smem_u32(sK + st * kKStage));
       wg::wg_wait<0>();
       wg::softmax_tile<A, BN>(sc, mrow, lrow, corr, pa, j * BN, w.min_pos, w.pos_a, w.pos_b, scale_row, lane);
