@@ -56,19 +56,12 @@ inline float kv_fp8_roundtrip(float x, float scale) { return fp8e4m3_to_f32(f32_
 void kv_cache_write_fp8(const float* k, const float* v, const int32_t* slot_mapping, int T, int Hkv, int Dh,
                         float k_scale, float v_scale, float* k_cache, float* v_cache, int block_size);
 
-// Prefill attention over an FP8 cache runs S = Q K^T on FP8 tensor cores where the GPU has that kernel (head dim 128,
-// cache block sizes a power of 2 in [8, 128]; attention_paged_prefill_ws.cuh), as vLLM's FlashAttention-3 path
-// quantizes the query over an FP8 cache: the query rows of every sequence with more than one row in the batch are
-// quantized per row and head to e4m3 codes (scale = fp8_scale_from_absmax(absmax of the head's q), code =
-// quant_fp8(q, inv_scale(scale))) and score code * scale against the cache. Single-row sequences (decodes) keep q.
-inline bool prefill_q_fp8(bool kv_fp8, int Dh, int block_size) {
-  return kv_fp8 && Dh == 128 && block_size >= 8 && block_size <= 128 && (block_size & (block_size - 1)) == 0;
-}
-
 // Causal GQA attention over the paged cache for a varlen batch (prefill chunks and decodes alike).
 // q [T, H, Dh]; seq s owns rows [seq_starts[s], seq_starts[s+1]); row i of seq s has position positions[i] and attends
 // to cache positions 0..positions[i]. Scores and softmax in fp32 (double sums), out [T, H, Dh] rounded.
-// q_fp8: the multi-row sequences' q quantized as prefill_q_fp8 says (pass prefill_q_fp8(...) of the cache).
+// q_fp8 (the twin of native/dev/prefill_attention's v14, FP8 Q K^T; not a product path): the query rows of every
+// sequence with more than one row are quantized per row and head to e4m3 (scale = fp8_scale_from_absmax(absmax of the
+// head's q), code = quant_fp8(q, inv_scale(scale))) and score code * scale against the cache.
 void attention_paged(const float* q, const float* k_cache, const float* v_cache, const int32_t* seq_starts, int S,
                      const int32_t* positions, const int32_t* block_tables, int max_blocks, int H, int Hkv, int Dh,
                      int block_size, float scale, float* out, ActDtype act, bool q_fp8 = false);

@@ -578,7 +578,7 @@ function attentionRef(
         const ctx = c.positions[t]! + 1;
         const slots: number[] = [];
         const scores: number[] = [];
-        // prefill_q_fp8 (reference.h): a multi-row sequence's q row-head as e4m3 code * scale
+        // q_fp8 (reference.h): a multi-row sequence's q row-head as e4m3 code * scale
         let qh = Array.from(c.q.subarray((t * H + h) * Dh, (t * H + h + 1) * Dh));
         if (qFp8 && c.seqStarts[s + 1]! - c.seqStarts[s]! > 1) {
           const sq = scaleRef(absmax(qh), 'fp8');
@@ -631,7 +631,7 @@ test('attentionPaged: varlen batch (mid-sequence prefill chunk, prefill, decodes
     }
 });
 
-test('attentionPaged with qFp8 (prefill attention over an FP8 cache): multi-row sequences score e4m3 codes of q times their per-row-head scale, decodes keep q', () => {
+test('attentionPaged with qFp8 (the twin of the FP8 Q K^T experiment, native/dev v14): multi-row sequences score e4m3 codes of q times their per-row-head scale, decodes keep q', () => {
   const { rng, tag } = rngFor('attentionPagedQFp8');
   for (const group of [1, 4])
     for (const act of ACTS) {

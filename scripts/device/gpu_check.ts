@@ -10,7 +10,7 @@
  *  - prefix-cache consistency: the GPU's logits for a text scored alone equal those scored inside a mixed batch.
  * Models: stories260K (real weights; head_dim 8, intermediate 172 padded to 176 on the GPU), synthetic:tiny
  * (weights generated on the GPU, compared with the CPU's host generation; head_dim 16) and synthetic:tiny-hd128 (head
- * dim 128: the tensor-core decode and warp-specialized prefill kernels; with an FP8 cache, Q K^T on FP8 tensor cores).
+ * dim 128: the tensor-core decode and warp-specialized prefill kernels, with either cache dtype).
  *
  * Tolerances (why): the CPU accumulates in double, the GPU in fp32 with other orders, and both round every
  * activation to 16 bits, so a rounding can land one ulp apart and propagate. fp16: mean KL < 1e-4 and top-1

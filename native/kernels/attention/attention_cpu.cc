@@ -80,7 +80,7 @@ __attribute__((always_inline)) inline void attend_tile(const Tile& tl, int h, co
   vd* acc = DH > 0 ? acc_fixed : base + Dh;
   vd* scv = base + 2 * Dh;
   for (int i = 0; i < Dh; ++i) qv[i] = vd{};
-  const bool q8 = a.q_fp8 && a.seq_starts[tl.s + 1] - a.seq_starts[tl.s] > 1;  // prefill_q_fp8
+  const bool q8 = a.q_fp8 && a.seq_starts[tl.s + 1] - a.seq_starts[tl.s] > 1;  // reference.h: q_fp8
   for (int r = 0; r < tl.n; ++r) {
     const float* qr = a.q + ((size_t)(tl.t0 + r) * a.H + h) * Dh;
     if (q8) {  // code * scale, exact in double

@@ -22,7 +22,6 @@
 // is folded into the score scale and v_scale into the final normalization (fp32).
 #include "kernels/attention/attention_paged_prefill.cuh"
 #include "kernels/attention/attention_paged_prefill_ws.cuh"
-#include "kernels/reference.h"
 
 namespace qb::cuda::attn {
 
@@ -45,10 +44,9 @@ void launch_dh128_16bit(const PfParams& pp, cudaStream_t stream) {
   if (prefill::ws::block_size_ok(pp.bs)) prefill::ws::launch_ws<A>(pp, stream);
   else prefill::wg::launch_wgmma<A>(pp, stream);
 }
-// FP8 cache: S on FP8 tensor cores (Q quantized per row and head) exactly where prefill_q_fp8 says so, the twin's rule.
 template <ActDtype A>
 void launch_dh128_fp8(const PfParams& pp, cudaStream_t stream) {
-  if (cpu::prefill_q_fp8(true, 128, pp.bs)) prefill::ws::launch_ws_f8q<A>(pp, stream);
+  if (prefill::ws::block_size_ok(pp.bs)) prefill::ws::launch_ws_f8<A>(pp, stream);
   else launch<A, 128, true>(pp, stream);
 }
 

@@ -133,8 +133,7 @@ void check_attention_case(Harness& h, const char* label, const std::vector<SeqSp
   const float scale = 1.0f / std::sqrt((float)Dh);
   std::vector<float> ref((size_t)T * H * Dh);
   qb::cpu::attention_paged(q.data(), b.kc.data(), b.vc.data(), b.seq_starts.data(), b.S, b.positions.data(),
-                           b.bt.data(), b.max_blocks, H, Hkv, Dh, b.bs, scale, ref.data(), d,
-                           qb::cpu::prefill_q_fp8(kv.fp8, Dh, b.bs));
+                           b.bt.data(), b.max_blocks, H, Hkv, Dh, b.bs, scale, ref.data(), d);
 
   DevBuf qd = act_to_dev(qkv, d), kd = kv.fp8 ? to_dev(k8) : act_to_dev(b.kc, d), vd = kv.fp8 ? to_dev(v8) : act_to_dev(b.vc, d);
   DevBuf ssd = to_dev(b.seq_starts), posd = to_dev(b.positions), btd = to_dev(b.bt);

@@ -123,8 +123,7 @@ class CpuModel final : public Model {
                             kBlockSize);
       cpu::attention_paged(q.data(), k_cache_[l].data(), v_cache_[l].data(), b.seq_starts.data(), S,
                            b.positions.data(), b.block_tables.data(), b.max_blocks, H, Hkv, Dh, kBlockSize,
-                           1.0f / std::sqrt((float)Dh), attn.data(), act,
-                           cpu::prefill_q_fp8(c.kv == KvDtype::Fp8, Dh, kBlockSize));
+                           1.0f / std::sqrt((float)Dh), attn.data(), act);
       record("o_in", l, attn.data(), T, qd);
       q_attn += quantize(attn.data(), T, qd, L.o.in_scale, qi);
       linear(L.o, attn.data(), qi, T, branch.data());
