@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The prefill-attention tile experiment (native/dev/prefill_attention) in one device call: build prefill_main with
-# nvcc, run its checks and timing table, then one ncu pass (one launch per variant, 1 x 2048, 16-bit KV).
+# nvcc, run its checks and timing table, then one ncu pass (one launch per variant, 1 x 2048, 16-bit then FP8 KV; the
+# scheduler and warp-state sections say what the warps wait on).
 # On the device machine from the repo root (carry .device is not needed):  bash scripts/device/prefill_dev.sh [STEPS]
 # STEPS: a subset of "build run ncu sanitize" (default the first three); "build" alone can run in the background
 # beside another step's build, and "run ncu" afterwards uses its /tmp/prefill_main; "sanitize" runs the checks under
 # compute-sanitizer's memcheck and synccheck (the TMA / mbarrier variants' first runs). VARIANTS=v13,v14 limits "run"
-# to those variants (SANITIZE_VARIANTS does the same for "sanitize").
+# to those variants (SANITIZE_VARIANTS does the same for "sanitize", NCU_VARIANTS for "ncu"); F16=1 builds the fp16 form
+# (the product's quantized precisions run fp16 activations; the tables so far are bf16).
 # Logs under $OUT/prefill_dev/, packed into $OUT/prefill_dev.tgz.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -19,7 +21,7 @@ trap 'tar -czf "$OUT/prefill_dev.tgz" -C "$OUT" prefill_dev 2>/dev/null' EXIT
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,driver_version --format=csv,noheader >"$D/gpu.txt" 2>&1
 if has build; then
   echo "== $(date +%T) build"
-  timeout 240 nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a --expt-relaxed-constexpr -Xptxas -v -I native \
+  timeout 240 nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a --expt-relaxed-constexpr -Xptxas -v -I native ${F16:+-DQB_PREFILL_F16} \
     -o /tmp/prefill_main native/dev/prefill_attention/prefill_main.cu native/kernels/attention/attention_cpu.cc \
     native/common/parallel.cc >"$D/build.log" 2>&1 || { echo "build failed"; tail -20 "$D/build.log"; exit 1; }
   echo "== $(date +%T) build done"
@@ -41,9 +43,9 @@ if has sanitize; then
 fi
 if has ncu; then
   echo "== $(date +%T) ncu"
-  timeout "${NCU_TIMEOUT:-120}" ncu --clock-control none --kernel-name 'regex:prefill_.*kernel' \
+  timeout "${NCU_TIMEOUT:-120}" ncu --clock-control none --kernel-name 'regex:prefill_.*kernel' --section SchedulerStats --section WarpStateStats \
     --metrics gpu__time_duration.sum,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active,l1tex__data_pipe_lsu_wavefronts_mem_shared.sum.pct_of_peak_sustained_elapsed,lts__throughput.avg.pct_of_peak_sustained_elapsed,sm__warps_active.avg.pct_of_peak_sustained_active,smsp__inst_executed.sum \
-    /tmp/prefill_main --profile >"$D/ncu.log" 2>&1
+    /tmp/prefill_main --profile ${NCU_VARIANTS:+--variants $NCU_VARIANTS} >"$D/ncu.log" 2>&1
   echo "== $(date +%T) ncu rc=$?"
-  grep -E "prefill_kernel|prefill_wgmma|duration|hmma|mem_shared|lts__|warps_active|inst_executed" "$D/ncu.log" | head -60
+  grep -E "prefill_.*kernel|duration|hmma|mem_shared|lts__|warps_active|inst_executed|Stall|Issued Warp|No Eligible" "$D/ncu.log" | head -80
 fi
