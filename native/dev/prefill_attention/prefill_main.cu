@@ -27,6 +27,7 @@
 #include "dev/prefill_attention/prefill_wgmma.cuh"
 #include "kernels/attention/attention_paged_prefill_ws.cuh"
 #include "dev/prefill_attention/prefill_ws_fp8qk.cuh"
+#include "dev/prefill_attention/prefill_ws_f8_ldg.cuh"
 #include "kernels/reference.h"
 #include "tools/harness_util.h"
 
@@ -84,6 +85,8 @@ const Variant kVariants[] = {
             pf::ws::launch_ws<ACT>, pf::ws::launch_ws_f8<ACT>},
     Variant{"v14", "v13 with S = Q K^T on FP8 tensor cores over an FP8 cache (m64n128k32 e4m3): each consumer quantizes its Q rows per row and head, K codes go by TMA straight into the stages, the producer warpgroup decodes only V (prefill_ws_fp8qk.cuh: 5 % faster than v13's FP8 launch in session 18, outside the tolerance: FP8 tensor cores accumulate at reduced precision); 16-bit KV: v13's",
             pf::ws::launch_ws<ACT>, pf::ws::launch_ws_f8q<ACT>, true},
+    Variant{"v15", "v13's FP8-cache launch without staging buffers: the producer threads load the codes from L2 into registers (a row's page looked up per row), decode them into the 16-bit stages, and load the next tile's while the stage frees (prefill_ws_f8_ldg.cuh; written in session 18, not yet run); 16-bit KV: v13's",
+            pf::ws::launch_ws<ACT>, pf::ws::launch_ws_f8_ldg<ACT>},
 };
 
 struct Seq {
