@@ -139,15 +139,17 @@ if has diag; then  # why the peer run's step is slower than the latency tool's: 
   peer fp8-static "${PEER_BATCH:-800}" "${PEER_PROMPTS:-800}"
   kill $SMI
 fi
-if has peer_prefill; then  # issue 18: prefill-heavy at the peer protocol, the token budget per step swept; 3,000 requests as the
-  # perf overview states (~140 s per precision and budget at ~2,900 out tok/s; 1,000 read ~5 % lower, session 18)
+if has peer_prefill; then  # issue 18: prefill-heavy at the peer protocol; 3,000 requests as the perf overview states (~140 s
+  # per precision and budget at ~2,900 out tok/s; 1,000 read ~5 % lower, session 18) at 16,384 batched tokens (the best of
+  # the 2048 / 8192 / 16384 sweep, results/bench-h200-peer-prefill-heavy-fp8-static-budget-sweep-74f7d78): PREFILL_BUDGETS
+  # sweeps others
   stamp peer_prefill
   nvidia-smi --query-gpu=timestamp,clocks.sm,power.draw,clocks_throttle_reasons.active --format=csv -lms 500 \
     >"$D/smi_peer_prefill.csv" 2>&1 &
   SMI=$!
   OUT="$D" timeout "${PREFILL_TIMEOUT:-420}" bash scripts/device/gpu.sh bench --protocol peer --workload prefill-heavy \
     --precision "${PREFILL_PRECISION:-fp8-static}" --batch "${PEER_BATCH:-800}" --num-prompts "${PREFILL_PROMPTS:-3000}" \
-    --max-num-batched-tokens "${PREFILL_BUDGETS:-2048,8192,16384}" --results-dir "$D/bench" --run "peer-prefill-heavy-$(echo "${PREFILL_PRECISION:-fp8-static}" | tr , _)-budget-sweep" \
+    --max-num-batched-tokens "${PREFILL_BUDGETS:-16384}" --results-dir "$D/bench" --run "peer-prefill-heavy-$(echo "${PREFILL_PRECISION:-fp8-static}" | tr , _)-budget-sweep" \
     >"$D/peer_prefill.log" 2>&1
   stamp "peer_prefill rc=$?"; grep -E "prefill-heavy\|" "$D/peer_prefill.log" | head -4
   kill $SMI

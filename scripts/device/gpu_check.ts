@@ -101,7 +101,7 @@ async function main() {
   if (only && !isPrecision(only)) throw new Error(`--precision ${only}: not a precision`);
   const precisions: Precision[] = only ? ['fp16', only as Precision] : ['fp16', 'bf16', ...QUANTIZED_PRECISIONS];
   const stories = dataPath('models/stories260K/hf');
-  if (!stories) console.log('SKIP stories260K: no data dir (set QB_DATA_DIR); checking synthetic:tiny only');
+  if (!stories) console.log('SKIP stories260K: no data dir (set QB_DATA_DIR); checking synthetic:tiny and synthetic:tiny-hd128 only');
   const models: string[] = [...(stories ? [stories] : []), 'synthetic:tiny', 'synthetic:tiny-hd128'];
   for (const model of models) {
     const id = model.startsWith('synthetic:') ? model : 'stories260K';
