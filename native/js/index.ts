@@ -201,7 +201,7 @@ export interface NativeOps {
   ropeTables(cfg: { headDim: number; maxPositions: number; ropeTheta: number; ropeFactor?: number; ropeLowFreqFactor?: number; ropeHighFreqFactor?: number; ropeOriginalMaxPos?: number }): { cos: Float32Array; sin: Float32Array };
   rope(x: Float32Array, positions: Int32Array, T: number, H: number, Dh: number, cos: Float32Array, sin: Float32Array, act: A): Float32Array;
   siluMul(g: Float32Array, u: Float32Array, T: number, F: number, act: A): Float32Array;
-  attentionPaged(q: Float32Array, kCache: Float32Array, vCache: Float32Array, seqStarts: Int32Array, positions: Int32Array, blockTables: Int32Array, maxBlocks: number, H: number, Hkv: number, Dh: number, blockSize: number, scale: number, act: A, qFp8?: boolean): Float32Array;
+  attentionPaged(q: Float32Array, kCache: Float32Array, vCache: Float32Array, seqStarts: Int32Array, positions: Int32Array, blockTables: Int32Array, maxBlocks: number, H: number, Hkv: number, Dh: number, blockSize: number, scale: number, act: A): Float32Array;
   sampleRow(logits: Float32Array, temperature: number, topP: number, seedLo: number, seedHi: number, counter: number): { token: number; logprob: number };
   gatherLogprob(logits: Float32Array, target: number): { logprob: number; isArgmax: boolean };
   quantWeight(w: Float32Array, N: number, K: number, kind: 'int8-channel'): { q: Int8Array; scale: Float32Array };

@@ -59,12 +59,9 @@ void kv_cache_write_fp8(const float* k, const float* v, const int32_t* slot_mapp
 // Causal GQA attention over the paged cache for a varlen batch (prefill chunks and decodes alike).
 // q [T, H, Dh]; seq s owns rows [seq_starts[s], seq_starts[s+1]); row i of seq s has position positions[i] and attends
 // to cache positions 0..positions[i]. Scores and softmax in fp32 (double sums), out [T, H, Dh] rounded.
-// q_fp8 (the twin of native/dev/prefill_attention's v14, FP8 Q K^T; not a product path): the query rows of every
-// sequence with more than one row are quantized per row and head to e4m3 (scale = fp8_scale_from_absmax(absmax of the
-// head's q), code = quant_fp8(q, inv_scale(scale))) and score code * scale against the cache.
 void attention_paged(const float* q, const float* k_cache, const float* v_cache, const int32_t* seq_starts, int S,
                      const int32_t* positions, const int32_t* block_tables, int max_blocks, int H, int Hkv, int Dh,
-                     int block_size, float scale, float* out, ActDtype act, bool q_fp8 = false);
+                     int block_size, float scale, float* out, ActDtype act);
 
 // y = round_act(a + b)
 void add(const float* a, const float* b, size_t n, float* y, ActDtype act);

@@ -1,6 +1,6 @@
 // v14 (session 18): the warp-specialized prefill attention (kernels/attention/attention_paged_prefill_ws.cuh, v13) over
 // an FP8 cache with S = Q K^T on FP8 tensor cores (wgmma m64n128k32 e4m3, both operands K-major codes): each consumer
-// quantizes its 64 Q rows per row and head to e4m3 (scale absmax / 448; twin: cpu::attention_paged with q_fp8), the
+// quantizes its 64 Q rows per row and head to e4m3 (scale absmax / 448; twin: prefill_main.cu's reference(c, true)), the
 // scores take the row's scale in the softmax, K codes go by TMA straight into the stages (the 128-byte swizzle: the
 // layout 8-bit wgmma reads), and the producer warpgroup decodes only V into the 16-bit stage P V reads.
 // Session 18, H200, bf16, one layer of Llama-3.1-8B's heads (results/gpu-h200-session18): 1 x 2048 173.8 -> 165.2 us,
@@ -44,7 +44,7 @@ constexpr int kQ8 = 64 * DH;       // bytes of one consumer's Q codes [64][128]
 constexpr int kK8Stage = BN * DH;  // bytes of one K stage of codes [128][128]
 
 // A consumer's 64 Q rows as e4m3 codes in the 128-byte swizzle (rows of 128 bytes), each row and head quantized with
-// its own scale (cpu::attention_paged with q_fp8: absmax / 448, code = e4m3(q * (1 / scale))); rows past the sequence
+// its own scale (absmax / 448, code = e4m3(q * (1 / scale)): prefill_main.cu's reference(c, true)); rows past the sequence
 // as zeros. Two threads per row, 64 values each. Returns the scales of this thread's accumulator rows ra and ra + 8.
 template <ActDtype A>
 __device__ __forceinline__ void load_q_e4m3(const PfParams& p, int h, int cr0, int cnrows, int c, uint8_t* q8,

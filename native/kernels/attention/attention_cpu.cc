@@ -51,12 +51,11 @@ struct Tile {
 
 struct Args {
   const float *q, *k_cache, *v_cache;
-  const int32_t *positions, *block_tables, *seq_starts;
+  const int32_t *positions, *block_tables;
   int max_blocks, H, Hkv, Dh, block_size;
   float scale;
   float* out;
   ActDtype act;
-  bool q_fp8;
 };
 
 // DH > 0: head dim known at compile time (registers); DH == 0: a.Dh at run time (scratch arrays).
@@ -80,17 +79,9 @@ __attribute__((always_inline)) inline void attend_tile(const Tile& tl, int h, co
   vd* acc = DH > 0 ? acc_fixed : base + Dh;
   vd* scv = base + 2 * Dh;
   for (int i = 0; i < Dh; ++i) qv[i] = vd{};
-  const bool q8 = a.q_fp8 && a.seq_starts[tl.s + 1] - a.seq_starts[tl.s] > 1;  // reference.h: q_fp8
   for (int r = 0; r < tl.n; ++r) {
     const float* qr = a.q + ((size_t)(tl.t0 + r) * a.H + h) * Dh;
-    if (q8) {  // code * scale, exact in double
-      float amax = 0.0f;
-      for (int i = 0; i < Dh; ++i) amax = std::max(amax, std::fabs(qr[i]));  // NaN dropped, as fmaxf
-      const float sq = fp8_scale_from_absmax(amax), inv = inv_scale(sq);
-      for (int i = 0; i < Dh; ++i) qv[i][r] = (double)fp8e4m3_to_f32(quant_fp8(qr[i], inv)) * (double)sq;
-    } else {
-      for (int i = 0; i < Dh; ++i) qv[i][r] = (double)qr[i];
-    }
+    for (int i = 0; i < Dh; ++i) qv[i][r] = (double)qr[i];
   }
   // fp32 scores (q.k in double, times scale, rounded to fp32) for every position up to the longest row
   const double scale = a.scale;
@@ -166,12 +157,11 @@ RangeFn pick() {
 
 void attention_paged(const float* q, const float* k_cache, const float* v_cache, const int32_t* seq_starts, int S,
                      const int32_t* positions, const int32_t* block_tables, int max_blocks, int H, int Hkv, int Dh,
-                     int block_size, float scale, float* out, ActDtype act, bool q_fp8) {
+                     int block_size, float scale, float* out, ActDtype act) {
   std::vector<Tile> tiles;
   for (int s = 0; s < S; ++s)
     for (int t = seq_starts[s]; t < seq_starts[s + 1]; t += R) tiles.push_back({s, t, std::min(R, seq_starts[s + 1] - t)});
-  const Args a{q, k_cache, v_cache, positions, block_tables, seq_starts, max_blocks, H, Hkv, Dh, block_size, scale, out,
-               act, q_fp8};
+  const Args a{q, k_cache, v_cache, positions, block_tables, max_blocks, H, Hkv, Dh, block_size, scale, out, act};
   RangeFn fn = Dh == 8 ? pick<8>() : Dh == 16 ? pick<16>() : Dh == 64 ? pick<64>() : pick<0>();
   parallel_for((long)tiles.size() * H, 1, [&](long b, long e) { fn(tiles, b, e, a); });
 }
