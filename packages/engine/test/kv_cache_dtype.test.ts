@@ -299,6 +299,24 @@ describe('pnpm quantize --kv-cache-dtype fp8 on stories260K [native]', { skip: s
   });
 });
 
+test('[native] synthetic:tiny-hd128 (the GPU check\'s head-dim-128 model) runs on the CPU with both KV dtypes', async () => {
+  for (const kvCacheDtype of ['auto', 'fp8'] as const) {
+    const llm = await LLM.load({ model: 'synthetic:tiny-hd128', device: 'cpu', precision: 'fp8-static', kvCacheDtype, kvBlocks: 16 });
+    try {
+      assert.equal(llm.info.arch.headDim, 128);
+      assert.equal(llm.info.arch.numHeads / llm.info.arch.numKvHeads, 2, 'GQA');
+      assert.equal(llm.provenance().kv_cache_dtype, kvCacheDtype);
+      const logits = await llm.scoreLogits([1, 5, 9, 13, 17, 21]);
+      assert.equal(logits.length, 6 * llm.info.arch.vocabSize);
+      assert.ok(logits.every(Number.isFinite), `${kvCacheDtype}: finite logits`);
+      const [g] = await llm.generate(['ab'], { maxTokens: 4, ignoreEos: true });
+      assert.equal(g!.ids.length, 4);
+    } finally {
+      llm.close();
+    }
+  }
+});
+
 test('pnpm generate / quantize --kv-cache-dtype: a bad value exits 2 with one line; --help explains it', () => {
   const g = cli('packages/engine/src/cli/generate.ts', ['--model', 'synthetic:tiny', '--kv-cache-dtype', 'fp9', 'hi']);
   assert.equal(g.status, 2, g.stderr);
