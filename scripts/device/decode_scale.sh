@@ -140,7 +140,7 @@ if has diag; then  # why the peer run's step is slower than the latency tool's: 
   kill $SMI
 fi
 if has peer_prefill; then  # issue 18: prefill-heavy at the peer protocol; 3,000 requests as the perf overview states (~140 s
-  # per precision and budget at ~2,900 out tok/s; 1,000 read ~5 % lower, session 18) at 16,384 batched tokens (the best of
+  # per precision and budget at ~2,900 out tok/s, session 18) at 16,384 batched tokens (the best of
   # the 2048 / 8192 / 16384 sweep, results/bench-h200-peer-prefill-heavy-fp8-static-budget-sweep-74f7d78): PREFILL_BUDGETS
   # sweeps others
   stamp peer_prefill
