@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BlockTableCache, buildBatch, type ScheduledSlice } from '../src/scheduler/batch_builder.ts';
+import { BatchArrays, buildBatch, type ScheduledSlice } from '../src/scheduler/batch_builder.ts';
 import { KvCacheManager } from '../src/scheduler/kv_cache_manager.ts';
 import { SchedRequest } from '../src/scheduler/request.ts';
 
 /** Decode slices of the given requests after growing each to `tokens` KV entries. */
 function decodeStep(kv: KvCacheManager, reqs: SchedRequest[], tokens: number): ScheduledSlice[] {
   return reqs.map((req) => {
-    while (req.numTokens < tokens) req.tokens.push(1);
+    while (req.numTokens < tokens) req.appendToken(1);
     req.numComputed = tokens - 1;
     assert.ok(kv.allocateSlots(req.id, tokens));
     return { req, numNew: 1, samples: true };
@@ -17,7 +17,7 @@ function decodeStep(kv: KvCacheManager, reqs: SchedRequest[], tokens: number): S
 test('block tables: the cached array extended in place equals a fresh build every step, and is rebuilt when the requests or the width change', () => {
   const kv = new KvCacheManager(512, 16);
   const reqs = [0, 1, 2].map((i) => new SchedRequest(`r${i}`, [1, 2, 3], { maxTokens: 100 }, 0, i));
-  const cache = new BlockTableCache();
+  const cache = new BatchArrays();
   for (let tokens = 17; tokens <= 100; tokens++) {
     // r1 runs 100 positions ahead from token 30 on: the others' tables grow in steps where the width does not.
     const slices = decodeStep(kv, reqs, tokens);

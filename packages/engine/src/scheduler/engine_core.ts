@@ -11,7 +11,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { NativeBatch, NativeStepResult } from '@quantbench/native';
-import { BlockTableCache, buildBatch, type ScheduledSlice } from './batch_builder.ts';
+import { BatchArrays, buildBatch, type ScheduledSlice } from './batch_builder.ts';
 import { Deque } from './deque.ts';
 import { SchedulerError } from './errors.ts';
 import { KvCacheManager } from './kv_cache_manager.ts';
@@ -25,6 +25,9 @@ import type {
   SchedFinishReason,
   StepResult,
 } from './types.ts';
+
+/** newLogprobs of every output of a request without logprobs (frozen: nothing may add to it). */
+const NO_LOGPROBS: number[] = Object.freeze([]) as unknown as number[];
 
 interface StepCounts {
   numPrefillTokens: number;
@@ -51,11 +54,13 @@ export class EngineCore {
   private running: SchedRequest[] = [];
   /** pickVictim's scan position (from the end of `running`) within one schedule(). */
   private victimCursor = -1;
+  /** Counts schedule() calls; a request with scheduledIn equal to it has a slice in the step being scheduled. */
+  private scheduleSeq = 0;
   /** Finished outside a step (abort, rejected at add): reported by the next step(). */
   private finishedPending: SchedRequest[] = [];
   private readonly eos: ReadonlySet<number>;
-  /** The previous step's block tables, extended in place over runs of steps with the same requests. */
-  private readonly tableCache = new BlockTableCache();
+  /** The arrays every step's batch is built in (the previous step's block tables extended in place among them). */
+  private readonly batchArrays = new BatchArrays();
   /** Async scheduling (EngineCoreOptions.asyncScheduling): the step submitted and not finished yet. */
   readonly asyncScheduling: boolean;
   private inflight: InFlightStep | null = null;
@@ -105,7 +110,7 @@ export class EngineCore {
     if (promptIds.length === 0) {
       throw new SchedulerError('BAD_REQUEST', `request "${id}": empty prompt`);
     }
-    const req = new SchedRequest(id, promptIds, params, args.arrivalTime ?? performance.now(), params.seed ?? seedFromId(id));
+    const req = new SchedRequest(id, promptIds, params, args.arrivalTime ?? performance.now(), params.seed ?? seedFromId(id), this.runner.maxModelLen);
     this.requests.set(id, req);
     const reject = this.neverFits(req);
     if (reject) {
@@ -191,17 +196,18 @@ export class EngineCore {
   }
 
   /** The running request to preempt so that `req` can grow: the latest admitted one not scheduled yet, else req. */
-  private pickVictim(req: SchedRequest, scheduled: ReadonlySet<SchedRequest>): SchedRequest {
+  private pickVictim(req: SchedRequest): SchedRequest {
+    const seq = this.scheduleSeq;
     // Tail entries that can no longer be victims this step (preempted already, or scheduled) are skipped for good,
     // so repeated preemptions in one step walk the running list once, not once per victim.
     while (this.victimCursor >= 0) {
       const r = this.running[this.victimCursor];
-      if (r.status === 'running' && !scheduled.has(r) && !r.finishing) break;
+      if (r.status === 'running' && r.scheduledIn !== seq && !r.finishing) break;
       this.victimCursor--;
     }
     for (let i = this.victimCursor; i >= 0; i--) {
       const r = this.running[i];
-      if (r !== req && r.status === 'running' && !scheduled.has(r) && !r.finishing) return r;
+      if (r !== req && r.status === 'running' && r.scheduledIn !== seq && !r.finishing) return r;
     }
     return req;
   }
@@ -209,7 +215,7 @@ export class EngineCore {
   private schedule(): { slices: ScheduledSlice[]; preempted: number } {
     let budget = this.maxNumBatchedTokens;
     const slices: ScheduledSlice[] = [];
-    const scheduled = new Set<SchedRequest>();
+    const seq = ++this.scheduleSeq;
     let preempted = 0;
     const maxLen = this.runner.maxModelLen;
     this.victimCursor = this.running.length - 1;
@@ -220,13 +226,13 @@ export class EngineCore {
       if (numNew <= 0) return;
       for (;;) {
         if (this.kv.allocateSlots(req.id, req.numComputed + numNew)) break;
-        const victim = this.pickVictim(req, scheduled);
+        const victim = this.pickVictim(req);
         this.preempt(victim);
         preempted++;
         if (victim === req) return;
       }
       slices.push({ req, numNew, samples: req.numComputed + numNew === req.numTokens });
-      scheduled.add(req);
+      req.scheduledIn = seq;
       budget -= numNew;
     };
 
@@ -239,7 +245,7 @@ export class EngineCore {
     }
     for (let i = 0; i < running.length && budget > 0; i++) {
       const req = running[i];
-      if (req.status === 'running' && !scheduled.has(req) && req.numUncomputed > 1 && !req.finishing) tryRunning(req);
+      if (req.status === 'running' && req.scheduledIn !== seq && req.numUncomputed > 1 && !req.finishing) tryRunning(req);
     }
     if (preempted > 0) this.sweepRunning();
 
@@ -256,7 +262,7 @@ export class EngineCore {
         req.status = 'running';
         this.running.push(req);
         slices.push({ req, numNew, samples: numNew === req.numTokens });
-        scheduled.add(req);
+        req.scheduledIn = seq;
         budget -= numNew;
       }
     }
@@ -285,7 +291,7 @@ export class EngineCore {
     let blockMs: BlockTimings | undefined;
 
     if (slices.length > 0) {
-      const batch = buildBatch(slices, this.kv, this.profileBlocks, this.tableCache);
+      const batch = buildBatch(slices, this.kv, this.profileBlocks, this.batchArrays);
       const tf = performance.now();
       const result = this.runner.forward(batch);
       forwardMs = performance.now() - tf;
@@ -334,14 +340,13 @@ export class EngineCore {
 
   /** Builds and submits one step (async scheduling): its requests advance now, their samples are placeholders. */
   private submitStep(slices: ScheduledSlice[]): InFlightStep {
-    const batch = buildBatch(slices, this.kv, false, this.tableCache);
+    const batch = buildBatch(slices, this.kv, false, this.batchArrays);
     const counts = this.advance(slices, batch);
     let k = 0;
     for (const s of slices) {
       if (!s.samples) continue;
       const req = s.req;
-      req.placeholders.push({ at: req.tokens.length, sample: k++ });
-      req.tokens.push(-1);
+      req.addPlaceholder(k++);
       if (req.numOutput >= req.params.maxTokens || req.numTokens >= this.runner.maxModelLen) req.finishing = true;
     }
     const tf = performance.now();
@@ -380,11 +385,11 @@ export class EngineCore {
       const req = s.req;
       if (ended?.has(req)) continue;
       const token = result.sampled[j];
-      if (placeholders) req.tokens[req.placeholders.shift()!.at] = token;
-      else req.tokens.push(token);
+      if (placeholders) req.resolvePlaceholder(token);
+      else req.appendToken(token);
       req.pendingTokens.push(token);
       if (req.params.logprobs) req.pendingLogprobs.push(result.sampledLogprob[j]);
-      const reason = this.stopReason(req, token, placeholders ? req.placeholders.length : 0);
+      const reason = this.stopReason(req, token, placeholders ? req.numPlaceholders : 0);
       if (reason) {
         if (req.status === 'waiting') this.waiting.removeWhere((r) => r === req);  // preempted while its step ran
         this.finish(req, reason);
@@ -434,7 +439,7 @@ export class EngineCore {
     };
   }
 
-  /** Why `token` ends the request, or null; `ahead`: tokens after it already in req.tokens (async placeholders). */
+  /** Why `token` ends the request, or null; `ahead`: tokens after it already in the request (async placeholders). */
   private stopReason(req: SchedRequest, token: number, ahead = 0): SchedFinishReason | null {
     if (!req.params.ignoreEos && this.eos.has(token)) return 'eos';
     if (req.stopIds.has(token)) return 'stop';
@@ -453,7 +458,8 @@ export class EngineCore {
     if (req.finishReason) out.finishReason = req.finishReason;
     if (req.error) out.error = req.error;
     req.pendingTokens = [];
-    req.pendingLogprobs = [];
+    // Requests without logprobs hand out one shared empty array instead of a new one per request and step.
+    req.pendingLogprobs = req.params.logprobs ? [] : NO_LOGPROBS;
     return out;
   }
 }

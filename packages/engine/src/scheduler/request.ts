@@ -6,8 +6,13 @@ export type RequestStatus = 'waiting' | 'running' | 'finished';
 export class SchedRequest {
   readonly id: string;
   readonly promptLen: number;
-  /** Prompt followed by generated tokens. */
-  readonly tokens: number[];
+  /**
+   * Prompt followed by generated tokens: tokenBuf[0, numTokens). A typed array sized for the whole expected length
+   * up front (grown by doubling if it is ever exceeded): at batch 800 a number[] per request reallocated as it grew,
+   * and the young-generation collector copied those arrays at every scavenge.
+   */
+  private tokenBuf: Int32Array;
+  private len: number;
   readonly params: RequestParams;
   readonly arrivalTime: number;
   readonly seedLo: number;
@@ -17,23 +22,32 @@ export class SchedRequest {
   numComputed = 0;
   status: RequestStatus = 'waiting';
   numPreemptions = 0;
+  /** The engine core's schedule() call that last gave this request a slice (its per-step "scheduled" mark). */
+  scheduledIn = -1;
   finishReason?: SchedFinishReason;
   error?: string;
   /**
-   * Async scheduling: tokens sampled by a submitted step and not read yet. Each sits in `tokens` at `at` as -1 until
-   * its step finishes; `sample` is its index among that step's samples (the next step's NativeBatch.tokenSources).
+   * Async scheduling: tokens sampled by a submitted step and not read yet, oldest first. Each sits in `tokens` at
+   * placeholderAt[i] as -1 until its step finishes; placeholderSampleIdx[i] is its index among that step's samples
+   * (the next step's NativeBatch.tokenSources). Two number arrays, not an object per token: this runs for every
+   * request in every step.
    */
-  placeholders: { at: number; sample: number }[] = [];
+  private readonly placeholderAt: number[] = [];
+  private readonly placeholderSampleIdx: number[] = [];
   /** Async scheduling: a submitted step ends the request by length, so it is not scheduled again. */
   finishing = false;
   /** Produced since the last step() returned. */
   pendingTokens: number[] = [];
+  /** Stays empty (the engine core's shared frozen array after the first output) unless params.logprobs. */
   pendingLogprobs: number[] = [];
 
-  constructor(id: string, promptIds: readonly number[], params: RequestParams, arrivalTime: number, seed: number) {
+  /** `maxLen`: the most tokens the request can reach (the engine's maxModelLen); sizes the token buffer. */
+  constructor(id: string, promptIds: readonly number[], params: RequestParams, arrivalTime: number, seed: number, maxLen = Infinity) {
     this.id = id;
     this.promptLen = promptIds.length;
-    this.tokens = promptIds.slice();
+    this.tokenBuf = new Int32Array(Math.max(1, promptIds.length, Math.min(promptIds.length + params.maxTokens, maxLen)));
+    this.tokenBuf.set(promptIds);
+    this.len = promptIds.length;
     this.params = params;
     this.arrivalTime = arrivalTime;
     this.seedLo = seed % 0x100000000 >>> 0;
@@ -42,16 +56,54 @@ export class SchedRequest {
   }
 
   get numTokens(): number {
-    return this.tokens.length;
+    return this.len;
   }
 
   get numOutput(): number {
-    return this.tokens.length - this.promptLen;
+    return this.len - this.promptLen;
+  }
+
+  /** Token i of prompt + output (-1: a placeholder, async scheduling). */
+  tokenAt(i: number): number {
+    return this.tokenBuf[i];
+  }
+
+  appendToken(token: number): void {
+    if (this.len === this.tokenBuf.length) {
+      const grown = new Int32Array(2 * this.tokenBuf.length);
+      grown.set(this.tokenBuf);
+      this.tokenBuf = grown;
+    }
+    this.tokenBuf[this.len++] = token;
+  }
+
+  /** Async scheduling: appends a -1 for the token that sample `sample` of the step being submitted will be. */
+  addPlaceholder(sample: number): void {
+    this.placeholderAt.push(this.len);
+    this.placeholderSampleIdx.push(sample);
+    this.appendToken(-1);
+  }
+
+  /** The step sample that fills the placeholder at position `at`, or -1 when no placeholder is there. */
+  placeholderSample(at: number): number {
+    for (let i = 0; i < this.placeholderAt.length; i++) if (this.placeholderAt[i] === at) return this.placeholderSampleIdx[i];
+    return -1;
+  }
+
+  /** Fills the oldest placeholder with its step's sampled token. */
+  resolvePlaceholder(token: number): void {
+    this.tokenBuf[this.placeholderAt.shift()!] = token;
+    this.placeholderSampleIdx.shift();
+  }
+
+  /** Placeholders not filled yet. */
+  get numPlaceholders(): number {
+    return this.placeholderAt.length;
   }
 
   /** Tokens still to be put in the KV cache before the next token can be sampled. */
   get numUncomputed(): number {
-    return this.tokens.length - this.numComputed;
+    return this.len - this.numComputed;
   }
 }
 

@@ -1,0 +1,73 @@
+/**
+ * Host cost of serving one step at large batch, with the device taken out: the bench's serving loop (servePoint) and
+ * the engine core (scheduling, batch building, output processing) over a runner whose submit/finish return at once
+ * (it samples token 1 for every row). What it prints is the host work per step on this CPU — what bench's
+ * host_overhead_fraction divides by the step time on a GPU — not a property of any model or device.
+ *
+ *   node --import tsx packages/bench/dev/host_cost.ts [--batch 800] [--input-len 128] [--output-len 2048] [--repeats 5] [--sync]
+ */
+import { parseArgs } from 'node:util';
+import { EngineCore, type ModelRunner, type NativeBatch, type NativeStepResult } from '@quantbench/engine';
+import { servePoint } from '../src/serve_point.ts';
+
+class NoopRunner implements ModelRunner {
+  readonly blockSize = 16;
+  readonly eosTokenIds = [0];
+  readonly maxModelLen = 8192;
+  private readonly queue: NativeStepResult[] = [];
+  constructor(readonly numKvBlocks: number) {}
+  forward(batch: NativeBatch): NativeStepResult {
+    const n = batch.sampleRows?.length ?? 0;
+    return {
+      sampled: new Int32Array(n).fill(1),
+      sampledLogprob: new Float32Array(n),
+      gatherLogprob: new Float32Array(0),
+      gatherIsArgmax: new Uint8Array(0),
+      logits: new Float32Array(0),
+      blockMs: { attention: 0, mlp: 0, quantization: 0, other: 0, total: 0 },
+    };
+  }
+  submit(batch: NativeBatch): void {
+    this.queue.push(this.forward(batch));
+  }
+  finish(): NativeStepResult {
+    return this.queue.shift()!;
+  }
+}
+
+const { values: a } = parseArgs({
+  options: {
+    batch: { type: 'string', default: '800' },
+    'input-len': { type: 'string', default: '128' },
+    'output-len': { type: 'string', default: '2048' },
+    'max-num-batched-tokens': { type: 'string', default: '8192' },
+    repeats: { type: 'string', default: '5' },
+    sync: { type: 'boolean', default: false },
+  },
+});
+const batch = Number(a.batch);
+const inputLen = Number(a['input-len']);
+const outputLen = Number(a['output-len']);
+const budget = Number(a['max-num-batched-tokens']);
+const blocks = batch * Math.ceil((inputLen + outputLen) / 16) + 64;
+const requests = Array.from({ length: batch }, (_, i) => ({
+  index: i,
+  promptIds: Array.from({ length: inputLen }, (_, j) => 2 + ((i * 31 + j) % 1000)),
+  outputLen,
+}));
+const perStep: number[] = [];
+for (let r = 0; r < Number(a.repeats); r++) {
+  const core = new EngineCore(new NoopRunner(blocks), { maxNumSeqs: batch, maxNumBatchedTokens: budget, asyncScheduling: !a.sync });
+  const res = await servePoint(core, { requests, arrivalsMs: requests.map(() => 0), maxConcurrency: null });
+  const host = (res.loopMs - res.forwardMs) / res.steps;
+  perStep.push(host);
+  console.log(
+    `repeat ${r + 1}: ${res.steps} steps, host ${host.toFixed(3)} ms/step (engine core ${(res.hostMs / res.steps).toFixed(3)}, ` +
+      `serving loop ${((res.loopMs - res.forwardMs - res.hostMs) / res.steps).toFixed(3)}; runner ${(res.forwardMs / res.steps).toFixed(3)})`,
+  );
+}
+perStep.sort((x, y) => x - y);
+console.log(
+  `batch ${batch}, ${inputLen}/${outputLen}, ${a.sync ? 'one step at a time' : 'async scheduling'}: host ms/step min ${perStep[0].toFixed(3)}, ` +
+    `median ${perStep[perStep.length >> 1].toFixed(3)} of ${perStep.length} repeats`,
+);
