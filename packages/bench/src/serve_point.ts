@@ -50,6 +50,9 @@ export async function servePoint(core: EngineCore, o: ServePointOptions): Promis
     tokenTimesMs: [],
     success: false,
   }));
+  // Tokens received per request: records[i].tokenTimesMs is allocated at its output length when the request is sent
+  // and cut to this count when it ends (800 arrays growing one element a step were reallocated as they grew).
+  const got = new Int32Array(n);
   let next = 0;
   let inFlight = 0;
   let done = 0;
@@ -82,6 +85,7 @@ export async function servePoint(core: EngineCore, o: ServePointOptions): Promis
         blockedByConcurrency = false;
         const req = o.requests[next];
         records[next].sendMs = send;
+        records[next].tokenTimesMs = new Array<number>(req.outputLen);
         core.addRequest({
           id: String(next),
           promptIds: req.promptIds,
@@ -108,9 +112,11 @@ export async function servePoint(core: EngineCore, o: ServePointOptions): Promis
         forwardMs += stats.forwardMs;
         o.onStep?.(stats);
         for (const out of outputs) {
-          const rec = records[Number(out.id)];
-          for (let k = 0; k < out.newTokenIds.length; k++) rec.tokenTimesMs.push(tEnd);
+          const i = Number(out.id);
+          const rec = records[i];
+          for (let k = 0; k < out.newTokenIds.length; k++) rec.tokenTimesMs[got[i]++] = tEnd;
           if (out.finished) {
+            rec.tokenTimesMs.length = got[i];
             rec.success = out.finishReason !== 'error' && out.finishReason !== 'abort' && rec.tokenTimesMs.length > 0;
             if (out.error) rec.error = out.error;
             done++;
@@ -132,6 +138,7 @@ export async function servePoint(core: EngineCore, o: ServePointOptions): Promis
       while (core.hasUnfinished()) core.step();
     }
   } finally {
+    for (let i = 0; i < next; i++) records[i].tokenTimesMs.length = got[i];  // cut off by an abort or an error
     if (profiling) prof!.profiler(false);  // the point ended (or failed) inside the window
   }
   return {

@@ -224,14 +224,16 @@ export class EngineCore {
       let numNew = Math.min(req.numUncomputed, budget);
       numNew = Math.min(numNew, maxLen - req.numComputed);
       if (numNew <= 0) return;
+      let table: readonly number[] | null;
       for (;;) {
-        if (this.kv.allocateSlots(req.id, req.numComputed + numNew)) break;
+        table = this.kv.grow(req.id, req.numComputed + numNew);
+        if (table) break;
         const victim = this.pickVictim(req);
         this.preempt(victim);
         preempted++;
         if (victim === req) return;
       }
-      slices.push({ req, numNew, samples: req.numComputed + numNew === req.numTokens });
+      slices.push({ req, numNew, samples: req.numComputed + numNew === req.numTokens, table });
       req.scheduledIn = seq;
       budget -= numNew;
     };
@@ -257,11 +259,12 @@ export class EngineCore {
         if (!this.enableChunkedPrefill && numNew > budget) break;
         numNew = Math.min(numNew, budget);
         // Its blocks for the whole expected length in one run where the cache has room (kv_cache_manager.ts).
-        if (!this.kv.allocateSlots(req.id, numNew, this.peakTokens(req))) break;
+        const table = this.kv.grow(req.id, numNew, this.peakTokens(req));
+        if (!table) break;
         this.waiting.popFront();
         req.status = 'running';
         this.running.push(req);
-        slices.push({ req, numNew, samples: numNew === req.numTokens });
+        slices.push({ req, numNew, samples: numNew === req.numTokens, table });
         req.scheduledIn = seq;
         budget -= numNew;
       }
@@ -375,15 +378,15 @@ export class EngineCore {
    * are skipped. Returns the step's outputs.
    */
   private applyResult(slices: readonly ScheduledSlice[], result: NativeStepResult, placeholders: boolean): RequestOutput[] {
-    let ended: Set<SchedRequest> | null = null;
-    if (placeholders) for (const s of slices) if (s.req.status === 'finished') (ended ??= new Set()).add(s.req);
+    // One pass: a request has one slice per step, and only slices that sample produce an output.
+    const outputs: RequestOutput[] = [];
     let k = 0;
     let anyFinished = false;
     for (const s of slices) {
       if (!s.samples) continue;
       const j = k++;
       const req = s.req;
-      if (ended?.has(req)) continue;
+      if (placeholders && req.status === 'finished') continue;  // ended (or aborted) before these results came back
       const token = result.sampled[j];
       if (placeholders) req.resolvePlaceholder(token);
       else req.appendToken(token);
@@ -396,15 +399,9 @@ export class EngineCore {
         anyFinished = true;
         this.kv.free(req.id);
       }
-    }
-    if (anyFinished) this.sweepRunning();
-    const outputs: RequestOutput[] = [];
-    for (const s of slices) {
-      const req = s.req;
-      if (ended?.has(req)) continue;
-      if (req.pendingTokens.length === 0 && req.status !== 'finished') continue;
       outputs.push(this.takeOutput(req));
     }
+    if (anyFinished) this.sweepRunning();
     return outputs;
   }
 

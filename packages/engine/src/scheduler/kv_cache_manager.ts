@@ -12,6 +12,9 @@
 import { BlockPool } from './block_pool.ts';
 import { SchedulerError } from './errors.ts';
 
+/** The table of a request that holds no blocks. */
+const EMPTY: readonly number[] = Object.freeze([]);
+
 /** The unused tail of a reservation: blocks[next..] are held from the pool but hold no KV yet. */
 interface Reserve {
   blocks: number[];
@@ -44,10 +47,19 @@ export class KvCacheManager {
    * allocation: the length it is expected to reach; its blocks are then taken in one run when the pool has room.
    */
   allocateSlots(id: string, numTotalTokens: number, reserveTokens = 0): boolean {
+    return this.grow(id, numTotalTokens, reserveTokens) !== null;
+  }
+
+  /**
+   * allocateSlots that returns the request's block table (null where allocateSlots returns false): the scheduler
+   * hands it to the batch builder with the slice, one table lookup a request and step. The array is the manager's
+   * and changes with the request; it is valid until free(id).
+   */
+  grow(id: string, numTotalTokens: number, reserveTokens = 0): readonly number[] | null {
     let table = this.tables.get(id);
     let need = this.blocksFor(numTotalTokens) - (table?.length ?? 0);
-    if (need <= 0) return true;
-    if (need > this.numFreeBlocks) return false;
+    if (need <= 0) return table ?? EMPTY;
+    if (need > this.numFreeBlocks) return null;
     if (!table) {
       table = [];
       this.tables.set(id, table);
@@ -57,7 +69,7 @@ export class KvCacheManager {
         for (let i = 0; i < need; i++) table.push(run[i]);
         this.reserves.set(id, { blocks: run, next: need });
         this.numReserved += want - need;
-        return true;
+        return table;
       }
     }
     const own = this.reserves.get(id);
@@ -67,7 +79,7 @@ export class KvCacheManager {
       this.numReserved -= take;
       need -= take;
       if (own.next === own.blocks.length) this.reserves.delete(id);
-      if (need === 0) return true;
+      if (need === 0) return table;
     }
     if (need > this.pool.numFree) this.releaseReserves();
     const got = this.pool.allocate(need);
@@ -76,7 +88,7 @@ export class KvCacheManager {
       throw new SchedulerError('BLOCK_ACCOUNTING', `KV cache: ${need} blocks not available after releasing the reserves (scheduler bug)`);
     }
     for (const b of got) table.push(b);
-    return true;
+    return table;
   }
 
   /** Gives every reservation's unused blocks back to the pool (when an allocation needs them). */
@@ -87,7 +99,7 @@ export class KvCacheManager {
   }
 
   blockTable(id: string): readonly number[] {
-    return this.tables.get(id) ?? [];
+    return this.tables.get(id) ?? EMPTY;
   }
 
   /** Give back every block of `id`, its unused reservation included (no-op when it holds none). */
