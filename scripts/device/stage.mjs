@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Stages what the GPU machine needs into the git-ignored .device/ folder (carried by the device tool):
 //   .device/bundle/*.mjs      esbuild bundles of the TS entry points (no node_modules there): gpu_check, bench
-//                             (also `bench.mjs latency`), eval
+//                             (also `bench.mjs latency`), eval, serve, host_cost
 //   .device/node-addon-api/   the addon API headers (the addon is built there with nvcc)
 //   .device/data.tar.xz       the shared models / tokenizer / datasets the runs read (never committed)
 // Node itself: bash ../shared/device/stage-node.sh (makes .device/node). Usage: node scripts/device/stage.mjs [--data]
@@ -22,6 +22,8 @@ const entries = {
   serve: 'packages/serve/src/cli.ts',
   // The engine thread of `serve` (loaded beside serve.mjs: packages/serve/src/worker_engine.ts).
   serve_worker: 'packages/serve/src/engine_worker.ts',
+  // The serving loop's host work per step with the device taken out (packages/bench/README.md, "Max batch beyond 256").
+  host_cost: 'packages/bench/dev/host_cost.ts',
 };
 fs.rmSync(path.join(out, 'bundle'), { recursive: true, force: true }); // no stale entry points
 fs.mkdirSync(path.join(out, 'bundle'), { recursive: true });

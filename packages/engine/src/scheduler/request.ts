@@ -1,4 +1,5 @@
 /** Scheduler-side state of one request. */
+import { SchedulerError } from './errors.ts';
 import type { RequestParams, SchedFinishReason } from './types.ts';
 
 export type RequestStatus = 'waiting' | 'running' | 'finished';
@@ -27,13 +28,15 @@ export class SchedRequest {
   finishReason?: SchedFinishReason;
   error?: string;
   /**
-   * Async scheduling: tokens sampled by a submitted step and not read yet, oldest first. Each sits in `tokens` at
-   * placeholderAt[i] as -1 until its step finishes; placeholderSampleIdx[i] is its index among that step's samples
-   * (the next step's NativeBatch.tokenSources). Two number arrays, not an object per token: this runs for every
-   * request in every step.
+   * Async scheduling: tokens sampled by submitted steps and not read yet. They are the request's last phCount
+   * tokens, from position phStart, each -1 until its step finishes (oldest first); phSamples[(phHead + i) % length]
+   * is the i-th one's index among its step's samples (the next step's NativeBatch.tokenSources). A ring of numbers
+   * rather than an object per token: this runs for every request in every step.
    */
-  private readonly placeholderAt: number[] = [];
-  private readonly placeholderSampleIdx: number[] = [];
+  private phStart = 0;
+  private phCount = 0;
+  private phHead = 0;
+  private phSamples = new Int32Array(4);
   /** Async scheduling: a submitted step ends the request by length, so it is not scheduled again. */
   finishing = false;
   /** Produced since the last step() returned. */
@@ -79,26 +82,38 @@ export class SchedRequest {
 
   /** Async scheduling: appends a -1 for the token that sample `sample` of the step being submitted will be. */
   addPlaceholder(sample: number): void {
-    this.placeholderAt.push(this.len);
-    this.placeholderSampleIdx.push(sample);
+    if (this.phCount === 0) this.phStart = this.len;
+    else if (this.phStart + this.phCount !== this.len) {
+      throw new SchedulerError('ASYNC_STATE', `request ${this.id}: a token was appended behind an unresolved placeholder`);
+    }
+    if (this.phCount === this.phSamples.length) {
+      const grown = new Int32Array(2 * this.phSamples.length);
+      for (let i = 0; i < this.phCount; i++) grown[i] = this.phSamples[(this.phHead + i) % this.phSamples.length];
+      this.phSamples = grown;
+      this.phHead = 0;
+    }
+    this.phSamples[(this.phHead + this.phCount) % this.phSamples.length] = sample;
+    this.phCount++;
     this.appendToken(-1);
   }
 
   /** The step sample that fills the placeholder at position `at`, or -1 when no placeholder is there. */
   placeholderSample(at: number): number {
-    for (let i = 0; i < this.placeholderAt.length; i++) if (this.placeholderAt[i] === at) return this.placeholderSampleIdx[i];
-    return -1;
+    const i = at - this.phStart;
+    return i >= 0 && i < this.phCount ? this.phSamples[(this.phHead + i) % this.phSamples.length] : -1;
   }
 
   /** Fills the oldest placeholder with its step's sampled token. */
   resolvePlaceholder(token: number): void {
-    this.tokenBuf[this.placeholderAt.shift()!] = token;
-    this.placeholderSampleIdx.shift();
+    if (this.phCount === 0) throw new SchedulerError('ASYNC_STATE', `request ${this.id}: a sample came back for no placeholder`);
+    this.tokenBuf[this.phStart++] = token;
+    this.phHead = (this.phHead + 1) % this.phSamples.length;
+    this.phCount--;
   }
 
   /** Placeholders not filled yet. */
   get numPlaceholders(): number {
-    return this.placeholderAt.length;
+    return this.phCount;
   }
 
   /** Tokens still to be put in the KV cache before the next token can be sampled. */
