@@ -148,7 +148,7 @@ export class EngineCore {
     if (!req || req.status === 'finished') return;
     if (req.status === 'waiting') this.waiting.removeWhere((r) => r === req);
     else this.running = this.running.filter((r) => r !== req);
-    this.kv.free(id);
+    this.freeKv(req);
     this.finish(req, 'abort');
     this.finishedPending.push(req);
   }
@@ -186,9 +186,15 @@ export class EngineCore {
     this.running = this.running.filter((r) => r.status === 'running');
   }
 
+  /** Every block of the request back to the cache; its block-table reference goes with them. */
+  private freeKv(req: SchedRequest): void {
+    this.kv.free(req.id);
+    req.kvTable = null;
+  }
+
   /** The victim stays in `running` (status 'waiting') until schedule() sweeps it out. */
   private preempt(victim: SchedRequest): void {
-    this.kv.free(victim.id);
+    this.freeKv(victim);
     victim.numComputed = 0;
     victim.status = 'waiting';
     victim.numPreemptions++;
@@ -218,20 +224,26 @@ export class EngineCore {
     const seq = ++this.scheduleSeq;
     let preempted = 0;
     const maxLen = this.runner.maxModelLen;
+    const blockSize = this.kv.blockSize;
     this.victimCursor = this.running.length - 1;
 
     const tryRunning = (req: SchedRequest): void => {
       let numNew = Math.min(req.numUncomputed, budget);
       numNew = Math.min(numNew, maxLen - req.numComputed);
       if (numNew <= 0) return;
-      let table: readonly number[] | null;
-      for (;;) {
-        table = this.kv.grow(req.id, req.numComputed + numNew);
-        if (table) break;
-        const victim = this.pickVictim(req);
-        this.preempt(victim);
-        preempted++;
-        if (victim === req) return;
+      const tokens = req.numComputed + numNew;
+      let table = req.kvTable;
+      // A decode step mostly fits the blocks the request holds: no manager lookup then.
+      if (!table || table.length * blockSize < tokens) {
+        for (;;) {
+          table = this.kv.grow(req.id, tokens);
+          if (table) break;
+          const victim = this.pickVictim(req);
+          this.preempt(victim);
+          preempted++;
+          if (victim === req) return;
+        }
+        req.kvTable = table;
       }
       slices.push({ req, numNew, samples: req.numComputed + numNew === req.numTokens, table });
       req.scheduledIn = seq;
@@ -261,6 +273,7 @@ export class EngineCore {
         // Its blocks for the whole expected length in one run where the cache has room (kv_cache_manager.ts).
         const table = this.kv.grow(req.id, numNew, this.peakTokens(req));
         if (!table) break;
+        req.kvTable = table;
         this.waiting.popFront();
         req.status = 'running';
         this.running.push(req);
@@ -397,7 +410,7 @@ export class EngineCore {
         if (req.status === 'waiting') this.waiting.removeWhere((r) => r === req);  // preempted while its step ran
         this.finish(req, reason);
         anyFinished = true;
-        this.kv.free(req.id);
+        this.freeKv(req);
       }
       outputs.push(this.takeOutput(req));
     }

@@ -25,6 +25,11 @@ export class SchedRequest {
   numPreemptions = 0;
   /** The engine core's schedule() call that last gave this request a slice (its per-step "scheduled" mark). */
   scheduledIn = -1;
+  /**
+   * The request's block table in the KV cache manager (the array KvCacheManager.grow returned: it grows in place), or
+   * null while it holds no blocks. The engine core sets it when it allocates and clears it whenever it frees them.
+   */
+  kvTable: readonly number[] | null = null;
   finishReason?: SchedFinishReason;
   error?: string;
   /**
