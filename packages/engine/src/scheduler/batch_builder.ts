@@ -75,17 +75,20 @@ export class BatchArrays {
   fill(slices: readonly ScheduledSlice[], tables: readonly (readonly number[])[], maxBlocks: number): Int32Array {
     const S = slices.length;
     let same = S === this.reqs.length && maxBlocks === this.maxBlocks;
+    const prevReqs = this.reqs, prevLens = this.lens;
     for (let i = 0; same && i < S; i++) {
-      if (slices[i].req !== this.reqs[i] || tables[i].length < this.lens[i]) same = false;
+      if (slices[i].req !== prevReqs[i] || tables[i].length < prevLens[i]) same = false;
     }
     if (same) {
+      const out = this.tables;
       for (let i = 0; i < S; i++) {
         const table = tables[i];
-        for (let b = this.lens[i]; b < table.length; b++) this.tables[i * maxBlocks + b] = table[b];
-        this.lens[i] = table.length;
+        const n = table.length;
+        for (let b = prevLens[i]; b < n; b++) out[i * maxBlocks + b] = table[b];
+        prevLens[i] = n;
       }
       this.reused++;
-      return this.tables;
+      return out;
     }
     const out = this.int32('tables', S * maxBlocks).fill(-1);
     const lens = this.int32('lens', S);

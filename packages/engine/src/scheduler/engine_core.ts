@@ -26,7 +26,7 @@ import type {
   StepResult,
 } from './types.ts';
 
-/** newLogprobs of every output of a request without logprobs (frozen: nothing may add to it). */
+/** newLogprobs of every output without logprobs: one shared array, not a new one per request and step (frozen). */
 const NO_LOGPROBS: number[] = Object.freeze([]) as unknown as number[];
 
 interface StepCounts {
@@ -403,8 +403,6 @@ export class EngineCore {
       const token = result.sampled[j];
       if (placeholders) req.resolvePlaceholder(token);
       else req.appendToken(token);
-      req.pendingTokens.push(token);
-      if (req.params.logprobs) req.pendingLogprobs.push(result.sampledLogprob[j]);
       const reason = this.stopReason(req, token, placeholders ? req.numPlaceholders : 0);
       if (reason) {
         if (req.status === 'waiting') this.waiting.removeWhere((r) => r === req);  // preempted while its step ran
@@ -412,7 +410,7 @@ export class EngineCore {
         anyFinished = true;
         this.freeKv(req);
       }
-      outputs.push(this.takeOutput(req));
+      outputs.push(this.output(req, [token], req.params.logprobs ? [result.sampledLogprob[j]] : NO_LOGPROBS));
     }
     if (anyFinished) this.sweepRunning();
     return outputs;
@@ -427,7 +425,7 @@ export class EngineCore {
     forwardMs: number,
     blockMs?: BlockTimings,
   ): StepResult {
-    for (const req of this.finishedPending) outputs.push(this.takeOutput(req));
+    for (const req of this.finishedPending) outputs.push(this.output(req, [], NO_LOGPROBS));
     this.finishedPending = [];
     for (const o of outputs) if (o.finished) this.requests.delete(o.id);
     const hostMs = performance.now() - t0 - forwardMs;
@@ -458,18 +456,11 @@ export class EngineCore {
     return null;
   }
 
-  private takeOutput(req: SchedRequest): RequestOutput {
-    const out: RequestOutput = {
-      id: req.id,
-      newTokenIds: req.pendingTokens,
-      newLogprobs: req.pendingLogprobs,
-      finished: req.status === 'finished',
-    };
+  /** A step's output for req: the tokens it produced in the step (one, or none when it ended outside a step). */
+  private output(req: SchedRequest, newTokenIds: number[], newLogprobs: number[]): RequestOutput {
+    const out: RequestOutput = { id: req.id, newTokenIds, newLogprobs, finished: req.status === 'finished' };
     if (req.finishReason) out.finishReason = req.finishReason;
     if (req.error) out.error = req.error;
-    req.pendingTokens = [];
-    // Requests without logprobs hand out one shared empty array instead of a new one per request and step.
-    req.pendingLogprobs = req.params.logprobs ? [] : NO_LOGPROBS;
     return out;
   }
 }

@@ -44,10 +44,6 @@ export class SchedRequest {
   private phSamples = new Int32Array(4);
   /** Async scheduling: a submitted step ends the request by length, so it is not scheduled again. */
   finishing = false;
-  /** Produced since the last step() returned. */
-  pendingTokens: number[] = [];
-  /** Stays empty (the engine core's shared frozen array after the first output) unless params.logprobs. */
-  pendingLogprobs: number[] = [];
 
   /** `maxLen`: the most tokens the request can reach (the engine's maxModelLen); sizes the token buffer. */
   constructor(id: string, promptIds: readonly number[], params: RequestParams, arrivalTime: number, seed: number, maxLen = Infinity) {
