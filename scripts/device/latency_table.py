@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Compact table of gpu_latency.jsonl rows (`pnpm bench latency`): precision, kind, batch, context, ms, roofline ratio."""
+"""Compact table of gpu_latency.jsonl rows (`pnpm bench latency`): precision, kind, batch, context, ms, roofline ratio
+(decode: also the ratio to the bound of its parts)."""
 import json
 import sys
 
@@ -11,6 +12,8 @@ for path in sys.argv[1:]:
         continue
     for r in rows:
         roof = f"  roofline {r['rooflineRatio']:.2f}" if "rooflineRatio" in r else "  (no roofline)"
+        if "boundRatio" in r:  # each part at max(bytes, FLOPs): the most of the roofline reachable
+            roof += f"  of bound {r['boundRatio']:.2f}" + (f" ({'+'.join(r['computeBound'])} compute-bound)" if r.get("computeBound") else "")
         if r.get("kind") == "decode":
             ms = r.get("ms")
             print(f"{r['precision']:12s} decode b{r['batch']:<4d} ctx{r['context']:<5d} "

@@ -37,6 +37,23 @@ test('latency roofline: the committed H200 record\'s bytes, FLOPs and ideal time
   assert.ok(near(p8.rooflineMs!, 23.594203139433144), `${p8.rooflineMs}`);
 });
 
+test('decode bound: each part at the larger of its bytes and FLOPs time; at batch 256 the linears and lm_head are compute-bound', () => {
+  const c = { bandwidthTBs: H200_FILE.copyTBs, tflops16: H200_FILE.bf16Tflops, tflops8: H200_FILE.fp8Tflops } as never;
+  const a = syntheticConfig('llama-3.1-8b');
+  // fp8-static, FP8 KV (64 KiB a token), batch 256 x context 2048, by hand (ms): linears max(6,979,321,856 B / BW,
+  // 2 x 6,979,321,856 x 256 / fp8 peak) = max(1.72172, 2.765464); lm_head max(2 x 525,336,576 B / BW,
+  // 2 x 525,336,576 x 256 / bf16 peak) = max(0.259189, 0.359381); attention max(256 x 2048 x 65,536 B / BW, ...) = 8.47616.
+  const d = decodeCost(a, 'fp8-static', 256, 2048, c, 65536);
+  assert.ok(Math.abs(d.boundMs! - 11.601005) < 1e-5, `${d.boundMs}`);
+  assert.ok(Math.abs(d.rooflineMs! - 10.457069) < 1e-5, `${d.rooflineMs}`);
+  assert.deepEqual(d.computeBound, ['linears', 'lm_head']);
+  // Batch 1: every part bandwidth-bound, so the bound is the roofline.
+  const b1 = decodeCost(a, 'fp16', 1, 128, c);
+  assert.deepEqual(b1.computeBound, []);
+  assert.ok(near(b1.boundMs!, b1.rooflineMs!), `${b1.boundMs} vs ${b1.rooflineMs}`);
+  assert.equal(decodeCost(a, 'fp16', 256, 2048, null).boundMs, null);
+});
+
 test('latency ceilings: a known card\'s measured rates without a file, none on the CPU or an unknown card', () => {
   const h100 = latencyCeilings('cuda', 'NVIDIA H100 80GB HBM3', undefined)!;
   assert.deepEqual([h100.record.copyTBs, h100.record.bf16Tflops, h100.record.fp8Tflops], [3.0, 715, 1270]);

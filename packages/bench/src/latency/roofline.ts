@@ -1,6 +1,6 @@
 /**
  * Roofline of a raw step (`pnpm bench latency`): a decode step reads every weight once plus the KV cache of its
- * context (bytes / memory bandwidth); a prefill is bounded by its FLOPs (linears at the precision's GEMM peak,
+ * context (bytes / memory bandwidth; beside it the bound of its parts, decodeCost's boundMs); a prefill is bounded by its FLOPs (linears at the precision's GEMM peak,
  * attention and lm_head at the 16-bit peak). Ceilings: a scripts/device/ceilings.py file (--ceilings), else the known
  * card's measured rates (native/device_ceilings.json), else none (CPU, or an unknown card: no ratio).
  */
@@ -29,11 +29,39 @@ export interface StepCost {
   rooflineMs: number | null;
 }
 
-export function decodeCost(a: LlamaConfig, p: Precision, batch: number, context: number, c: DeviceCeilings | null, kvBytesPerToken?: number): StepCost {
+/** A decode step's cost: its roofline (all bytes / bandwidth) and the bound of its parts. */
+export interface DecodeCost extends StepCost {
+  /**
+   * The step's lower bound taken part by part, each at the larger of its bytes / bandwidth and FLOPs / peak: the
+   * layers' linears (the precision's GEMM peak), lm_head (16-bit), attention over the KV cache (16-bit peak). At large
+   * batch the linears are compute-bound (their FLOPs take longer than their weight bytes), so this is above rooflineMs
+   * and rooflineMs / boundMs is the most of the roofline any implementation can reach. Null without ceilings.
+   */
+  boundMs: number | null;
+  /** Which parts are compute-bound at this batch and context (empty without ceilings). */
+  computeBound: string[];
+}
+
+export function decodeCost(a: LlamaConfig, p: Precision, batch: number, context: number, c: DeviceCeilings | null, kvBytesPerToken?: number): DecodeCost {
   const cost = modelCost(a, p, kvBytesPerToken);
   const bytes = cost.weightBytes + batch * context * cost.kvBytesPerToken;
   const flops = 2 * cost.linearParams * batch + cost.attnFlopsPerPair * batch * context;
-  return { bytes, flops, rooflineMs: c ? (bytes / (c.bandwidthTBs * 1e12)) * 1e3 : null };
+  if (!c) return { bytes, flops, rooflineMs: null, boundMs: null, computeBound: [] };
+  const lmHead = a.hiddenSize * a.vocabSize;
+  const lmHeadBytes = lmHead * (p === 'fp32' ? 4 : 2);
+  const msOf = (b: number, tb: number) => (b / (tb * 1e12)) * 1e3;
+  const parts: [string, number, number][] = [  // name, bandwidth ms, compute ms
+    ['linears', msOf(cost.weightBytes - lmHeadBytes, c.bandwidthTBs), msOf(2 * (cost.linearParams - lmHead) * batch, peakTflops(c, p))],
+    ['lm_head', msOf(lmHeadBytes, c.bandwidthTBs), msOf(2 * lmHead * batch, c.tflops16)],
+    ['attention', msOf(batch * context * cost.kvBytesPerToken, c.bandwidthTBs), msOf(cost.attnFlopsPerPair * batch * context, c.tflops16)],
+  ];
+  return {
+    bytes,
+    flops,
+    rooflineMs: msOf(bytes, c.bandwidthTBs),
+    boundMs: parts.reduce((sum, [, bw, f]) => sum + Math.max(bw, f), 0),
+    computeBound: parts.filter(([, bw, f]) => f > bw).map(([name]) => name),
+  };
 }
 
 export function prefillCost(a: LlamaConfig, p: Precision, tokens: number, c: DeviceCeilings | null, kvBytesPerToken?: number): StepCost {

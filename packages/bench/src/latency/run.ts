@@ -71,6 +71,12 @@ export interface DecodeRow extends LatencyRowBase {
   bytes?: number;
   rooflineMs?: number;
   rooflineRatio?: number;
+  /** decodeCost's boundMs: each part at the larger of its bytes and FLOPs time (the most of rooflineMs reachable). */
+  boundMs?: number;
+  /** boundMs / ms: the step against what its parts' own bounds allow. */
+  boundRatio?: number;
+  /** Parts whose FLOPs outlast their bytes at this batch (linears, lm_head, attention). */
+  computeBound?: string[];
   tokPerS?: number;
   /** bytes / ms: what the step achieves of the memory bandwidth, TB/s. */
   achievedTBs?: number;
@@ -193,6 +199,7 @@ export async function runLatency(o: LatencyOptions, log: (m: string) => void, em
           put({
             ...base, kind: 'decode', batch: B, context: ctx, ...placement, ms: g.ms, msEagerProfiled: p.ms, blocksMs: p.blocks, bytes: cost.bytes,
             rooflineMs: cost.rooflineMs ?? undefined, rooflineRatio: cost.rooflineMs !== null ? cost.rooflineMs / g.ms : undefined,
+            ...(cost.boundMs !== null ? { boundMs: cost.boundMs, boundRatio: cost.boundMs / g.ms, computeBound: cost.computeBound } : {}),
             tokPerS: (B / g.ms) * 1e3, achievedTBs: tbs(cost.bytes, g.ms),
           });
         }
