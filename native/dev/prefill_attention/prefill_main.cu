@@ -28,6 +28,7 @@
 #include "kernels/attention/attention_paged_prefill_ws.cuh"
 #include "dev/prefill_attention/prefill_ws_fp8qk.cuh"
 #include "dev/prefill_attention/prefill_ws_f8_ldg.cuh"
+#include "dev/prefill_attention/prefill_ws_pingpong.cuh"
 #include "kernels/reference.h"
 #include "tools/harness_util.h"
 
@@ -87,6 +88,10 @@ const Variant kVariants[] = {
             pf::ws::launch_ws<ACT>, pf::ws::launch_ws_f8q<ACT>, true},
     Variant{"v15", "v13's FP8-cache launch without staging buffers: the producer threads load the codes from L2 into registers (a row's page looked up per row), decode them into the 16-bit stages, and load the next tile's while the stage frees (prefill_ws_f8_ldg.cuh; written in session 18, not yet run); 16-bit KV: v13's",
             pf::ws::launch_ws<ACT>, pf::ws::launch_ws_f8_ldg<ACT>},
+    Variant{"v16", "v13 with FlashAttention-3's ping-pong: the consumers take turns on two named barriers to issue S, so one's softmax runs under the other's GEMMs (prefill_ws_pingpong.cuh; session 19, not yet run); FP8 KV: v13's producer with these consumers",
+            pf::ws::launch_ws_pp<ACT, false>, pf::ws::launch_ws_pp_f8<ACT, false>},
+    Variant{"v16b", "v16 handing the turn over after P V is issued (each consumer's S and P V back to back)",
+            pf::ws::launch_ws_pp<ACT, true>, pf::ws::launch_ws_pp_f8<ACT, true>},
 };
 
 struct Seq {
