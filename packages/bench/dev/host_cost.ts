@@ -7,33 +7,9 @@
  *   node --import tsx packages/bench/dev/host_cost.ts [--batch 800] [--input-len 128] [--output-len 2048] [--repeats 5] [--sync]
  */
 import { parseArgs } from 'node:util';
-import { EngineCore, type ModelRunner, type NativeBatch, type NativeStepResult } from '@quantbench/engine';
+import { EngineCore } from '@quantbench/engine';
+import { NoopRunner } from '@quantbench/engine/testing';
 import { servePoint } from '../src/serve_point.ts';
-
-class NoopRunner implements ModelRunner {
-  readonly blockSize = 16;
-  readonly eosTokenIds = [0];
-  readonly maxModelLen = 8192;
-  private readonly queue: NativeStepResult[] = [];
-  constructor(readonly numKvBlocks: number) {}
-  forward(batch: NativeBatch): NativeStepResult {
-    const n = batch.sampleRows?.length ?? 0;
-    return {
-      sampled: new Int32Array(n).fill(1),
-      sampledLogprob: new Float32Array(n),
-      gatherLogprob: new Float32Array(0),
-      gatherIsArgmax: new Uint8Array(0),
-      logits: new Float32Array(0),
-      blockMs: { attention: 0, mlp: 0, quantization: 0, other: 0, total: 0 },
-    };
-  }
-  submit(batch: NativeBatch): void {
-    this.queue.push(this.forward(batch));
-  }
-  finish(): NativeStepResult {
-    return this.queue.shift()!;
-  }
-}
 
 const { values: a } = parseArgs({
   options: {
@@ -57,7 +33,7 @@ const requests = Array.from({ length: batch }, (_, i) => ({
 }));
 const perStep: number[] = [];
 for (let r = 0; r < Number(a.repeats); r++) {
-  const core = new EngineCore(new NoopRunner(blocks), { maxNumSeqs: batch, maxNumBatchedTokens: budget, asyncScheduling: !a.sync });
+  const core = new EngineCore(new NoopRunner(blocks, 8192), { maxNumSeqs: batch, maxNumBatchedTokens: budget, asyncScheduling: !a.sync });
   const res = await servePoint(core, { requests, arrivalsMs: requests.map(() => 0), maxConcurrency: null });
   const host = (res.loopMs - res.forwardMs) / res.steps;
   perStep.push(host);

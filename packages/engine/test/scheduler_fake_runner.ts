@@ -153,3 +153,37 @@ export class FakeRunner implements ModelRunner {
   }
 }
 
+
+/**
+ * A runner that does no model work: every sampled row gets token 1, at once (forward, or submit then finish). For
+ * counting or timing the scheduler's own host work (test/scheduler_scaling.test.ts, packages/bench/dev/host_cost.ts),
+ * never for what a model computes.
+ */
+export class NoopRunner implements ModelRunner {
+  readonly blockSize = 16;
+  readonly eosTokenIds = [0];
+  private readonly queued: NativeStepResult[] = [];
+  constructor(
+    readonly numKvBlocks: number,
+    readonly maxModelLen = 4096,
+  ) {}
+  forward(batch: NativeBatch): NativeStepResult {
+    const n = batch.sampleRows?.length ?? 0;
+    return {
+      sampled: new Int32Array(n).fill(1),
+      sampledLogprob: new Float32Array(n),
+      gatherLogprob: new Float32Array(0),
+      gatherIsArgmax: new Uint8Array(0),
+      logits: new Float32Array(0),
+      blockMs: { attention: 0, mlp: 0, quantization: 0, other: 0, total: 0 },
+    };
+  }
+  submit(batch: NativeBatch): void {
+    this.queued.push(this.forward(batch));
+  }
+  finish(): NativeStepResult {
+    const r = this.queued.shift();
+    if (!r) throw new Error('finish() without a submitted step');
+    return r;
+  }
+}

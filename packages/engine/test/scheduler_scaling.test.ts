@@ -6,30 +6,13 @@
  * running requests (the pattern this test exists for) makes that count quadratic; plain loops, Map/Set lookups and
  * typed-array work are linear by reading and are not counted.
  *
- * The model is a stub ModelRunner (it samples token 1 for every row): the scheduler is under test, not a model.
+ * The model is NoopRunner (scheduler_fake_runner.ts: it samples token 1 for every row): the scheduler is under test,
+ * not a model.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { NativeBatch, NativeStepResult } from '@quantbench/native';
-import { EngineCore, type ModelRunner } from '../src/scheduler/index.ts';
-
-class StubRunner implements ModelRunner {
-  readonly blockSize = 16;
-  readonly eosTokenIds = [0];
-  readonly maxModelLen = 4096;
-  constructor(readonly numKvBlocks: number) {}
-  forward(batch: NativeBatch): NativeStepResult {
-    const n = batch.sampleRows?.length ?? 0;
-    return {
-      sampled: new Int32Array(n).fill(1),
-      sampledLogprob: new Float32Array(n),
-      gatherLogprob: new Float32Array(0),
-      gatherIsArgmax: new Uint8Array(0),
-      logits: new Float32Array(0),
-      blockMs: { attention: 0, mlp: 0, quantization: 0, other: 0, total: 0 },
-    };
-  }
-}
+import { EngineCore } from '../src/scheduler/index.ts';
+import { NoopRunner } from './scheduler_fake_runner.ts';
 
 const clampIndex = (i: number | undefined, len: number, dflt: number) => {
   if (i === undefined) return dflt;
@@ -80,7 +63,7 @@ interface ScaleRun {
 }
 
 function drive(n: number, promptLen: number, maxTokens: number, numKvBlocks: number): ScaleRun {
-  const core = new EngineCore(new StubRunner(numKvBlocks), { maxNumSeqs: n, maxNumBatchedTokens: n * promptLen });
+  const core = new EngineCore(new NoopRunner(numKvBlocks), { maxNumSeqs: n, maxNumBatchedTokens: n * promptLen });
   const tokens = new Map<string, number>();
   for (let i = 0; i < n; i++) {
     core.addRequest({ id: `r${i}`, promptIds: Array.from({ length: promptLen }, (_, j) => 1 + ((i + j) % 90)), params: { maxTokens, ignoreEos: true } });
