@@ -92,6 +92,8 @@ const Variant kVariants[] = {
             pf::ws::launch_ws_pp<ACT, false>, pf::ws::launch_ws_pp_f8<ACT, false>},
     Variant{"v16b", "v16 handing the turn over after P V is issued (each consumer's S and P V back to back)",
             pf::ws::launch_ws_pp<ACT, true>, pf::ws::launch_ws_pp_f8<ACT, true>},
+    Variant{"v17", "v15's FP8-cache producer (codes from L2 into registers, no staging) with v16's ping-pong consumers (prefill_ws_pingpong.cuh; not yet run); 16-bit KV: v16's",
+            pf::ws::launch_ws_pp<ACT, false>, pf::ws::launch_ws_pp_f8_ldg<ACT>},
 };
 
 struct Seq {

@@ -12,7 +12,10 @@
 // never gives. The arithmetic is v13's in the same order: the outputs are bit-identical to v13's (the check is
 // the same twin and tolerance).
 // FP8 cache: v13's producer warpgroup (TMA-copied codes decoded into the 16-bit stages) with these consumers.
+// v17: v15's FP8-cache producer (codes from L2 into registers, no staging buffers; prefill_ws_f8_ldg.cuh) with these
+// consumers (v16); 16-bit cache: v16's.
 #pragma once
+#include "dev/prefill_attention/prefill_ws_f8_ldg.cuh"
 #include "kernels/attention/attention_paged_prefill_ws.cuh"
 
 namespace qb::cuda::attn::prefill::ws {
@@ -212,6 +215,59 @@ void launch_ws_pp_f8(const PfParams& pp, cudaStream_t stream) {
   allow_dynamic_smem<prefill_ws_pp_f8_kernel<A, kAfterPv, O>>(kSmemBytesF8, name);
   const CUtensorMap km = wg::code_tensor_map(pp.kc, pp.Hkv, pp.bs), vm = wg::code_tensor_map(pp.vc, pp.Hkv, pp.bs);
   prefill_ws_pp_f8_kernel<A, kAfterPv, O><<<prefill_grid<O>(prefill_tiles(pp, BM), pp.H), kThreads, kSmemBytesF8, stream>>>(pp, km, vm);
+  check_launch(name);
+}
+
+// v17's FP8-cache kernel: v15's producer (prefill_ws_f8_ldg_kernel) with the ping-pong consumers.
+template <ActDtype A, GridOrder O>
+__global__ void __launch_bounds__(kThreads, 1) prefill_ws_pp_f8_ldg_kernel(PfParams p) {
+  extern __shared__ uint8_t smem_raw[];
+  __shared__ __align__(8) uint64_t full[kStages], empty[kStages];
+  uint8_t* sQ = wg::aligned_smem(smem_raw);
+  uint8_t* sK = sQ + 2 * 2 * kPanel;
+  uint8_t* sV = sK + kStages * kStage;
+  WsBlock b;
+  if (!ws_setup<O>(p, full, empty, 1, b)) return;
+  const int wgi = threadIdx.x / 128;
+  if (wgi > 0) {
+    ws_consume_pp<A, false, false>(p, b, wgi - 1, sQ, sK, sV, full, empty, p.v_scale);
+    return;
+  }
+  const int t = threadIdx.x, kvh = b.h / (p.H / p.Hkv);
+  const int32_t* bt = p.bt + (size_t)b.s * p.max_blocks;
+  const int c16 = t % 8, col = 16 * c16, pn = col >> 6, ch = (col & 63) >> 3;
+  uint4 k[kLdgRows], v[kLdgRows];
+  if (b.nkv > 0) load_codes(p, bt, kvh, 0, b.kv_len, t, k, v);
+  for (int j = 0; j < b.nkv; ++j) {
+    const int st = j % kStages;
+    if (j >= kStages) tma::mbar_wait(&empty[st], ((j / kStages) - 1) & 1);
+    uint8_t* kt = sK + st * kStage;
+    uint8_t* vt = sV + st * kStage;
+#pragma unroll
+    for (int i = 0; i < kLdgRows; ++i) {
+      const int r = t / 8 + 16 * i;
+      const int o0 = pn * kPanelN + r * 128 + ((ch ^ (r & 7)) << 4), o1 = pn * kPanelN + r * 128 + (((ch + 1) ^ (r & 7)) << 4);
+      uint4 lo, hi;
+      decode16_fp8<A>(k[i], lo, hi);
+      *reinterpret_cast<uint4*>(kt + o0) = lo;
+      *reinterpret_cast<uint4*>(kt + o1) = hi;
+      decode16_fp8<A>(v[i], lo, hi);
+      *reinterpret_cast<uint4*>(vt + o0) = lo;
+      *reinterpret_cast<uint4*>(vt + o1) = hi;
+    }
+    wg::proxy_fence();
+    named_sync(4, 128);
+    if (t == 0) mbar_arrive(&full[st]);
+    if (j + 1 < b.nkv) load_codes(p, bt, kvh, j + 1, b.kv_len, t, k, v);
+  }
+}
+
+template <ActDtype A, GridOrder O = GridOrder::HeadsInner>
+void launch_ws_pp_f8_ldg(const PfParams& pp, cudaStream_t stream) {
+  const char* name = "prefill ws ping-pong, FP8 cache from L2 (v17)";
+  require(pp.bs > 0, name, "the cache block size must be positive");
+  allow_dynamic_smem<prefill_ws_pp_f8_ldg_kernel<A, O>>(kSmemBytes, name);
+  prefill_ws_pp_f8_ldg_kernel<A, O><<<prefill_grid<O>(prefill_tiles(pp, BM), pp.H), kThreads, kSmemBytes, stream>>>(pp);
   check_launch(name);
 }
 
