@@ -34,7 +34,9 @@ export const PROTOCOL_HELP = [
     'at once (rate inf), their request count per ISL/OSL (3000 for 128/2048 and 2048/128, 30000 for 128/128; --num-prompts N ' +
     `runs another count and every point says so), max batch ${PEER_MAX_NUM_SEQS} and ${PEER_MAX_NUM_BATCHED_TOKENS} batched tokens per step ` +
     "(trtllm-bench's defaults; --batch and --max-num-batched-tokens override), the KV cache sized from --gpu-memory-utilization " +
-    'of GPU memory and in FP8 for FP8 precisions (recorded as wanted until the engine has an FP8 KV cache option).',
+    'of GPU memory and in FP8 for FP8 precisions, a request started only when its whole length fits (TensorRT-LLM\'s default ' +
+    'GUARANTEED_NO_EVICT: --capacity-scheduler-policy guaranteed-no-evict, nothing preempted), host scheduling overlapped ' +
+    '(--async-scheduling).',
   'Peer numbers: the summary table\'s "peer" column shows the published output tok/s for the same card, precision and lengths ' +
     '(packages/bench/data/peers.json, each with its source: TensorRT-LLM 1.0, H200, Llama-3.1-8B FP8, TP1: 26,221 at 128/2048, ' +
     '3,538 at 2048/128, 27,911 at 128/128; v0.14 on H100 FP16), and summary.json lists where our protocol differs from theirs.',
@@ -163,6 +165,11 @@ export async function main(argv: string[]): Promise<number> {
             describe:
               "schedule and submit step n+1 while step n runs on the device (vLLM's --async-scheduling); default off, on with --protocol peer (TensorRT-LLM's overlap scheduler is on by default; --no-async-scheduling turns it off); recorded in each point",
           })
+          .option('capacity-scheduler-policy', {
+            type: 'string',
+            describe:
+              "when a request may start: max-utilization (when its prompt fits; running requests that outgrow the KV cache are preempted and recomputed, vLLM's way) or guaranteed-no-evict (only when its whole length, prompt + output, fits beside the running ones': nothing is ever preempted, TensorRT-LLM's default); default max-utilization, guaranteed-no-evict with --protocol peer; recorded in each point",
+          })
           .option('ncu-steps', {
             type: 'string',
             describe:
@@ -221,6 +228,7 @@ export async function main(argv: string[]): Promise<number> {
           gpuMemoryUtilization: a.gpuMemoryUtilization,
           chunkedPrefill: a.chunkedPrefill,
           asyncScheduling: a.asyncScheduling,
+          capacitySchedulerPolicy: a.capacitySchedulerPolicy,
           ncuSteps: a.ncuSteps,
           goodput: a.goodput?.map(String),
           quick: a.quick,
@@ -233,6 +241,9 @@ export async function main(argv: string[]): Promise<number> {
           if (a.ncuSteps !== undefined) throw new UsageError("--ncu-steps brackets our engine's steps for ncu; with --backend openai, profile the server itself");
           if (a.asyncScheduling !== undefined) {
             throw new UsageError("--async-scheduling is our engine's scheduling; with --backend openai it is the server's flag (vllm serve --async-scheduling); give it there");
+          }
+          if (a.capacitySchedulerPolicy !== undefined) {
+            throw new UsageError("--capacity-scheduler-policy is our engine's scheduling; with --backend openai it is the server's setting (TensorRT-LLM's scheduler_config.capacity_scheduler_policy); give it there");
           }
           if (a.kvCacheDtype !== undefined && a.kvCacheDtype !== 'auto') {
             throw new UsageError("--kv-cache-dtype with --backend openai: the KV-cache dtype is the server's flag (vllm serve --kv-cache-dtype fp8, pnpm serve --kv-cache-dtype fp8); give it there");
@@ -320,6 +331,7 @@ export async function main(argv: string[]): Promise<number> {
               maxNumBatchedTokens: r.maxNumBatchedTokens,
               enableChunkedPrefill: r.enableChunkedPrefill,
               asyncScheduling: r.asyncScheduling,
+              capacitySchedulerPolicy: r.capacitySchedulerPolicy,
               gpuTelemetry: a.gpuTelemetry ?? r.device === 'cuda',
               ncuSteps: r.ncuSteps,
               numKvBlocks: r.numKvBlocks,

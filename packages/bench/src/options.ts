@@ -10,7 +10,18 @@
  * lengths, rate inf, its request count per ISL/OSL, max batch 2048 and 8192 batched tokens by default). Options that
  * would break the peer protocol (a finite rate, a range ratio, a concurrency cap) are refused under it.
  */
-import { BENCH_PRECISIONS, didYouMean, isKvCacheDtype, isPrecision, KV_CACHE_DTYPES, type DeviceKind, type KvCacheDtype, type Precision } from '@quantbench/engine';
+import {
+  BENCH_PRECISIONS,
+  CAPACITY_SCHEDULER_POLICIES,
+  didYouMean,
+  isKvCacheDtype,
+  isPrecision,
+  KV_CACHE_DTYPES,
+  type CapacitySchedulerPolicy,
+  type DeviceKind,
+  type KvCacheDtype,
+  type Precision,
+} from '@quantbench/engine';
 import { parseGoodput, type GoodputSlo } from './metrics.ts';
 import {
   DEFAULT_GPU_MEMORY_UTILIZATION,
@@ -58,6 +69,8 @@ export interface RawBenchFlags {
   gpuMemoryUtilization?: number;
   chunkedPrefill: boolean;
   asyncScheduling?: boolean;
+  /** --capacity-scheduler-policy */
+  capacitySchedulerPolicy?: string;
   /** --ncu-steps A:B */
   ncuSteps?: string;
   goodput?: string[];
@@ -90,6 +103,12 @@ export interface ResolvedBench {
    * on under --protocol peer (protocol.ts: the peer's overlap scheduler), --no-async-scheduling turns it off.
    */
   asyncScheduling: boolean;
+  /**
+   * --capacity-scheduler-policy (EngineCoreOptions.capacitySchedulerPolicy): when a request may start. Default
+   * max-utilization (preemption by recompute, vLLM's way); guaranteed-no-evict under --protocol peer (TensorRT-LLM's
+   * default: a request starts when its whole length fits, nothing is preempted).
+   */
+  capacitySchedulerPolicy: CapacitySchedulerPolicy;
   /** --ncu-steps: engine steps [first, end) of every point bracketed for ncu (null: no profiler window). */
   ncuSteps: [number, number] | null;
   protocol: Protocol;
@@ -245,6 +264,12 @@ export function resolveBench(f: RawBenchFlags, cudaAvailable: boolean): Resolved
   if (f.maxConcurrency !== undefined && (!Number.isInteger(f.maxConcurrency) || f.maxConcurrency < 1)) {
     throw new OptionError('--max-concurrency must be a positive integer');
   }
+  const policy = f.capacitySchedulerPolicy ?? (protocol === 'peer' ? 'guaranteed-no-evict' : 'max-utilization');
+  if (!(CAPACITY_SCHEDULER_POLICIES as readonly string[]).includes(policy)) {
+    throw new OptionError(
+      `unknown --capacity-scheduler-policy "${policy}": ${CAPACITY_SCHEDULER_POLICIES.join(' or ')}${didYouMean(policy, CAPACITY_SCHEDULER_POLICIES)}`,
+    );
+  }
   return {
     device,
     model,
@@ -260,6 +285,7 @@ export function resolveBench(f: RawBenchFlags, cudaAvailable: boolean): Resolved
     maxNumBatchedTokens: tokens ?? [quick ? 512 : protocol === 'peer' ? PEER_MAX_NUM_BATCHED_TOKENS : 8192],
     enableChunkedPrefill: f.chunkedPrefill,
     asyncScheduling: f.asyncScheduling ?? protocol === 'peer',  // peer refuses --profile-blocks (above)
+    capacitySchedulerPolicy: policy as CapacitySchedulerPolicy,
     ncuSteps,
     protocol,
     numPromptsStated,

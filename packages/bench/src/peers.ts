@@ -132,6 +132,9 @@ export function protocolDifferences(p: BenchPoint, peer: PeerThroughput): string
   if (peer.kvCacheDtype && kv !== peer.kvCacheDtype)
     out.push(`KV cache ${kv === 'auto' ? 'in the activation dtype' : kv}${p.protocol?.kvCacheDtypeWanted && p.protocol.kvCacheDtypeWanted !== kv ? ` (the protocol wanted ${p.protocol.kvCacheDtypeWanted}; --kv-cache-dtype ran ${kv})` : ''}, the peer's ${peer.kvCacheDtype}`);
   out.push(`${MAX_BATCH_PREFIX}${p.engine.maxNumSeqs} and ${p.engine.maxNumBatchedTokens} batched tokens per step; the peer: ${peer.maxBatch ?? 'see its protocol'}`);
+  // TensorRT-LLM's capacity scheduler runs GUARANTEED_NO_EVICT unless told otherwise (its default).
+  if ((p.engine.capacitySchedulerPolicy ?? 'max-utilization') !== 'guaranteed-no-evict' && /TensorRT-LLM/.test(peer.engine))
+    out.push(`ours scheduled with --capacity-scheduler-policy max-utilization (${p.metrics.preemptions} preemptions by recompute); the peer starts a request only when its whole length fits (GUARANTEED_NO_EVICT, its default)`);
   if (p.provenance.weights !== 'real') out.push(`ours ran ${p.provenance.weights} weights (${p.provenance.model}), the peer ${peer.model}`);
   else out.push(`ours ran ${p.provenance.model}, the peer ${peer.model}`);
   out.push(`other engine: ${peer.engine}`);

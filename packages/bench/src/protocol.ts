@@ -19,6 +19,10 @@
  *            max-num-batched-tokens 8192, with the KV cache sized from free GPU memory at --gpu-memory-utilization
  *            (0.9; the doc used 0.90, often 0.95: --kv_cache_free_gpu_mem_fraction);
  *          - KV cache in FP8 for FP8 precisions (ModelOpt FP8 checkpoints carry an FP8 KV cache);
+ *          - a request starts only when its whole length fits in the KV cache beside those running, so none is ever
+ *            preempted: TensorRT-LLM's default CapacitySchedulerPolicy GUARANTEED_NO_EVICT
+ *            (https://nvidia.github.io/TensorRT-LLM/performance/performance-tuning-guide/useful-runtime-flags.html), our
+ *            --capacity-scheduler-policy guaranteed-no-evict (max-utilization, the study's, preempts and recomputes);
  *          - the host's scheduling of step n+1 overlapped with step n on the GPU: the PyTorch backend's overlap
  *            scheduler is on by default (disable_overlap_scheduler=False;
  *            https://nvidia.github.io/TensorRT-LLM/torch/features/overlap_scheduler.html), so the peer protocol runs

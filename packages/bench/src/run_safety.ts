@@ -54,6 +54,8 @@ export interface RunSetup {
   enableChunkedPrefill: boolean;
   /** --async-scheduling (runs recorded before the flag ran without it). */
   asyncScheduling: boolean;
+  /** --capacity-scheduler-policy (runs recorded before the flag ran max-utilization; not compared for them). */
+  capacitySchedulerPolicy: string;
   /** --ncu-steps as A:B, or null (runs recorded before the flag ran without it). */
   ncuSteps: string | null;
   numKvBlocks: number | null;
@@ -81,6 +83,7 @@ const FLAG_OF: Record<keyof RunSetup, string> = {
   maxConcurrency: '--max-concurrency',
   enableChunkedPrefill: '--chunked-prefill',
   asyncScheduling: '--async-scheduling',
+  capacitySchedulerPolicy: '--capacity-scheduler-policy',
   ncuSteps: '--ncu-steps',
   numKvBlocks: '--kv-blocks',
   gpuMemoryUtilization: '--gpu-memory-utilization',
@@ -183,6 +186,7 @@ export function runSetupOf(r: ResolvedBench): RunSetup {
     maxConcurrency: r.maxConcurrency,
     enableChunkedPrefill: r.enableChunkedPrefill,
     asyncScheduling: r.asyncScheduling,
+    capacitySchedulerPolicy: r.capacitySchedulerPolicy,
     ncuSteps: r.ncuSteps ? r.ncuSteps.join(':') : null,
     numKvBlocks: r.numKvBlocks ?? null,
     gpuMemoryUtilization: r.gpuMemoryUtilization,

@@ -77,6 +77,12 @@ export interface EngineSettings {
   kvCacheDtype?: string;
   /** --async-scheduling: step n+1 submitted while step n ran (absent in runs before the flag: off). */
   asyncScheduling?: boolean;
+  /**
+   * --capacity-scheduler-policy: max-utilization (requests preempted and recomputed when the KV cache runs out) or
+   * guaranteed-no-evict (a request starts only when its whole length fits; TensorRT-LLM's default). Absent in runs
+   * before the flag: max-utilization.
+   */
+  capacitySchedulerPolicy?: string;
   /** --ncu-steps: engine steps [first, end) ran under a profiler window; the point's timings include its replays. */
   ncuSteps?: [number, number];
 }

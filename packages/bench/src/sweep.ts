@@ -4,7 +4,7 @@
  * gets a fresh EngineCore (maxNumSeqs = batch, maxNumBatchedTokens = tokens) and is appended to points.jsonl as soon
  * as it finishes. An abort (Ctrl-C) drops only the unfinished point.
  */
-import { cudaProfiler, EngineError, makeProvenance, type DeviceKind, type KvCacheDtype, type Precision } from '@quantbench/engine';
+import { cudaProfiler, EngineError, makeProvenance, type CapacitySchedulerPolicy, type DeviceKind, type KvCacheDtype, type Precision } from '@quantbench/engine';
 import { arrivalOffsetsMs } from './arrivals.ts';
 import { loadBenchEngine, type BenchEngine, type EngineLoader } from './engine_driver.ts';
 import { startGpuTelemetry, telemetryFields, telemetrySuffix, type GpuTelemetrySampler, type TelemetryResult } from './gpu_telemetry.ts';
@@ -42,6 +42,8 @@ export interface SweepConfig {
   gpuTelemetry?: boolean;
   /** EngineCoreOptions.asyncScheduling (--async-scheduling); default false. */
   asyncScheduling?: boolean;
+  /** EngineCoreOptions.capacitySchedulerPolicy (--capacity-scheduler-policy); default max-utilization. */
+  capacitySchedulerPolicy?: CapacitySchedulerPolicy;
   /** --ncu-steps: engine steps [first, end) of every point bracketed with cudaProfilerStart / Stop. */
   ncuSteps?: [number, number] | null;
   numKvBlocks?: number;
@@ -212,7 +214,13 @@ async function runPoint(
   const numPrompts = workload.numPrompts;
   const requests = sampleRequests(workload, engine.info.vocabSize, engine.info.specialTokenIds);
   const arrivals = arrivalOffsetsMs(numPrompts, rate, cfg.burstiness, cfg.workload.seed);
-  const core = engine.createCore({ maxNumSeqs: batch, maxNumBatchedTokens: tokens, enableChunkedPrefill: cfg.enableChunkedPrefill, asyncScheduling: cfg.asyncScheduling });
+  const core = engine.createCore({
+    maxNumSeqs: batch,
+    maxNumBatchedTokens: tokens,
+    enableChunkedPrefill: cfg.enableChunkedPrefill,
+    asyncScheduling: cfg.asyncScheduling,
+    capacitySchedulerPolicy: cfg.capacitySchedulerPolicy,
+  });
   const ceilings = engine.info.device === 'cuda' ? resolveCeilings(cfg, engine.info.deviceName) : null;
   const kvPerToken = engine.info.kvBlockBytes !== undefined ? engine.info.kvBlockBytes / engine.runner.blockSize : undefined;
   const roof = new RooflineAccumulator(engine.info.device, precision, engine.info.arch ? modelCost(engine.info.arch, precision, kvPerToken) : null, ceilings);
@@ -264,6 +272,7 @@ async function runPoint(
       numKvBlocks: engine.runner.numKvBlocks,
       kvCacheDtype: kv,
       asyncScheduling: cfg.asyncScheduling ?? false,
+      capacitySchedulerPolicy: cfg.capacitySchedulerPolicy ?? 'max-utilization',
       ...(cfg.ncuSteps ? { ncuSteps: cfg.ncuSteps } : {}),
       ...(info.kvBlockBytes !== undefined ? { kvBlockBytes: info.kvBlockBytes } : {}),
       ...(info.device === 'cuda' && cfg.numKvBlocks === undefined ? { gpuMemoryUtilization: cfg.gpuMemoryUtilization ?? 0.9 } : {}),

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { ADDON_PATH, isUsageError } from '@quantbench/engine';
 import { loadBenchEngine, type EngineLoader, type LoadEngineOptions } from '../src/engine_driver.ts';
 import { resolveBench, type RawBenchFlags } from '../src/options.ts';
-import { comparePeers, DEFAULT_PEERS_FILE, readPeers } from '../src/peers.ts';
+import { comparePeers, DEFAULT_PEERS_FILE, protocolDifferences, readPeers } from '../src/peers.ts';
 import { PEER_NUM_REQUESTS, peerKvCacheDtype } from '../src/protocol.ts';
 import { readPoints } from '../src/run_dir.ts';
 import { checkOrRecordSetup, runSetupOf, SETUP_FILE } from '../src/run_safety.ts';
@@ -91,6 +91,30 @@ test('--protocol peer: fixed lengths, rate inf, the perf overview request count 
   assert.throws(() => resolveBench({ ...base, protocol: 'trtllm' }, true), { code: 'BAD_OPTION', message: /unknown --protocol "trtllm".*study or peer/ });
   // The KV cache dtype it wants: fp8 for the FP8 precisions.
   assert.deepEqual(['fp16', 'int8-w8a8', 'fp8-dynamic', 'fp8-static'].map(peerKvCacheDtype), ['auto', 'auto', 'fp8', 'fp8']);
+});
+
+test('--capacity-scheduler-policy: guaranteed-no-evict under --protocol peer (TensorRT-LLM\'s default), max-utilization otherwise; a typo is named', async () => {
+  assert.equal(resolveBench({ ...base, protocol: 'peer', workload: 'decode-heavy' }, true).capacitySchedulerPolicy, 'guaranteed-no-evict');
+  assert.equal(resolveBench({ ...base, workload: 'decode-heavy' }, true).capacitySchedulerPolicy, 'max-utilization');
+  assert.equal(resolveBench({ ...base, protocol: 'peer', capacitySchedulerPolicy: 'max-utilization' }, true).capacitySchedulerPolicy, 'max-utilization');
+  assert.equal(resolveBench({ ...base, capacitySchedulerPolicy: 'guaranteed-no-evict' }, true).capacitySchedulerPolicy, 'guaranteed-no-evict');
+  assert.throws(() => resolveBench({ ...base, capacitySchedulerPolicy: 'guaranteed-no-evic' }, true), {
+    code: 'BAD_OPTION',
+    message: /unknown --capacity-scheduler-policy "guaranteed-no-evic".*max-utilization or guaranteed-no-evict.*guaranteed-no-evict/,
+  });
+  // A resumed run with the other policy is refused (the points would mix two schedulers).
+  const runDir = tmp('qb-policy-');
+  checkOrRecordSetup(runDir, runSetupOf(resolveBench({ ...base, protocol: 'peer', workload: 'decode-heavy', numPrompts: 8 }, true)), [], false);
+  assert.throws(
+    () => checkOrRecordSetup(runDir, runSetupOf(resolveBench({ ...base, protocol: 'peer', workload: 'decode-heavy', numPrompts: 8, capacitySchedulerPolicy: 'max-utilization' }, true)), [], true),
+    { code: 'SETUP_MISMATCH', message: /capacitySchedulerPolicy \(--capacity-scheduler-policy\) was "guaranteed-no-evict"/ },
+  );
+  // With --backend openai it is the server's setting.
+  const resultsDir = tmp('qb-policy-openai-');
+  await assert.rejects(
+    quietMain(['--backend', 'openai', '--base-url', 'http://127.0.0.1:9', '--capacity-scheduler-policy', 'guaranteed-no-evict', '--results-dir', resultsDir]),
+    (e: Error) => isUsageError(e) && /--capacity-scheduler-policy is our engine's scheduling/.test(e.message),
+  );
 });
 
 test('--protocol study (default) is the study: batch 256, 8192 tokens, prompts by batch; batches up to 2048 and token lists accepted', () => {
@@ -282,6 +306,29 @@ test('max batch 2048 with a KV cache too small for it: preempts, completes every
   assert.equal(Number(row!.split(',')[header!.split(',').indexOf('preemptions')]), p.metrics.preemptions);
 });
 
+test('the same too-small cache under guaranteed-no-evict: no preemption, every request at full length, the policy recorded and named beside the peer', async () => {
+  const runDir = tmp('qb-no-evict-');
+  const cfg: SweepConfig = {
+    ...peerConfig(runDir),
+    device: 'cpu',
+    precisions: ['fp16'],
+    workload: { name: 'custom', inputLen: 8, outputLen: 12, rangeRatio: 0, numPrompts: 2100, seed: 2 },
+    maxNumBatchedTokens: 16384,
+    numKvBlocks: 1024,
+    capacitySchedulerPolicy: 'guaranteed-no-evict',
+  };
+  const p = (await runSweep(cfg, { loader: fakeLoader })).newPoints[0]!;
+  assert.equal(p.engine.capacitySchedulerPolicy, 'guaranteed-no-evict');
+  assert.equal(p.metrics.preemptions, 0);
+  assert.equal(p.metrics.completed, 2100);
+  assert.equal(p.metrics.totalOutputTokens, 2100 * 12);
+  // A point that preempted says so beside TensorRT-LLM's number; one that ran its policy does not.
+  const peer = readPeers().throughput.find((t) => t.engine === 'TensorRT-LLM 1.0')!;
+  const mu = { ...p, engine: { ...p.engine, capacitySchedulerPolicy: 'max-utilization' }, metrics: { ...p.metrics, preemptions: 7 } };
+  assert.match(protocolDifferences(mu, peer).join('\n'), /max-utilization \(7 preemptions by recompute\).*GUARANTEED_NO_EVICT/);
+  assert.doesNotMatch(protocolDifferences(p, peer).join('\n'), /GUARANTEED_NO_EVICT/);
+});
+
 test('host overhead per point: 1 - forward time / step-loop time, printed in the table', async () => {
   const runDir = tmp('qb-host-');
   const cfg: SweepConfig = { ...peerConfig(runDir), device: 'cpu', precisions: ['fp16'], maxNumBatchedTokens: 256, workload: { name: 'custom', inputLen: 16, outputLen: 8, rangeRatio: 0, numPrompts: 8, seed: 0 } };
@@ -328,7 +375,7 @@ test('pnpm bench --help explains the protocols, the peer numbers and the flags',
   // yargs' --help exits the process: a child process.
   const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(here, '../src/cli.ts'), '--help'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
-  for (const re of [/--protocol/, /--gpu-memory-utilization/, /--max-num-batched-tokens/, /comma list swept as an axis/, /perf overview/, /26,221/, /3,538/, /27,911/, /host_overhead_fraction/, /128\/128/]) assert.match(r.stdout, re);
+  for (const re of [/--protocol/, /--gpu-memory-utilization/, /--max-num-batched-tokens/, /comma list\s+swept\s+as\s+an\s+axis/, /--capacity-scheduler-policy/, /perf overview/, /26,221/, /3,538/, /27,911/, /host_overhead_fraction/, /128\/128/]) assert.match(r.stdout, re);
 });
 
 const nativeSkip = fs.existsSync(ADDON_PATH) ? false : `skipped: native addon not built (${ADDON_PATH}); run pnpm build`;

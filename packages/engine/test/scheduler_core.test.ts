@@ -104,6 +104,42 @@ test('KV exhaustion: preemption by recompute happens and every request completes
   assert.ok(small.steps.every((s) => s.kvBlocksUsed <= 20));
 });
 
+test('guaranteed-no-evict: the cache that forces preemptions by recompute runs without any, with the same tokens, sync and async', () => {
+  const reqs = workload(23, 24, 60, 80);
+  const ref = runAll(reqs, BIG, BIG_OPTS);
+  const cache = { numKvBlocks: 20 };
+  const opts: EngineCoreOptions = { maxNumSeqs: 16, maxNumBatchedTokens: 128 };
+  assert.ok(runAll(reqs, cache, opts).core.totalPreemptions > 0, 'max-utilization preempts in this cache');
+  for (const asyncScheduling of [false, true]) {
+    const res = runAll(reqs, cache, { ...opts, asyncScheduling, capacitySchedulerPolicy: 'guaranteed-no-evict' });
+    assert.equal(res.core.totalPreemptions, 0, `no preemption (async ${asyncScheduling})`);
+    assert.ok(res.steps.every((st) => st.preempted === 0));
+    for (const r of reqs) assert.deepEqual(res.tokens.get(r.id), ref.tokens.get(r.id), `tokens of ${r.id} (async ${asyncScheduling})`);
+    assert.equal(res.core.kv.numUsedBlocks, 0);
+    // What started fits whole: after every step, the running requests' whole lengths fit in the 20 blocks (ceil).
+    assert.ok(res.steps.every((st) => st.kvBlocksUsed <= 20));
+  }
+  // A request whose whole length alone exceeds the cache is still rejected up front, not left waiting.
+  const huge = runAll([{ id: 'huge', promptIds: [1, 2, 3], params: { maxTokens: 400, ignoreEos: true } }], cache, {
+    ...opts,
+    capacitySchedulerPolicy: 'guaranteed-no-evict',
+  });
+  assert.equal(huge.reasons.get('huge'), 'error');
+  assert.throws(() => new EngineCore(new FakeRunner(cache), { ...opts, capacitySchedulerPolicy: 'lazy' as never }), /capacitySchedulerPolicy must be one of/);
+});
+
+test('guaranteed-no-evict admits only what fits at full length: running requests x their blocks never exceed the cache', () => {
+  // 12 requests of 10 prompt + 30 output tokens: 39 KV entries = 3 blocks of 16 each; a 10-block cache holds 3 at once.
+  const reqs: Req[] = Array.from({ length: 12 }, (_, i) => ({ id: `q${i}`, promptIds: Array.from({ length: 10 }, (_, j) => 1 + ((i + j) % 50)), params: { maxTokens: 30, ignoreEos: true } }));
+  const res = runAll(reqs, { numKvBlocks: 10 }, { maxNumSeqs: 12, maxNumBatchedTokens: 256, capacitySchedulerPolicy: 'guaranteed-no-evict' });
+  assert.equal(res.core.totalPreemptions, 0);
+  assert.ok(res.steps.every((st) => st.numRunning <= 3), `at most 3 running (${Math.max(...res.steps.map((st) => st.numRunning))})`);
+  assert.ok(res.steps.some((st) => st.numRunning === 3), 'and 3 do run at once');
+  const mu = runAll(reqs, { numKvBlocks: 10 }, { maxNumSeqs: 12, maxNumBatchedTokens: 256 });
+  assert.ok(mu.steps.some((st) => st.numRunning > 3), 'max-utilization starts more than fit at full length');
+  for (const r of reqs) assert.deepEqual(res.tokens.get(r.id), mu.tokens.get(r.id));
+});
+
 test('KV exhaustion with seeded sampling (temperature > 0): same tokens as unconstrained', () => {
   const reqs = workload(29, 16, 40, 60, { temperature: 0.8, topP: 0.9 });
   reqs.forEach((r, i) => (r.params.seed = 1000 + i * 0x100000001));

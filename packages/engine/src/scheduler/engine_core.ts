@@ -3,6 +3,8 @@
  * (decodes, then unfinished prefill chunks), then new requests while budget, sequence slots and KV blocks last.
  * When the KV cache runs out, the most recently admitted running request is preempted by recompute: its blocks are
  * freed and it goes back to the front of the waiting queue with prompt + generated tokens, to be prefilled again.
+ * With capacitySchedulerPolicy 'guaranteed-no-evict' (TensorRT-LLM's default) a request starts only when the blocks of
+ * its whole length fit beside the whole lengths of those running, so the cache never runs out and nothing is preempted.
  *
  * Host work per step stays linear in the number of running requests (2048 and more under the peer protocol): the
  * waiting queue is a deque (no array shift / unshift per admission or preemption), and requests that leave the
@@ -16,9 +18,11 @@ import { Deque } from './deque.ts';
 import { SchedulerError } from './errors.ts';
 import { KvCacheManager } from './kv_cache_manager.ts';
 import { SchedRequest, seedFromId } from './request.ts';
+import { CAPACITY_SCHEDULER_POLICIES } from './types.ts';
 import type {
   AddRequestArgs,
   BlockTimings,
+  CapacitySchedulerPolicy,
   EngineCoreOptions,
   ModelRunner,
   RequestOutput,
@@ -63,6 +67,10 @@ export class EngineCore {
   private readonly batchArrays = new BatchArrays();
   /** Async scheduling (EngineCoreOptions.asyncScheduling): the step submitted and not finished yet. */
   readonly asyncScheduling: boolean;
+  /** EngineCoreOptions.capacitySchedulerPolicy. */
+  readonly capacitySchedulerPolicy: CapacitySchedulerPolicy;
+  /** 'guaranteed-no-evict': the blocks of the whole lengths of the requests that hold a commitment (SchedRequest.committedBlocks). */
+  private committedBlocks = 0;
   private inflight: InFlightStep | null = null;
   /** Totals since construction. */
   totalPreemptions = 0;
@@ -86,6 +94,13 @@ export class EngineCore {
     }
     this.profileBlocks = opts.profileBlocks ?? false;
     this.asyncScheduling = opts.asyncScheduling ?? false;
+    this.capacitySchedulerPolicy = opts.capacitySchedulerPolicy ?? 'max-utilization';
+    if (!(CAPACITY_SCHEDULER_POLICIES as readonly string[]).includes(this.capacitySchedulerPolicy)) {
+      throw new SchedulerError(
+        'BAD_CONFIG',
+        `capacitySchedulerPolicy must be one of ${CAPACITY_SCHEDULER_POLICIES.join(', ')}, got ${String(opts.capacitySchedulerPolicy)}`,
+      );
+    }
     if (this.asyncScheduling && (!runner.submit || !runner.finish)) {
       throw new SchedulerError('BAD_CONFIG', 'asyncScheduling needs a model runner with submit() and finish()');
     }
@@ -186,10 +201,12 @@ export class EngineCore {
     this.running = this.running.filter((r) => r.status === 'running');
   }
 
-  /** Every block of the request back to the cache; its block-table reference goes with them. */
+  /** Every block of the request back to the cache; its block-table reference and its commitment go with them. */
   private freeKv(req: SchedRequest): void {
     this.kv.free(req.id);
     req.kvTable = null;
+    this.committedBlocks -= req.committedBlocks;
+    req.committedBlocks = 0;
   }
 
   /** The victim stays in `running` (status 'waiting') until schedule() sweeps it out. */
@@ -270,9 +287,15 @@ export class EngineCore {
         let numNew = req.numUncomputed;
         if (!this.enableChunkedPrefill && numNew > budget) break;
         numNew = Math.min(numNew, budget);
+        // 'guaranteed-no-evict': it starts only when its whole length fits beside the running ones' whole lengths, so
+        // no allocation can fail later; FCFS: the requests behind it wait too.
+        const commit = this.capacitySchedulerPolicy === 'guaranteed-no-evict' ? this.kv.blocksFor(this.peakTokens(req)) : 0;
+        if (commit > 0 && this.committedBlocks + commit > this.runner.numKvBlocks) break;
         // Its blocks for the whole expected length in one run where the cache has room (kv_cache_manager.ts).
         const table = this.kv.grow(req.id, numNew, this.peakTokens(req));
         if (!table) break;
+        this.committedBlocks += commit;
+        req.committedBlocks = commit;
         req.kvTable = table;
         this.waiting.popFront();
         req.status = 'running';

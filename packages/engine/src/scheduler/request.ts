@@ -30,6 +30,8 @@ export class SchedRequest {
    * null while it holds no blocks. The engine core sets it when it allocates and clears it whenever it frees them.
    */
   kvTable: readonly number[] | null = null;
+  /** 'guaranteed-no-evict': the blocks of its whole length the engine core counts as taken while it holds blocks. */
+  committedBlocks = 0;
   finishReason?: SchedFinishReason;
   error?: string;
   /**

@@ -38,7 +38,19 @@ export interface EngineCoreOptions {
    * with submit/finish; not with profileBlocks. Default false.
    */
   asyncScheduling?: boolean;
+  /**
+   * When a request may start (TensorRT-LLM's CapacitySchedulerPolicy, its names):
+   *   'max-utilization' (default) start a request when its prompt's blocks fit; when the running ones outgrow the
+   *       cache, the most recently admitted is preempted and recomputed later (vLLM's behaviour);
+   *   'guaranteed-no-evict' start a request only when the blocks of its whole length (prompt + max tokens) fit beside
+   *       the whole lengths of the running ones, so no request is ever preempted (TensorRT-LLM's default; the peer
+   *       protocol's).
+   */
+  capacitySchedulerPolicy?: CapacitySchedulerPolicy;
 }
+
+export const CAPACITY_SCHEDULER_POLICIES = ['max-utilization', 'guaranteed-no-evict'] as const;
+export type CapacitySchedulerPolicy = (typeof CAPACITY_SCHEDULER_POLICIES)[number];
 
 /** Milliseconds of one forward by block, as the native model reports them when profiling. */
 export type BlockTimings = BlockTimesMs;
