@@ -8,9 +8,9 @@ export class SchedRequest {
   readonly id: string;
   readonly promptLen: number;
   /**
-   * Prompt followed by generated tokens: tokenBuf[0, numTokens). A typed array sized for the whole expected length
-   * up front (grown by doubling if it is ever exceeded): at batch 800 a number[] per request reallocated as it grew,
-   * and the young-generation collector copied those arrays at every scavenge.
+   * Prompt followed by generated tokens: tokenBuf[0, numTokens). A typed array sized for the expected length up front
+   * (grown by doubling past it): at batch 800 a number[] per request reallocated as it grew, and the young-generation
+   * collector copied those arrays at every scavenge.
    */
   private tokenBuf: Int32Array;
   private len: number;
@@ -51,7 +51,9 @@ export class SchedRequest {
   constructor(id: string, promptIds: readonly number[], params: RequestParams, arrivalTime: number, seed: number, maxLen = Infinity) {
     this.id = id;
     this.promptLen = promptIds.length;
-    this.tokenBuf = new Int32Array(Math.max(1, promptIds.length, Math.min(promptIds.length + params.maxTokens, maxLen)));
+    // Room for its whole length up to 4096 outputs (more grows by doubling: a large max_tokens is not allocated up front).
+    const room = Math.min(promptIds.length + Math.min(params.maxTokens, 4096), maxLen);
+    this.tokenBuf = new Int32Array(Math.max(1, promptIds.length, room));
     this.tokenBuf.set(promptIds);
     this.len = promptIds.length;
     this.params = params;
