@@ -3,11 +3,12 @@
 # nvcc, run its checks and timing table, then one ncu pass (one launch per variant, 1 x 2048, 16-bit then FP8 KV; the
 # scheduler and warp-state sections say what the warps wait on).
 # On the device machine from the repo root (carry .device is not needed):  bash scripts/device/prefill_dev.sh [STEPS]
-# STEPS: a subset of "build run ncu sanitize" (default the first three); "build" alone can run in the background
+# STEPS: a subset of "build smoke run ncu sanitize" (default build run ncu); "build" alone can run in the background
 # beside another step's build, and "run ncu" afterwards uses its /tmp/prefill_main; "sanitize" runs the checks under
 # compute-sanitizer's memcheck and synccheck (the TMA / mbarrier variants' first runs). VARIANTS=v13,v14 limits "run"
 # to those variants (SANITIZE_VARIANTS does the same for "sanitize", NCU_VARIANTS for "ncu"); F16=1 builds the fp16 form
-# (the product's quantized precisions run fp16 activations; the tables so far are bf16).
+# (the product's quantized precisions run fp16 activations; the tables so far are bf16). "smoke" checks SMOKE_VARIANTS
+# (e.g. v16,v16b,v17: not run before) one process each under SMOKE_TIMEOUT and drops any that hung from VARIANTS.
 # Logs under $OUT/prefill_dev/, packed into $OUT/prefill_dev.tgz.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -25,6 +26,22 @@ if has build; then
     -o /tmp/prefill_main native/dev/prefill_attention/prefill_main.cu native/kernels/attention/attention_cpu.cc \
     native/common/parallel.cc >"$D/build.log" 2>&1 || { echo "build failed"; tail -20 "$D/build.log"; exit 1; }
   echo "== $(date +%T) build done"
+fi
+if has smoke; then  # new variants' first run: checks only, one process each with a short limit, so a hang (a barrier
+  # never met) costs SMOKE_TIMEOUT seconds and names its variant; "run" then leaves out the variants that hung
+  HUNG=()
+  for v in ${SMOKE_VARIANTS//,/ }; do
+    timeout "${SMOKE_TIMEOUT:-45}" /tmp/prefill_main --check-only --variants "$v" >"$D/smoke_$v.log" 2>&1
+    rc=$?
+    echo "== $(date +%T) smoke $v rc=$rc: $(grep -c '^PASS' "$D/smoke_$v.log") pass, $(grep -c '^FAIL' "$D/smoke_$v.log") fail"
+    if [[ $rc -eq 124 ]]; then HUNG+=("$v"); fi
+  done
+  drop_hung() { local list="$1" v; for v in "${HUNG[@]}"; do list=$(echo ",$list," | sed "s/,$v,/,/g; s/^,//; s/,$//"); done; echo "$list"; }
+  if [[ ${#HUNG[@]} -gt 0 ]]; then
+    [[ -n "${VARIANTS:-}" ]] && VARIANTS=$(drop_hung "$VARIANTS")
+    [[ -n "${NCU_VARIANTS:-}" ]] && NCU_VARIANTS=$(drop_hung "$NCU_VARIANTS")
+    echo "== left out of run and ncu (hung): ${HUNG[*]}; VARIANTS=${VARIANTS:-all} NCU_VARIANTS=${NCU_VARIANTS:-all}"
+  fi
 fi
 if has run; then
   echo "== $(date +%T) run"

@@ -274,6 +274,7 @@ size_t compare(const Case& c, const std::vector<float>& ref, const DevBuf& out, 
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // line by line into a log, so a run cut off by a time limit keeps its lines
   bool check_only = false, time_only = false, profile = false;
   int reps = 20;
   std::string only;  // comma-separated variant names (v7 also selects its FP8-KV launch v10, v11 selects v12)
