@@ -6,7 +6,7 @@
  * signal exits at once (130).
  */
 import yargs from 'yargs';
-import { applyContract, KV_CACHE_DTYPE_OPTION, checkModelPath, LLM, PRECISIONS, runCliMain, UsageError, type Contract, type LoadOptions, type Precision } from '@quantbench/engine';
+import { applyContract, CAPACITY_SCHEDULER_POLICIES, KV_CACHE_DTYPE_OPTION, checkModelPath, LLM, PRECISIONS, runCliMain, UsageError, type Contract, type LoadOptions, type Precision } from '@quantbench/engine';
 import { AsyncEngine, type EngineHandle } from './async_engine.ts';
 import type { ServeMetrics } from './metrics.ts';
 import { createServer, type ServedModel } from './server.ts';
@@ -41,6 +41,12 @@ export async function main(argv: string[]): Promise<number> {
     .option('served-model-name', { type: 'string', describe: 'the name clients put in "model" (default: the --model argument)' })
     .option('max-num-seqs', { type: 'number', default: 256, describe: 'most requests running at once (max batch size)' })
     .option('max-num-batched-tokens', { type: 'number', default: 8192, describe: 'token budget of one engine step' })
+    .option('capacity-scheduler-policy', {
+      choices: CAPACITY_SCHEDULER_POLICIES,
+      default: 'max-utilization' as const,
+      describe:
+        "when a request may start: max-utilization (when its prompt fits; running requests that outgrow the KV cache are preempted and recomputed, vLLM's way) or guaranteed-no-evict (only when its whole length fits: nothing preempted, TensorRT-LLM's default); reported in /v1/models",
+    })
     .option('max-model-len', { type: 'number', describe: "longest prompt + completion (default: the engine's)" })
     .option('kv-blocks', { type: 'number', describe: 'KV cache size in 16-token blocks (default: the engine decides)' })
     .option('gpu-memory-utilization', { type: 'number', describe: 'CUDA: fraction of GPU memory for weights + KV cache (default 0.9)' })
@@ -81,7 +87,7 @@ export async function main(argv: string[]): Promise<number> {
           gpuMemoryUtilization: a.gpuMemoryUtilization,
           maxNumBatchedTokens: a.maxNumBatchedTokens,
         };
-        const engineOptions = { maxNumSeqs: a.maxNumSeqs, maxNumBatchedTokens: a.maxNumBatchedTokens };
+        const engineOptions = { maxNumSeqs: a.maxNumSeqs, maxNumBatchedTokens: a.maxNumBatchedTokens, capacitySchedulerPolicy: a.capacitySchedulerPolicy };
         let model: ServedModel;
         let engine: ((m: ServeMetrics) => EngineHandle) | undefined;
         let close: () => Promise<void>;

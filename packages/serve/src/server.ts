@@ -140,6 +140,7 @@ export function createServer(o: ServerOptions): QbServer {
           block_size: llm.blockSize,
           max_num_seqs: engineOpts.maxNumSeqs,
           max_num_batched_tokens: engineOpts.maxNumBatchedTokens,
+          capacity_scheduler_policy: engineOpts.capacitySchedulerPolicy ?? 'max-utilization',
         },
       },
     ],

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, test } from 'node:test';
 import { dataPath, LLM, missingDataMessage } from '@quantbench/engine';
-import { createServer, type QbServer } from '../src/index.ts';
+import { AsyncEngine, createServer, type QbServer } from '../src/index.ts';
 
 const model = dataPath('models/stories260K/hf');
 const skip = model ? false : missingDataMessage('models/stories260K/hf');
@@ -214,6 +214,37 @@ test('drain: in-flight requests finish, new ones get 503, then the server closes
   assert.equal(r.status, 200);
   assert.equal(((await r.json()) as any).usage.completion_tokens, 40);
   await drained;
+});
+
+test('guaranteed-no-evict: concurrent requests that outgrow a small cache all complete without the preemptions max-utilization makes; /v1/models reports the policy', { skip }, async () => {
+  const small = await LLM.load({ model: model!, precision: 'fp16', kvBlocks: 12 });
+  try {
+    for (const policy of ['max-utilization', 'guaranteed-no-evict'] as const) {
+      const s = createServer({ llm: small, engineOptions: { maxNumSeqs: 8, maxNumBatchedTokens: 256, capacitySchedulerPolicy: policy } });
+      try {
+        const url = await s.app.listen({ host: '127.0.0.1', port: 0 });
+        const models = (await (await fetch(url + '/v1/models')).json()) as { data: { quantbench: { capacity_scheduler_policy: string } }[] };
+        assert.equal(models.data[0]!.quantbench.capacity_scheduler_policy, policy);
+        // 8 requests of 3 + 40 tokens (3 blocks each at their whole length) against 12 blocks.
+        const rs = await Promise.all(
+          Array.from({ length: 8 }, (_, i) =>
+            fetch(url + '/v1/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: [1, 9 + i, 10], max_tokens: 40, ignore_eos: true }) }),
+          ),
+        );
+        for (const r of rs) {
+          assert.equal(r.status, 200);
+          assert.equal(((await r.json()) as any).usage.completion_tokens, 40);
+        }
+        const core = (s.engine as AsyncEngine).core;
+        if (policy === 'guaranteed-no-evict') assert.equal(core.totalPreemptions, 0, 'no preemption');
+        else assert.ok(core.totalPreemptions > 0, 'max-utilization preempts in this cache');
+      } finally {
+        await s.app.close();
+      }
+    }
+  } finally {
+    small.close();
+  }
 });
 
 test('/v1/models of a server started with --kv-cache-dtype fp8 reports it (quantbench.kv_cache_dtype and its provenance)', { skip }, async () => {
