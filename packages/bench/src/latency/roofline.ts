@@ -1,7 +1,7 @@
 /**
  * Roofline of a raw step (`pnpm bench latency`): a decode step reads every weight once plus the KV cache of its
- * context (bytes / memory bandwidth; beside it the bound of its parts, decodeCost's boundMs); a prefill is bounded by its FLOPs (linears at the precision's GEMM peak,
- * attention and lm_head at the 16-bit peak). Ceilings: a scripts/device/ceilings.py file (--ceilings), else the known
+ * context (bytes / memory bandwidth; beside it the bound of its parts, decodeCost's boundMs); a prefill is bounded by
+ * its FLOPs (linears at the precision's GEMM peak, attention and lm_head at the 16-bit peak). Ceilings: a scripts/device/ceilings.py file (--ceilings), else the known
  * card's measured rates (native/device_ceilings.json), else none (CPU, or an unknown card: no ratio).
  */
 import { ceilingsForDevice, peakTflops, type DeviceCeilings, type DeviceKind, type LlamaConfig, type Precision } from '@quantbench/engine';
