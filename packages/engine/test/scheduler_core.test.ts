@@ -281,6 +281,47 @@ test('async scheduling: the same tokens, logprobs and finish reasons as one step
   }
 });
 
+test('async scheduling with settle() between steps (the server\'s scoring interludes): the same tokens, nothing left in flight after each settle', () => {
+  const reqs = workload(67, 30, 50, 40, { ignoreEos: false, stopTokenIds: [5], logprobs: true });
+  const runnerOpts: FakeRunnerOptions = { numKvBlocks: 40, eosTokenIds: [3, 7] };
+  const opts: EngineCoreOptions = { maxNumSeqs: 12, maxNumBatchedTokens: 64 };
+  const sync = runAll(reqs, runnerOpts, opts, 2);
+  const runner = new FakeRunner(runnerOpts);
+  const core = new EngineCore(runner, { ...opts, asyncScheduling: true });
+  const tokens = new Map<string, number[]>(reqs.map((r) => [r.id, []]));
+  const logprobs = new Map<string, number[]>(reqs.map((r) => [r.id, []]));
+  const reasons = new Map<string, string>();
+  const take = (outs: RequestOutput[]) => {
+    for (const o of outs) {
+      assert.ok(!reasons.has(o.id), `output after finish for ${o.id}`);
+      tokens.get(o.id)!.push(...o.newTokenIds);
+      logprobs.get(o.id)!.push(...o.newLogprobs);
+      if (o.finished) reasons.set(o.id, o.finishReason!);
+    }
+  };
+  let next = 0;
+  let settles = 0;
+  for (let i = 0; core.hasUnfinished() || next < reqs.length; i++) {
+    for (let k = 0; k < 2 && next < reqs.length; k++) core.addRequest(reqs[next++]);
+    take(core.step().outputs);
+    if (i % 3 === 2 && core.hasInflight) {
+      take(core.settle().outputs);
+      settles++;
+      assert.equal(core.hasInflight, false);
+      assert.throws(() => runner.finish(), /without a submitted step/, 'the model is idle after settle()');
+    }
+    assert.ok(i < 100000, 'hang');
+  }
+  assert.ok(settles > 5, `settled ${settles} times`);
+  assert.equal(core.settle().outputs.length, 0, 'nothing in flight: an empty result');
+  for (const r of reqs) {
+    assert.deepEqual(tokens.get(r.id), sync.tokens.get(r.id), `tokens of ${r.id}`);
+    assert.deepEqual(logprobs.get(r.id), sync.logprobs.get(r.id), `logprobs of ${r.id}`);
+    assert.equal(reasons.get(r.id), sync.reasons.get(r.id), `finish reason of ${r.id}`);
+  }
+  assert.equal(core.kv.numUsedBlocks, 0);
+});
+
 test('async scheduling: requests that end by length leave no extra row', () => {
   const reqs = workload(59, 30, 40, 50);
   const sync = runAll(reqs, BIG, BIG_OPTS);

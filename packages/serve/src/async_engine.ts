@@ -8,7 +8,7 @@
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
-import type { EngineCore, LLM, RequestParams, SchedFinishReason } from '@quantbench/engine';
+import type { EngineCore, LLM, RequestOutput, RequestParams, SchedFinishReason } from '@quantbench/engine';
 import type { NativeBatch } from '@quantbench/native';
 import { ServeMetrics } from './metrics.ts';
 
@@ -145,7 +145,9 @@ export class AsyncEngine implements EngineHandle {
   private async loop(): Promise<void> {
     try {
       while (this.core.hasUnfinished() || this.scoreJobs.length > 0) {
-        // Scoring jobs go between steps, as long as their blocks are free in the pool.
+        // Scoring jobs go between steps, as long as their blocks are free in the pool; with async scheduling the step
+        // in flight is finished and its tokens delivered first, so the model is idle for the scoring forward.
+        if (this.scoreJobs.length > 0 && this.core.hasInflight) this.deliver(this.core.settle().outputs);
         while (this.scoreJobs.length > 0 && this.runScore(this.scoreJobs[0]!)) this.scoreJobs.shift();
         if (this.core.hasUnfinished()) this.step();
         else if (this.scoreJobs.length > 0) {
@@ -180,7 +182,11 @@ export class AsyncEngine implements EngineHandle {
   }
 
   private step(): void {
-    const { outputs } = this.core.step();
+    this.deliver(this.core.step().outputs);
+  }
+
+  /** A step's outputs to their requests' handlers, with the metrics. */
+  private deliver(outputs: readonly RequestOutput[]): void {
     const now = performance.now();
     for (const out of outputs) {
       const p = this.pending.get(out.id);

@@ -41,6 +41,12 @@ export async function main(argv: string[]): Promise<number> {
     .option('served-model-name', { type: 'string', describe: 'the name clients put in "model" (default: the --model argument)' })
     .option('max-num-seqs', { type: 'number', default: 256, describe: 'most requests running at once (max batch size)' })
     .option('max-num-batched-tokens', { type: 'number', default: 8192, describe: 'token budget of one engine step' })
+    .option('async-scheduling', {
+      type: 'boolean',
+      default: false,
+      describe:
+        "schedule and submit step n+1 while step n runs on the device (vLLM's --async-scheduling): the host's batch work overlaps the GPU; prompt scoring (echo + logprobs) first lets the step in flight finish; reported in /v1/models",
+    })
     .option('capacity-scheduler-policy', {
       choices: CAPACITY_SCHEDULER_POLICIES,
       default: 'max-utilization' as const,
@@ -87,7 +93,7 @@ export async function main(argv: string[]): Promise<number> {
           gpuMemoryUtilization: a.gpuMemoryUtilization,
           maxNumBatchedTokens: a.maxNumBatchedTokens,
         };
-        const engineOptions = { maxNumSeqs: a.maxNumSeqs, maxNumBatchedTokens: a.maxNumBatchedTokens, capacitySchedulerPolicy: a.capacitySchedulerPolicy };
+        const engineOptions = { maxNumSeqs: a.maxNumSeqs, maxNumBatchedTokens: a.maxNumBatchedTokens, capacitySchedulerPolicy: a.capacitySchedulerPolicy, asyncScheduling: a.asyncScheduling };
         let model: ServedModel;
         let engine: ((m: ServeMetrics) => EngineHandle) | undefined;
         let close: () => Promise<void>;

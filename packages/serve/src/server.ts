@@ -141,6 +141,7 @@ export function createServer(o: ServerOptions): QbServer {
           max_num_seqs: engineOpts.maxNumSeqs,
           max_num_batched_tokens: engineOpts.maxNumBatchedTokens,
           capacity_scheduler_policy: engineOpts.capacitySchedulerPolicy ?? 'max-utilization',
+          async_scheduling: engineOpts.asyncScheduling ?? false,
         },
       },
     ],

@@ -106,6 +106,39 @@ test('echo + logprobs + max_tokens 0 gives prompt log-probs equal to the in-proc
   assert.equal(r.json.usage.completion_tokens, 0);
 });
 
+test('--async-scheduling: concurrent generations equal the one-step-at-a-time server\'s, with prompt scoring in between (the step in flight settled first)', { skip }, async () => {
+  const asyncLlm = await LLM.load({ model: model!, precision: 'fp16' });
+  const s = createServer({ llm: asyncLlm, engineOptions: { maxNumSeqs: 32, maxNumBatchedTokens: 1024, asyncScheduling: true } });
+  try {
+    const url = await s.app.listen({ host: '127.0.0.1', port: 0 });
+    const models = (await (await fetch(url + '/v1/models')).json()) as { data: { quantbench: { async_scheduling: boolean } }[] };
+    assert.equal(models.data[0]!.quantbench.async_scheduling, true);
+    const at = (u: string, body: unknown) =>
+      fetch(u + '/v1/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((r) => r.json() as Promise<any>);
+    const gens = Array.from({ length: 12 }, (_, i) => ({ prompt: [1, 20 + i, 30 + 2 * i, 7], max_tokens: 24 + i, temperature: 0, ignore_eos: true }));
+    const ids = ref.tokenizer.encode('The cat sat on the mat and looked at the dog.', true);
+    const inproc = await ref.loglikelihoodTokens([{ context: ids.slice(0, 4), continuation: ids.slice(4) }], { tokenLogprobs: true });
+    // Generations and scoring requests at once: the scoring forwards run between engine steps.
+    const [asyncOut, scored] = await Promise.all([
+      Promise.all(gens.map((g) => at(url, g))),
+      Promise.all([0, 1, 2].map(() => at(url, { prompt: ids, max_tokens: 0, echo: true, logprobs: 1, temperature: 0 }))),
+    ]);
+    const syncOut = await Promise.all(gens.map((g) => at(base, g)));
+    gens.forEach((g, i) => {
+      assert.equal(asyncOut[i].usage.completion_tokens, g.max_tokens);
+      assert.equal(asyncOut[i].choices[0].text, syncOut[i].choices[0].text, `generation ${i}`);
+    });
+    for (const r of scored) {
+      const served = r.choices[0].logprobs.token_logprobs.slice(4) as number[];
+      inproc[0]!.tokenLogprobs!.forEach((v, i) => assert.ok(Math.abs(v - served[i]!) <= 1e-6, `token ${i}: ${v} vs ${served[i]}`));
+    }
+    assert.equal((s.engine as AsyncEngine).core.hasInflight, false, 'idle at the end');
+  } finally {
+    await s.app.close();
+    asyncLlm.close();
+  }
+});
+
 test('64 concurrent streaming clients all complete with the requested token counts', { skip }, async () => {
   const n = 64;
   const results = await Promise.all(

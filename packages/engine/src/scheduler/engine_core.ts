@@ -182,6 +182,28 @@ export class EngineCore {
     this.runner.finish!();
   }
 
+  /** Async scheduling: a step is submitted and its results not read yet. */
+  get hasInflight(): boolean {
+    return this.inflight !== null;
+  }
+
+  /**
+   * Async scheduling: waits for the step in flight and applies its results like step() does, without submitting
+   * another, so the model is idle when it returns (the server runs a prompt-scoring forward then). Outputs as step()'s;
+   * an empty result when nothing is in flight.
+   */
+  settle(): StepResult {
+    const t0 = performance.now();
+    const cur = this.inflight;
+    if (!cur) return this.stepResult([], { numPrefillTokens: 0, numDecodeTokens: 0, sumContextLens: 0 }, 0, 0, t0, 0);
+    const tf = performance.now();
+    const result = this.runner.finish!();
+    const waitMs = performance.now() - tf;
+    this.inflight = null;
+    const outputs = this.applyResult(cur.slices, result, true);
+    return this.stepResult(outputs, cur, cur.slices.length, 0, t0, waitMs);
+  }
+
   get numWaiting(): number {
     return this.waiting.length;
   }
