@@ -5,7 +5,8 @@
 # addon:
 #   bash scripts/device/serve_overhead.sh                       # synthetic:llama-3.1-8b fp8-static decode-heavy, max batch 256
 #   bash scripts/device/serve_overhead.sh --prompts-per-batch 2 # shorter: 512 prompts instead of 1024
-# Options: --model M --precision P --batch N --workload W --max-num-batched-tokens N --kv-blocks N; anything else is
+# Options: --model M --precision P --batch N --workload W --max-num-batched-tokens N --kv-blocks N, --async-scheduling and
+# --capacity-scheduler-policy P (to the server and the in-process bench alike); anything else is
 # passed to both benches unchanged (e.g. --input-len 8 --output-len 16 --num-prompts 8 for a CPU smoke run).
 # Writes $OUT/serve_overhead/{openai,in-process}/ (points.jsonl, summary.*), serve.log, serve_overhead.json.
 set -euo pipefail
@@ -30,6 +31,7 @@ run_ts() {
 }
 
 MODEL=synthetic:llama-3.1-8b PREC=fp8-static BATCH=256 WORKLOAD=decode-heavy MNBT=8192 KV=()
+SCHED=()
 EXTRA=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -39,6 +41,9 @@ while [[ $# -gt 0 ]]; do
     --workload) WORKLOAD="$2"; shift 2 ;;
     --max-num-batched-tokens) MNBT="$2"; shift 2 ;;
     --kv-blocks) KV=(--kv-blocks "$2"); shift 2 ;;
+    # the engine's scheduling, given to the server and to the in-process bench alike
+    --async-scheduling) SCHED+=(--async-scheduling); shift ;;
+    --capacity-scheduler-policy) SCHED+=(--capacity-scheduler-policy "$2"); shift 2 ;;
     *) EXTRA+=("$1"); shift ;;
   esac
 done
@@ -51,7 +56,7 @@ echo "== pnpm serve $MODEL $PREC (max batch $BATCH) on 127.0.0.1"
 # `wait` returns only once it has exited and freed the GPU (a backgrounded function's subshell does not forward it).
 if [[ -f .device/bundle/serve.mjs ]]; then SERVE=(node .device/bundle/serve.mjs); else SERVE=(node --import tsx packages/serve/src/cli.ts); fi
 "${SERVE[@]}" --model "$MODEL" --precision "$PREC" --host 127.0.0.1 --port 0 \
-  --max-num-seqs "$BATCH" --max-num-batched-tokens "$MNBT" "${KV[@]}" --max-waiting 100000 >"$DIR/serve.stdout" 2>"$DIR/serve.log" &
+  --max-num-seqs "$BATCH" --max-num-batched-tokens "$MNBT" "${KV[@]}" "${SCHED[@]}" --max-waiting 100000 >"$DIR/serve.stdout" 2>"$DIR/serve.log" &
 SERVER=$!
 stop_server() {
   kill -TERM "$SERVER" 2>/dev/null || return 0
@@ -79,7 +84,7 @@ stop_server
 trap - EXIT
 
 echo "== bench in-process $MODEL $PREC --batch $BATCH"
-run_ts bench packages/bench/src/cli.ts --model "$MODEL" --precision "$PREC" --batch "$BATCH" "${KV[@]}" \
+run_ts bench packages/bench/src/cli.ts --model "$MODEL" --precision "$PREC" --batch "$BATCH" "${KV[@]}" "${SCHED[@]}" \
   --results-dir "$DIR" --run in-process "${WL[@]}" 2>&1 | tail -4
 
 node - "$DIR" <<'EOF'
