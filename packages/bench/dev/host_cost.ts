@@ -6,6 +6,7 @@
  *
  *   node --import tsx packages/bench/dev/host_cost.ts [--batch 800] [--input-len 128] [--output-len 2048] [--repeats 5] [--sync]
  */
+import { PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { EngineCore } from '@quantbench/engine';
 import { NoopRunner } from '@quantbench/engine/testing';
@@ -31,17 +32,27 @@ const requests = Array.from({ length: batch }, (_, i) => ({
   promptIds: Array.from({ length: inputLen }, (_, j) => 2 + ((i * 31 + j) % 1000)),
   outputLen,
 }));
+// Garbage-collection pauses inside each repeat (part of the host time above; the young generation's scavenges most).
+let gcMs = 0;
+const gcObserver = new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) gcMs += e.duration;
+});
+gcObserver.observe({ entryTypes: ['gc'] });
 const perStep: number[] = [];
 for (let r = 0; r < Number(a.repeats); r++) {
   const core = new EngineCore(new NoopRunner(blocks, 8192), { maxNumSeqs: batch, maxNumBatchedTokens: budget, asyncScheduling: !a.sync });
+  gcMs = 0;
   const res = await servePoint(core, { requests, arrivalsMs: requests.map(() => 0), maxConcurrency: null });
+  await new Promise((resolve) => setImmediate(resolve));  // the observer's entries of this repeat
   const host = (res.loopMs - res.forwardMs) / res.steps;
   perStep.push(host);
   console.log(
     `repeat ${r + 1}: ${res.steps} steps, host ${host.toFixed(3)} ms/step (engine core ${(res.hostMs / res.steps).toFixed(3)}, ` +
-      `serving loop ${((res.loopMs - res.forwardMs - res.hostMs) / res.steps).toFixed(3)}; runner ${(res.forwardMs / res.steps).toFixed(3)})`,
+      `serving loop ${((res.loopMs - res.forwardMs - res.hostMs) / res.steps).toFixed(3)}; runner ${(res.forwardMs / res.steps).toFixed(3)}; ` +
+      `of it in GC ${(gcMs / res.steps).toFixed(3)})`,
   );
 }
+gcObserver.disconnect();
 perStep.sort((x, y) => x - y);
 console.log(
   `batch ${batch}, ${inputLen}/${outputLen}, ${a.sync ? 'one step at a time' : 'async scheduling'}: host ms/step min ${perStep[0].toFixed(3)}, ` +
