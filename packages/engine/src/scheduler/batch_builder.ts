@@ -18,11 +18,6 @@ export interface ScheduledSlice {
   numNew: number;
   /** True when the slice ends at the last known token, so the step samples the request's next token. */
   samples: boolean;
-  /**
-   * The request's block table as the scheduler's allocation left it (KvCacheManager.grow), valid for this step;
-   * absent: the builder looks it up.
-   */
-  table?: readonly number[];
 }
 
 type Scratch = 'tokens' | 'positions' | 'seqStarts' | 'contextLens' | 'sampleRows' | 'tokenSources' | 'lens' | 'tables';
@@ -117,7 +112,8 @@ export function buildBatch(slices: readonly ScheduledSlice[], kv: KvCacheManager
   const tables: (readonly number[])[] = new Array(S);
   for (let i = 0; i < S; i++) {
     const s = slices[i];
-    const table = s.table ?? kv.blockTable(s.req.id);  // fill() reads the same arrays
+    // The reference the engine core keeps while the request holds blocks (SchedRequest.kvTable), else a lookup.
+    const table = s.req.kvTable ?? kv.blockTable(s.req.id);  // fill() reads the same arrays
     tables[i] = table;
     T += s.numNew;
     if (table.length > maxBlocks) maxBlocks = table.length;

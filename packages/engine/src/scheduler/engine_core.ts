@@ -284,7 +284,7 @@ export class EngineCore {
         }
         req.kvTable = table;
       }
-      slices.push({ req, numNew, samples: req.numComputed + numNew === req.numTokens, table });
+      slices.push({ req, numNew, samples: req.numComputed + numNew === req.numTokens });
       req.scheduledIn = seq;
       budget -= numNew;
     };
@@ -322,7 +322,7 @@ export class EngineCore {
         this.waiting.popFront();
         req.status = 'running';
         this.running.push(req);
-        slices.push({ req, numNew, samples: numNew === req.numTokens, table });
+        slices.push({ req, numNew, samples: numNew === req.numTokens });
         req.scheduledIn = seq;
         budget -= numNew;
       }

@@ -51,8 +51,8 @@ export class KvCacheManager {
   }
 
   /**
-   * allocateSlots that returns the request's block table (null where allocateSlots returns false): the scheduler
-   * hands it to the batch builder with the slice, one table lookup a request and step. The array is the manager's
+   * allocateSlots that returns the request's block table (null where allocateSlots returns false): the engine core
+   * keeps it on the request (SchedRequest.kvTable) for the scheduler and the batch builder. The array is the manager's
    * and changes with the request; it is valid until free(id).
    */
   grow(id: string, numTotalTokens: number, reserveTokens = 0): readonly number[] | null {
