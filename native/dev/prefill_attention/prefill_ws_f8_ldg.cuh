@@ -38,21 +38,11 @@ __device__ __forceinline__ void load_codes(const PfParams& p, const int32_t* bt,
   }
 }
 
-template <ActDtype A, GridOrder O>
-__global__ void __launch_bounds__(kThreads, 1) prefill_ws_f8_ldg_kernel(PfParams p) {
-  extern __shared__ uint8_t smem_raw[];
-  __shared__ __align__(8) uint64_t full[kStages], empty[kStages];
-  uint8_t* sQ = wg::aligned_smem(smem_raw);
-  uint8_t* sK = sQ + 2 * 2 * kPanel;
-  uint8_t* sV = sK + kStages * kStage;
-  WsBlock b;
-  if (!ws_setup<O>(p, full, empty, 1, b)) return;  // full: thread 0's arrival after the producers' barrier
-  const int wgi = threadIdx.x / 128;
-  if (wgi > 0) {
-    ws_consume<A, false>(p, b, wgi - 1, sQ, sK, sV, full, empty, p.v_scale);
-    return;
-  }
-  // ---- producer warpgroup ----
+// v15's producer warpgroup (t = threadIdx.x, 0..127): every tile's codes from L2 into registers, decoded into the
+// 16-bit stage, published, and the next tile's loads issued while the stage frees (v17 uses it too).
+template <ActDtype A>
+__device__ __forceinline__ void ws_produce_ldg(const PfParams& p, const WsBlock& b, uint8_t* sK, uint8_t* sV,
+                                               uint64_t* full, uint64_t* empty) {
   const int t = threadIdx.x, kvh = b.h / (p.H / p.Hkv);
   const int32_t* bt = p.bt + (size_t)b.s * p.max_blocks;
   const int c16 = t % 8, col = 16 * c16, pn = col >> 6, ch = (col & 63) >> 3;
@@ -80,6 +70,23 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_ws_f8_ldg_kernel(PfParams
     if (t == 0) mbar_arrive(&full[st]);
     if (j + 1 < b.nkv) load_codes(p, bt, kvh, j + 1, b.kv_len, t, k, v);  // in flight while the next stage frees
   }
+}
+
+template <ActDtype A, GridOrder O>
+__global__ void __launch_bounds__(kThreads, 1) prefill_ws_f8_ldg_kernel(PfParams p) {
+  extern __shared__ uint8_t smem_raw[];
+  __shared__ __align__(8) uint64_t full[kStages], empty[kStages];
+  uint8_t* sQ = wg::aligned_smem(smem_raw);
+  uint8_t* sK = sQ + 2 * 2 * kPanel;
+  uint8_t* sV = sK + kStages * kStage;
+  WsBlock b;
+  if (!ws_setup<O>(p, full, empty, 1, b)) return;  // full: thread 0's arrival after the producers' barrier
+  const int wgi = threadIdx.x / 128;
+  if (wgi > 0) {
+    ws_consume<A, false>(p, b, wgi - 1, sQ, sK, sV, full, empty, p.v_scale);
+    return;
+  }
+  ws_produce_ldg<A>(p, b, sK, sV, full, empty);  // ---- producer warpgroup ----
 }
 
 template <ActDtype A, GridOrder O = GridOrder::HeadsInner>

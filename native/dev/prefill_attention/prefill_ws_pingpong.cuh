@@ -233,33 +233,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_ws_pp_f8_ldg_kernel(PfPar
     ws_consume_pp<A, false, false>(p, b, wgi - 1, sQ, sK, sV, full, empty, p.v_scale);
     return;
   }
-  const int t = threadIdx.x, kvh = b.h / (p.H / p.Hkv);
-  const int32_t* bt = p.bt + (size_t)b.s * p.max_blocks;
-  const int c16 = t % 8, col = 16 * c16, pn = col >> 6, ch = (col & 63) >> 3;
-  uint4 k[kLdgRows], v[kLdgRows];
-  if (b.nkv > 0) load_codes(p, bt, kvh, 0, b.kv_len, t, k, v);
-  for (int j = 0; j < b.nkv; ++j) {
-    const int st = j % kStages;
-    if (j >= kStages) tma::mbar_wait(&empty[st], ((j / kStages) - 1) & 1);
-    uint8_t* kt = sK + st * kStage;
-    uint8_t* vt = sV + st * kStage;
-#pragma unroll
-    for (int i = 0; i < kLdgRows; ++i) {
-      const int r = t / 8 + 16 * i;
-      const int o0 = pn * kPanelN + r * 128 + ((ch ^ (r & 7)) << 4), o1 = pn * kPanelN + r * 128 + (((ch + 1) ^ (r & 7)) << 4);
-      uint4 lo, hi;
-      decode16_fp8<A>(k[i], lo, hi);
-      *reinterpret_cast<uint4*>(kt + o0) = lo;
-      *reinterpret_cast<uint4*>(kt + o1) = hi;
-      decode16_fp8<A>(v[i], lo, hi);
-      *reinterpret_cast<uint4*>(vt + o0) = lo;
-      *reinterpret_cast<uint4*>(vt + o1) = hi;
-    }
-    wg::proxy_fence();
-    named_sync(4, 128);
-    if (t == 0) mbar_arrive(&full[st]);
-    if (j + 1 < b.nkv) load_codes(p, bt, kvh, j + 1, b.kv_len, t, k, v);
-  }
+  ws_produce_ldg<A>(p, b, sK, sV, full, empty);
 }
 
 template <ActDtype A, GridOrder O = GridOrder::HeadsInner>
