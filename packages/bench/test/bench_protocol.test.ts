@@ -281,17 +281,21 @@ test('no peer number for another card, precision or lengths; a study point besid
   assert.match(renderTable(cpu.points), /\bn\/a\b/);
 });
 
-test('max batch 2048 with a KV cache too small for it: preempts, completes every request at full length, records the preemptions', async () => {
-  const runDir = tmp('qb-big-batch-');
-  const cfg: SweepConfig = {
+/** Max batch 2048 over a KV cache too small for it: 2048 sequences of 8..19 tokens need 2048-4096 blocks at once. */
+function smallCacheConfig(runDir: string): SweepConfig {
+  return {
     ...peerConfig(runDir),
     device: 'cpu',
     precisions: ['fp16'],
     workload: { name: 'custom', inputLen: 8, outputLen: 12, rangeRatio: 0, numPrompts: 2100, seed: 2 },
     maxNumBatchedTokens: 16384,
-    numKvBlocks: 1024, // 2048 sequences of 8..19 tokens need 2048-4096 blocks at once
-    saveRequests: true,
+    numKvBlocks: 1024,
   };
+}
+
+test('max batch 2048 with a KV cache too small for it: preempts, completes every request at full length, records the preemptions', async () => {
+  const runDir = tmp('qb-big-batch-');
+  const cfg: SweepConfig = { ...smallCacheConfig(runDir), saveRequests: true };
   const out = await runSweep(cfg, { loader: fakeLoader });
   const p = out.newPoints[0]!;
   assert.equal(p.engine.maxNumSeqs, 2048);
@@ -308,15 +312,7 @@ test('max batch 2048 with a KV cache too small for it: preempts, completes every
 
 test('the same too-small cache under guaranteed-no-evict: no preemption, every request at full length, the policy recorded and named beside the peer', async () => {
   const runDir = tmp('qb-no-evict-');
-  const cfg: SweepConfig = {
-    ...peerConfig(runDir),
-    device: 'cpu',
-    precisions: ['fp16'],
-    workload: { name: 'custom', inputLen: 8, outputLen: 12, rangeRatio: 0, numPrompts: 2100, seed: 2 },
-    maxNumBatchedTokens: 16384,
-    numKvBlocks: 1024,
-    capacitySchedulerPolicy: 'guaranteed-no-evict',
-  };
+  const cfg: SweepConfig = { ...smallCacheConfig(runDir), capacitySchedulerPolicy: 'guaranteed-no-evict' };
   const p = (await runSweep(cfg, { loader: fakeLoader })).newPoints[0]!;
   assert.equal(p.engine.capacitySchedulerPolicy, 'guaranteed-no-evict');
   assert.equal(p.metrics.preemptions, 0);
