@@ -63,6 +63,9 @@ if has latency; then
   lat b1_b256 --kv-cache-dtype auto,fp8 --batch 1,256 --context 128,2048 --iters 10
   lat b512 --kv-cache-dtype auto,fp8 --batch 512 --context 1024 --iters 5
   lat b1024 --precision fp16,fp8-static --kv-cache-dtype fp8 --batch 1024 --context 1024 --iters 5
+  # issue 17's batch 1024 x context 2048 (does not fit: 2.1 M tokens of KV against ~1.75 M with FP8): the sequences
+  # that fit, each read by 1-2 rows far apart (rows say kvDistinctSequences)
+  lat b1024_2048 --precision fp16,fp8-static --kv-cache-dtype auto,fp8 --batch 1024 --context 2048 --iters 5 --kv-share-to-fit
 fi
 if has profile; then  # per-kernel device time (ncu) of an eager decode step at the peer protocol's batch and mean context
   stamp profile

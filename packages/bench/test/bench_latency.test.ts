@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { ADDON_PATH, syntheticConfig } from '@quantbench/engine';
 import { OptionError } from '../src/options.ts';
 import { resolveLatency } from '../src/latency/command.ts';
-import { decodeBatch, decodeBlocks } from '../src/latency/batches.ts';
+import { decodeBatch, decodeBlocks, decodeSequencesThatFit } from '../src/latency/batches.ts';
 import { decodeCost, latencyCeilings, prefillCost } from '../src/latency/roofline.ts';
 import { SeededRng } from '../src/rng.ts';
 import { runLatency, type LatencyRow } from '../src/latency/run.ts';
@@ -113,6 +113,22 @@ test('latency decode batches: contiguous and interleaved KV block tables hold th
   assert.equal(decodeBlocks(B, ctx, 16), B * nb, 'a reservation shorter than the context changes nothing');
 });
 
+test('latency decode batches: with fewer distinct sequences than the batch, sequence s reads sequence s mod S\'s blocks', () => {
+  const B = 5, ctx = 40, S = 2; // 3 blocks a sequence
+  const c = decodeBatch(new SeededRng(1), B, ctx, 100, false, 'contiguous', 0, S);
+  assert.deepEqual([...c.blockTables], [0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5, 0, 1, 2]);
+  assert.deepEqual([...c.contextLens], [40, 40, 40, 40, 40], 'every sequence still reads its whole context');
+  const i = decodeBatch(new SeededRng(1), B, ctx, 100, false, 'interleaved', 0, S);
+  assert.deepEqual([...i.blockTables], [0, 2, 4, 1, 3, 5, 0, 2, 4, 1, 3, 5, 0, 2, 4]);
+  const r = decodeBatch(new SeededRng(1), B, ctx, 100, false, 'contiguous', 70, S); // 5 blocks apart
+  assert.deepEqual([...r.blockTables], [0, 1, 2, 5, 6, 7, 0, 1, 2, 5, 6, 7, 0, 1, 2]);
+  assert.equal(Math.max(...r.blockTables) < decodeSequencesThatFit(10, ctx, 70) * 5, true);
+  assert.deepEqual([decodeSequencesThatFit(7, ctx), decodeSequencesThatFit(10, ctx, 70), decodeSequencesThatFit(2, ctx)], [2, 2, 0]);
+  // Batch 1024 x context 2048 on the H200 with an FP8 cache (~109,000 blocks at 0.9): ~850 distinct sequences,
+  // sharers 850 sequences apart.
+  assert.equal(decodeSequencesThatFit(109_000, 2048), 851);
+});
+
 const nativeSkip = fs.existsSync(ADDON_PATH) ? false : `skipped: native addon not built (${ADDON_PATH})`;
 
 test('latency run on the CPU (synthetic:tiny): rows with bytes, TB/s, no ratio; a point the cache cannot hold is skipped', { skip: nativeSkip }, async () => {
@@ -137,4 +153,20 @@ test('latency run on the CPU (synthetic:tiny): rows with bytes, TB/s, no ratio; 
     if (r.kind === 'prefill') assert.ok(near(r.tflops, r.flops / (r.ms * 1e9)));
   }
   assert.ok(rows.find((r) => r.kind === 'decode' && r.precision === 'fp8-dynamic')!.bytes! < rows.find((r) => r.kind === 'decode' && r.precision === 'fp16')!.bytes!, '8-bit weights move fewer bytes');
+});
+
+test('latency run with --kv-share-to-fit: a point the cache cannot hold runs on the sequences that fit, and says so', { skip: nativeSkip }, async () => {
+  const logs: string[] = [];
+  const { options } = resolveLatency(args({ precision: 'fp16', batch: '1,3', context: '32', iters: 2, prefill: false, kvBlocks: 5, kvShareToFit: true, commit: 'abc', seed: 1 }), false);
+  assert.equal(options.kvShareToFit, true);
+  const rows = await runLatency(options, (m) => logs.push(m), () => {});
+  const [b1, b3] = rows as Extract<LatencyRow, { kind: 'decode' }>[];
+  assert.equal(b1!.kvDistinctSequences, undefined, 'a point that fits shares nothing');
+  assert.equal(b3!.skipped, undefined);
+  assert.equal(b3!.kvDistinctSequences, 2, '5 blocks hold two sequences of 2 blocks');
+  assert.ok(b3!.ms! > 0);
+  assert.equal(b3!.bytes, decodeCost(syntheticConfig('tiny'), 'fp16', 3, 32, null, b3!.kvBlockBytes / 16).bytes, 'bytes of all three sequences');
+  assert.ok(logs.some((l) => /b3 ctx32 needs 6 KV blocks, 5 fit: 3 sequences read the blocks of 2/.test(l)), logs.join('\n'));
+  const one = await runLatency(resolveLatency(args({ precision: 'fp16', batch: '3', context: '32', iters: 2, prefill: false, kvBlocks: 1, kvShareToFit: true, commit: 'abc', seed: 1 }), false).options, () => {}, () => {});
+  assert.match((one[0] as Extract<LatencyRow, { kind: 'decode' }>).skipped!, /needs 6 KV blocks, 1/, 'no sequence fits: skipped');
 });

@@ -2,7 +2,10 @@
  * The raw steps `pnpm bench latency` times: a decode step of B sequences at one context length, and one prompt's
  * prefill. Token ids are random (fresh per step); the block tables give every sequence its own KV blocks, either
  * each sequence's blocks side by side ('contiguous') or in the order a serving run hands them out when every sequence
- * grows by one block per 16 steps ('interleaved': block j of sequence s is j * batch + s).
+ * grows by one block per 16 steps ('interleaved': block j of sequence s is j * batch + s). A point whose KV does not
+ * fit may run with fewer distinct sequences (`distinct` < batch, `pnpm bench latency --kv-share-to-fit`): sequence s
+ * reads the blocks of sequence s mod distinct, so the step reads the KV bytes of the whole batch from a cache that
+ * holds `distinct` sequences.
  */
 import { KV_BLOCK_SIZE, type NativeBatch } from '@quantbench/engine';
 import type { SeededRng } from '../rng.ts';
@@ -21,6 +24,11 @@ export function decodeBlocks(batch: number, context: number, reserveTokens = 0):
   return batch * decodeStride(context, reserveTokens);
 }
 
+/** The most sequences whose KV blocks fit in `kvBlocks` (decodeBatch's `distinct` for a point that does not fit). */
+export function decodeSequencesThatFit(kvBlocks: number, context: number, reserveTokens = 0): number {
+  return Math.floor(kvBlocks / decodeStride(context, reserveTokens));
+}
+
 export type KvBlockOrder = 'contiguous' | 'interleaved';
 export const KV_BLOCK_ORDERS: readonly KvBlockOrder[] = ['contiguous', 'interleaved'];
 
@@ -32,11 +40,15 @@ export function decodeBatch(
   profile: boolean,
   order: KvBlockOrder = 'contiguous',
   reserveTokens = 0,
+  distinct = batch,
 ): NativeBatch {
   const nb = Math.ceil(context / KV_BLOCK_SIZE);
   const stride = decodeStride(context, reserveTokens);
   const blockTables = new Int32Array(batch * nb);
-  for (let s = 0; s < batch; s++) for (let j = 0; j < nb; j++) blockTables[s * nb + j] = order === 'contiguous' ? s * stride + j : j * batch + s;
+  for (let s = 0; s < batch; s++) {
+    const d = s % distinct;
+    for (let j = 0; j < nb; j++) blockTables[s * nb + j] = order === 'contiguous' ? d * stride + j : j * distinct + d;
+  }
   return {
     tokens: Int32Array.from({ length: batch }, () => rng.integers(0, vocab)),
     positions: new Int32Array(batch).fill(context - 1),

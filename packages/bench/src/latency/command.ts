@@ -28,6 +28,12 @@ export function latencyBuilder(y: Argv) {
       describe:
         "contiguous order: each sequence's blocks start a full reservation of this many tokens after the previous one's, as a serving run places them (prompt + output: 2175 under the peer decode-heavy protocol); default packed",
     })
+    .option('kv-share-to-fit', {
+      type: 'boolean',
+      default: false,
+      describe:
+        "a decode point whose KV does not fit runs with sequences sharing KV blocks instead of being skipped (sequence s reads sequence s mod S's, S the sequences that fit): the step reads the whole batch's KV bytes, sharers lie gigabytes apart so the L2 serves neither from the other; rows say kvDistinctSequences (e.g. batch 1024 x context 2048)",
+    })
     .option('iters', { type: 'number', default: 20, describe: 'timed forwards per decode point (after 3 warm-ups)' })
     .option('prefill', { type: 'boolean', default: true, describe: 'time one prefill per precision (--no-prefill: decode only)' })
     .option('prefill-tokens', { type: 'number', default: 2048, describe: 'prompt length of the prefill point' })
@@ -91,6 +97,7 @@ export function resolveLatency(a: LatencyArgs, cuda: boolean): { options: Latenc
     contexts: parseIntList(a.context, 'context'),
     kvBlockOrders: parseKvBlockOrders(a.kvBlockOrder),
     ...(a.kvReserveTokens !== undefined ? { kvReserveTokens: positiveInt(a.kvReserveTokens, 'kv-reserve-tokens') } : {}),
+    ...(a.kvShareToFit ? { kvShareToFit: true } : {}),
     iters: positiveInt(a.iters, 'iters'),
     prefillTokens: a.prefill ? positiveInt(a.prefillTokens, 'prefill-tokens') : 0,
     gpuMemoryUtilization: util,

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import { cudaProfiler, KV_BLOCK_SIZE, LLM, type CudaEngineOptions, type KvCacheDtype, type NativeBatch, type Precision, type Provenance } from '@quantbench/engine';
 import { SeededRng } from '../rng.ts';
-import { decodeBatch, decodeBlocks, prefillBatch, type KvBlockOrder } from './batches.ts';
+import { decodeBatch, decodeBlocks, decodeSequencesThatFit, prefillBatch, type KvBlockOrder } from './batches.ts';
 import { decodeCost, latencyCeilings, prefillCost } from './roofline.ts';
 
 export interface LatencyOptions {
@@ -24,6 +24,13 @@ export interface LatencyOptions {
   kvBlockOrders?: KvBlockOrder[];
   /** Contiguous order: sequences lie this many tokens' blocks apart, as a serving run reserves them (0: packed). */
   kvReserveTokens?: number;
+  /**
+   * A decode point whose KV does not fit runs anyway with sequences sharing blocks (batches.ts: sequence s reads
+   * sequence s mod S's, S the sequences that fit) instead of being skipped: the step reads the bytes of the whole
+   * batch; sharers lie S sequences apart (S x context x the per-token KV of a layer: gigabytes at batch 1024, far
+   * beyond the L2), so neither serves the other's reads. Their new tokens land in the same cache slots: timing only.
+   */
+  kvShareToFit?: boolean;
   /** Timed forwards per decode point (after 3 warm-ups); the per-block run takes half, at least 5. */
   iters: number;
   /** Prompt length of the prefill point; 0: no prefill. */
@@ -64,6 +71,8 @@ export interface DecodeRow extends LatencyRowBase {
   kvBlockOrder: KvBlockOrder;
   /** --kv-reserve-tokens when given (contiguous order: sequences that far apart). */
   kvReserveTokens?: number;
+  /** --kv-share-to-fit on a point that does not fit: the distinct sequences whose KV blocks the batch reads. */
+  kvDistinctSequences?: number;
   skipped?: string;
   ms?: number;
   msEagerProfiled?: number;
@@ -188,16 +197,23 @@ export async function runLatency(o: LatencyOptions, log: (m: string) => void, em
           const reserve = order === 'contiguous' ? o.kvReserveTokens ?? 0 : 0;
           const placement = { kvBlockOrder: order, ...(reserve > 0 ? { kvReserveTokens: reserve } : {}) };
           const need = decodeBlocks(B, ctx, reserve);
+          let distinct = B;
           if (need > llm.numKvBlocks) {
-            const room = info.device === 'cuda' ? `fit in ${Math.round(o.gpuMemoryUtilization * 100)}% of GPU memory` : 'in the cache (--kv-blocks)';
-            put({ ...base, kind: 'decode', batch: B, context: ctx, ...placement, skipped: `needs ${need} KV blocks, ${llm.numKvBlocks} ${room}` });
-            continue;
+            const fit = decodeSequencesThatFit(llm.numKvBlocks, ctx, reserve);
+            if (!o.kvShareToFit || fit < 1) {
+              const room = info.device === 'cuda' ? `fit in ${Math.round(o.gpuMemoryUtilization * 100)}% of GPU memory` : 'in the cache (--kv-blocks)';
+              put({ ...base, kind: 'decode', batch: B, context: ctx, ...placement, skipped: `needs ${need} KV blocks, ${llm.numKvBlocks} ${room}` });
+              continue;
+            }
+            distinct = fit;
+            log(`${label}: decode b${B} ctx${ctx} needs ${need} KV blocks, ${llm.numKvBlocks} fit: ${B} sequences read the blocks of ${fit} (--kv-share-to-fit)`);
           }
+          const shared = distinct < B ? { kvDistinctSequences: distinct } : {};
           const cost = decodeCost(a, precision, B, ctx, c, kvPerToken);
-          const g = time(llm, () => decodeBatch(rng, B, ctx, V, false, order, reserve), o.iters);
-          const p = time(llm, () => decodeBatch(rng, B, ctx, V, true, order, reserve), Math.max(5, Math.floor(o.iters / 2)));
+          const g = time(llm, () => decodeBatch(rng, B, ctx, V, false, order, reserve, distinct), o.iters);
+          const p = time(llm, () => decodeBatch(rng, B, ctx, V, true, order, reserve, distinct), Math.max(5, Math.floor(o.iters / 2)));
           put({
-            ...base, kind: 'decode', batch: B, context: ctx, ...placement, ms: g.ms, msEagerProfiled: p.ms, blocksMs: p.blocks, bytes: cost.bytes,
+            ...base, kind: 'decode', batch: B, context: ctx, ...placement, ...shared, ms: g.ms, msEagerProfiled: p.ms, blocksMs: p.blocks, bytes: cost.bytes,
             rooflineMs: cost.rooflineMs ?? undefined, rooflineRatio: cost.rooflineMs !== null ? cost.rooflineMs / g.ms : undefined,
             ...(cost.boundMs !== null ? { boundMs: cost.boundMs, boundRatio: cost.boundMs / g.ms, computeBound: cost.computeBound } : {}),
             tokPerS: (B / g.ms) * 1e3, achievedTBs: tbs(cost.bytes, g.ms),
