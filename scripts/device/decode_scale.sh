@@ -3,7 +3,7 @@
 # the attention kernel table (row-wise vs tensor-core decode, 16-bit vs FP8 KV, batch 1-1024 x context 128-4096),
 # GPU-vs-CPU end to end, step latency at large batch, and (issue 19) the HTTP/SSE overhead of `pnpm serve`.
 # On the device machine from the repo root (carry .device):  bash scripts/device/decode_scale.sh [STEPS]
-# STEPS: space-separated subset of "build checks attn gemm e2e latency profile lat800 blockorder reserve wgmma fp8accum ltsearch host_cost serve_ncu diag notune peer_prefill peer peer2 peer_async serve study
+# STEPS: space-separated subset of "build checks attn gemm e2e latency profile lat800 blockorder reserve wgmma fp8accum ltsearch elementwise host_cost serve_ncu diag notune peer_prefill peer peer2 peer_async serve study
 # study_decode study_prefill" (default: the first line; one call
 # cannot hold them all: split them over calls made back to back, while the machine is warm and the build is kept). Each step has a time limit
 # and a log under $OUT/decode_scale/; everything is packed into $OUT/decode_scale.tgz at the end.
@@ -112,6 +112,16 @@ if has ltsearch; then  # native/dev/lt_search: cuBLASLt's configurations beyond 
     timeout "${LTSEARCH_TIMEOUT:-300}" /tmp/lt_search --ms "${LTSEARCH_MS:-128,256,512,800,1024,2048}" \
       --paths "${LTSEARCH_PATHS:-int8,fp8,fp16}" --jsonl "$D/lt_search.jsonl" >"$D/lt_search.log" 2>&1
   stamp "ltsearch rc=$?"; cat "$D/lt_search.log" | cut -c1-160 | head -80
+fi
+if has elementwise; then  # native/dev/elementwise: RMSNorm / SiLU / RoPE variants at T 256-16384, checked and timed
+  stamp elementwise
+  timeout 240 /usr/local/cuda/bin/nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a --expt-relaxed-constexpr -Xptxas -v \
+    -I native -o /tmp/elementwise_main native/dev/elementwise/elementwise_main.cu native/kernels/norm_quant/silu_mul_quant.cu \
+    native/kernels/norm_quant/rmsnorm_residual_quant.cu native/kernels/rope_kv/rope_kv_write.cu \
+    native/kernels/norm_quant/elementwise_cpu.cc native/kernels/norm_quant/quant_act_cpu.cc native/common/parallel.cc \
+    >"$D/elementwise_build.log" 2>&1 &&
+    timeout "${ELEMENTWISE_TIMEOUT:-300}" /tmp/elementwise_main ${ELEMENTWISE_ARGS:-} >"$D/elementwise.log" 2>&1
+  stamp "elementwise rc=$?"; grep -E "^(FAIL|INFO|TIME)|ALL PASSED|FAILED" "$D/elementwise.log" | cut -c1-170 | head -120
 fi
 if has host_cost; then  # the serving loop's host work per step at max batch with the device taken out, on this machine's CPU
   stamp host_cost       # (packages/bench/dev/host_cost.ts; bundled by stage.mjs; results/host-cost-session19 has this CPU's)
