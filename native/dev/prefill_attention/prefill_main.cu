@@ -29,6 +29,7 @@
 #include "dev/prefill_attention/prefill_ws_fp8qk.cuh"
 #include "dev/prefill_attention/prefill_ws_f8_ldg.cuh"
 #include "dev/prefill_attention/prefill_ws_pingpong.cuh"
+#include "dev/prefill_attention/prefill_ws_overlap.cuh"
 #include "kernels/reference.h"
 #include "tools/harness_util.h"
 
@@ -94,6 +95,10 @@ const Variant kVariants[] = {
             pf::ws::launch_ws_pp<ACT, true>, pf::ws::launch_ws_pp_f8<ACT, true>},
     Variant{"v17", "v15's FP8-cache producer (codes from L2 into registers, no staging) with v16's ping-pong consumers (prefill_ws_pingpong.cuh; not yet run); 16-bit KV: v16's",
             pf::ws::launch_ws_pp<ACT, false>, pf::ws::launch_ws_pp_f8_ldg<ACT>},
+    Variant{"v18", "v13 with the rest of FlashAttention-3's consumer: S_j issued with P_{j-1} V_{j-1}, tile j's softmax under P V, three stages, setmaxnreg (producer 24 / consumers 240 registers) (prefill_ws_overlap.cuh; session 20, not yet run); FP8 KV: v15's producer (88 / 208)",
+            pf::ws::launch_ws_overlap<ACT, false>, pf::ws::launch_ws_overlap_f8<ACT, false>},
+    Variant{"v18p", "v18 with v16's ping-pong: the consumers take turns to issue S_j and P_{j-1} V_{j-1}",
+            pf::ws::launch_ws_overlap<ACT, true>, pf::ws::launch_ws_overlap_f8<ACT, true>},
 };
 
 struct Seq {

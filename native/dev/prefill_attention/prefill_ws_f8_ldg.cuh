@@ -17,17 +17,18 @@ namespace qb::cuda::attn::prefill::ws {
 
 constexpr int kLdgRows = BN / 16;  // rows of a tile per producer thread (8), 16 apart
 
-// Thread t's codes of tile j: rows t / 8 + 16 i, column chunk t % 8 (16 codes), K then V; zeros where the row is at or
-// past kv_len (no load).
+// Thread t's codes of tile j, rows t / 8 + 16 (i0 + i) for i < R, column chunk t % 8 (16 codes), K then V; zeros where
+// the row is at or past kv_len (no load).
+template <int R = kLdgRows>
 __device__ __forceinline__ void load_codes(const PfParams& p, const int32_t* bt, int kvh, int j, int kv_len, int t,
-                                           uint4 (&k)[kLdgRows], uint4 (&v)[kLdgRows]) {
+                                           uint4 (&k)[R], uint4 (&v)[R], int i0 = 0) {
   const size_t row_bytes = (size_t)p.Hkv * DH;
   const size_t col = (size_t)kvh * DH + (t % 8) * 16;
   const uint8_t* kc = static_cast<const uint8_t*>(p.kc);
   const uint8_t* vc = static_cast<const uint8_t*>(p.vc);
 #pragma unroll
-  for (int i = 0; i < kLdgRows; ++i) {
-    const int pos = j * BN + t / 8 + 16 * i;
+  for (int i = 0; i < R; ++i) {
+    const int pos = j * BN + t / 8 + 16 * (i0 + i);
     if (pos < kv_len) {
       const size_t tok = (size_t)__ldg(bt + pos / p.bs) * p.bs + pos % p.bs;
       k[i] = dev::ldg16(kc + tok * row_bytes + col);
@@ -39,36 +40,43 @@ __device__ __forceinline__ void load_codes(const PfParams& p, const int32_t* bt,
 }
 
 // v15's producer warpgroup (t = threadIdx.x, 0..127): every tile's codes from L2 into registers, decoded into the
-// 16-bit stage, published, and the next tile's loads issued while the stage frees (v17 uses it too).
-template <ActDtype A>
+// 16-bit stage, published, and the next tile's loads issued while the stage frees (v17 and v18 use it too). S: the
+// stages of the ring (3 in v18). R: rows a thread holds at once (8: the whole tile, one pass; 4: two passes, the second
+// loaded after the first is stored — v18's FP8 producer, which gives its registers to the consumers).
+template <ActDtype A, int S = kStages, int R = kLdgRows>
 __device__ __forceinline__ void ws_produce_ldg(const PfParams& p, const WsBlock& b, uint8_t* sK, uint8_t* sV,
                                                uint64_t* full, uint64_t* empty) {
+  static_assert(kLdgRows % R == 0, "R divides the rows a thread decodes");
   const int t = threadIdx.x, kvh = b.h / (p.H / p.Hkv);
   const int32_t* bt = p.bt + (size_t)b.s * p.max_blocks;
   const int c16 = t % 8, col = 16 * c16, pn = col >> 6, ch = (col & 63) >> 3;
-  uint4 k[kLdgRows], v[kLdgRows];
-  if (b.nkv > 0) load_codes(p, bt, kvh, 0, b.kv_len, t, k, v);
+  uint4 k[R], v[R];
+  if (b.nkv > 0) load_codes<R>(p, bt, kvh, 0, b.kv_len, t, k, v);
   for (int j = 0; j < b.nkv; ++j) {
-    const int st = j % kStages;
-    if (j >= kStages) tma::mbar_wait(&empty[st], ((j / kStages) - 1) & 1);  // both consumers done with tile j - 2
+    const int st = j % S;
+    if (j >= S) tma::mbar_wait(&empty[st], ((j / S) - 1) & 1);  // both consumers done with tile j - S
     uint8_t* kt = sK + st * kStage;
     uint8_t* vt = sV + st * kStage;
 #pragma unroll
-    for (int i = 0; i < kLdgRows; ++i) {
-      const int r = t / 8 + 16 * i;
-      const int o0 = pn * kPanelN + r * 128 + ((ch ^ (r & 7)) << 4), o1 = pn * kPanelN + r * 128 + (((ch + 1) ^ (r & 7)) << 4);
-      uint4 lo, hi;
-      decode16_fp8<A>(k[i], lo, hi);  // zero codes decode to zeros
-      *reinterpret_cast<uint4*>(kt + o0) = lo;
-      *reinterpret_cast<uint4*>(kt + o1) = hi;
-      decode16_fp8<A>(v[i], lo, hi);
-      *reinterpret_cast<uint4*>(vt + o0) = lo;
-      *reinterpret_cast<uint4*>(vt + o1) = hi;
+    for (int pass = 0; pass < kLdgRows / R; ++pass) {
+      if (pass > 0) load_codes<R>(p, bt, kvh, j, b.kv_len, t, k, v, pass * R);
+#pragma unroll
+      for (int i = 0; i < R; ++i) {
+        const int r = t / 8 + 16 * (pass * R + i);
+        const int o0 = pn * kPanelN + r * 128 + ((ch ^ (r & 7)) << 4), o1 = pn * kPanelN + r * 128 + (((ch + 1) ^ (r & 7)) << 4);
+        uint4 lo, hi;
+        decode16_fp8<A>(k[i], lo, hi);  // zero codes decode to zeros
+        *reinterpret_cast<uint4*>(kt + o0) = lo;
+        *reinterpret_cast<uint4*>(kt + o1) = hi;
+        decode16_fp8<A>(v[i], lo, hi);
+        *reinterpret_cast<uint4*>(vt + o0) = lo;
+        *reinterpret_cast<uint4*>(vt + o1) = hi;
+      }
     }
     wg::proxy_fence();   // the decoded tile to the async proxy the consumers' wgmma read through
     named_sync(4, 128);  // every producer's part done
     if (t == 0) mbar_arrive(&full[st]);
-    if (j + 1 < b.nkv) load_codes(p, bt, kvh, j + 1, b.kv_len, t, k, v);  // in flight while the next stage frees
+    if (j + 1 < b.nkv) load_codes<R>(p, bt, kvh, j + 1, b.kv_len, t, k, v);  // in flight while the next stage frees
   }
 }
 
