@@ -5,10 +5,9 @@
 // finished inputs (bf16 accumulator x scales, rounded to the act dtype), exp_f32 (Cody-Waite, a degree-6 polynomial,
 // two exact power-of-two products), an IEEE division and the quantization: about 50 instructions, where the bytes
 // allow ~34 at the capped clock.
-//   v1 "exact": exp_f32 with the power of two added to the exponent field when the result is a normal float (k in
-//      [-125, 127], every finite exp above 2^-125), the two-product path otherwise. Bit-identical to exp_f32 for every
-//      float (y in [0.70, 1.42]: y * 2^k1 * 2^k2 is exact whenever y * 2^k is normal, and equals the exponent add);
-//      checked against exp_f32 on the device for every float input and against the product kernel's outputs.
+//   v1 "exact": exp_f32_v1 (exp_v1.h: exp_f32 with the power of two added to the exponent field when the result is a
+//      normal float, the two-product path otherwise), bit-identical to exp_f32 for every float (swept on the CPU and
+//      on the device) — so the product could take it without a numerics change.
 //   v2 "mufu": silu(g) = __fdividef(g, 1 + __expf(-g)) (the SFU's ex2 and rcp approximations, a few ulp of fp32):
 //      a numerics change — the CPU twin cannot reproduce the SFU's bits, so it would agree within the harness's
 //      tolerance only (1 ulp in at most 0.1 % of elements for the fused kernels). The main prints how many outputs
@@ -19,37 +18,15 @@
 #include "kernels/cuda_ops.h"
 #include "kernels/gemm_fused/row_quant.cuh"
 #include "kernels/norm_quant/scaled_in.cuh"
+#include "dev/elementwise/exp_v1.h"
 
 namespace qb::cuda::devx {
-
-// exp_f32 (common/numerics.h) with the final scaling by 2^k as an exponent add where the result is normal.
-__device__ __forceinline__ float exp_f32_v1(float x) {
-  if (!(x == x)) return x;
-  if (x > 88.7228394f) return INFINITY;
-  if (x < -104.0f) return 0.0f;
-  const float n = rintf(__fmul_rn(x, 1.44269504f));
-  float r = __fmaf_rn(n, -0.693145751953125f, x);
-  r = __fmaf_rn(n, -1.42860677e-06f, r);
-  float p = 1.98756915e-4f;
-  p = __fmaf_rn(p, r, 1.39819995e-3f);
-  p = __fmaf_rn(p, r, 8.33345191e-3f);
-  p = __fmaf_rn(p, r, 4.16657959e-2f);
-  p = __fmaf_rn(p, r, 1.66666655e-1f);
-  p = __fmaf_rn(p, r, 5.00000012e-1f);
-  const float r2 = __fmul_rn(r, r);
-  const float y = __fadd_rn(__fmaf_rn(p, r2, r), 1.0f);
-  const int k = (int)n;
-  if (k >= -125 && k <= 127) return __uint_as_float(__float_as_uint(y) + ((uint32_t)k << 23));
-  const int k1 = k / 2, k2 = k - k1;
-  const float y1 = y * __uint_as_float((uint32_t)(k1 + 127) << 23);
-  return y1 * __uint_as_float((uint32_t)(k2 + 127) << 23);
-}
 
 enum class SiluMath { Exact, Mufu };
 
 template <SiluMath M>
 __device__ __forceinline__ float silu_v(float g) {
-  if constexpr (M == SiluMath::Exact) return g / (1.0f + exp_f32_v1(-g));
+  if constexpr (M == SiluMath::Exact) return g / (1.0f + qb::exp_f32_v1(-g));
   else return __fdividef(g, 1.0f + __expf(-g));
 }
 
@@ -132,7 +109,7 @@ __global__ void exp_v1_sweep(uint32_t lo, uint32_t n, unsigned long long* bad, u
   uint32_t f = 0xffffffffu;
   for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
     const float x = __uint_as_float(lo + i);
-    const float a = exp_f32(x), b = exp_f32_v1(x);
+    const float a = exp_f32(x), b = qb::exp_f32_v1(x);
     if (__float_as_uint(a) != __float_as_uint(b) && !(a != a && b != b)) {
       ++local;
       f = min(f, lo + i);
