@@ -6,7 +6,8 @@
 # STEPS: space-separated subset of "build checks attn gemm e2e latency profile lat800 blockorder reserve wgmma fp8accum ltsearch elementwise host_cost serve_ncu diag notune peer_prefill peer peer2 peer_async serve study
 # study_decode study_prefill" (default: the first line; one call
 # cannot hold them all: split them over calls made back to back, while the machine is warm and the build is kept). Each step has a time limit
-# and a log under $OUT/decode_scale/; everything is packed into $OUT/decode_scale.tgz at the end.
+# and a log under $OUT/decode_scale/; everything is packed into $OUT/decode_scale.tgz at the end. PREBUILT=1: the
+# native/dev steps (fp8accum, ltsearch, elementwise) use the binaries scripts/device/dev_build.sh left in /tmp.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 OUT="${OUT:-$PWD/.device-out}"
@@ -101,25 +102,22 @@ if has wgmma; then  # native/dev/wgmma_probe: warpgroup MMA on swizzled shared-m
 fi
 if has fp8accum; then  # native/dev/wgmma_probe/fp8_accum_probe.cu: how FP8 wgmma accumulates (an FP8 attention's tolerance)
   stamp fp8accum
-  timeout 120 /usr/local/cuda/bin/nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -o /tmp/fp8_accum_probe \
-    native/dev/wgmma_probe/fp8_accum_probe.cu >"$D/fp8_accum_build.log" 2>&1 && timeout 60 /tmp/fp8_accum_probe >"$D/fp8_accum_probe.log" 2>&1
+  { [[ -n "${PREBUILT:-}" && -x /tmp/fp8_accum_probe ]] || timeout 120 /usr/local/cuda/bin/nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a \
+      -o /tmp/fp8_accum_probe native/dev/wgmma_probe/fp8_accum_probe.cu >"$D/fp8_accum_build.log" 2>&1; } &&
+    timeout 60 /tmp/fp8_accum_probe >"$D/fp8_accum_probe.log" 2>&1
   stamp "fp8accum rc=$?"; cat "$D/fp8_accum_probe.log" 2>/dev/null | tail -10
 fi
 if has ltsearch; then  # native/dev/lt_search: cuBLASLt's configurations beyond its heuristic's first eight (int8 at M 128-1024)
   stamp ltsearch
-  timeout 120 /usr/local/cuda/bin/nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -o /tmp/lt_search \
-    native/dev/lt_search/lt_search_main.cu -lcublasLt >"$D/lt_search_build.log" 2>&1 &&
+  { [[ -n "${PREBUILT:-}" && -x /tmp/lt_search ]] || timeout 120 /usr/local/cuda/bin/nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a \
+      -o /tmp/lt_search native/dev/lt_search/lt_search_main.cu -lcublasLt >"$D/lt_search_build.log" 2>&1; } &&
     timeout "${LTSEARCH_TIMEOUT:-300}" /tmp/lt_search --ms "${LTSEARCH_MS:-128,256,512,800,1024,2048}" \
       --paths "${LTSEARCH_PATHS:-int8,fp8,fp16}" --jsonl "$D/lt_search.jsonl" >"$D/lt_search.log" 2>&1
   stamp "ltsearch rc=$?"; cat "$D/lt_search.log" | cut -c1-160 | head -80
 fi
 if has elementwise; then  # native/dev/elementwise: RMSNorm / SiLU / RoPE variants at T 256-16384, checked and timed
   stamp elementwise
-  timeout 240 /usr/local/cuda/bin/nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a --expt-relaxed-constexpr -Xptxas -v \
-    -I native -o /tmp/elementwise_main native/dev/elementwise/elementwise_main.cu native/kernels/norm_quant/silu_mul_quant.cu \
-    native/kernels/norm_quant/rmsnorm_residual_quant.cu native/kernels/rope_kv/rope_kv_write.cu \
-    native/kernels/norm_quant/elementwise_cpu.cc native/kernels/norm_quant/quant_act_cpu.cc native/common/parallel.cc \
-    >"$D/elementwise_build.log" 2>&1 &&
+  { [[ -n "${PREBUILT:-}" && -x /tmp/elementwise_main ]] || bash scripts/device/dev_build.sh elementwise >"$D/elementwise_build.log" 2>&1; } &&
     timeout "${ELEMENTWISE_TIMEOUT:-300}" /tmp/elementwise_main ${ELEMENTWISE_ARGS:-} >"$D/elementwise.log" 2>&1
   stamp "elementwise rc=$?"; grep -E "^(FAIL|INFO|TIME)|ALL PASSED|FAILED" "$D/elementwise.log" | cut -c1-170 | head -120
 fi
