@@ -325,9 +325,16 @@ void run_norm(qbh::Rng& rng, cudaStream_t st, const std::vector<int>& check_T, c
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// SiLU * mul on the gate_up output [T, 2F]: flat modes (fp16: none; fp8-static: static fp8 codes).
+// SiLU * mul on the gate_up output [T, 2F]: the flat kernel's modes (fp16: none; fp8-static: static fp8 codes) and the
+// row kernel's (fp8-dynamic / int8: per-token codes and scales).
 using SiluFn = std::function<void(const void* g, int T, void* out, const QuantOut&, cudaStream_t, const ScaledIn&,
                                   const ScaledIn&)>;
+template <QuantMode MODE, devx::SiluMath M>
+SiluFn silu_row() {
+  return [](const void* g, int T, void* out, const QuantOut& q, cudaStream_t st, const ScaledIn& gi, const ScaledIn& ui) {
+    devx::silu_mul_row<ACT, MODE, M>(g, static_cast<const uint16_t*>(g) + F, 2 * F, T, F, out, q, st, gi, ui);
+  };
+}
 template <QuantMode MODE, int UN, devx::SiluMath M>
 SiluFn silu_v() {
   return [](const void* g, int T, void* out, const QuantOut& q, cudaStream_t st, const ScaledIn& gi, const ScaledIn& ui) {
@@ -336,7 +343,7 @@ SiluFn silu_v() {
 }
 
 void run_silu(qbh::Rng& rng, cudaStream_t st, const std::vector<int>& check_T, const std::vector<int>& time_T) {
-  for (Src src : {Src::F16, Src::Bf16AccTensor}) {
+  for (Src src : {Src::F16, Src::Bf16AccTensor, Src::Bf16AccToken, Src::Int32AccToken}) {
     const QuantMode m = mode_for(src);
     using E = devx::SiluMath;
     std::vector<std::pair<const char*, SiluFn>> kernels = {
@@ -347,10 +354,16 @@ void run_silu(qbh::Rng& rng, cudaStream_t st, const std::vector<int>& check_T, c
       kernels.push_back({"v1 exact (UN 2)", silu_v<QuantMode::None, 2, E::Exact>()});
       kernels.push_back({"v1 exact (UN 4)", silu_v<QuantMode::None, 4, E::Exact>()});
       kernels.push_back({"v2 mufu (UN 2)", silu_v<QuantMode::None, 2, E::Mufu>()});
-    } else {
+    } else if (m == QuantMode::Fp8Static) {
       kernels.push_back({"v1 exact (UN 2)", silu_v<QuantMode::Fp8Static, 2, E::Exact>()});
       kernels.push_back({"v1 exact (UN 4)", silu_v<QuantMode::Fp8Static, 4, E::Exact>()});
       kernels.push_back({"v2 mufu (UN 2)", silu_v<QuantMode::Fp8Static, 2, E::Mufu>()});
+    } else if (m == QuantMode::Fp8PerToken) {  // the row kernel: per-token scales
+      kernels.push_back({"v1 exact (row)", silu_row<QuantMode::Fp8PerToken, E::Exact>()});
+      kernels.push_back({"v2 mufu (row)", silu_row<QuantMode::Fp8PerToken, E::Mufu>()});
+    } else {
+      kernels.push_back({"v1 exact (row)", silu_row<QuantMode::Int8PerToken, E::Exact>()});
+      kernels.push_back({"v2 mufu (row)", silu_row<QuantMode::Int8PerToken, E::Mufu>()});
     }
     std::vector<int> Ts = check_T;
     for (int t : time_T) Ts.push_back(t);
@@ -374,10 +387,11 @@ void run_silu(qbh::Rng& rng, cudaStream_t st, const std::vector<int>& check_T, c
       std::vector<std::vector<float>> outs(kernels.size());
       std::vector<std::vector<uint8_t>> qs(kernels.size());
       for (size_t k = 0; k < kernels.size(); ++k) {
-        DevBuf od((size_t)T * F * 2), qd((size_t)T * F), sd(16);
+        DevBuf od((size_t)T * F * 2), qd((size_t)T * F), sd(4 * (size_t)T + 16);
         od.poison();
         qd.poison();
-        sd.upload(&sstat, 4);
+        sd.poison();
+        if (!dynamic(m)) sd.upload(&sstat, 4);
         QuantOut qo{m, m == QuantMode::None ? nullptr : qd.p, sd.as<float>()};
         kernels[k].second(in.x16.p, T, od.p, qo, st, in.si, ui);
         check(cudaStreamSynchronize(st), "silu check");
@@ -406,7 +420,7 @@ void run_silu(qbh::Rng& rng, cudaStream_t st, const std::vector<int>& check_T, c
       std::vector<Input> ins;
       ins.push_back(std::move(in));
       for (int c = 1; c < copies; ++c) ins.push_back(make_input(rng, src, T, 2 * F, 2 * F, false));
-      DevBuf od((size_t)T * F * 2), qd((size_t)T * F), sd(16);
+      DevBuf od((size_t)T * F * 2), qd((size_t)T * F), sd(4 * (size_t)T + 16);
       sd.upload(&sstat, 4);
       QuantOut qo{m, m == QuantMode::None ? nullptr : qd.p, sd.as<float>()};
       for (auto& kn : kernels)

@@ -102,6 +102,79 @@ void silu_mul_flat(const void* g, const void* u, int ld, int T, int F, void* out
   check_launch(name);
 }
 
+// The product's silu_mul_kernel (per-token quantization: a block, or a cluster of up to 8 blocks, owns a row; the
+// row's outputs wait in shared memory for its absmax) with the SiLU of variant M.
+template <ActDtype A, QuantMode MODE, int NT, SiluMath M>
+__global__ void __launch_bounds__(NT)
+    silu_mul_row_v(const uint16_t* __restrict__ g, const uint16_t* __restrict__ u, int ld, int F, uint16_t* __restrict__ out,
+                   QuantOut qo, ScaledIn gin, ScaledIn uin) {
+  using AT = dev::Act<A>;
+  extern __shared__ __align__(16) uint16_t vals[];
+  __shared__ float redf[32];
+  __shared__ float slot;
+  dev::pdl_wait();
+  dev::pdl_trigger();
+  const size_t row = blockIdx.y;
+  const int per = ((F / 8 + gridDim.x - 1) / gridDim.x) * 8;
+  const int lo = blockIdx.x * per, hi = min(F, lo + per);
+  float amax = 0.0f;
+  const float gsa = gin.s_a ? dev::scaled_in_row(gin, row) : 0.0f;
+  const float usa = uin.s_a ? dev::scaled_in_row(uin, row) : 0.0f;
+#pragma unroll 4
+  for (int i = lo + threadIdx.x * 8; i < hi; i += NT * 8) {
+    uint4 gr = dev::load_in_8<A>(g, row * (size_t)ld + i, gin, gsa, i);
+    uint4 ur = dev::load_in_8<A>(u, row * (size_t)ld + i, uin, usa, i);
+    uint16_t* ge = reinterpret_cast<uint16_t*>(&gr);
+    uint16_t* ue = reinterpret_cast<uint16_t*>(&ur);
+    uint4 orr;
+    uint16_t* oe = reinterpret_cast<uint16_t*>(&orr);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      oe[j] = AT::store(silu_v<M>(AT::load(ge[j])) * AT::load(ue[j]));
+      amax = fmaxf(amax, fabsf(AT::load(oe[j])));
+    }
+    if (out) *reinterpret_cast<uint4*>(out + row * (size_t)F + i) = orr;
+    *reinterpret_cast<uint4*>(vals + (i - lo)) = orr;
+  }
+  __syncthreads();
+  dev::quantize_slice_smem<MODE, A>(vals, F, lo, hi, amax, qo, row, redf, &slot);
+}
+
+// Same contract as qb::cuda::silu_mul_quant for the per-token modes, with the product's launch shape (launch_m).
+template <ActDtype A, QuantMode MODE, SiluMath M>
+void silu_mul_row(const void* g, const void* u, int ld, int T, int F, void* out, const QuantOut& qo, cudaStream_t stream,
+                  const ScaledIn& gin, const ScaledIn& uin) {
+  static_assert(MODE == QuantMode::Fp8PerToken || MODE == QuantMode::Int8PerToken, "row kernel: per-token modes");
+  const char* name = M == SiluMath::Exact ? "silu v1 row (exact, exponent add)" : "silu v2 row (mufu)";
+  if (T <= 0) return;
+  constexpr int kRowsFor256 = 132 * 4;  // the product's: 256-thread blocks from this many rows
+  const int split = dev::row_split(T, F / 8);
+  const int per = ((F / 8 + split - 1) / split) * 8;
+  const size_t smem = (size_t)per * 2;
+  const bool narrow = T >= kRowsFor256;
+  auto k = narrow ? silu_mul_row_v<A, MODE, 256, M> : silu_mul_row_v<A, MODE, 512, M>;
+  if (smem > 48 * 1024) check(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), name);
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = dim3(split, T);
+  cfg.blockDim = dim3(narrow ? 256 : 512);
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  if (split > 1) {
+    attr[0].id = cudaLaunchAttributeClusterDimension;
+    attr[0].val.clusterDim.x = split;
+    attr[0].val.clusterDim.y = 1;
+    attr[0].val.clusterDim.z = 1;
+  } else {
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+  }
+  cfg.attrs = attr;
+  cfg.numAttrs = split > 1 || pdl_enabled() ? 1 : 0;
+  check(cudaLaunchKernelEx(&cfg, k, static_cast<const uint16_t*>(g), static_cast<const uint16_t*>(u), ld, F,
+                           static_cast<uint16_t*>(out), qo, gin, uin), name);
+}
+
 // exp_f32_v1 against exp_f32 for the floats [lo, lo + n) (as bit patterns): mismatches counted in *bad, the first
 // mismatching pattern in *first (atomicMin).
 __global__ void exp_v1_sweep(uint32_t lo, uint32_t n, unsigned long long* bad, uint32_t* first) {
