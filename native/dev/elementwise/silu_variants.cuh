@@ -22,12 +22,30 @@
 
 namespace qb::cuda::devx {
 
-enum class SiluMath { Exact, Mufu };
+enum class SiluMath { Exact, Mufu, MufuCW };
+
+// v3 "mufu-cw": exp(x) = 2^n * 2^(r log2 e) with exp_f32's Cody-Waite reduction (r = x - n ln 2 in two fma, |r| <=
+// ln 2 / 2) and the SFU's ex2 on the small argument only (its relative error does not grow with |x| as __expf's
+// does), 2^n as an exponent add (x clamped to [-104, 88.72]; below 2^-125, e is 0: 1 + e rounds to 1 anyway), then
+// g * __frcp_rn(1 + e) (IEEE reciprocal). A few fp32 ulp from exp_f32's SiLU, about half its instructions.
+__device__ __forceinline__ float silu_mufu_cw(float g) {
+  const float x = fminf(fmaxf(-g, -104.0f), 88.7228394f);  // a NaN g gives x = -104 here and NaN from g * y below
+  const float n = rintf(__fmul_rn(x, 1.44269504f));
+  float r = __fmaf_rn(n, -0.693145751953125f, x);
+  r = __fmaf_rn(n, -1.42860677e-06f, r);
+  float e;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(e) : "f"(__fmul_rn(r, 1.44269504f)));
+  const int k = (int)n;  // in [-150, 128]; e in [0.7, 1.42]
+  const int k1 = min(k, 127);  // k = 128 (x near 88.72): 2^127 by the add, then x 2 (finite or inf, as exp_f32)
+  e = k >= -125 ? __uint_as_float(__float_as_uint(e) + ((uint32_t)k1 << 23)) * (k > 127 ? 2.0f : 1.0f) : 0.0f;
+  return g * __frcp_rn(1.0f + e);
+}
 
 template <SiluMath M>
 __device__ __forceinline__ float silu_v(float g) {
   if constexpr (M == SiluMath::Exact) return g / (1.0f + qb::exp_f32_v1(-g));
-  else return __fdividef(g, 1.0f + __expf(-g));
+  else if constexpr (M == SiluMath::Mufu) return __fdividef(g, 1.0f + __expf(-g));
+  else return silu_mufu_cw(g);
 }
 
 // The product's silu_mul_flat_kernel with the SiLU of variant M and UN pieces of 8 per thread.
@@ -91,7 +109,7 @@ void silu_mul_flat(const void* g, const void* u, int ld, int T, int F, void* out
                    cudaStream_t stream, const ScaledIn& gin, const ScaledIn& uin) {
   static_assert(MODE == QuantMode::None || MODE == QuantMode::Fp8Static || MODE == QuantMode::Int8Static,
                 "flat kernel: unquantized or static-scale modes");
-  const char* name = M == SiluMath::Exact ? "silu v1 (exact, exponent add)" : "silu v2 (mufu)";
+  const char* name = M == SiluMath::Exact ? "silu v1 (exact, exponent add)" : M == SiluMath::Mufu ? "silu v2 (mufu)" : "silu v3 (mufu, Cody-Waite)";
   require(F % 16 == 0 && ld % 8 == 0, name, "F a multiple of 16, ld of 8");
   const size_t pieces = (size_t)T * (F / 8);
   if (pieces == 0) return;
@@ -145,7 +163,7 @@ template <ActDtype A, QuantMode MODE, SiluMath M>
 void silu_mul_row(const void* g, const void* u, int ld, int T, int F, void* out, const QuantOut& qo, cudaStream_t stream,
                   const ScaledIn& gin, const ScaledIn& uin) {
   static_assert(MODE == QuantMode::Fp8PerToken || MODE == QuantMode::Int8PerToken, "row kernel: per-token modes");
-  const char* name = M == SiluMath::Exact ? "silu v1 row (exact, exponent add)" : "silu v2 row (mufu)";
+  const char* name = M == SiluMath::Exact ? "silu v1 row (exact, exponent add)" : M == SiluMath::Mufu ? "silu v2 row (mufu)" : "silu v3 row (mufu, Cody-Waite)";
   if (T <= 0) return;
   constexpr int kRowsFor256 = 132 * 4;  // the product's: 256-thread blocks from this many rows
   const int split = dev::row_split(T, F / 8);
