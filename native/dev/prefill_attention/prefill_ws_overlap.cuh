@@ -105,7 +105,7 @@ __device__ __forceinline__ void ws_consume_overlap(const PfParams& p, const WsBl
   uint32_t pa[BN / 16][4], pb[BN / 16][4];
   if (n > 0) {
     wait_tile(0);
-    {
+    {  // tile 0: S and its softmax into pa (O is zero: no rescale)
       float sc[64], corr[2];
       take_turn();
       start_qk128<A>(sc, smem_u32(q), smem_u32(sK));
@@ -113,6 +113,9 @@ __device__ __forceinline__ void ws_consume_overlap(const PfParams& p, const WsBl
       wg::wg_wait<0>();
       wg::softmax_tile<A, BN>(sc, mrow, lrow, corr, pa, 0, w.min_pos, w.pos_a, w.pos_b, p.scale_log2, lane);
     }
+    // Tile j: S_j and O += P_{j-1} V_{j-1} issued as two groups, tile j's softmax (into pout) while P V runs, then O
+    // rescaled by tile j's factor and tile j-1's stage released (after the rescale: lane 0's arrival is a divergent
+    // path, which ptxas must not see between the wgmma and their register inputs).
     auto step = [&](int j, const uint32_t(&pin)[BN / 16][4], uint32_t(&pout)[BN / 16][4]) {
       wait_tile(j);
       float sc[64], corr[2];
@@ -136,6 +139,9 @@ __device__ __forceinline__ void ws_consume_overlap(const PfParams& p, const WsBl
       wg::wg_wait<0>();
       release(n - 1);
     };
+    // Steps in pairs (pa and pb swap roles: a copy between them would define a wgmma's input registers, C7513), the
+    // last P V inside the loop's exits: a wgmma in a branch after the loop (choosing pa or pb by the tile count's
+    // parity) or a peeled odd step before it made ptxas serialize every wgmma of the kernel (C7520).
     for (int j = 1;; j += 2) {
       if (j < n) step(j, pa, pb);
       else { last(pa); break; }
