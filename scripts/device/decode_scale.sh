@@ -3,7 +3,7 @@
 # the attention kernel table (row-wise vs tensor-core decode, 16-bit vs FP8 KV, batch 1-1024 x context 128-4096),
 # GPU-vs-CPU end to end, step latency at large batch, and (issue 19) the HTTP/SSE overhead of `pnpm serve`.
 # On the device machine from the repo root (carry .device):  bash scripts/device/decode_scale.sh [STEPS]
-# STEPS: space-separated subset of "build checks attn gemm e2e latency profile lat800 blockorder reserve wgmma fp8accum ltsearch elementwise host_cost serve_ncu diag notune peer_prefill peer peer2 peer_async serve study
+# STEPS: space-separated subset of "build checks attn gemm e2e latency lat1024 profile lat800 blockorder reserve wgmma fp8accum ltsearch elementwise host_cost serve_ncu diag notune peer_prefill peer peer2 peer_async serve study
 # study_decode study_prefill" (default: the first line; one call
 # cannot hold them all: split them over calls made back to back, while the machine is warm and the build is kept). Each step has a time limit
 # and a log under $OUT/decode_scale/; everything is packed into $OUT/decode_scale.tgz at the end. PREBUILT=1: the
@@ -64,9 +64,11 @@ if has latency; then
   lat b1_b256 --kv-cache-dtype auto,fp8 --batch 1,256 --context 128,2048 --iters 10
   lat b512 --kv-cache-dtype auto,fp8 --batch 512 --context 1024 --iters 5
   lat b1024 --precision fp16,fp8-static --kv-cache-dtype fp8 --batch 1024 --context 1024 --iters 5
-  # issue 17's batch 1024 x context 2048 (does not fit: 2.1 M tokens of KV against ~1.75 M with FP8): the sequences
-  # that fit, each read by 1-2 rows far apart (rows say kvDistinctSequences)
-  lat b1024_2048 --precision fp16,fp8-static --kv-cache-dtype auto,fp8 --batch 1024 --context 2048 --iters 5 --kv-share-to-fit
+fi
+if has lat1024; then  # issue 17's batch 1024 x context 2048, which does not fit (2.1 M tokens of KV against ~1.75 M with
+  stamp lat1024       # FP8): the sequences that fit, each read by 1-2 rows far apart (rows say kvDistinctSequences)
+  lat b1024_2048 --precision "${LAT1024_PRECISIONS:-fp16,int8-w8a8,fp8-dynamic,fp8-static}" --kv-cache-dtype auto,fp8 \
+    --batch 1024 --context 2048 --iters 5 --kv-share-to-fit
 fi
 if has profile; then  # per-kernel device time (ncu) of an eager decode step at the peer protocol's batch and mean context
   stamp profile
