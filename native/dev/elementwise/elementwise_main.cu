@@ -33,6 +33,7 @@
 #include "dev/elementwise/rope_rows.cuh"
 #include "dev/elementwise/silu_variants.cuh"
 #include "kernels/attention/attention.h"
+#include "kernels/norm_quant/check_quant_twin.h"
 #include "kernels/reference.h"
 #include "tools/harness_util.h"
 
@@ -171,17 +172,8 @@ ScaledIn shifted(const ScaledIn& s, int cols) {
   return r;
 }
 
-void cpu_quant(QuantMode m, const std::vector<float>& x, int T, int K, std::vector<uint8_t>& q, std::vector<float>& s) {
-  q.assign((size_t)T * K, 0);
-  switch (m) {
-    case QuantMode::Fp8PerToken: s.assign(T, 0.f); qb::cpu::quant_per_token_fp8(x.data(), T, K, q.data(), s.data()); break;
-    case QuantMode::Int8PerToken: s.assign(T, 0.f); qb::cpu::quant_per_token_int8(x.data(), T, K, (int8_t*)q.data(), s.data()); break;
-    case QuantMode::Fp8Static: qb::cpu::quant_static_fp8(x.data(), T, K, s[0], q.data()); break;
-    case QuantMode::Int8Static: qb::cpu::quant_static_int8(x.data(), T, K, s[0], (int8_t*)q.data()); break;
-    default: break;
-  }
-}
-bool dynamic(QuantMode m) { return m == QuantMode::Fp8PerToken || m == QuantMode::Int8PerToken; }
+using qbh::cpu_quant;
+using qbh::is_dynamic;
 
 // 16-bit output vs a reference: max ulp and differing elements; ok under the fused kernels' rule (1 ulp, 0.1 %).
 std::string cmp_act(const std::vector<float>& g, const std::vector<float>& c, bool& ok, bool exact = false) {
@@ -207,7 +199,7 @@ std::string cmp_own_quant(QuantMode m, const std::vector<float>& out, int T, int
   const auto qg = qbh::from_dev<uint8_t>(q, (size_t)T * K);
   size_t bad = 0, sbad = 0;
   for (size_t i = 0; i < qc.size(); ++i) bad += qg[i] != qc[i];
-  if (dynamic(m)) {
+  if (is_dynamic(m)) {
     const auto sg = qbh::from_dev<float>(s, T);
     for (int t = 0; t < T; ++t) sbad += std::memcmp(&sg[t], &sc[t], 4) != 0;
   }
@@ -280,7 +272,7 @@ void run_norm(qbh::Rng& rng, cudaStream_t st, const std::vector<int>& check_T, c
         od.poison();
         qd.poison();
         sd.poison();
-        if (!dynamic(m)) sd.upload(&sstat, 4);
+        if (!is_dynamic(m)) sd.upload(&sstat, 4);
         QuantOut qo{m, m == QuantMode::None ? nullptr : qd.p, sd.as<float>()};
         kernels[k].second(in.x16.p, rd.p, wd.p, T, od.p, qo, st, in.si);
         check(cudaStreamSynchronize(st), "norm check");
@@ -395,7 +387,7 @@ void run_silu(qbh::Rng& rng, cudaStream_t st, const std::vector<int>& check_T, c
         od.poison();
         qd.poison();
         sd.poison();
-        if (!dynamic(m)) sd.upload(&sstat, 4);
+        if (!is_dynamic(m)) sd.upload(&sstat, 4);
         QuantOut qo{m, m == QuantMode::None ? nullptr : qd.p, sd.as<float>()};
         kernels[k].second(in.x16.p, T, od.p, qo, st, in.si, ui);
         check(cudaStreamSynchronize(st), "silu check");

@@ -42,33 +42,11 @@ __device__ __forceinline__ void setmaxnreg_dec() {
 template <ActDtype A, bool kZeroV, bool kPP, int S>
 __device__ __forceinline__ void ws_consume_overlap(const PfParams& p, const WsBlock& b, int c, uint8_t* sQ, uint8_t* sK,
                                                    uint8_t* sV, uint64_t* full, uint64_t* empty, float out_scale) {
-  const int lane = threadIdx.x & 31, t = threadIdx.x - 128 * (c + 1), cw = t >> 5;
-  const int cr0 = b.r0 + 64 * c, cnrows = min(64, b.nrows - 64 * c);
-  uint8_t* q = sQ + c * 2 * kPanel;
-  for (int i = t; i < 64 * (DH / 8); i += 128) {
-    const int r = i / (DH / 8), col = (i % (DH / 8)) * 8;
-    const bool v = r < cnrows;
-    cp_async16(smem_u32(q + sw_off(r, col)), v ? p.q + (size_t)(cr0 + r) * p.ld_q + (size_t)b.h * DH + col : p.q, v);
-  }
-  cp_async_commit();
-  cp_async_wait<0>();
-  wg::proxy_fence();
-  named_sync(2 + c, 128);
-  wg::BlockWork w;
-  w.h = b.h;
-  w.s = b.s;
-  w.r0 = cr0;
-  w.nrows = cnrows;
-  const int pmax_c = c ? b.pmax[1] : b.pmax[0], pmax_other = c ? b.pmax[0] : b.pmax[1];
-  w.kv_len = pmax_c + 1;
-  w.min_pos = c ? b.pmin[1] : b.pmin[0];
-  w.nkv = (w.kv_len + BN - 1) / BN;
-  w.ra = cw * 16 + (lane >> 2);
-  w.pos_a = w.ra < cnrows ? __ldg(p.positions + cr0 + w.ra) : -1;
-  w.pos_b = w.ra + 8 < cnrows ? __ldg(p.positions + cr0 + w.ra + 8) : -1;
-  const int nkv_other = (pmax_other + 1 + BN - 1) / BN;
-  const bool other_reads_last = nkv_other == b.nkv;
-  const bool zeroes = w.nkv == b.nkv && (c == 1 || !other_reads_last);
+  const WsConsumer k = ws_consumer_setup(p, b, c, sQ);
+  const wg::BlockWork& w = k.w;
+  const int lane = k.lane, t = k.t, cnrows = k.cnrows;
+  uint8_t* q = k.q;
+  const bool other_reads_last = k.other_reads_last, zeroes = k.zeroes;
   const int n = w.nkv;
   // Turns (kPP): one per tile of the block plus one for the last P V, for both consumers whatever their rows need, so
   // the two barriers see as many arrivals as waits (consumer 1 opens consumer 0's first turn and gives up its last).

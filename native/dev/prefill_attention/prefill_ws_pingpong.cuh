@@ -25,37 +25,60 @@ __device__ __forceinline__ void named_arrive(int id, int count) {
 }
 constexpr int kTurnBar = 5;  // named barriers 5 (consumer 0's turn) and 6 (consumer 1's); 0-4 are v13's
 
-// ws_consume (v13) with the turns. kAfterPv: hand the turn over after issuing P V (v16b), else after S (v16).
-template <ActDtype A, bool kZeroV, bool kAfterPv>
-__device__ __forceinline__ void ws_consume_pp(const PfParams& p, const WsBlock& b, int c, uint8_t* sQ, uint8_t* sK,
-                                              uint8_t* sV, uint64_t* full, uint64_t* empty, float out_scale) {
-  const int lane = threadIdx.x & 31, t = threadIdx.x - 128 * (c + 1), cw = t >> 5;
-  const int cr0 = b.r0 + 64 * c, cnrows = min(64, b.nrows - 64 * c);
-  uint8_t* q = sQ + c * 2 * kPanel;
-  for (int i = t; i < 64 * (DH / 8); i += 128) {
+// The start every native/dev consumer shares with v13's ws_consume: consumer c's Q rows by cp.async (zeros past the
+// sequence) into its 128-byte-swizzled panels, its share of the block in the layout store_rows reads, and whether
+// it zeroes the block's last tile's V tail (16-bit caches) or meets the other consumer there.
+struct WsConsumer {
+  wg::BlockWork w;
+  int t, lane, cnrows;
+  uint8_t* q;
+  bool other_reads_last, zeroes;
+};
+__device__ __forceinline__ WsConsumer ws_consumer_setup(const PfParams& p, const WsBlock& b, int c, uint8_t* sQ) {
+  WsConsumer k;
+  k.lane = threadIdx.x & 31;
+  k.t = threadIdx.x - 128 * (c + 1);
+  const int cw = k.t >> 5;
+  const int cr0 = b.r0 + 64 * c;
+  k.cnrows = min(64, b.nrows - 64 * c);
+  k.q = sQ + c * 2 * kPanel;
+  for (int i = k.t; i < 64 * (DH / 8); i += 128) {
     const int r = i / (DH / 8), col = (i % (DH / 8)) * 8;
-    const bool v = r < cnrows;
-    cp_async16(smem_u32(q + sw_off(r, col)), v ? p.q + (size_t)(cr0 + r) * p.ld_q + (size_t)b.h * DH + col : p.q, v);
+    const bool v = r < k.cnrows;
+    cp_async16(smem_u32(k.q + sw_off(r, col)), v ? p.q + (size_t)(cr0 + r) * p.ld_q + (size_t)b.h * DH + col : p.q, v);
   }
   cp_async_commit();
   cp_async_wait<0>();
   wg::proxy_fence();
   named_sync(2 + c, 128);
-  wg::BlockWork w;
+  wg::BlockWork& w = k.w;
   w.h = b.h;
   w.s = b.s;
   w.r0 = cr0;
-  w.nrows = cnrows;
+  w.nrows = k.cnrows;
+  // (selects, not b.pmax[c]: a runtime index would put the block's fields in local memory)
   const int pmax_c = c ? b.pmax[1] : b.pmax[0], pmax_other = c ? b.pmax[0] : b.pmax[1];
   w.kv_len = pmax_c + 1;
   w.min_pos = c ? b.pmin[1] : b.pmin[0];
   w.nkv = (w.kv_len + BN - 1) / BN;
-  w.ra = cw * 16 + (lane >> 2);
-  w.pos_a = w.ra < cnrows ? __ldg(p.positions + cr0 + w.ra) : -1;
-  w.pos_b = w.ra + 8 < cnrows ? __ldg(p.positions + cr0 + w.ra + 8) : -1;
+  w.ra = cw * 16 + (k.lane >> 2);
+  w.pos_a = w.ra < k.cnrows ? __ldg(p.positions + cr0 + w.ra) : -1;
+  w.pos_b = w.ra + 8 < k.cnrows ? __ldg(p.positions + cr0 + w.ra + 8) : -1;
   const int nkv_other = (pmax_other + 1 + BN - 1) / BN;
-  const bool other_reads_last = nkv_other == b.nkv;
-  const bool zeroes = w.nkv == b.nkv && (c == 1 || !other_reads_last);
+  k.other_reads_last = nkv_other == b.nkv;
+  k.zeroes = w.nkv == b.nkv && (c == 1 || !k.other_reads_last);
+  return k;
+}
+
+// ws_consume (v13) with the turns. kAfterPv: hand the turn over after issuing P V (v16b), else after S (v16).
+template <ActDtype A, bool kZeroV, bool kAfterPv>
+__device__ __forceinline__ void ws_consume_pp(const PfParams& p, const WsBlock& b, int c, uint8_t* sQ, uint8_t* sK,
+                                              uint8_t* sV, uint64_t* full, uint64_t* empty, float out_scale) {
+  const WsConsumer k = ws_consumer_setup(p, b, c, sQ);
+  const wg::BlockWork& w = k.w;
+  const int lane = k.lane, t = k.t, cnrows = k.cnrows;
+  uint8_t* q = k.q;
+  const bool other_reads_last = k.other_reads_last, zeroes = k.zeroes;
   const int my_turn = kTurnBar + c, their_turn = kTurnBar + 1 - c;
   if (c == 1) named_arrive(kTurnBar, 256);  // consumer 0 goes first
   float o[64];

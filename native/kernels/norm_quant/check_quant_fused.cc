@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "tools/checks.h"
+#include "kernels/norm_quant/check_quant_twin.h"
 #include "kernels/norm_quant/check_scaled_in_fixture.h"
 
 using namespace qbh;
@@ -24,21 +25,6 @@ const char* mode_name(QuantMode m) {
   }
   return "?";
 }
-bool is_fp8(QuantMode m) { return m == QuantMode::Fp8PerToken || m == QuantMode::Fp8Static; }
-bool is_dynamic(QuantMode m) { return m == QuantMode::Fp8PerToken || m == QuantMode::Int8PerToken; }
-
-// CPU twin quantization of rows x [T, K] for a mode. Static scale in *scale.
-void cpu_quant(QuantMode m, const std::vector<float>& x, int T, int K, std::vector<uint8_t>& q, std::vector<float>& s) {
-  q.assign((size_t)T * K, 0);
-  switch (m) {
-    case QuantMode::Fp8PerToken: s.assign(T, 0.f); qb::cpu::quant_per_token_fp8(x.data(), T, K, q.data(), s.data()); break;
-    case QuantMode::Int8PerToken: s.assign(T, 0.f); qb::cpu::quant_per_token_int8(x.data(), T, K, (int8_t*)q.data(), s.data()); break;
-    case QuantMode::Fp8Static: qb::cpu::quant_static_fp8(x.data(), T, K, s[0], q.data()); break;
-    case QuantMode::Int8Static: qb::cpu::quant_static_int8(x.data(), T, K, s[0], (int8_t*)q.data()); break;
-    default: break;
-  }
-}
-
 // Compare quantized bytes and scales exactly.
 std::string cmp_quant(const std::vector<uint8_t>& qg, const std::vector<uint8_t>& qc, const std::vector<float>& sg,
                       const std::vector<float>& sc, bool& ok) {
