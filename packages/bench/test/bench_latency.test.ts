@@ -10,6 +10,7 @@ import { decodeBatch, decodeBlocks, decodeSequencesThatFit } from '../src/latenc
 import { decodeCost, latencyCeilings, prefillCost } from '../src/latency/roofline.ts';
 import { SeededRng } from '../src/rng.ts';
 import { runLatency, type LatencyRow } from '../src/latency/run.ts';
+import { formatLatencyRow } from '../src/latency/format.ts';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'qb-lat-'));
 const near = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * Math.abs(b);
@@ -169,4 +170,15 @@ test('latency run with --kv-share-to-fit: a point the cache cannot hold runs on 
   assert.ok(logs.some((l) => /b3 ctx32 needs 6 KV blocks, 5 fit: 3 sequences read the blocks of 2/.test(l)), logs.join('\n'));
   const one = await runLatency(resolveLatency(args({ precision: 'fp16', batch: '3', context: '32', iters: 2, prefill: false, kvBlocks: 1, kvShareToFit: true, commit: 'abc', seed: 1 }), false).options, () => {}, () => {});
   assert.match((one[0] as Extract<LatencyRow, { kind: 'decode' }>).skipped!, /needs 6 KV blocks, 1/, 'no sequence fits: skipped');
+  // the terminal line says the sharing and the skip
+  assert.match(formatLatencyRow(b3!), /^decode fp16 batch 3 x context 32: [\d.]+ ms, [\d,]+ tok\/s, [\d.]+ TB\/s \(KV of 2 sequences, read by 3 rows\)$/);
+  assert.match(formatLatencyRow(one[0]!), /^decode fp16 batch 3 x context 32: skipped \(needs 6 KV blocks, 1 in the cache/);
+});
+
+test('latency terminal lines: a decode and a prefill row as a person would say them', () => {
+  const base = { device: 'NVIDIA H200', commit: 'x', model: 'synthetic:llama-3.1-8b', weights: 'synthetic', recipe: {}, kvBlocks: 1, kvBlockBytes: 1, gpuMemoryUtilization: 0.9, ceilings: null } as const;
+  const d = { ...base, kind: 'decode', precision: 'fp8-static', kv_cache_dtype: 'fp8', batch: 256, context: 2048, kvBlockOrder: 'contiguous', ms: 14.04, tokPerS: 18233.6, achievedTBs: 3.0512, rooflineRatio: 0.729, boundRatio: 0.826 } as unknown as LatencyRow;
+  assert.equal(formatLatencyRow(d), 'decode fp8-static kv fp8 batch 256 x context 2048: 14.04 ms, 18,234 tok/s, 3.05 TB/s, roofline 0.73, of its bound 0.83');
+  const p = { ...base, kind: 'prefill', precision: 'fp16', kv_cache_dtype: 'auto', tokens: 2048, ms: 52.61, flops: 1, tflops: 564.3, bytes: 1, achievedTBs: 1, rooflineRatio: 0.7411 } as unknown as LatencyRow;
+  assert.equal(formatLatencyRow(p), 'prefill fp16 2048 tokens: 52.61 ms, 564.3 TFLOP/s, roofline 0.74');
 });

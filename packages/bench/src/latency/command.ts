@@ -7,6 +7,7 @@ import { cudaAvailable, gitCommit } from '@quantbench/engine';
 import { readCeilingsFile } from '../ceilings.ts';
 import { OptionError, parseIntList, parseKvCacheDtypes, parsePrecisions } from '../options.ts';
 import { KV_BLOCK_ORDERS, type KvBlockOrder } from './batches.ts';
+import { formatLatencyRow } from './format.ts';
 import { runLatency, type LatencyOptions } from './run.ts';
 
 const KV_FLAG_DESCRIBE = "KV-cache dtype(s), vLLM's --kv-cache-dtype: auto (the activation dtype) or fp8 (FP8 E4M3, per-layer scales from the checkpoint, else 1.0); a comma list times each inside every precision";
@@ -117,5 +118,9 @@ export async function latencyHandler(a: LatencyArgs): Promise<void> {
   const log = (m: string) => process.stderr.write(m + '\n');
   const { options, notices } = resolveLatency(a, cudaAvailable());
   for (const n of notices) log(n);
-  await runLatency(options, log, (row) => process.stdout.write(JSON.stringify(row) + '\n'));
+  // JSON lines on stdout (for files and tools), a readable line per row on stderr
+  await runLatency(options, log, (row) => {
+    process.stdout.write(JSON.stringify(row) + '\n');
+    log(`  ${formatLatencyRow(row)}`);
+  });
 }
