@@ -2,7 +2,8 @@
  * native/dev's experiment programs still compile against the product's headers and CPU twins (they include the
  * product's kernels and helpers but nothing in the product builds them): scripts/device/dev_build.sh builds each one
  * that needs no cuBLASLt, as a device session would, so a product change that breaks an experiment fails here
- * instead of costing a device call. Skipped where nvcc is absent or the CUDA backend is off (QB_CUDA=0).
+ * instead of costing a device call. Skipped where nvcc is absent or the CUDA backend is off (QB_CUDA=0). Also the
+ * model of the warp-specialized prefill attention variants' barrier protocols (native/dev/prefill_attention).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -37,4 +38,13 @@ test(`native/dev programs compile (${PROGRAMS.join(', ')})`, { skip, timeout: 15
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
+});
+
+const python = spawnSync('python3', ['--version'], { encoding: 'utf8' }).status === 0;
+
+test('the prefill attention variants\' barrier protocols (v16, v18) neither deadlock nor leave a barrier unbalanced (a model)', { skip: python ? false : 'skipped: python3 not found' }, () => {
+  const r = spawnSync('python3', ['native/dev/prefill_attention/sync_protocol_model.py'], { cwd: root, encoding: 'utf8' });
+  assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+  assert.match(r.stdout, /^failures: 0$/m);
+  assert.match(r.stdout, /^v16 failures: 0$/m);
 });
