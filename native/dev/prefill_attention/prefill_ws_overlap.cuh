@@ -139,28 +139,16 @@ __device__ __forceinline__ void ws_consume_overlap(const PfParams& p, const WsBl
   if (cnrows > 0) wg::store_rows<A>(p, w, o, lrow, out_scale);
 }
 
-// 16-bit cache: thread 0 of the producer warpgroup issues the TMA copies into S stages (v13's producer loop).
-template <int S>
-__device__ __forceinline__ void ws_produce_tma(const PfParams& p, const WsBlock& b, uint8_t* sK, uint8_t* sV,
-                                               uint64_t* full, uint64_t* empty, const CUtensorMap* kmap,
-                                               const CUtensorMap* vmap) {
-  const int bs = p.bs, kvh = b.h / (p.H / p.Hkv);
-  const int32_t* bt = p.bt + (size_t)b.s * p.max_blocks;
-  for (int j = 0; j < b.nkv; ++j) {
-    const int st = j % S, first = j * BN;
-    if (j >= S) tma::mbar_wait(&empty[st], ((j / S) - 1) & 1);  // both consumers done with tile j - S
-    const int npages = min(BN / bs, (b.kv_len - first + bs - 1) / bs);
-    tma::mbar_expect_tx(&full[st], (uint32_t)npages * bs * 128 * 2 * 2);
-    for (int pg = 0; pg < npages; ++pg) {
-      const int tok0 = __ldg(bt + first / bs + pg) * bs;
-#pragma unroll
-      for (int pn = 0; pn < 2; ++pn) {
-        const int off = st * kStage + pn * kPanelN + pg * bs * 128;
-        tma::load_2d(smem_u32(sK + off), kmap, kvh * DH + pn * 64, tok0, &full[st]);
-        tma::load_2d(smem_u32(sV + off), vmap, kvh * DH + pn * 64, tok0, &full[st]);
-      }
-    }
+// ws_setup for three stages: it initializes kStages (two) barrier pairs; thread 0 initializes the third before its
+// fence and barrier.
+template <GridOrder O>
+__device__ __forceinline__ bool ws_setup3(const PfParams& p, uint64_t* full, uint64_t* empty, WsBlock& b) {
+  static_assert(kStages3 == kStages + 1, "ws_setup initializes kStages barrier pairs; this the last one");
+  if (threadIdx.x == 0) {
+    tma::mbar_init(&full[kStages], 1);
+    tma::mbar_init(&empty[kStages], 8);
   }
+  return ws_setup<O>(p, full, empty, 1, b);
 }
 
 // v18 / v18p, 16-bit cache.
@@ -172,13 +160,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   uint8_t* sQ = wg::aligned_smem(smem_raw);
   uint8_t* sK = sQ + 2 * 2 * kPanel;
   uint8_t* sV = sK + kStages3 * kStage;
-  static_assert(kStages3 == kStages + 1, "ws_setup initializes kStages barrier pairs; the kernel the last one");
-  if (threadIdx.x == 0) {  // before ws_setup's fence and barrier
-    tma::mbar_init(&full[kStages], 1);
-    tma::mbar_init(&empty[kStages], 8);
-  }
   WsBlock b;
-  if (!ws_setup<O>(p, full, empty, 1, b)) return;
+  if (!ws_setup3<O>(p, full, empty, b)) return;
   const int wgi = threadIdx.x / 128;
   if (wgi > 0) {
     setmaxnreg_inc<240>();
@@ -197,12 +180,8 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_ws_overlap_f8_kernel(PfPa
   uint8_t* sQ = wg::aligned_smem(smem_raw);
   uint8_t* sK = sQ + 2 * 2 * kPanel;
   uint8_t* sV = sK + kStages3 * kStage;
-  if (threadIdx.x == 0) {
-    tma::mbar_init(&full[kStages], 1);
-    tma::mbar_init(&empty[kStages], 8);
-  }
   WsBlock b;
-  if (!ws_setup<O>(p, full, empty, 1, b)) return;
+  if (!ws_setup3<O>(p, full, empty, b)) return;
   const int wgi = threadIdx.x / 128;
   if (wgi > 0) {
     setmaxnreg_inc<216>();

@@ -120,6 +120,31 @@ __device__ __forceinline__ void ws_consume_pp(const PfParams& p, const WsBlock& 
   if (cnrows > 0) wg::store_rows<A>(p, w, o, lrow, out_scale);
 }
 
+// 16-bit cache: thread 0 of the producer warpgroup issues the TMA copies into S stages (v13's producer loop; v16 with
+// two stages, v18 with three).
+template <int S>
+__device__ __forceinline__ void ws_produce_tma(const PfParams& p, const WsBlock& b, uint8_t* sK, uint8_t* sV,
+                                               uint64_t* full, uint64_t* empty, const CUtensorMap* kmap,
+                                               const CUtensorMap* vmap) {
+  const int bs = p.bs, kvh = b.h / (p.H / p.Hkv);
+  const int32_t* bt = p.bt + (size_t)b.s * p.max_blocks;
+  for (int j = 0; j < b.nkv; ++j) {
+    const int st = j % S, first = j * BN;
+    if (j >= S) tma::mbar_wait(&empty[st], ((j / S) - 1) & 1);  // both consumers done with tile j - S
+    const int npages = min(BN / bs, (b.kv_len - first + bs - 1) / bs);
+    tma::mbar_expect_tx(&full[st], (uint32_t)npages * bs * 128 * 2 * 2);
+    for (int pg = 0; pg < npages; ++pg) {
+      const int tok0 = __ldg(bt + first / bs + pg) * bs;
+#pragma unroll
+      for (int pn = 0; pn < 2; ++pn) {
+        const int off = st * kStage + pn * kPanelN + pg * bs * 128;
+        tma::load_2d(smem_u32(sK + off), kmap, kvh * DH + pn * 64, tok0, &full[st]);
+        tma::load_2d(smem_u32(sV + off), vmap, kvh * DH + pn * 64, tok0, &full[st]);
+      }
+    }
+  }
+}
+
 // v13's 16-bit-cache kernel with the ping-pong consumers.
 template <ActDtype A, bool kAfterPv, GridOrder O>
 __global__ void __launch_bounds__(kThreads, 1)
@@ -136,24 +161,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     ws_consume_pp<A, true, kAfterPv>(p, b, wgi - 1, sQ, sK, sV, full, empty, 1.f);
     return;
   }
-  if (threadIdx.x != 0) return;
-  const int bs = p.bs, kvh = b.h / (p.H / p.Hkv);
-  const int32_t* bt = p.bt + (size_t)b.s * p.max_blocks;
-  for (int j = 0; j < b.nkv; ++j) {
-    const int st = j % kStages, first = j * BN;
-    if (j >= kStages) tma::mbar_wait(&empty[st], ((j / kStages) - 1) & 1);
-    const int npages = min(BN / bs, (b.kv_len - first + bs - 1) / bs);
-    tma::mbar_expect_tx(&full[st], (uint32_t)npages * bs * 128 * 2 * 2);
-    for (int pg = 0; pg < npages; ++pg) {
-      const int tok0 = __ldg(bt + first / bs + pg) * bs;
-#pragma unroll
-      for (int pn = 0; pn < 2; ++pn) {
-        const int off = st * kStage + pn * kPanelN + pg * bs * 128;
-        tma::load_2d(smem_u32(sK + off), &kmap, kvh * DH + pn * 64, tok0, &full[st]);
-        tma::load_2d(smem_u32(sV + off), &vmap, kvh * DH + pn * 64, tok0, &full[st]);
-      }
-    }
-  }
+  if (threadIdx.x == 0) ws_produce_tma<kStages>(p, b, sK, sV, full, empty, &kmap, &vmap);
 }
 
 // v13's FP8-cache kernel with the ping-pong consumers.
