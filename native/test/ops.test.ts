@@ -33,6 +33,8 @@ import {
   FP8_SCALE_FLOOR,
   FP8_VALUES,
   absmax,
+  fp8DecodeRef,
+  fp8EncodeRef,
   fp8QuantRef,
   int8QuantRef,
   invScaleRef,
@@ -558,7 +560,7 @@ function attnCase(rng: Rng, group: number, act: ActName): AttnCase {
  * move by <= 2 delta w_p and the output by <= 2 delta sum_p w_p |v_p|; 2.2 delta is allowed, plus 1e-12 sum_p w_p |v_p|
  * for float64 noise and the fp32 store of the accumulator before a 16-bit rounding.
  */
-function attentionRef(c: AttnCase, fp32Scores: boolean, act: ActName): { out: Float64Array; err: Float64Array } {
+function attentionRef(c: AttnCase, fp32Scores: boolean, act: ActName, fp8Prefill = false): { out: Float64Array; err: Float64Array } {
   const { H, Hkv, Dh, blockSize } = c;
   const group = H / Hkv;
   const T = c.positions.length;
@@ -570,29 +572,41 @@ function attentionRef(c: AttnCase, fp32Scores: boolean, act: ActName): { out: Fl
       for (let h = 0; h < H; h++) {
         const kvh = Math.floor(h / group);
         const ctx = c.positions[t]! + 1;
+        const fp8 = fp8Prefill && c.seqStarts[s + 1]! - c.seqStarts[s]! > 1;
+        // FP8 path: the row's head as e4m3 codes times its scale (the product rounded to fp32)
+        const q0 = (t * H + h) * Dh;
+        const sq = fp8 ? scaleRef(absmax(c.q, q0, q0 + Dh), 'fp8') : 1;
+        const qv = Array.from({ length: Dh }, (_, i) =>
+          fp8 ? Math.fround(fp8DecodeRef(fp8QuantRef(c.q[q0 + i]!, invScaleRef(sq))) * sq) : c.q[q0 + i]!);
         const slots: number[] = [];
         const scores: number[] = [];
         for (let p = 0; p < ctx; p++) {
           const slot = c.blockTables[s * c.maxBlocks + Math.floor(p / blockSize)]! * blockSize + (p % blockSize);
           slots.push(slot);
           let d = 0;
-          for (let i = 0; i < Dh; i++) d += c.q[(t * H + h) * Dh + i]! * c.kCache[slot * row + kvh * Dh + i]!;
+          for (let i = 0; i < Dh; i++) d += qv[i]! * c.kCache[slot * row + kvh * Dh + i]!;
           scores.push(fp32Scores ? Math.fround(d * c.scale) : d * c.scale);
         }
         const mx = Math.max(...scores);
         const delta = 2 ** -23 + 2 ** -24 * (mx - Math.min(...scores));
-        const w = scores.map((x) => Math.exp(x - mx));
-        const sum = w.reduce((a, b) => a + b, 0);
+        // FP8 path: numerators p = fp32(2^8 exp(fp32(s - max))) summed unrounded, weights e4m3(p) / sum. expf may
+        // be an ulp off exp, so where p lies within 2^-22 of an e4m3 rounding boundary either neighbour is allowed.
+        const numer = scores.map((x) => (fp8 ? Math.fround(256 * Math.exp(Math.fround(x - mx))) : Math.exp(x - mx)));
+        const w = fp8 ? numer.map((x) => fp8DecodeRef(fp8EncodeRef(x))) : numer;
+        const flip = fp8 ? numer.map((x) => Math.abs(fp8DecodeRef(fp8EncodeRef(x * (1 + 2 ** -22))) - fp8DecodeRef(fp8EncodeRef(x * (1 - 2 ** -22))))) : null;
+        const sum = numer.reduce((a, b) => a + b, 0);
         for (let i = 0; i < Dh; i++) {
           let acc = 0;
           let mag = 0;
+          let flips = 0;
           for (let p = 0; p < ctx; p++) {
             const v = c.vCache[slots[p]! * row + kvh * Dh + i]!;
             acc += (w[p]! / sum) * v;
             mag += (w[p]! / sum) * Math.abs(v);
+            if (flip) flips += (flip[p]! / sum) * Math.abs(v);
           }
           out[(t * H + h) * Dh + i] = acc;
-          err[(t * H + h) * Dh + i] = (2.2 * delta + 1e-12) * mag + fp32Step(acc, act);
+          err[(t * H + h) * Dh + i] = (2.2 * delta + 1e-12) * mag + flips + fp32Step(acc, act);
         }
       }
   return { out, err };
@@ -615,6 +629,31 @@ test('attentionPaged: varlen batch (mid-sequence prefill chunk, prefill, decodes
       // Against exact float64 scores: rounding |score| <= ~10 to fp32 moves the softmax weights by <= 2^-20
       // relatively, well inside the dtype thresholds.
       assertRelNorm(out, attentionRef(c, false, act).out, act, `${what} (float64 scores)`);
+    }
+});
+
+test('attentionPaged fp8 prefill: FlashAttention-3 FP8 numerics on multi-row sequences, decodes unchanged', () => {
+  const { rng, tag } = rngFor('attentionPagedFp8');
+  for (const group of [1, 2, 4])
+    for (const act of ACTS) {
+      const c = attnCase(rng, group, act);
+      const args = [c.q, c.kCache, c.vCache, c.seqStarts, c.positions, c.blockTables, c.maxBlocks, c.H, c.Hkv, c.Dh, c.blockSize, c.scale, act] as const;
+      const out = ops.attentionPaged(...args, 'fp8');
+      const auto = ops.attentionPaged(...args, 'auto');
+      const what = `${tag} fp8 attention ${act} group=${group} H=${c.H} Hkv=${c.Hkv} Dh=${c.Dh} bs=${c.blockSize} positions=[${c.positions}]`;
+      assert.ok(out.every((v) => Number.isFinite(v)), `${what}: non-finite output`);
+      const spec = attentionRef(c, true, act, true);
+      assertRoundedBound(out, spec.out, spec.err, act, what);
+      assertRepresentable(out, act, what);
+      // one-row sequences keep the 16-bit path bit for bit; multi-row ones moved (Q and P rounded to e4m3)
+      const row = c.H * c.Dh;
+      let moved = 0;
+      for (let s = 0; s + 1 < c.seqStarts.length; s++) {
+        const a = c.seqStarts[s]! * row, b = c.seqStarts[s + 1]! * row;
+        if (c.seqStarts[s + 1]! - c.seqStarts[s]! === 1) assertExact(out.subarray(a, b), auto.subarray(a, b), `${what}: decode row of sequence ${s}`);
+        else for (let i = a; i < b; i++) moved += out[i] !== auto[i] ? 1 : 0;
+      }
+      assert.ok(moved > 0, `${what}: the multi-row sequences came out as with 'auto'`);
     }
 });
 

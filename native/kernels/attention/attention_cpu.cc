@@ -47,7 +47,11 @@ typedef float vf __attribute__((vector_size(4 * R)));
 
 struct Tile {
   int s, t0, n;  // sequence, first row, rows (1..R)
+  bool fp8;      // FlashAttention-3's FP8 path (a multi-row sequence with fp8_prefill)
 };
+
+// e4m3 rounding of an fp32 value (RNE, saturating; the P of the FP8 path).
+inline float e4m3_round(float x) { return fp8e4m3_to_f32(f32_to_fp8e4m3(x)); }
 
 struct Args {
   const float *q, *k_cache, *v_cache;
@@ -81,7 +85,14 @@ __attribute__((always_inline)) inline void attend_tile(const Tile& tl, int h, co
   for (int i = 0; i < Dh; ++i) qv[i] = vd{};
   for (int r = 0; r < tl.n; ++r) {
     const float* qr = a.q + ((size_t)(tl.t0 + r) * a.H + h) * Dh;
-    for (int i = 0; i < Dh; ++i) qv[i][r] = (double)qr[i];
+    if (tl.fp8) {  // e4m3 codes of the row's head times its scale
+      float amax = 0.0f;
+      for (int i = 0; i < Dh; ++i) amax = std::max(amax, std::fabs(qr[i]));
+      const float sq = fp8_scale_from_absmax(amax), inv = inv_scale(sq);
+      for (int i = 0; i < Dh; ++i) qv[i][r] = (double)(fp8e4m3_to_f32(quant_fp8(qr[i], inv)) * sq);
+    } else {
+      for (int i = 0; i < Dh; ++i) qv[i][r] = (double)qr[i];
+    }
   }
   // fp32 scores (q.k in double, times scale, rounded to fp32) for every position up to the longest row
   const double scale = a.scale;
@@ -104,9 +115,15 @@ __attribute__((always_inline)) inline void attend_tile(const Tile& tl, int h, co
       if (scv[p][r] > mx) mx = scv[p][r];
     double sum = 0;
     for (int p = 0; p < ctx[r]; ++p) {
-      double e = std::exp((float)(scv[p][r] - mx));
-      scv[p][r] = e;
-      sum += e;
+      float e = std::exp((float)(scv[p][r] - mx));
+      if (tl.fp8) {  // 2^8 e (exact), summed unrounded; the weight is its e4m3 rounding
+        e *= 256.0f;
+        sum += e;
+        scv[p][r] = e4m3_round(e);
+      } else {
+        scv[p][r] = e;
+        sum += e;
+      }
     }
     den[r] = sum;
   }
@@ -157,10 +174,13 @@ RangeFn pick() {
 
 void attention_paged(const float* q, const float* k_cache, const float* v_cache, const int32_t* seq_starts, int S,
                      const int32_t* positions, const int32_t* block_tables, int max_blocks, int H, int Hkv, int Dh,
-                     int block_size, float scale, float* out, ActDtype act) {
+                     int block_size, float scale, float* out, ActDtype act, bool fp8_prefill) {
   std::vector<Tile> tiles;
-  for (int s = 0; s < S; ++s)
-    for (int t = seq_starts[s]; t < seq_starts[s + 1]; t += R) tiles.push_back({s, t, std::min(R, seq_starts[s + 1] - t)});
+  for (int s = 0; s < S; ++s) {
+    const bool fp8 = fp8_prefill && seq_starts[s + 1] - seq_starts[s] > 1;
+    for (int t = seq_starts[s]; t < seq_starts[s + 1]; t += R)
+      tiles.push_back({s, t, std::min(R, seq_starts[s + 1] - t), fp8});
+  }
   const Args a{q, k_cache, v_cache, positions, block_tables, max_blocks, H, Hkv, Dh, block_size, scale, out, act};
   RangeFn fn = Dh == 8 ? pick<8>() : Dh == 16 ? pick<16>() : Dh == 64 ? pick<64>() : pick<0>();
   parallel_for((long)tiles.size() * H, 1, [&](long b, long e) { fn(tiles, b, e, a); });

@@ -5,6 +5,7 @@ export type EngineErrorCode =
   | 'UNKNOWN_MODEL'
   | 'NO_CUDA'
   | 'TOO_BIG_FOR_CPU'
+  | 'UNSUPPORTED_ON_CUDA'
   | 'NEEDS_CALIBRATION'
   | 'BAD_CALIBRATION'
   | 'BAD_REQUEST'

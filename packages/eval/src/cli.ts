@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import yargs from 'yargs';
-import { applyContract, KV_CACHE_DTYPE_OPTION, type KvCacheDtype, BENCH_PRECISIONS, checkModelPath, lockDir, UsageError, didYouMean, isPrecision, missingDataMessage, REPO_ROOT, resolveDataDir, runCliMain, type ActDtype, type DeviceKind, type Precision, loadTokenizer, type TextTokenizer } from '@quantbench/engine';
+import { applyContract, KV_CACHE_DTYPE_OPTION, type KvCacheDtype, PREFILL_ATTENTION_DTYPES, type PrefillAttentionDtype, BENCH_PRECISIONS, checkModelPath, lockDir, UsageError, didYouMean, isPrecision, missingDataMessage, REPO_ROOT, resolveDataDir, runCliMain, type ActDtype, type DeviceKind, type Precision, loadTokenizer, type TextTokenizer } from '@quantbench/engine';
 import { GROUPS, listTasks, TASKS, type FewshotFallback } from '@quantbench/lm-eval-ts-shim';
 import { loadEngineLM, type EvalModel, type LoadOptions } from './engine_lm.ts';
 import { checkLimit, EVAL_CONTRACT, fewshotSeed, parseBatchSize, resolveTaskArg } from './contract.ts';
@@ -17,6 +17,7 @@ import { EvalError } from './errors.ts';
 import { runEval } from './evaluate.ts';
 import { limitWarning, renderEvalTable } from './summary_table.ts';
 import { runPerplexity } from './perplexity_cmd.ts';
+import { PERPLEXITY_REFERENCES } from './schema.ts';
 import { evalFile, modelLabel, readEvalResult } from './run_files.ts';
 import { connectRemote, LOCAL_COMPLETIONS } from './openai_setup.ts';
 import { chatSetup, resolveMultiturn, type EvalChat } from './chat.ts';
@@ -89,9 +90,10 @@ const modelOptions = {
 
 export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise<number> {
   let code = 0;
-  const outDir = (out: string | undefined, model: string, kv: KvCacheDtype = 'auto') => out ?? path.join(REPO_ROOT, 'results', `eval-${modelLabel(model)}${kv === 'auto' ? '' : `-kv-${kv}`}`);
+  const outDir = (out: string | undefined, model: string, kv: KvCacheDtype = 'auto', attn: PrefillAttentionDtype = 'auto') =>
+    out ?? path.join(REPO_ROOT, 'results', `eval-${modelLabel(model)}${kv === 'auto' ? '' : `-kv-${kv}`}${attn === 'auto' ? '' : `-prefill-attn-${attn}`}`);
   await applyContract(yargs(argv).scriptName('pnpm eval'), argv, EVAL_CONTRACT)
-    .usage('$0 <task|group> --model DIR [--precision fp16|...|all] [--kv-cache-dtype auto|fp8]\n$0 --tasks T1,T2 --model DIR [lm-eval flags: --num_fewshot --batch_size --limit --output_path --log_samples --seed]\n$0 perplexity --text FILE --model DIR [--precision ...] [--kv-cache-dtype fp8 --reference kv-auto]')
+    .usage('$0 <task|group> --model DIR [--precision fp16|...|all] [--kv-cache-dtype auto|fp8]\n$0 --tasks T1,T2 --model DIR [lm-eval flags: --num_fewshot --batch_size --limit --output_path --log_samples --seed]\n$0 perplexity --text FILE --model DIR [--precision ...] [--kv-cache-dtype fp8 [--prefill-attention-dtype fp8] --reference kv-auto|attention-auto]')
     .command(
       'list',
       'list tasks and groups',
@@ -110,17 +112,27 @@ export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise
           .option('text', { type: 'string', demandOption: true, describe: 'text file to score' })
           .option('chunk-chars', { type: 'number', default: 4000, describe: 'score the text in chunks of at most this many characters' })
           .option('max-chunks', { type: 'number', describe: 'score only the first N chunks' })
+          .option('prefill-attention-dtype', {
+            choices: PREFILL_ATTENTION_DTYPES,
+            default: 'auto' as const,
+            describe:
+              "auto: prefill attention in fp32 on the cache's values; fp8 (with --kv-cache-dtype fp8): FlashAttention-3's FP8 path, as vLLM's FA3 backend and TensorRT-LLM's FP8 context FMHA run it (Q and P in e4m3; decodes unchanged). CPU reference only for now (--device cpu)",
+          })
           .option('reference', {
-            choices: ['fp16', 'kv-auto'] as const,
+            choices: PERPLEXITY_REFERENCES,
             default: 'fp16' as const,
-            describe: 'fp16: KL / top-1 agreement of each precision vs fp16; kv-auto (with --kv-cache-dtype fp8): each precision with an FP8 KV cache vs the same precision with a 16-bit one',
+            describe:
+              'fp16: KL / top-1 agreement of each precision vs fp16; kv-auto (with --kv-cache-dtype fp8): each precision with an FP8 KV cache vs the same precision with a 16-bit one (and auto prefill attention); attention-auto (with --prefill-attention-dtype fp8): vs the same precision and KV cache with auto prefill attention',
           }),
       async (a) => {
         checkModelPath(a.model);
         if (!fs.existsSync(a.text) || !fs.statSync(a.text).isFile()) throw new UsageError(`--text: ${a.text} is not a file`);
         const kv = a.kvCacheDtype as KvCacheDtype;
+        const attn = a.prefillAttentionDtype as PrefillAttentionDtype;
         if (a.reference === 'kv-auto' && kv === 'auto') throw new UsageError('--reference kv-auto compares an FP8 KV cache with a 16-bit one: add --kv-cache-dtype fp8');
-        const out = outDir(a.out, a.model, kv);
+        if (attn === 'fp8' && kv !== 'fp8') throw new UsageError('--prefill-attention-dtype fp8 computes on the FP8 cache: add --kv-cache-dtype fp8');
+        if (a.reference === 'attention-auto' && attn === 'auto') throw new UsageError('--reference attention-auto compares FP8 prefill attention with the default: add --kv-cache-dtype fp8 --prefill-attention-dtype fp8');
+        const out = outDir(a.out, a.model, kv, attn);
         const { files } = await runPerplexity(
           {
             text: a.text,
@@ -134,6 +146,7 @@ export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise
             calib: a.calib,
             progress: a.progress,
             kvCacheDtype: kv,
+            prefillAttentionDtype: attn,
             reference: a.reference,
           },
           { loadModel: (o) => deps.loadModel({ ...o, dataDir: resolveDataDir(a.dataDir) ?? undefined }), log: deps.log },

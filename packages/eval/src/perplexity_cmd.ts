@@ -3,7 +3,7 @@
  * quantized precision vs fp16 (KL of the full next-token distributions, top-1 agreement). The text is split into
  * chunks of at most --chunk-chars characters at paragraph/whitespace boundaries; each chunk is one context.
  */
-import type { ActDtype, DeviceKind, KvCacheDtype, Precision } from '@quantbench/engine';
+import type { ActDtype, DeviceKind, KvCacheDtype, Precision, PrefillAttentionDtype } from '@quantbench/engine';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { EvalModel, LoadOptions } from './engine_lm.ts';
@@ -11,8 +11,8 @@ import { EvalError } from './errors.ts';
 import { FLIP_RULE, NextTokenFidelity, perplexity } from './fidelity.ts';
 import { orderPrecisions } from './evaluate.ts';
 import { makeProgress } from './progress.ts';
-import { fidelityFile, kvFidelityFile, perplexityFile, readFidelity, writeJson } from './run_files.ts';
-import { EVAL_SCHEMA_VERSION, type FidelityResult, type PerplexityResult } from './schema.ts';
+import { attentionFidelityFile, fidelityFile, kvFidelityFile, perplexityFile, readFidelity, writeJson } from './run_files.ts';
+import { EVAL_SCHEMA_VERSION, type FidelityResult, type PerplexityReference, type PerplexityResult } from './schema.ts';
 
 export interface PerplexityArgs {
   text: string;
@@ -27,8 +27,13 @@ export interface PerplexityArgs {
   progress?: boolean;
   /** vLLM's --kv-cache-dtype of the scored runs (default auto). */
   kvCacheDtype?: KvCacheDtype;
-  /** fp16 (default): compare each precision with fp16; kv-auto: compare each precision with itself at kv-cache-dtype auto. */
-  reference?: 'fp16' | 'kv-auto';
+  /** The engine's prefill attention dtype of the scored runs (default auto; fp8 needs kvCacheDtype fp8). */
+  prefillAttentionDtype?: PrefillAttentionDtype;
+  /**
+   * fp16 (default): compare each precision with fp16; kv-auto: with itself at kv-cache-dtype auto (and prefill
+   * attention auto); attention-auto: with itself at the same KV-cache dtype and prefill attention auto.
+   */
+  reference?: PerplexityReference;
 }
 
 /** Split text into chunks of at most maxChars, preferring paragraph, then line, then space boundaries. */
@@ -51,19 +56,35 @@ export function chunkText(text: string, maxChars: number): string[] {
 /**
  * Scores the text per precision. Reference "fp16" (default): every other precision is compared with fp16, all at
  * --kv-cache-dtype. Reference "kv-auto": every precision (fp16 included) at --kv-cache-dtype fp8 is compared with
- * the same precision at auto (a 16-bit KV cache): the fidelity cost of the FP8 KV cache alone.
+ * the same precision at auto (a 16-bit KV cache): the fidelity cost of the FP8 KV cache alone (with
+ * --prefill-attention-dtype fp8: of the FP8 cache and FP8 prefill attention together). Reference "attention-auto":
+ * every precision at --prefill-attention-dtype fp8 is compared with itself at auto, same KV cache: the cost of the
+ * FP8 attention math alone.
  */
 export async function runPerplexity(args: PerplexityArgs, deps: { loadModel(o: LoadOptions): Promise<EvalModel>; log?: (m: string) => void }): Promise<{ result: PerplexityResult; files: string[] }> {
   const log = deps.log ?? ((m: string) => process.stderr.write(`${m}\n`));
   const kv: KvCacheDtype = args.kvCacheDtype ?? 'auto';
+  const attn: PrefillAttentionDtype = args.prefillAttentionDtype ?? 'auto';
   const kvRef = args.reference === 'kv-auto';
+  const attnRef = args.reference === 'attention-auto';
+  const selfRef = kvRef || attnRef; // each precision against itself in another configuration
   if (kvRef && kv === 'auto') throw new EvalError('BAD_ARGS', '--reference kv-auto compares an FP8 KV cache with a 16-bit one: add --kv-cache-dtype fp8');
+  if (attn === 'fp8' && kv !== 'fp8') throw new EvalError('BAD_ARGS', '--prefill-attention-dtype fp8 computes on the FP8 cache: add --kv-cache-dtype fp8');
+  if (attnRef && attn === 'auto') throw new EvalError('BAD_ARGS', '--reference attention-auto compares FP8 prefill attention with the default: add --kv-cache-dtype fp8 --prefill-attention-dtype fp8');
   if (!fs.existsSync(args.text)) throw new EvalError('BAD_ARGS', `--text ${args.text} does not exist`);
   let chunks = chunkText(fs.readFileSync(args.text, 'utf8'), args.chunkChars);
   if (args.maxChunks) chunks = chunks.slice(0, args.maxChunks);
   if (!chunks.length) throw new EvalError('BAD_ARGS', `--text ${args.text} is empty`);
-  const load = (precision: Precision, kvCacheDtype: KvCacheDtype) =>
-    deps.loadModel({ model: args.model, precision, dtype: args.dtype, device: args.device, calib: args.calib, ...(kvCacheDtype !== 'auto' ? { kvCacheDtype } : {}) });
+  const load = (precision: Precision, kvCacheDtype: KvCacheDtype, prefillAttentionDtype: PrefillAttentionDtype) =>
+    deps.loadModel({
+      model: args.model,
+      precision,
+      dtype: args.dtype,
+      device: args.device,
+      calib: args.calib,
+      ...(kvCacheDtype !== 'auto' ? { kvCacheDtype } : {}),
+      ...(prefillAttentionDtype !== 'auto' ? { prefillAttentionDtype } : {}),
+    });
   const result: PerplexityResult = {
     schema: 'quantbench.eval.perplexity',
     version: EVAL_SCHEMA_VERSION,
@@ -73,25 +94,27 @@ export async function runPerplexity(args: PerplexityArgs, deps: { loadModel(o: L
     perPrecision: {},
     vsReference: {},
     ...(kv !== 'auto' ? { kvCacheDtype: kv } : {}),
-    ...(kvRef ? { reference: 'kv-auto' as const } : {}),
+    ...(attn !== 'auto' ? { prefillAttentionDtype: attn } : {}),
+    ...(selfRef ? { reference: args.reference } : {}),
   };
   const files: string[] = [];
   const precisions = orderPrecisions(args.precisions);
-  const shared = !kvRef && precisions.includes('fp16') ? await load('fp16', kv) : null;
+  const shared = !selfRef && precisions.includes('fp16') ? await load('fp16', kv, attn) : null;
   const progress = makeProgress(args.progress);
   try {
     for (const p of precisions) {
-      const ref = kvRef ? await load(p, 'auto') : shared;
-      const refLabel = kvRef ? `${p} (kv-cache-dtype auto)` : 'fp16';
+      const ref = kvRef ? await load(p, 'auto', 'auto') : attnRef ? await load(p, kv, 'auto') : shared;
+      const refLabel = kvRef ? `${p} (kv-cache-dtype auto)` : attnRef ? `${p} (kv-cache-dtype ${kv}, prefill attention auto)` : 'fp16';
+      const runLabel = `${kv !== 'auto' ? ` (kv ${kv}` : ''}${attn !== 'auto' ? `, prefill attention ${attn}` : ''}${kv !== 'auto' ? ')' : ''}`;
       let m: EvalModel | null = null;
       const fid = new NextTokenFidelity();
       const lps: number[] = [];
       const refLps: number[] = [];
       let compare = false;
       try {
-        m = p === 'fp16' && shared ? shared : await load(p, kv);
+        m = p === 'fp16' && shared ? shared : await load(p, kv, attn);
         compare = ref !== null && ref !== m;
-        progress.start(chunks.length, `perplexity ${p}${kv !== 'auto' ? ` (kv ${kv})` : ''}`);
+        progress.start(chunks.length, `perplexity ${p}${runLabel}`);
         try {
           for (const c of chunks) {
             const x = await m.tokenLogprobs(c, compare);
@@ -113,14 +136,18 @@ export async function runPerplexity(args: PerplexityArgs, deps: { loadModel(o: L
         result.perPrecision[p] = { ppl: perplexity(lps), tokens: lps.length, provenance: m.provenance() };
       } finally {
         if (m && m !== shared) await m.close();
-        if (kvRef && ref) await ref.close();
+        if (selfRef && ref) await ref.close();
       }
       log(`  ${p}: perplexity ${result.perPrecision[p].ppl.toFixed(4)} over ${lps.length} tokens`);
       if (compare) {
-        const pplRef = kvRef ? perplexity(refLps) : result.perPrecision.fp16.ppl;
-        result.vsReference[p] = { kl: fid.kl, top1Agreement: fid.top1Agreement, tokens: fid.tokens, ...(kvRef ? { reference: refLabel, pplRef } : {}) };
-        if (kvRef) log(`  ${p}: kv ${kv} vs auto: mean KL ${fid.kl.toExponential(3)}, top-1 agreement ${(fid.top1Agreement * 100).toFixed(2)}% over ${fid.tokens} tokens`);
-        const ff = kvRef ? kvFidelityFile(args.out, args.model, p, kv) : fidelityFile(args.out, args.model, p);
+        const pplRef = selfRef ? perplexity(refLps) : result.perPrecision.fp16.ppl;
+        result.vsReference[p] = { kl: fid.kl, top1Agreement: fid.top1Agreement, tokens: fid.tokens, ...(selfRef ? { reference: refLabel, pplRef } : {}) };
+        if (selfRef) log(`  ${p}${runLabel} vs ${refLabel}: mean KL ${fid.kl.toExponential(3)}, top-1 agreement ${(fid.top1Agreement * 100).toFixed(2)}% over ${fid.tokens} tokens`);
+        const ff = kvRef
+          ? kvFidelityFile(args.out, args.model, p, kv, attn)
+          : attnRef
+            ? attentionFidelityFile(args.out, args.model, p, kv, attn)
+            : fidelityFile(args.out, args.model, p);
         const prev = readFidelity(ff);
         const f: FidelityResult = {
           schema: 'quantbench.eval.fidelity',

@@ -116,6 +116,10 @@ export interface FidelityResult {
   flipRule?: string;
 }
 
+/** `pnpm eval perplexity --reference`: fp16, the same precision with 16-bit KV, or with 'auto' prefill attention. */
+export const PERPLEXITY_REFERENCES = ['fp16', 'kv-auto', 'attention-auto'] as const;
+export type PerplexityReference = (typeof PERPLEXITY_REFERENCES)[number];
+
 /** `pnpm eval perplexity --text FILE`: perplexity per precision and next-token fidelity vs fp16. */
 export interface PerplexityResult {
   schema: 'quantbench.eval.perplexity';
@@ -127,11 +131,15 @@ export interface PerplexityResult {
   perPrecision: Record<string, { ppl: number; tokens: number; provenance: Provenance }>;
   /**
    * KL(reference || precision) of the full next-token distributions, averaged over tokens, and top-1 agreement. The
-   * reference is fp16 (default), or with `--reference kv-auto` the same precision with a 16-bit KV cache ("auto").
+   * reference is fp16 (default), or with `--reference kv-auto` the same precision with a 16-bit KV cache ("auto") and
+   * 'auto' prefill attention, or with `--reference attention-auto` the same precision and KV cache with 'auto' prefill
+   * attention.
    */
   vsReference: Record<string, { kl: number; top1Agreement: number; tokens: number; reference?: string; pplRef?: number }>;
   /** vLLM's --kv-cache-dtype of the scored runs (absent: auto). */
   kvCacheDtype?: string;
-  /** What vsReference compares against: "fp16" or "kv-auto" (absent: fp16). */
-  reference?: 'fp16' | 'kv-auto';
+  /** The engine's prefill attention dtype of the scored runs (absent: auto). */
+  prefillAttentionDtype?: string;
+  /** What vsReference compares against: "fp16", "kv-auto" or "attention-auto" (absent: fp16). */
+  reference?: PerplexityReference;
 }

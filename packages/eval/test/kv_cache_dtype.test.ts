@@ -102,6 +102,6 @@ test('[native] FP8 KV cache vs 16-bit KV cache, per precision on stories260K: hi
     assert.equal(fid?.reference, `${p} (kv-cache-dtype auto)`);
     assert.ok(files.includes(kvFidelityFile(dir, model!, p, 'fp8')));
   }
-  process.stderr.write(`FP8 KV vs auto on stories260K:\n${logs.filter((l) => /kv fp8 vs auto/.test(l)).join('\n')}\n`);
+  process.stderr.write(`FP8 KV vs auto on stories260K:\n${logs.filter((l) => /mean KL/.test(l)).join('\n')}\n`);
   fs.rmSync(dir, { recursive: true });
 });
