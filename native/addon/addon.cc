@@ -145,7 +145,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
       } else if (dev == "cuda") {
         if (c.prefill_attn == PrefillAttnDtype::Fp8)
           throw QbError("UNSUPPORTED_ON_CUDA", "prefillAttentionDtype 'fp8' runs on the CPU reference only in this build "
-                                               "(its CUDA kernel is not written yet): use device 'cpu', or 'auto' on CUDA");
+                                               "(its CUDA kernel is not written yet): use device 'cpu', or prefillAttentionDtype 'auto' on CUDA");
 #ifdef QB_WITH_CUDA
         model_ = create_cuda_model(c);
 #else

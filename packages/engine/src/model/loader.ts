@@ -48,7 +48,8 @@ export interface LoadOptions {
    * Prefill attention dtype (default 'auto': fp32 math on the cache's values). 'fp8', with kvCacheDtype 'fp8':
    * prefills attend as FlashAttention-3's FP8 path (vLLM's FA3 backend with an FP8 cache, TensorRT-LLM's FP8 context
    * FMHA): Q in e4m3 per row and head, P = 2^8 exp(s - max) in e4m3; decodes unchanged. The CPU reference only for
-   * now (the CUDA kernel is issue 18's next step); recorded as recipe.prefillAttentionDtype.
+   * now (the CUDA kernel is issue 18's next step); recorded as recipe.prefillAttentionDtype. Calibration passes
+   * (fp8-static scales, SmoothQuant, KV scales) run through it too, as they run through the FP8 cache.
    */
   prefillAttentionDtype?: PrefillAttentionDtype;
   device?: DeviceKind | 'auto';
