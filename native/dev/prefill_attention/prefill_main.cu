@@ -30,6 +30,7 @@
 #include "dev/prefill_attention/prefill_ws_f8_ldg.cuh"
 #include "dev/prefill_attention/prefill_ws_pingpong.cuh"
 #include "dev/prefill_attention/prefill_ws_overlap.cuh"
+#include "dev/prefill_attention/prefill_ws_fp8pv.cuh"
 #include "kernels/reference.h"
 #include "tools/harness_util.h"
 
@@ -55,6 +56,7 @@ struct Variant {
   const char* what;
   Launch f16kv, f8kv;
   bool q8 = false;  // the FP8-KV launch quantizes Q per row and head (checked against reference(c, true))
+  bool fp8attn = false;  // the FP8-KV launch is FlashAttention-3's FP8 path (Q and P in e4m3): checked as check_fp8attn says
 };
 #define QB_VARIANT(NAME, WHAT, BM, BN, NW, MINB, QREG, ORDER)                                              \
   Variant {                                                                                                   \
@@ -99,6 +101,8 @@ const Variant kVariants[] = {
             pf::ws::launch_ws_overlap<ACT, false>, pf::ws::launch_ws_overlap_f8<ACT, false>},
     Variant{"v18p", "v18 with v16's ping-pong: the consumers take turns to issue S_j and P_{j-1} V_{j-1}",
             pf::ws::launch_ws_overlap<ACT, true>, pf::ws::launch_ws_overlap_f8<ACT, true>},
+    Variant{"v19", "FlashAttention-3's FP8 path over an FP8 cache: v14's FP8 Q K^T and P V as wgmma m64n128k32 e4m3 (P from registers as 2^8 exp(s - m) in e4m3, V codes transposed by the producer into a K-major stage in a permuted k order) — the engine's prefillAttentionDtype 'fp8' (prefill_ws_fp8pv.cuh; session 21, not yet run); 16-bit KV: v13's",
+            pf::ws::launch_ws<ACT>, pf::ws::launch_ws_f8pv<ACT>, false, true},
 };
 
 struct Seq {
@@ -122,9 +126,13 @@ float ulp_at(float x) {
   return qb::bf16_bits_to_f32((uint16_t)(b + 1)) - x;
 }
 
-Case make_case(qbh::Rng& rng, const std::string& name, const std::vector<Seq>& seqs, bool fp8) {
+// exact_s (FP8 cache only): the scores FP8 tensor cores accumulate are exact — Q entries from {0, +-1/2, +-1, +-2}
+// (each row's head quantizes to codes 0, +-112, +-224, +-448), K codes from {0, +-8, +-16, +-32}: every product is a
+// multiple of 896 and a 128-term sum stays within 2^11 of them — so an FP8-attention kernel differs from its twin only
+// by P's rounding (check_fp8attn).
+Case make_case(qbh::Rng& rng, const std::string& name, const std::vector<Seq>& seqs, bool fp8, bool exact_s = false) {
   Case c;
-  c.name = name + (fp8 ? " kv-fp8" : "");
+  c.name = name + (fp8 ? (exact_s ? " kv-fp8 exact-S" : " kv-fp8") : "");
   c.fp8 = fp8;
   c.S = (int)seqs.size();
   int need = 0, maxnb = 0;
@@ -170,12 +178,18 @@ Case make_case(qbh::Rng& rng, const std::string& name, const std::vector<Seq>& s
       codes.resize(v->size());
       for (size_t i = 0; i < v->size(); ++i) {
         float& x = (*v)[i];
-        codes[i] = std::isnan(x) ? 0x7f : qb::f32_to_fp8e4m3(x * 64.0f);
+        static const float kExactK[] = {0.f, 8.f, -8.f, 16.f, -16.f, 32.f, -32.f};
+        const bool exact_k = exact_s && v == &c.kc;
+        codes[i] = std::isnan(x) ? 0x7f : qb::f32_to_fp8e4m3(exact_k ? kExactK[rng.g() % 7] : x * 64.0f);
         x = std::isnan(x) ? x : qb::fp8e4m3_to_f32(codes[i]) * sc;
       }
     }
   }
   c.q = qbh::rand_act(rng, (size_t)c.T * c.ld_q, ACT, rng.uniform(0.5f, 3.0f));
+  if (exact_s) {
+    static const float kExactQ[] = {0.f, 0.5f, -0.5f, 1.f, -1.f, 2.f, -2.f};
+    for (float& x : c.q) x = kExactQ[rng.g() % 7];
+  }
   return c;
 }
 
@@ -216,7 +230,8 @@ DevCase upload(const Case& c) {
 // The CPU twin's output for the case: [T, H, DH]. q8 (v14): the rows of multi-row sequences enter as their e4m3 codes
 // times the row-head's scale (absmax / 448, numerics.h's fp8_scale_from_absmax and quant_fp8), the product rounded to
 // fp32 (2^-24 relative: far inside the tolerance), then the same twin cpu::attention_paged.
-std::vector<float> reference(const Case& c, bool q8 = false) {
+// fp8attn (v19): the twin of FlashAttention-3's FP8 path, cpu::attention_paged with fp8_prefill (it quantizes Q itself).
+std::vector<float> reference(const Case& c, bool q8 = false, bool fp8attn = false) {
   std::vector<float> q((size_t)c.T * H * DH), ref((size_t)c.T * H * DH);
   for (int t = 0; t < c.T; ++t) std::memcpy(&q[(size_t)t * H * DH], &c.q[(size_t)t * c.ld_q], sizeof(float) * H * DH);
   if (q8)
@@ -232,8 +247,70 @@ std::vector<float> reference(const Case& c, bool q8 = false) {
         }
     }
   qb::cpu::attention_paged(q.data(), c.kc.data(), c.vc.data(), c.seq_starts.data(), c.S, c.positions.data(),
-                           c.bt.data(), c.max_blocks, H, HKV, DH, BS, 1.0f / std::sqrt((float)DH), ref.data(), ACT);
+                           c.bt.data(), c.max_blocks, H, HKV, DH, BS, 1.0f / std::sqrt((float)DH), ref.data(), ACT,
+                           fp8attn);
   return ref;
+}
+
+// An FP8-attention kernel (v19) against its twin. The kernel rounds each P = 2^8 exp(s - m) to e4m3 at its running
+// max m, the twin at the row's final one: each weight p / l may differ by one e4m3 step (2^-4 relative on each side:
+// 2^-3), and subnormal codes (P below 2^-6) by 2^-9 / l with l >= 2^8 (n positions: n 2^-17); P V accumulates on FP8
+// tensor cores (acc_eps of sum_p p |v| / l <= max |v|). So, per element: |gpu - cpu| <= (2^-3 + n 2^-17 + acc_eps)
+// max_p |v_p| + 2 (ulp(|cpu|) + ulp(row-head max |cpu|)) + the scores' term: on exact-S cases none (make_case), on the
+// others exp(2 delta) - 1 of max |v| with delta = acc_eps * scale * sum_i |q_i| * max |k| (the FP8 accumulation of
+// Q K^T; acc_eps from fp8_accum_probe). Non-finite outputs always fail. Returns the elements outside; det gets the
+// worst ratio and the error's RMS over max |v| (a wrong k order or layout shows there as ~0.1-1).
+size_t check_fp8attn(const Case& c, const std::vector<float>& ref, const DevBuf& out, bool exact_s, double acc_eps,
+                     std::string& det) {
+  auto got = qbh::act_from_dev(out, (size_t)c.T * c.ld_out, ACT);
+  const size_t row = (size_t)HKV * DH;
+  const double scale = 1.0 / std::sqrt((double)DH);
+  size_t bad = 0, nonfinite = 0, n_el = 0;
+  double worst = 0, sq = 0;
+  for (int s = 0; s < c.S; ++s) {
+    const int len = c.positions[c.seq_starts[s + 1] - 1] + 1;
+    // prefix max over positions of max |v| and max |k| per KV head
+    std::vector<double> vabs((size_t)len * HKV), kabs((size_t)len * HKV);
+    for (int p = 0; p < len; ++p) {
+      const size_t slot = (size_t)c.bt[(size_t)s * c.max_blocks + p / BS] * BS + p % BS;
+      for (int g = 0; g < HKV; ++g) {
+        double va = 0, ka = 0;
+        for (int i = 0; i < DH; ++i) {
+          va = std::max(va, (double)std::fabs(c.vc[slot * row + (size_t)g * DH + i]));
+          ka = std::max(ka, (double)std::fabs(c.kc[slot * row + (size_t)g * DH + i]));
+        }
+        vabs[(size_t)p * HKV + g] = p ? std::max(vabs[(size_t)(p - 1) * HKV + g], va) : va;
+        kabs[(size_t)p * HKV + g] = p ? std::max(kabs[(size_t)(p - 1) * HKV + g], ka) : ka;
+      }
+    }
+    for (int t = c.seq_starts[s]; t < c.seq_starts[s + 1]; ++t)
+      for (int h = 0; h < H; ++h) {
+        const float* r = &ref[((size_t)t * H + h) * DH];
+        const float* g = &got[(size_t)t * c.ld_out + (size_t)h * DH];
+        const int kvh = h / (H / HKV), n = c.positions[t] + 1;
+        const double vmax = vabs[(size_t)(n - 1) * HKV + kvh];
+        double q1 = 0;  // sum |q| after the row's quantization (|code| * scale <= |q| (1 + 2^-4))
+        for (int i = 0; i < DH; ++i) q1 += std::fabs(c.q[(size_t)t * c.ld_q + (size_t)h * DH + i]) * (1 + 1.0 / 16);
+        const double delta = exact_s ? 0.0 : acc_eps * scale * q1 * kabs[(size_t)(n - 1) * HKV + kvh];
+        float rmax = 0;
+        for (int i = 0; i < DH; ++i) rmax = std::max(rmax, std::fabs(r[i]));
+        const double pterm = (0.125 + n * std::ldexp(1.0, -17) + acc_eps + std::expm1(2 * delta)) * vmax;
+        for (int i = 0; i < DH; ++i) {
+          if (!std::isfinite(g[i])) { ++nonfinite; continue; }
+          const double d = std::fabs((double)g[i] - r[i]), tol = 2.0 * (ulp_at(r[i]) + ulp_at(rmax)) + pterm;
+          if (!(d <= tol)) ++bad;
+          worst = std::max(worst, d / std::max(tol, 1e-30));
+          sq += (d / std::max(vmax, 1e-30)) * (d / std::max(vmax, 1e-30));
+          ++n_el;
+        }
+      }
+  }
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "%zu / %zu outside the tolerance (%s), worst %.3f of it, RMS error / max|v| %.2e, %zu non-finite",
+                bad, (size_t)c.T * H * DH, exact_s ? "exact S" : "scores' FP8 accumulation at acc_eps", worst,
+                std::sqrt(sq / std::max<size_t>(n_el, 1)), nonfinite);
+  det = buf;
+  return bad + nonfinite;
 }
 
 // Every element within check_attention.cc's tolerance; returns the number outside and a detail line.
@@ -282,15 +359,17 @@ int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // line by line into a log, so a run cut off by a time limit keeps its lines
   bool check_only = false, time_only = false, profile = false;
   int reps = 20;
+  double acc_eps = std::ldexp(1.0, -10);  // FP8 tensor cores' accumulation error per unit of sum |a b| (check_fp8attn)
   std::string only;  // comma-separated variant names (v7 also selects its FP8-KV launch v10, v11 selects v12)
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--check-only")) check_only = true;
     else if (!std::strcmp(argv[i], "--time-only")) time_only = true;
     else if (!std::strcmp(argv[i], "--profile")) profile = true;
     else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--acc-eps") && i + 1 < argc) acc_eps = std::atof(argv[++i]);
     else if (!std::strcmp(argv[i], "--variants") && i + 1 < argc) only = std::string(",") + argv[++i] + ",";
     else {
-      std::fprintf(stderr, "usage: prefill_main [--check-only | --time-only | --profile] [--reps N] [--variants v7,v11]\n");
+      std::fprintf(stderr, "usage: prefill_main [--check-only | --time-only | --profile] [--reps N] [--variants v7,v11] [--acc-eps E]\n");
       return 2;
     }
   }
@@ -324,7 +403,7 @@ int main(int argc, char** argv) {
       for (auto& [name, seqs] : checks) {
         Case c = make_case(rng, name, seqs, f8);
         const auto ref = reference(c);
-        std::vector<float> ref_q8;
+        std::vector<float> ref_q8, ref_fp8;
         for (const Variant& v : kVariants) {
           if (!(f8 ? v.f8kv : v.f16kv) || skip(v)) continue;  // v8, v9: no FP8-KV launch
           if (f8 && v.q8 && ref_q8.empty()) ref_q8 = reference(c, true);
@@ -333,11 +412,37 @@ int main(int argc, char** argv) {
           (f8 ? v.f8kv : v.f16kv)(d.p, st);
           check(cudaStreamSynchronize(st), "check run");
           std::string det;
+          if (f8 && v.fp8attn) {  // random scores: the accumulation term is a model (acc_eps), so INFO unless non-finite
+            if (ref_fp8.empty()) ref_fp8 = reference(c, false, true);
+            check_fp8attn(c, ref_fp8, d.out, false, acc_eps, det);
+            const bool nonfinite = det.find(", 0 non-finite") == std::string::npos;
+            std::printf("%s %-3s %-28s %s\n", nonfinite ? "FAIL" : "INFO", v.name, c.name.c_str(), det.c_str());
+            fails += nonfinite;
+            continue;
+          }
           const size_t bad = compare(c, f8 && v.q8 ? ref_q8 : ref, d.out, det);
           std::printf("%s %-3s %-28s %s\n", bad ? "FAIL" : "PASS", v.name, c.name.c_str(), det.c_str());
           fails += bad != 0;
         }
       }
+    // FP8-attention variants on exact-S cases (make_case): everything but P's rounding is exact, so a wrong layout,
+    // k order or mask fails here.
+    for (auto& [name, seqs] : checks) {
+      Case c;
+      std::vector<float> ref;
+      for (const Variant& v : kVariants) {
+        if (!v.fp8attn || !v.f8kv || skip(v)) continue;
+        if (ref.empty()) c = make_case(rng, name, seqs, true, true), ref = reference(c, false, true);
+        DevCase d = upload(c);
+        d.out.poison();
+        v.f8kv(d.p, st);
+        check(cudaStreamSynchronize(st), "check run");
+        std::string det;
+        const size_t bad = check_fp8attn(c, ref, d.out, true, acc_eps, det);
+        std::printf("%s %-3s %-28s %s\n", bad ? "FAIL" : "PASS", v.name, c.name.c_str(), det.c_str());
+        fails += bad != 0;
+      }
+    }
   }
   if (!check_only) {
     std::printf("\nvariant  case                          us      TFLOP/s   vs first\n");
