@@ -84,7 +84,7 @@ const modelOptions = {
   'kv-cache-dtype': { ...KV_CACHE_DTYPE_OPTION, describe: `${KV_CACHE_DTYPE_OPTION.describe}; recorded as provenance.kv_cache_dtype, and fp8 results go to their own default --out (results/eval-<model>-kv-fp8)` },
   calib: { type: 'string', describe: 'calibration text for fp8-static / int8 SmoothQuant (engine default otherwise)' },
   'data-dir': { type: 'string', describe: 'shared data dir holding datasets/ (default: $QB_DATA_DIR, then ../shared)' },
-  out: { type: 'string', describe: 'run directory (default results/eval-<model>, or results/eval-<model>-kv-fp8 with --kv-cache-dtype fp8); it holds one KV-cache dtype' },
+  out: { type: 'string', describe: 'run directory (default results/eval-<model>, or results/eval-<model>-kv-fp8 with --kv-cache-dtype fp8, -kv-fp8-prefill-attn-fp8 with perplexity\'s --prefill-attention-dtype fp8); it holds one KV-cache dtype' },
   progress: { type: 'boolean', default: true, describe: 'progress bar with ETA on stderr (--no-progress to hide)' },
 } as const;
 
