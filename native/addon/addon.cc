@@ -122,10 +122,10 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
       c.act = parse_act(o.Get("actDtype").ToString());
       if (o.Has("kvCacheDtype") && !o.Get("kvCacheDtype").IsUndefined())
         c.kv = parse_kv_dtype(o.Get("kvCacheDtype").ToString());
-      if (o.Has("prefillAttentionDtype") && !o.Get("prefillAttentionDtype").IsUndefined())
-        c.prefill_attn = parse_prefill_attn_dtype(o.Get("prefillAttentionDtype").ToString());
-      if (c.prefill_attn == PrefillAttnDtype::Fp8 && c.kv != KvDtype::Fp8)
-        throw QbError("BAD_CONFIG", "prefillAttentionDtype 'fp8' computes on the FP8 cache's codes: it needs kvCacheDtype 'fp8'");
+      if (o.Has("attentionDtype") && !o.Get("attentionDtype").IsUndefined())
+        c.attn_dtype = parse_attn_dtype(o.Get("attentionDtype").ToString());
+      if (c.attn_dtype == AttnDtype::Fp8 && c.kv != KvDtype::Fp8)
+        throw QbError("BAD_CONFIG", "attentionDtype 'fp8' computes on the FP8 cache's codes: it needs kvCacheDtype 'fp8'");
       c.threads = (int)getf(o, "threads", (float)std::thread::hardware_concurrency());
       if (o.Has("cuda") && o.Get("cuda").IsObject()) {  // CudaOptions (model/config.h): typed engine options
         Napi::Object co = o.Get("cuda").As<Napi::Object>();
@@ -143,9 +143,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
       if (dev == "cpu") {
         model_ = create_cpu_model(c);
       } else if (dev == "cuda") {
-        if (c.prefill_attn == PrefillAttnDtype::Fp8)
-          throw QbError("UNSUPPORTED_ON_CUDA", "prefillAttentionDtype 'fp8' runs on the CPU reference only in this build "
-                                               "(its CUDA kernel is not written yet): use device 'cpu', or prefillAttentionDtype 'auto' on CUDA");
+        if (c.attn_dtype == AttnDtype::Fp8)
+          throw QbError("UNSUPPORTED_ON_CUDA", "attentionDtype 'fp8' runs on the CPU reference only in this build "
+                                               "(its CUDA kernels are not written yet): use device 'cpu', or attentionDtype 'auto' on CUDA");
 #ifdef QB_WITH_CUDA
         model_ = create_cuda_model(c);
 #else

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 export type NativeDtype = 'F32' | 'F16' | 'BF16' | 'F8_E4M3' | 'I8' | 'I32' | 'F64';
 export * from './precision.ts';
 export * from './device_ceilings.ts';
-import type { ActDtype, KvCacheDtype, Precision, PrefillAttentionDtype } from './precision.ts';
+import type { ActDtype, KvCacheDtype, Precision, AttentionDtype } from './precision.ts';
 
 export interface NativeModelConfig {
   hiddenSize: number;
@@ -37,11 +37,11 @@ export interface NativeModelConfig {
    */
   kvCacheDtype?: KvCacheDtype;
   /**
-   * Prefill attention dtype (default 'auto': fp32 math on the cache's values). 'fp8' (needs kvCacheDtype 'fp8'):
-   * multi-row sequences attend as FlashAttention-3's FP8 path — Q in e4m3 per row and head, P = 2^8 exp(s - max) in
-   * e4m3 — decodes unchanged (native/model/config.h PrefillAttnDtype). The CPU reference only, for now.
+   * Attention dtype (default 'auto': fp32 math on the cache's values). 'fp8' (needs kvCacheDtype 'fp8'): every row
+   * attends as FlashAttention-3's FP8 path — Q in e4m3 per row and head, P = 2^8 exp(s - max) in e4m3
+   * (native/model/config.h AttnDtype). The CPU reference only, for now.
    */
-  prefillAttentionDtype?: PrefillAttentionDtype;
+  attentionDtype?: AttentionDtype;
   device: 'cpu' | 'cuda';
   threads: number;
   /** CUDA backend options (ignored on the CPU); the engine records them in provenance. */
@@ -207,7 +207,7 @@ export interface NativeOps {
   ropeTables(cfg: { headDim: number; maxPositions: number; ropeTheta: number; ropeFactor?: number; ropeLowFreqFactor?: number; ropeHighFreqFactor?: number; ropeOriginalMaxPos?: number }): { cos: Float32Array; sin: Float32Array };
   rope(x: Float32Array, positions: Int32Array, T: number, H: number, Dh: number, cos: Float32Array, sin: Float32Array, act: A): Float32Array;
   siluMul(g: Float32Array, u: Float32Array, T: number, F: number, act: A): Float32Array;
-  attentionPaged(q: Float32Array, kCache: Float32Array, vCache: Float32Array, seqStarts: Int32Array, positions: Int32Array, blockTables: Int32Array, maxBlocks: number, H: number, Hkv: number, Dh: number, blockSize: number, scale: number, act: A, prefillAttentionDtype?: PrefillAttentionDtype): Float32Array;
+  attentionPaged(q: Float32Array, kCache: Float32Array, vCache: Float32Array, seqStarts: Int32Array, positions: Int32Array, blockTables: Int32Array, maxBlocks: number, H: number, Hkv: number, Dh: number, blockSize: number, scale: number, act: A, attentionDtype?: AttentionDtype): Float32Array;
   sampleRow(logits: Float32Array, temperature: number, topP: number, seedLo: number, seedHi: number, counter: number): { token: number; logprob: number };
   gatherLogprob(logits: Float32Array, target: number): { logprob: number; isArgmax: boolean };
   quantWeight(w: Float32Array, N: number, K: number, kind: 'int8-channel'): { q: Int8Array; scale: Float32Array };

@@ -23,15 +23,15 @@ export function isKvCacheDtype(s: string): s is KvCacheDtype {
   return (KV_CACHE_DTYPES as readonly string[]).includes(s);
 }
 /**
- * Prefill attention dtype: 'auto' computes the attention of prefills (multi-row sequences of a step) in fp32 from the
- * cache's values; 'fp8' (with an FP8 KV cache) is FlashAttention-3's FP8 path, what vLLM's FA3 backend runs with
- * `--kv-cache-dtype fp8` and TensorRT-LLM's FP8 context FMHA: Q in e4m3 per row and head, P = 2^8 exp(s - max) in
- * e4m3, both products on FP8 tensor cores. Decodes keep 'auto' math either way.
+ * Attention dtype: 'auto' computes attention in fp32 from the cache's values; 'fp8' (with an FP8 KV cache) is
+ * FlashAttention-3's FP8 path, what vLLM's FA3 backend runs with `--kv-cache-dtype fp8` (prefills and decodes): Q in
+ * e4m3 per row and head, P = 2^8 exp(s - max) in e4m3, both products on FP8 tensor cores. Every row follows it, so a
+ * row's numerics do not depend on how a step batched it.
  */
-export const PREFILL_ATTENTION_DTYPES = ['auto', 'fp8'] as const;
-export type PrefillAttentionDtype = (typeof PREFILL_ATTENTION_DTYPES)[number];
-export function isPrefillAttentionDtype(s: string): s is PrefillAttentionDtype {
-  return (PREFILL_ATTENTION_DTYPES as readonly string[]).includes(s);
+export const ATTENTION_DTYPES = ['auto', 'fp8'] as const;
+export type AttentionDtype = (typeof ATTENTION_DTYPES)[number];
+export function isAttentionDtype(s: string): s is AttentionDtype {
+  return (ATTENTION_DTYPES as readonly string[]).includes(s);
 }
 /** Bytes per cached K or V element: 1 for fp8, else the activation dtype's width. */
 export function kvElementBytes(kv: KvCacheDtype, act: ActDtype): 1 | 2 | 4 {

@@ -59,15 +59,15 @@ void kv_cache_write_fp8(const float* k, const float* v, const int32_t* slot_mapp
 // Causal GQA attention over the paged cache for a varlen batch (prefill chunks and decodes alike).
 // q [T, H, Dh]; seq s owns rows [seq_starts[s], seq_starts[s+1]); row i of seq s has position positions[i] and attends
 // to cache positions 0..positions[i]. Scores and softmax in fp32 (double sums), out [T, H, Dh] rounded.
-// fp8_prefill (PrefillAttnDtype::Fp8, over an FP8 cache): the rows of sequences with more than one row in the batch
-// follow FlashAttention-3's FP8 path: each row's head enters as e4m3 codes times its scale (absmax / 448,
-// fp8_scale_from_absmax and quant_fp8; the product in fp32); the fp32 numerators are p = 2^8 exp(s - max) (FA3's max
-// offset of 8: P in [0, 256], so e4m3's subnormals start at 2^-17 of the max), the output is sum e4m3(p) v / sum p
-// (the denominator from the unrounded p, as FA3's row sum). The kernel rounds p at its running max rather than the
-// row's final one, so the twin models its rounding, not its bits. One-row sequences are unchanged.
+// fp8_attn (AttnDtype::Fp8, over an FP8 cache): every row follows FlashAttention-3's FP8 path: each row's head
+// enters as e4m3 codes times its scale (absmax / 448, fp8_scale_from_absmax and quant_fp8; the product in fp32); the
+// fp32 numerators are p = 2^8 exp(s - max) (FA3's max offset of 8: P in [0, 256], so e4m3's subnormals start at 2^-17
+// of the max), the output is sum e4m3(p) v / sum p (the denominator from the unrounded p, as FA3's row sum). A kernel
+// rounds p at its running max (or a split's) rather than the row's final one, so the twin models its rounding, not
+// its bits.
 void attention_paged(const float* q, const float* k_cache, const float* v_cache, const int32_t* seq_starts, int S,
                      const int32_t* positions, const int32_t* block_tables, int max_blocks, int H, int Hkv, int Dh,
-                     int block_size, float scale, float* out, ActDtype act, bool fp8_prefill = false);
+                     int block_size, float scale, float* out, ActDtype act, bool fp8_attn = false);
 
 // y = round_act(a + b)
 void add(const float* a, const float* b, size_t n, float* y, ActDtype act);

@@ -22,12 +22,12 @@ struct CudaOptions {
 // x / scale with a per-layer k_scale / v_scale (RNE, saturating at +-448), read back as code * scale.
 enum class KvDtype { Act, Fp8 };
 
-// Prefill attention dtype: Act computes the attention of multi-row sequences (prefills and prefill chunks) in fp32
-// from the cache's values; Fp8 is FlashAttention-3's FP8 path (vLLM's FA3 backend with an FP8 cache, TensorRT-LLM's
-// FP8 context FMHA), which needs KvDtype::Fp8: Q in e4m3 per row and head, P = 2^8 exp(s - max) in e4m3 (FA3's
-// max offset of 8), P V over the V codes (twin: cpu::attention_paged with fp8_prefill). One-row sequences (decodes)
-// keep Act either way. The CUDA backend does not run Fp8 yet (native/dev/prefill_attention).
-enum class PrefillAttnDtype { Act, Fp8 };
+// Attention dtype: Act computes attention in fp32 from the cache's values; Fp8 is FlashAttention-3's FP8 path (what
+// vLLM's FA3 backend runs with an FP8 cache, prefills and decodes alike), which needs KvDtype::Fp8: Q in e4m3 per row
+// and head, P = 2^8 exp(s - max) in e4m3 (FA3's max offset of 8), P V over the V codes (twin: cpu::attention_paged
+// with fp8_attn). Every row follows it, so a row's numerics do not depend on how the step batched it (a prefix-shared
+// or chunked prefill, a decode). The CUDA backend does not run Fp8 yet (native/dev/prefill_attention v19).
+enum class AttnDtype { Act, Fp8 };
 
 struct ModelConfig {
   int hidden = 0, inter = 0, layers = 0, heads = 0, kv_heads = 0, head_dim = 0, vocab = 0;
@@ -38,7 +38,7 @@ struct ModelConfig {
   bool tie = false;
   ActDtype act = ActDtype::F16;
   KvDtype kv = KvDtype::Act;
-  PrefillAttnDtype prefill_attn = PrefillAttnDtype::Act;
+  AttnDtype attn_dtype = AttnDtype::Act;
   int threads = 1;
   CudaOptions cuda;
 };
@@ -57,7 +57,7 @@ struct QbError : std::runtime_error {
 
 Precision parse_precision(const std::string& s);
 KvDtype parse_kv_dtype(const std::string& s);  // "auto" | "fp8"; throws QbError("BAD_CONFIG")
-PrefillAttnDtype parse_prefill_attn_dtype(const std::string& s);  // "auto" | "fp8"; throws QbError("BAD_CONFIG")
+AttnDtype parse_attn_dtype(const std::string& s);  // "auto" | "fp8"; throws QbError("BAD_CONFIG")
 // Bytes of one cached K or V element.
 inline size_t kv_elt_bytes(const ModelConfig& c) {
   return c.kv == KvDtype::Fp8 ? 1 : (c.act == ActDtype::F32 ? 4 : 2);

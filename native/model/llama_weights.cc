@@ -34,10 +34,10 @@ KvDtype parse_kv_dtype(const std::string& s) {
   if (s == "fp8") return KvDtype::Fp8;
   throw QbError("BAD_CONFIG", "unknown kvCacheDtype '" + s + "' (use auto or fp8)");
 }
-PrefillAttnDtype parse_prefill_attn_dtype(const std::string& s) {
-  if (s == "auto") return PrefillAttnDtype::Act;
-  if (s == "fp8") return PrefillAttnDtype::Fp8;
-  throw QbError("BAD_CONFIG", "unknown prefillAttentionDtype '" + s + "' (use auto or fp8)");
+AttnDtype parse_attn_dtype(const std::string& s) {
+  if (s == "auto") return AttnDtype::Act;
+  if (s == "fp8") return AttnDtype::Fp8;
+  throw QbError("BAD_CONFIG", "unknown attentionDtype '" + s + "' (use auto or fp8)");
 }
 
 std::string layer_prefix(int i) { return "model.layers." + std::to_string(i) + "."; }

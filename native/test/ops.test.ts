@@ -560,7 +560,7 @@ function attnCase(rng: Rng, group: number, act: ActName): AttnCase {
  * move by <= 2 delta w_p and the output by <= 2 delta sum_p w_p |v_p|; 2.2 delta is allowed, plus 1e-12 sum_p w_p |v_p|
  * for float64 noise and the fp32 store of the accumulator before a 16-bit rounding.
  */
-function attentionRef(c: AttnCase, fp32Scores: boolean, act: ActName, fp8Prefill = false): { out: Float64Array; err: Float64Array } {
+function attentionRef(c: AttnCase, fp32Scores: boolean, act: ActName, fp8Attn = false): { out: Float64Array; err: Float64Array } {
   const { H, Hkv, Dh, blockSize } = c;
   const group = H / Hkv;
   const T = c.positions.length;
@@ -572,7 +572,7 @@ function attentionRef(c: AttnCase, fp32Scores: boolean, act: ActName, fp8Prefill
       for (let h = 0; h < H; h++) {
         const kvh = Math.floor(h / group);
         const ctx = c.positions[t]! + 1;
-        const fp8 = fp8Prefill && c.seqStarts[s + 1]! - c.seqStarts[s]! > 1;
+        const fp8 = fp8Attn;
         // FP8 path: the row's head as e4m3 codes times its scale (the product rounded to fp32)
         const q0 = (t * H + h) * Dh;
         const sq = fp8 ? scaleRef(absmax(c.q, q0, q0 + Dh), 'fp8') : 1;
@@ -632,7 +632,7 @@ test('attentionPaged: varlen batch (mid-sequence prefill chunk, prefill, decodes
     }
 });
 
-test('attentionPaged fp8 prefill: FlashAttention-3 FP8 numerics on multi-row sequences, decodes unchanged', () => {
+test('attentionPaged fp8: FlashAttention-3 FP8 numerics on every row (prefill chunks and decodes)', () => {
   const { rng, tag } = rngFor('attentionPagedFp8');
   for (const group of [1, 2, 4])
     for (const act of ACTS) {
@@ -645,15 +645,10 @@ test('attentionPaged fp8 prefill: FlashAttention-3 FP8 numerics on multi-row seq
       const spec = attentionRef(c, true, act, true);
       assertRoundedBound(out, spec.out, spec.err, act, what);
       assertRepresentable(out, act, what);
-      // one-row sequences keep the 16-bit path bit for bit; multi-row ones moved (Q and P rounded to e4m3)
-      const row = c.H * c.Dh;
+      // the outputs moved against 'auto' (Q and P rounded to e4m3): the flag reached the op
       let moved = 0;
-      for (let s = 0; s + 1 < c.seqStarts.length; s++) {
-        const a = c.seqStarts[s]! * row, b = c.seqStarts[s + 1]! * row;
-        if (c.seqStarts[s + 1]! - c.seqStarts[s]! === 1) assertExact(out.subarray(a, b), auto.subarray(a, b), `${what}: decode row of sequence ${s}`);
-        else for (let i = a; i < b; i++) moved += out[i] !== auto[i] ? 1 : 0;
-      }
-      assert.ok(moved > 0, `${what}: the multi-row sequences came out as with 'auto'`);
+      for (let i = 0; i < out.length; i++) moved += out[i] !== auto[i] ? 1 : 0;
+      assert.ok(moved > 0, `${what}: the outputs came out as with 'auto'`);
     }
 });
 

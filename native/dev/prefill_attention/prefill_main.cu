@@ -101,7 +101,7 @@ const Variant kVariants[] = {
             pf::ws::launch_ws_overlap<ACT, false>, pf::ws::launch_ws_overlap_f8<ACT, false>},
     Variant{"v18p", "v18 with v16's ping-pong: the consumers take turns to issue S_j and P_{j-1} V_{j-1}",
             pf::ws::launch_ws_overlap<ACT, true>, pf::ws::launch_ws_overlap_f8<ACT, true>},
-    Variant{"v19", "FlashAttention-3's FP8 path over an FP8 cache: v14's FP8 Q K^T and P V as wgmma m64n128k32 e4m3 (P from registers as 2^8 exp(s - m) in e4m3, V codes transposed by the producer into a K-major stage in a permuted k order) — the engine's prefillAttentionDtype 'fp8' (prefill_ws_fp8pv.cuh; session 21, not yet run); 16-bit KV: v13's",
+    Variant{"v19", "FlashAttention-3's FP8 path over an FP8 cache: v14's FP8 Q K^T and P V as wgmma m64n128k32 e4m3 (P from registers as 2^8 exp(s - m) in e4m3, V codes transposed by the producer into a K-major stage in a permuted k order) — the engine's attentionDtype 'fp8' (prefill_ws_fp8pv.cuh; session 21, not yet run); 16-bit KV: v13's",
             pf::ws::launch_ws<ACT>, pf::ws::launch_ws_f8pv<ACT>, false, true},
 };
 
@@ -230,7 +230,7 @@ DevCase upload(const Case& c) {
 // The CPU twin's output for the case: [T, H, DH]. q8 (v14): the rows of multi-row sequences enter as their e4m3 codes
 // times the row-head's scale (absmax / 448, numerics.h's fp8_scale_from_absmax and quant_fp8), the product rounded to
 // fp32 (2^-24 relative: far inside the tolerance), then the same twin cpu::attention_paged.
-// fp8attn (v19): the twin of FlashAttention-3's FP8 path, cpu::attention_paged with fp8_prefill (it quantizes Q itself).
+// fp8attn (v19): the twin of FlashAttention-3's FP8 path, cpu::attention_paged with fp8_attn (it quantizes Q itself).
 std::vector<float> reference(const Case& c, bool q8 = false, bool fp8attn = false) {
   std::vector<float> q((size_t)c.T * H * DH), ref((size_t)c.T * H * DH);
   for (int t = 0; t < c.T; ++t) std::memcpy(&q[(size_t)t * H * DH], &c.q[(size_t)t * c.ld_q], sizeof(float) * H * DH);

@@ -1,7 +1,7 @@
 // v19 (session 21, written without a GPU, not yet run): FlashAttention-3's FP8 path over an FP8 cache — both products
 // on FP8 tensor cores. v14's S = Q K^T on e4m3 codes (Q quantized per row and head by its consumer, K codes by TMA
 // straight into the stage) and, new here, O += P V as wgmma m64n128k32 e4m3 with P from registers and V^T from shared
-// memory: the numerics of the engine's prefillAttentionDtype 'fp8' (twin: cpu::attention_paged with fp8_prefill).
+// memory: the numerics of the engine's attentionDtype 'fp8' (twin: cpu::attention_paged with fp8_attn).
 //
 // P: p = exp2(s * scale - m + 8) = 2^8 exp(s - max) at the running max m (FA3's Max_offset 8: P in [0, 256]), summed
 // unrounded into the row sum, rounded to e4m3 for P V (the twin rounds at the row's final max: one e4m3 step per

@@ -47,7 +47,7 @@ typedef float vf __attribute__((vector_size(4 * R)));
 
 struct Tile {
   int s, t0, n;  // sequence, first row, rows (1..R)
-  bool fp8;      // FlashAttention-3's FP8 path (a multi-row sequence with fp8_prefill)
+  bool fp8;      // FlashAttention-3's FP8 path (fp8_attn)
 };
 
 // e4m3 rounding of an fp32 value (RNE, saturating; the P of the FP8 path).
@@ -174,13 +174,11 @@ RangeFn pick() {
 
 void attention_paged(const float* q, const float* k_cache, const float* v_cache, const int32_t* seq_starts, int S,
                      const int32_t* positions, const int32_t* block_tables, int max_blocks, int H, int Hkv, int Dh,
-                     int block_size, float scale, float* out, ActDtype act, bool fp8_prefill) {
+                     int block_size, float scale, float* out, ActDtype act, bool fp8_attn) {
   std::vector<Tile> tiles;
-  for (int s = 0; s < S; ++s) {
-    const bool fp8 = fp8_prefill && seq_starts[s + 1] - seq_starts[s] > 1;
+  for (int s = 0; s < S; ++s)
     for (int t = seq_starts[s]; t < seq_starts[s + 1]; t += R)
-      tiles.push_back({s, t, std::min(R, seq_starts[s + 1] - t), fp8});
-  }
+      tiles.push_back({s, t, std::min(R, seq_starts[s + 1] - t), fp8_attn});
   const Args a{q, k_cache, v_cache, positions, block_tables, max_blocks, H, Hkv, Dh, block_size, scale, out, act};
   RangeFn fn = Dh == 8 ? pick<8>() : Dh == 16 ? pick<16>() : Dh == 64 ? pick<64>() : pick<0>();
   parallel_for((long)tiles.size() * H, 1, [&](long b, long e) { fn(tiles, b, e, a); });

@@ -123,7 +123,7 @@ class CpuModel final : public Model {
                             kBlockSize);
       cpu::attention_paged(q.data(), k_cache_[l].data(), v_cache_[l].data(), b.seq_starts.data(), S,
                            b.positions.data(), b.block_tables.data(), b.max_blocks, H, Hkv, Dh, kBlockSize,
-                           1.0f / std::sqrt((float)Dh), attn.data(), act, c.prefill_attn == PrefillAttnDtype::Fp8);
+                           1.0f / std::sqrt((float)Dh), attn.data(), act, c.attn_dtype == AttnDtype::Fp8);
       record("o_in", l, attn.data(), T, qd);
       q_attn += quantize(attn.data(), T, qd, L.o.in_scale, qi);
       linear(L.o, attn.data(), qi, T, branch.data());

@@ -16,11 +16,11 @@ export {
   isKvCacheDtype,
   kvElementBytes,
   type KvCacheDtype,
-  PREFILL_ATTENTION_DTYPES,
-  isPrefillAttentionDtype,
-  type PrefillAttentionDtype,
+  ATTENTION_DTYPES,
+  isAttentionDtype,
+  type AttentionDtype,
 } from '@quantbench/native';
-import type { ActDtype, KvCacheDtype, Precision, PrefillAttentionDtype } from '@quantbench/native';
+import type { ActDtype, KvCacheDtype, Precision, AttentionDtype } from '@quantbench/native';
 
 export type DeviceKind = 'cpu' | 'cuda';
 export type WeightsKind = 'synthetic' | 'real';
@@ -52,10 +52,10 @@ export interface PrecisionRecipe {
   /** With kvCacheDtype 'fp8': where the per-layer k/v scales came from. */
   kvScales?: 'checkpoint' | 'calibrated' | 'default 1.0';
   /**
-   * 'fp8': prefills attend as FlashAttention-3's FP8 path (Q and P in e4m3; LoadOptions.prefillAttentionDtype).
+   * 'fp8': attention as FlashAttention-3's FP8 path (Q and P in e4m3; LoadOptions.attentionDtype).
    * Absent: 'auto' (fp32 math on the cache's values), as every result before it existed.
    */
-  prefillAttentionDtype?: 'fp8';
+  attentionDtype?: 'fp8';
 }
 
 /** Run-time options of the CUDA backend: all on by default; turning one off is for comparisons (recorded). */

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import yargs from 'yargs';
-import { applyContract, KV_CACHE_DTYPE_OPTION, type KvCacheDtype, PREFILL_ATTENTION_DTYPES, type PrefillAttentionDtype, BENCH_PRECISIONS, checkModelPath, lockDir, UsageError, didYouMean, isPrecision, missingDataMessage, REPO_ROOT, resolveDataDir, runCliMain, type ActDtype, type DeviceKind, type Precision, loadTokenizer, type TextTokenizer } from '@quantbench/engine';
+import { applyContract, KV_CACHE_DTYPE_OPTION, type KvCacheDtype, ATTENTION_DTYPES, type AttentionDtype, BENCH_PRECISIONS, checkModelPath, lockDir, UsageError, didYouMean, isPrecision, missingDataMessage, REPO_ROOT, resolveDataDir, runCliMain, type ActDtype, type DeviceKind, type Precision, loadTokenizer, type TextTokenizer } from '@quantbench/engine';
 import { GROUPS, listTasks, TASKS, type FewshotFallback } from '@quantbench/lm-eval-ts-shim';
 import { loadEngineLM, type EvalModel, type LoadOptions } from './engine_lm.ts';
 import { checkLimit, EVAL_CONTRACT, fewshotSeed, parseBatchSize, resolveTaskArg } from './contract.ts';
@@ -84,16 +84,16 @@ const modelOptions = {
   'kv-cache-dtype': { ...KV_CACHE_DTYPE_OPTION, describe: `${KV_CACHE_DTYPE_OPTION.describe}; recorded as provenance.kv_cache_dtype, and fp8 results go to their own default --out (results/eval-<model>-kv-fp8)` },
   calib: { type: 'string', describe: 'calibration text for fp8-static / int8 SmoothQuant (engine default otherwise)' },
   'data-dir': { type: 'string', describe: 'shared data dir holding datasets/ (default: $QB_DATA_DIR, then ../shared)' },
-  out: { type: 'string', describe: 'run directory (default results/eval-<model>, or results/eval-<model>-kv-fp8 with --kv-cache-dtype fp8, -kv-fp8-prefill-attn-fp8 with perplexity\'s --prefill-attention-dtype fp8); it holds one KV-cache dtype' },
+  out: { type: 'string', describe: 'run directory (default results/eval-<model>, or results/eval-<model>-kv-fp8 with --kv-cache-dtype fp8, -kv-fp8-attn-fp8 with perplexity\'s --attention-dtype fp8); it holds one KV-cache dtype' },
   progress: { type: 'boolean', default: true, describe: 'progress bar with ETA on stderr (--no-progress to hide)' },
 } as const;
 
 export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise<number> {
   let code = 0;
-  const outDir = (out: string | undefined, model: string, kv: KvCacheDtype = 'auto', attn: PrefillAttentionDtype = 'auto') =>
-    out ?? path.join(REPO_ROOT, 'results', `eval-${modelLabel(model)}${kv === 'auto' ? '' : `-kv-${kv}`}${attn === 'auto' ? '' : `-prefill-attn-${attn}`}`);
+  const outDir = (out: string | undefined, model: string, kv: KvCacheDtype = 'auto', attn: AttentionDtype = 'auto') =>
+    out ?? path.join(REPO_ROOT, 'results', `eval-${modelLabel(model)}${kv === 'auto' ? '' : `-kv-${kv}`}${attn === 'auto' ? '' : `-attn-${attn}`}`);
   await applyContract(yargs(argv).scriptName('pnpm eval'), argv, EVAL_CONTRACT)
-    .usage('$0 <task|group> --model DIR [--precision fp16|...|all] [--kv-cache-dtype auto|fp8]\n$0 --tasks T1,T2 --model DIR [lm-eval flags: --num_fewshot --batch_size --limit --output_path --log_samples --seed]\n$0 perplexity --text FILE --model DIR [--precision ...] [--kv-cache-dtype fp8 [--prefill-attention-dtype fp8] --reference kv-auto|attention-auto]')
+    .usage('$0 <task|group> --model DIR [--precision fp16|...|all] [--kv-cache-dtype auto|fp8]\n$0 --tasks T1,T2 --model DIR [lm-eval flags: --num_fewshot --batch_size --limit --output_path --log_samples --seed]\n$0 perplexity --text FILE --model DIR [--precision ...] [--kv-cache-dtype fp8 [--attention-dtype fp8] --reference kv-auto|attention-auto]')
     .command(
       'list',
       'list tasks and groups',
@@ -112,26 +112,26 @@ export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise
           .option('text', { type: 'string', demandOption: true, describe: 'text file to score' })
           .option('chunk-chars', { type: 'number', default: 4000, describe: 'score the text in chunks of at most this many characters' })
           .option('max-chunks', { type: 'number', describe: 'score only the first N chunks' })
-          .option('prefill-attention-dtype', {
-            choices: PREFILL_ATTENTION_DTYPES,
+          .option('attention-dtype', {
+            choices: ATTENTION_DTYPES,
             default: 'auto' as const,
             describe:
-              "auto: prefill attention in fp32 on the cache's values; fp8 (with --kv-cache-dtype fp8): FlashAttention-3's FP8 path, as vLLM's FA3 backend and TensorRT-LLM's FP8 context FMHA run it (Q and P in e4m3; decodes unchanged). CPU reference only for now (--device cpu)",
+              "auto: attention in fp32 on the cache's values; fp8 (with --kv-cache-dtype fp8): FlashAttention-3's FP8 path, as vLLM's FA3 backend runs it with an FP8 cache (Q and P in e4m3, every row). CPU reference only for now (--device cpu)",
           })
           .option('reference', {
             choices: PERPLEXITY_REFERENCES,
             default: 'fp16' as const,
             describe:
-              'fp16: KL / top-1 agreement of each precision vs fp16; kv-auto (with --kv-cache-dtype fp8): each precision with an FP8 KV cache vs the same precision with a 16-bit one (and auto prefill attention); attention-auto (with --prefill-attention-dtype fp8): vs the same precision and KV cache with auto prefill attention',
+              'fp16: KL / top-1 agreement of each precision vs fp16; kv-auto (with --kv-cache-dtype fp8): each precision with an FP8 KV cache vs the same precision with a 16-bit one (and auto attention); attention-auto (with --attention-dtype fp8): vs the same precision and KV cache with auto attention',
           }),
       async (a) => {
         checkModelPath(a.model);
         if (!fs.existsSync(a.text) || !fs.statSync(a.text).isFile()) throw new UsageError(`--text: ${a.text} is not a file`);
         const kv = a.kvCacheDtype as KvCacheDtype;
-        const attn = a.prefillAttentionDtype as PrefillAttentionDtype;
+        const attn = a.attentionDtype as AttentionDtype;
         if (a.reference === 'kv-auto' && kv === 'auto') throw new UsageError('--reference kv-auto compares an FP8 KV cache with a 16-bit one: add --kv-cache-dtype fp8');
-        if (attn === 'fp8' && kv !== 'fp8') throw new UsageError('--prefill-attention-dtype fp8 computes on the FP8 cache: add --kv-cache-dtype fp8');
-        if (a.reference === 'attention-auto' && attn === 'auto') throw new UsageError('--reference attention-auto compares FP8 prefill attention with the default: add --kv-cache-dtype fp8 --prefill-attention-dtype fp8');
+        if (attn === 'fp8' && kv !== 'fp8') throw new UsageError('--attention-dtype fp8 computes on the FP8 cache: add --kv-cache-dtype fp8');
+        if (a.reference === 'attention-auto' && attn === 'auto') throw new UsageError('--reference attention-auto compares FP8 attention with the default: add --kv-cache-dtype fp8 --attention-dtype fp8');
         const out = outDir(a.out, a.model, kv, attn);
         const { files } = await runPerplexity(
           {
@@ -146,7 +146,7 @@ export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise
             calib: a.calib,
             progress: a.progress,
             kvCacheDtype: kv,
-            prefillAttentionDtype: attn,
+            attentionDtype: attn,
             reference: a.reference,
           },
           { loadModel: (o) => deps.loadModel({ ...o, dataDir: resolveDataDir(a.dataDir) ?? undefined }), log: deps.log },

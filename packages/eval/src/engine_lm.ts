@@ -10,7 +10,7 @@
  *   llm.tokenizer, llm.maxModelLen, llm.info, llm.provenance(), llm.close()
  */
 import { LLM } from '@quantbench/engine';
-import type { ActDtype, DeviceKind, KvCacheDtype, ModelInfo, Precision, PrefillAttentionDtype, Provenance } from '@quantbench/engine';
+import type { ActDtype, DeviceKind, KvCacheDtype, ModelInfo, Precision, AttentionDtype, Provenance } from '@quantbench/engine';
 import { cutAtStop, type GenerateRequest, type LM, type LoglikelihoodRequest, type LoglikelihoodResponse } from '@quantbench/lm-eval-ts-shim';
 import { EvalError } from './errors.ts';
 
@@ -20,8 +20,8 @@ export interface LoadOptions {
   dtype?: ActDtype;
   /** vLLM's --kv-cache-dtype (default auto). */
   kvCacheDtype?: KvCacheDtype;
-  /** The engine's prefillAttentionDtype (default auto; fp8 needs kvCacheDtype fp8, CPU reference only for now). */
-  prefillAttentionDtype?: PrefillAttentionDtype;
+  /** The engine's attentionDtype (default auto; fp8 needs kvCacheDtype fp8, CPU reference only for now). */
+  attentionDtype?: AttentionDtype;
   device?: DeviceKind;
   calib?: string;
   dataDir?: string;
@@ -137,7 +137,7 @@ export async function loadEngineLM(opts: LoadOptions): Promise<EvalModel> {
     precision: opts.precision,
     dtype: opts.dtype,
     kvCacheDtype: opts.kvCacheDtype,
-    ...(opts.prefillAttentionDtype && opts.prefillAttentionDtype !== 'auto' ? { prefillAttentionDtype: opts.prefillAttentionDtype } : {}),
+    ...(opts.attentionDtype && opts.attentionDtype !== 'auto' ? { attentionDtype: opts.attentionDtype } : {}),
     device: opts.device,
     calib: opts.calib,
     dataDir: opts.dataDir,

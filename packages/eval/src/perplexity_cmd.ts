@@ -3,7 +3,7 @@
  * quantized precision vs fp16 (KL of the full next-token distributions, top-1 agreement). The text is split into
  * chunks of at most --chunk-chars characters at paragraph/whitespace boundaries; each chunk is one context.
  */
-import type { ActDtype, DeviceKind, KvCacheDtype, Precision, PrefillAttentionDtype } from '@quantbench/engine';
+import type { ActDtype, DeviceKind, KvCacheDtype, Precision, AttentionDtype } from '@quantbench/engine';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { EvalModel, LoadOptions } from './engine_lm.ts';
@@ -27,11 +27,11 @@ export interface PerplexityArgs {
   progress?: boolean;
   /** vLLM's --kv-cache-dtype of the scored runs (default auto). */
   kvCacheDtype?: KvCacheDtype;
-  /** The engine's prefill attention dtype of the scored runs (default auto; fp8 needs kvCacheDtype fp8). */
-  prefillAttentionDtype?: PrefillAttentionDtype;
+  /** The engine's attention dtype of the scored runs (default auto; fp8 needs kvCacheDtype fp8). */
+  attentionDtype?: AttentionDtype;
   /**
-   * fp16 (default): compare each precision with fp16; kv-auto: with itself at kv-cache-dtype auto (and prefill
-   * attention auto); attention-auto: with itself at the same KV-cache dtype and prefill attention auto.
+   * fp16 (default): compare each precision with fp16; kv-auto: with itself at kv-cache-dtype auto (and
+   * attention auto); attention-auto: with itself at the same KV-cache dtype and attention auto.
    */
   reference?: PerplexityReference;
 }
@@ -57,25 +57,25 @@ export function chunkText(text: string, maxChars: number): string[] {
  * Scores the text per precision. Reference "fp16" (default): every other precision is compared with fp16, all at
  * --kv-cache-dtype. Reference "kv-auto": every precision (fp16 included) at --kv-cache-dtype fp8 is compared with
  * the same precision at auto (a 16-bit KV cache): the fidelity cost of the FP8 KV cache alone (with
- * --prefill-attention-dtype fp8: of the FP8 cache and FP8 prefill attention together). Reference "attention-auto":
- * every precision at --prefill-attention-dtype fp8 is compared with itself at auto, same KV cache: the cost of the
+ * --attention-dtype fp8: of the FP8 cache and FP8 attention together). Reference "attention-auto":
+ * every precision at --attention-dtype fp8 is compared with itself at auto, same KV cache: the cost of the
  * FP8 attention math alone.
  */
 export async function runPerplexity(args: PerplexityArgs, deps: { loadModel(o: LoadOptions): Promise<EvalModel>; log?: (m: string) => void }): Promise<{ result: PerplexityResult; files: string[] }> {
   const log = deps.log ?? ((m: string) => process.stderr.write(`${m}\n`));
   const kv: KvCacheDtype = args.kvCacheDtype ?? 'auto';
-  const attn: PrefillAttentionDtype = args.prefillAttentionDtype ?? 'auto';
+  const attn: AttentionDtype = args.attentionDtype ?? 'auto';
   const kvRef = args.reference === 'kv-auto';
   const attnRef = args.reference === 'attention-auto';
   const selfRef = kvRef || attnRef; // each precision against itself in another configuration
   if (kvRef && kv === 'auto') throw new EvalError('BAD_ARGS', '--reference kv-auto compares an FP8 KV cache with a 16-bit one: add --kv-cache-dtype fp8');
-  if (attn === 'fp8' && kv !== 'fp8') throw new EvalError('BAD_ARGS', '--prefill-attention-dtype fp8 computes on the FP8 cache: add --kv-cache-dtype fp8');
-  if (attnRef && attn === 'auto') throw new EvalError('BAD_ARGS', '--reference attention-auto compares FP8 prefill attention with the default: add --kv-cache-dtype fp8 --prefill-attention-dtype fp8');
+  if (attn === 'fp8' && kv !== 'fp8') throw new EvalError('BAD_ARGS', '--attention-dtype fp8 computes on the FP8 cache: add --kv-cache-dtype fp8');
+  if (attnRef && attn === 'auto') throw new EvalError('BAD_ARGS', '--reference attention-auto compares FP8 attention with the default: add --kv-cache-dtype fp8 --attention-dtype fp8');
   if (!fs.existsSync(args.text)) throw new EvalError('BAD_ARGS', `--text ${args.text} does not exist`);
   let chunks = chunkText(fs.readFileSync(args.text, 'utf8'), args.chunkChars);
   if (args.maxChunks) chunks = chunks.slice(0, args.maxChunks);
   if (!chunks.length) throw new EvalError('BAD_ARGS', `--text ${args.text} is empty`);
-  const load = (precision: Precision, kvCacheDtype: KvCacheDtype, prefillAttentionDtype: PrefillAttentionDtype) =>
+  const load = (precision: Precision, kvCacheDtype: KvCacheDtype, attentionDtype: AttentionDtype) =>
     deps.loadModel({
       model: args.model,
       precision,
@@ -83,7 +83,7 @@ export async function runPerplexity(args: PerplexityArgs, deps: { loadModel(o: L
       device: args.device,
       calib: args.calib,
       ...(kvCacheDtype !== 'auto' ? { kvCacheDtype } : {}),
-      ...(prefillAttentionDtype !== 'auto' ? { prefillAttentionDtype } : {}),
+      ...(attentionDtype !== 'auto' ? { attentionDtype } : {}),
     });
   const result: PerplexityResult = {
     schema: 'quantbench.eval.perplexity',
@@ -94,7 +94,7 @@ export async function runPerplexity(args: PerplexityArgs, deps: { loadModel(o: L
     perPrecision: {},
     vsReference: {},
     ...(kv !== 'auto' ? { kvCacheDtype: kv } : {}),
-    ...(attn !== 'auto' ? { prefillAttentionDtype: attn } : {}),
+    ...(attn !== 'auto' ? { attentionDtype: attn } : {}),
     ...(selfRef ? { reference: args.reference } : {}),
   };
   const files: string[] = [];
@@ -104,8 +104,8 @@ export async function runPerplexity(args: PerplexityArgs, deps: { loadModel(o: L
   try {
     for (const p of precisions) {
       const ref = kvRef ? await load(p, 'auto', 'auto') : attnRef ? await load(p, kv, 'auto') : shared;
-      const refLabel = kvRef ? `${p} (kv-cache-dtype auto)` : attnRef ? `${p} (kv-cache-dtype ${kv}, prefill attention auto)` : 'fp16';
-      const runLabel = `${kv !== 'auto' ? ` (kv ${kv}` : ''}${attn !== 'auto' ? `, prefill attention ${attn}` : ''}${kv !== 'auto' ? ')' : ''}`;
+      const refLabel = kvRef ? `${p} (kv-cache-dtype auto)` : attnRef ? `${p} (kv-cache-dtype ${kv}, attention auto)` : 'fp16';
+      const runLabel = `${kv !== 'auto' ? ` (kv ${kv}` : ''}${attn !== 'auto' ? `, attention ${attn}` : ''}${kv !== 'auto' ? ')' : ''}`;
       let m: EvalModel | null = null;
       const fid = new NextTokenFidelity();
       const lps: number[] = [];

@@ -29,14 +29,14 @@ export const evalFile = (dir: string, model: string, precision: string) => path.
 export const samplesFile = (dir: string, task: string, precision: string) => path.join(dir, `samples_${task}_${precision}.jsonl.gz`);
 export const fidelityFile = (dir: string, model: string, precision: string) => path.join(dir, `fidelity_${modelLabel(model)}_${precision}.json`);
 /** Fidelity of an FP8 KV cache vs the same precision with a 16-bit KV cache (`pnpm eval perplexity --reference kv-auto`). */
-export const kvFidelityFile = (dir: string, model: string, precision: string, kv: string, prefillAttention = 'auto') =>
-  path.join(dir, `fidelity_${modelLabel(model)}_${precision}_kv-${kv}${prefillAttention === 'auto' ? '' : `-prefill-attn-${prefillAttention}`}-vs-auto.json`);
+export const kvFidelityFile = (dir: string, model: string, precision: string, kv: string, attention = 'auto') =>
+  path.join(dir, `fidelity_${modelLabel(model)}_${precision}_kv-${kv}${attention === 'auto' ? '' : `-attn-${attention}`}-vs-auto.json`);
 /**
- * Fidelity of FP8 prefill attention vs the same precision and FP8 KV cache with 'auto' prefill attention
- * (`pnpm eval perplexity --kv-cache-dtype fp8 --prefill-attention-dtype fp8 --reference attention-auto`).
+ * Fidelity of FP8 attention vs the same precision and FP8 KV cache with 'auto' attention
+ * (`pnpm eval perplexity --kv-cache-dtype fp8 --attention-dtype fp8 --reference attention-auto`).
  */
-export const attentionFidelityFile = (dir: string, model: string, precision: string, kv: string, prefillAttention: string) =>
-  path.join(dir, `fidelity_${modelLabel(model)}_${precision}_kv-${kv}-prefill-attn-${prefillAttention}-vs-kv-${kv}.json`);
+export const attentionFidelityFile = (dir: string, model: string, precision: string, kv: string, attention: string) =>
+  path.join(dir, `fidelity_${modelLabel(model)}_${precision}_kv-${kv}-attn-${attention}-vs-kv-${kv}.json`);
 export const perplexityFile = (dir: string, model: string) => path.join(dir, `perplexity_${modelLabel(model)}.json`);
 
 export function writeJson(file: string, value: unknown): void {

@@ -116,7 +116,7 @@ export interface FidelityResult {
   flipRule?: string;
 }
 
-/** `pnpm eval perplexity --reference`: fp16, the same precision with 16-bit KV, or with 'auto' prefill attention. */
+/** `pnpm eval perplexity --reference`: fp16, the same precision with 16-bit KV, or with 'auto' attention. */
 export const PERPLEXITY_REFERENCES = ['fp16', 'kv-auto', 'attention-auto'] as const;
 export type PerplexityReference = (typeof PERPLEXITY_REFERENCES)[number];
 
@@ -132,14 +132,14 @@ export interface PerplexityResult {
   /**
    * KL(reference || precision) of the full next-token distributions, averaged over tokens, and top-1 agreement. The
    * reference is fp16 (default), or with `--reference kv-auto` the same precision with a 16-bit KV cache ("auto") and
-   * 'auto' prefill attention, or with `--reference attention-auto` the same precision and KV cache with 'auto' prefill
+   * 'auto' attention, or with `--reference attention-auto` the same precision and KV cache with 'auto'
    * attention.
    */
   vsReference: Record<string, { kl: number; top1Agreement: number; tokens: number; reference?: string; pplRef?: number }>;
   /** vLLM's --kv-cache-dtype of the scored runs (absent: auto). */
   kvCacheDtype?: string;
-  /** The engine's prefill attention dtype of the scored runs (absent: auto). */
-  prefillAttentionDtype?: string;
+  /** The engine's attention dtype of the scored runs (absent: auto). */
+  attentionDtype?: string;
   /** What vsReference compares against: "fp16", "kv-auto" or "attention-auto" (absent: fp16). */
   reference?: PerplexityReference;
 }

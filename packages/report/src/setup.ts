@@ -29,17 +29,17 @@ export function kvCacheLabel(p: Provenance): string {
 
 /**
  * An FP8 KV cache (vLLM's --kv-cache-dtype fp8) is part of the setup: its results never share a chart with 16-bit KV
- * ones; FP8 prefill attention (recipe.prefillAttentionDtype) likewise never shares one with the default attention.
+ * ones; FP8 attention (recipe.attentionDtype) likewise never shares one with the default attention.
  */
 export function setupOf(p: Provenance): Setup {
   const kv = p.kv_cache_dtype ?? 'auto';
-  const attn = p.recipe.prefillAttentionDtype ?? 'auto';
+  const attn = p.recipe.attentionDtype ?? 'auto';
   const key: string[] = [p.device, p.commit, p.model];
   if (kv !== 'auto' || attn !== 'auto') key.push(kv);
-  if (attn !== 'auto') key.push(`prefill attention ${attn}`);
+  if (attn !== 'auto') key.push(`attention ${attn}`);
   return {
     key: JSON.stringify(key),
-    label: `${p.device} · ${shortCommit(p.commit)} · ${p.model}${kv === 'auto' ? '' : ` · KV cache ${kv}`}${attn === 'auto' ? '' : ` · prefill attention ${attn}`}`,
+    label: `${p.device} · ${shortCommit(p.commit)} · ${p.model}${kv === 'auto' ? '' : ` · KV cache ${kv}`}${attn === 'auto' ? '' : ` · attention ${attn}`}`,
     device: p.device,
     deviceKind: p.deviceKind,
     commit: p.commit,

@@ -29,11 +29,11 @@ test('setupOf: an FP8 KV cache is its own, labelled setup; auto and older result
   assert.doesNotMatch(old.label, /KV cache/);
 });
 
-test('setupOf: FP8 prefill attention is its own, labelled setup beside the FP8 cache alone', () => {
+test('setupOf: FP8 attention is its own, labelled setup beside the FP8 cache alone', () => {
   const kv = setupOf({ ...base, kv_cache_dtype: 'fp8' });
-  const attn = setupOf({ ...base, kv_cache_dtype: 'fp8', recipe: { ...base.recipe, kvCacheDtype: 'fp8', prefillAttentionDtype: 'fp8' } });
+  const attn = setupOf({ ...base, kv_cache_dtype: 'fp8', recipe: { ...base.recipe, kvCacheDtype: 'fp8', attentionDtype: 'fp8' } });
   assert.notEqual(attn.key, kv.key);
-  assert.match(attn.label, /KV cache fp8 · prefill attention fp8$/);
+  assert.match(attn.label, /KV cache fp8 · attention fp8$/);
 });
 
 test('kvCacheLabel: fp8 for an FP8 cache, the activation dtype otherwise (the summary header read only the latter)', () => {

@@ -14,7 +14,7 @@ import { dataPath } from '../datadir.ts';
 import { cpuDeviceName } from '../provenance.ts';
 import { calibrate, DEFAULT_CALIBRATION } from '../quant/calibration.ts';
 import { ByteTokenizer, loadTokenizer, type TextTokenizer } from '../tokenizer/tokenizer.ts';
-import { DEFAULT_CUDA_OPTIONS, weightsKindOf, isKvCacheDtype, isPrecision, isPrefillAttentionDtype, isQuantized, KV_CACHE_DTYPES, PREFILL_ATTENTION_DTYPES, type ActDtype, type CudaEngineOptions, type DeviceKind, type KvCacheDtype, type LlamaConfig, type Precision, type PrecisionRecipe, type PrefillAttentionDtype, type WeightsKind } from '../types.ts';
+import { DEFAULT_CUDA_OPTIONS, weightsKindOf, isKvCacheDtype, isPrecision, isAttentionDtype, isQuantized, KV_CACHE_DTYPES, ATTENTION_DTYPES, type ActDtype, type CudaEngineOptions, type DeviceKind, type KvCacheDtype, type LlamaConfig, type Precision, type PrecisionRecipe, type AttentionDtype, type WeightsKind } from '../types.ts';
 import { parseLlamaConfig, syntheticConfig, weightBytes } from './config.ts';
 import { toNativeConfig } from './native_config.ts';
 
@@ -45,13 +45,13 @@ export interface LoadOptions {
    */
   calibrateKvScales?: boolean;
   /**
-   * Prefill attention dtype (default 'auto': fp32 math on the cache's values). 'fp8', with kvCacheDtype 'fp8':
-   * prefills attend as FlashAttention-3's FP8 path (vLLM's FA3 backend with an FP8 cache, TensorRT-LLM's FP8 context
-   * FMHA): Q in e4m3 per row and head, P = 2^8 exp(s - max) in e4m3; decodes unchanged. The CPU reference only for
-   * now (the CUDA kernel is issue 18's next step); recorded as recipe.prefillAttentionDtype. Calibration passes
+   * Attention dtype (default 'auto': fp32 math on the cache's values). 'fp8', with kvCacheDtype 'fp8': every row
+   * attends as FlashAttention-3's FP8 path (what vLLM's FA3 backend runs with an FP8 cache, prefills and decodes): Q in
+   * e4m3 per row and head, P = 2^8 exp(s - max) in e4m3. The CPU reference only for now (the CUDA kernels are issue
+   * 18's next step: native/dev/prefill_attention v19); recorded as recipe.attentionDtype. Calibration passes
    * (fp8-static scales, SmoothQuant, KV scales) run through it too, as they run through the FP8 cache.
    */
-  prefillAttentionDtype?: PrefillAttentionDtype;
+  attentionDtype?: AttentionDtype;
   device?: DeviceKind | 'auto';
   threads?: number;
   /** Calibration text (.txt / .jsonl) for fp8-static scales and int8 SmoothQuant; default: our small built-in text. */
@@ -184,22 +184,22 @@ function resolveDevice(d: LoadOptions['device']): DeviceKind {
   return native.cudaAvailable() ? 'cuda' : 'cpu';
 }
 
-const FP8_PREFILL_ON_CUDA = "prefillAttentionDtype 'fp8' runs on the CPU reference only in this build (its CUDA kernel is not written yet): use --device cpu, or leave the prefill attention dtype at 'auto' on CUDA";
+const FP8_ATTENTION_ON_CUDA = "attentionDtype 'fp8' runs on the CPU reference only in this build (its CUDA kernels are not written yet): use --device cpu, or leave the attention dtype at 'auto' on CUDA";
 
-/** LoadOptions.prefillAttentionDtype, checked before anything is loaded (a CUDA device named outright included). */
-function prefillAttentionDtypeOf(o: LoadOptions): PrefillAttentionDtype {
-  const d = o.prefillAttentionDtype ?? 'auto';
-  if (!isPrefillAttentionDtype(d)) throw new EngineError('BAD_CONFIG', `unknown prefillAttentionDtype "${String(d)}" (use ${PREFILL_ATTENTION_DTYPES.join(' or ')})`);
-  if (d === 'fp8' && o.kvCacheDtype !== 'fp8') throw new EngineError('BAD_CONFIG', "prefillAttentionDtype 'fp8' computes on the FP8 cache's codes: it needs kvCacheDtype 'fp8'");
-  if (d === 'fp8' && o.device === 'cuda') throw new EngineError('UNSUPPORTED_ON_CUDA', FP8_PREFILL_ON_CUDA);
+/** LoadOptions.attentionDtype, checked before anything is loaded (a CUDA device named outright included). */
+function attentionDtypeOf(o: LoadOptions): AttentionDtype {
+  const d = o.attentionDtype ?? 'auto';
+  if (!isAttentionDtype(d)) throw new EngineError('BAD_CONFIG', `unknown attentionDtype "${String(d)}" (use ${ATTENTION_DTYPES.join(' or ')})`);
+  if (d === 'fp8' && o.kvCacheDtype !== 'fp8') throw new EngineError('BAD_CONFIG', "attentionDtype 'fp8' computes on the FP8 cache's codes: it needs kvCacheDtype 'fp8'");
+  if (d === 'fp8' && o.device === 'cuda') throw new EngineError('UNSUPPORTED_ON_CUDA', FP8_ATTENTION_ON_CUDA);
   return d;
 }
 
 export function loadModel(o: LoadOptions): LoadedModel {
   const progress = o.onProgress ?? (() => {});
-  const prefillAttentionDtype = prefillAttentionDtypeOf(o);
+  const attentionDtype = attentionDtypeOf(o);
   const device = resolveDevice(o.device ?? 'auto');
-  if (prefillAttentionDtype === 'fp8' && device === 'cuda') throw new EngineError('UNSUPPORTED_ON_CUDA', FP8_PREFILL_ON_CUDA);
+  if (attentionDtype === 'fp8' && device === 'cuda') throw new EngineError('UNSUPPORTED_ON_CUDA', FP8_ATTENTION_ON_CUDA);
   const native = loadNative();
   const threads = o.threads ?? native.hardwareThreads();
   const synthetic = weightsKindOf(o.model) === 'synthetic';
@@ -240,7 +240,7 @@ export function loadModel(o: LoadOptions): LoadedModel {
   }
   const { traceFile, ...cudaFlags } = o.cuda ?? {};
   const cudaOptions: CudaEngineOptions = { ...DEFAULT_CUDA_OPTIONS, ...definedOnly(cudaFlags) };
-  const nativeCfg = toNativeConfig(arch, { actDtype: dtype, device, threads, maxPositions: maxModelLen, kvCacheDtype, prefillAttentionDtype });
+  const nativeCfg = toNativeConfig(arch, { actDtype: dtype, device, threads, maxPositions: maxModelLen, kvCacheDtype, attentionDtype });
   if (device === 'cuda') nativeCfg.cuda = { ...cudaOptions, ...(traceFile ? { traceFile } : {}) };
   const model = wrapNative('creating the model', () => new native.NativeModel(nativeCfg));
 
@@ -346,7 +346,7 @@ export function loadModel(o: LoadOptions): LoadedModel {
     }
     wrapNative('allocating the KV cache', () => model.allocateKvCache(numKvBlocks));
     if (device === 'cuda') recipe = { ...recipe, cuda: cudaOptions };
-    recipe = { ...recipe, kvCacheDtype, ...(kvScaleSource ? { kvScales: kvScaleSource } : {}), ...(prefillAttentionDtype === 'fp8' ? { prefillAttentionDtype } : {}) };
+    recipe = { ...recipe, kvCacheDtype, ...(kvScaleSource ? { kvScales: kvScaleSource } : {}), ...(attentionDtype === 'fp8' ? { attentionDtype } : {}) };
     return {
       native: model,
       tokenizer,

@@ -1,7 +1,7 @@
 import type { NativeModelConfig } from '@quantbench/native';
-import type { ActDtype, DeviceKind, KvCacheDtype, LlamaConfig, PrefillAttentionDtype } from '../types.ts';
+import type { ActDtype, DeviceKind, KvCacheDtype, LlamaConfig, AttentionDtype } from '../types.ts';
 
-export function toNativeConfig(c: LlamaConfig, o: { actDtype: ActDtype; device: DeviceKind; threads: number; maxPositions: number; kvCacheDtype?: KvCacheDtype; prefillAttentionDtype?: PrefillAttentionDtype }): NativeModelConfig {
+export function toNativeConfig(c: LlamaConfig, o: { actDtype: ActDtype; device: DeviceKind; threads: number; maxPositions: number; kvCacheDtype?: KvCacheDtype; attentionDtype?: AttentionDtype }): NativeModelConfig {
   return {
     hiddenSize: c.hiddenSize,
     intermediateSize: c.intermediateSize,
@@ -20,7 +20,7 @@ export function toNativeConfig(c: LlamaConfig, o: { actDtype: ActDtype; device: 
     maxPositions: o.maxPositions,
     actDtype: o.actDtype,
     kvCacheDtype: o.kvCacheDtype ?? 'auto',
-    ...(o.prefillAttentionDtype && o.prefillAttentionDtype !== 'auto' ? { prefillAttentionDtype: o.prefillAttentionDtype } : {}),
+    ...(o.attentionDtype && o.attentionDtype !== 'auto' ? { attentionDtype: o.attentionDtype } : {}),
     device: o.device,
     threads: o.threads,
   };

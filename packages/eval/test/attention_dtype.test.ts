@@ -1,6 +1,6 @@
 /**
- * `pnpm eval perplexity --kv-cache-dtype fp8 --prefill-attention-dtype fp8`: the fidelity of FlashAttention-3's FP8
- * prefill attention (Q and P in e4m3; the engine's prefillAttentionDtype), against the same precision and FP8 cache
+ * `pnpm eval perplexity --kv-cache-dtype fp8 --attention-dtype fp8`: the fidelity of FlashAttention-3's FP8
+ * attention (Q and P in e4m3; the engine's attentionDtype), against the same precision and FP8 cache
  * with 'auto' attention (--reference attention-auto) or against a 16-bit cache (--reference kv-auto).
  *   - refused before a model loads: fp8 attention without an FP8 cache, attention-auto without fp8 attention;
  *   - [native] stories260K, every precision: KL > 0 (the FP8 path ran), the files and labels say what was compared.
@@ -26,8 +26,8 @@ const STORY =
   'Lily asked her mom for help. Her mom smiled and said, "Let\'s get it together." They picked up the ball and played all day.';
 
 for (const [args, re] of [
-  [['--prefill-attention-dtype', 'fp8'], /--prefill-attention-dtype fp8 computes on the FP8 cache: add --kv-cache-dtype fp8/],
-  [['--kv-cache-dtype', 'fp8', '--reference', 'attention-auto'], /--reference attention-auto compares FP8 prefill attention with the default: add/],
+  [['--attention-dtype', 'fp8'], /--attention-dtype fp8 computes on the FP8 cache: add --kv-cache-dtype fp8/],
+  [['--kv-cache-dtype', 'fp8', '--reference', 'attention-auto'], /--reference attention-auto compares FP8 attention with the default: add/],
 ] as [string[], RegExp][]) {
   test(`pnpm eval perplexity ${args.join(' ')}: refused before a model loads`, async () => {
     const dir = tmp();
@@ -39,22 +39,22 @@ for (const [args, re] of [
   });
 }
 
-test('[native] FP8 prefill attention vs auto (same FP8 cache) and vs a 16-bit cache, per precision on stories260K', { skip }, async () => {
+test('[native] FP8 attention vs auto (same FP8 cache) and vs a 16-bit cache, per precision on stories260K', { skip }, async () => {
   const dir = tmp();
   const text = path.join(dir, 'story.txt');
   fs.writeFileSync(text, STORY);
   const run = (reference: 'attention-auto' | 'kv-auto') =>
     runPerplexity(
-      { text, model: model!, precisions: [...BENCH_PRECISIONS], out: dir, chunkChars: 4000, device: 'cpu', kvCacheDtype: 'fp8', prefillAttentionDtype: 'fp8', reference },
+      { text, model: model!, precisions: [...BENCH_PRECISIONS], out: dir, chunkChars: 4000, device: 'cpu', kvCacheDtype: 'fp8', attentionDtype: 'fp8', reference },
       { loadModel: (o) => loadEngineLM(o), log: () => {} },
     );
   const attn = await run('attention-auto');
   assert.equal(attn.result.reference, 'attention-auto');
-  assert.equal(attn.result.prefillAttentionDtype, 'fp8');
+  assert.equal(attn.result.attentionDtype, 'fp8');
   for (const p of BENCH_PRECISIONS) {
     const v = attn.result.vsReference[p]!;
-    assert.equal(v.reference, `${p} (kv-cache-dtype fp8, prefill attention auto)`);
-    assert.equal(attn.result.perPrecision[p]!.provenance.recipe.prefillAttentionDtype, 'fp8');
+    assert.equal(v.reference, `${p} (kv-cache-dtype fp8, attention auto)`);
+    assert.equal(attn.result.perPrecision[p]!.provenance.recipe.attentionDtype, 'fp8');
     assert.ok(v.kl > 0, `${p}: KL ${v.kl} > 0 — FP8 attention must change the distributions`);
     assert.ok(v.top1Agreement >= 0.5, `${p}: top-1 agreement ${v.top1Agreement}`);
     const f = attentionFidelityFile(dir, model!, p, 'fp8', 'fp8');
@@ -67,7 +67,7 @@ test('[native] FP8 prefill attention vs auto (same FP8 cache) and vs a 16-bit ca
     assert.equal(v.reference, `${p} (kv-cache-dtype auto)`);
     assert.ok(v.kl > 0);
     const f = kvFidelityFile(dir, model!, p, 'fp8', 'fp8');
-    assert.match(path.basename(f), /_kv-fp8-prefill-attn-fp8-vs-auto\.json$/);
+    assert.match(path.basename(f), /_kv-fp8-attn-fp8-vs-auto\.json$/);
     assert.equal(readFidelity(f)?.text?.kl, v.kl);
   }
   fs.rmSync(dir, { recursive: true });
