@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
-import type { DeviceKind, KvCacheDtype, PrecisionRecipe, WeightsKind } from './types.ts';
+import type { AttentionDtype, DeviceKind, KvCacheDtype, PrecisionRecipe, WeightsKind } from './types.ts';
 
 /** Recorded in every result file (bench points, eval results, kernel timings). */
 export interface Provenance {
@@ -34,6 +34,11 @@ export interface Provenance {
 /** The KV-cache dtype a result ran with ('auto' for results written before it was recorded). */
 export function kvCacheDtypeOf(p: Pick<Provenance, 'kv_cache_dtype' | 'recipe'> | undefined | null): KvCacheDtype {
   return p?.kv_cache_dtype ?? p?.recipe?.kvCacheDtype ?? 'auto';
+}
+
+/** The attention dtype a result ran with ('auto' when the recipe does not say fp8). */
+export function attentionDtypeOf(p: Pick<Provenance, 'recipe'> | undefined | null): AttentionDtype {
+  return p?.recipe?.attentionDtype ?? 'auto';
 }
 
 let commitCache: string | undefined;

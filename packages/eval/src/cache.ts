@@ -33,6 +33,8 @@ export interface CacheIdentity {
   systemInstruction?: string;
   /** vLLM's --kv-cache-dtype ('auto' leaves the key as before). */
   kvCacheDtype?: string;
+  /** The engine's attention dtype ('auto' leaves the key as before). */
+  attentionDtype?: string;
 }
 
 /** A calibration file's identity: path, size and mtime (re-written in place, it calibrates differently). */
@@ -59,6 +61,8 @@ export function cacheFileName(id: CacheIdentity): string {
   if (id.systemInstruction !== undefined) parts.push('system_instruction', id.systemInstruction);
   // answers of an FP8 KV cache are never reused for a 16-bit one (or the other way round)
   if (id.kvCacheDtype !== undefined && id.kvCacheDtype !== 'auto') parts.push('kv_cache_dtype', id.kvCacheDtype);
+  // nor answers of FP8 attention for the default attention
+  if (id.attentionDtype !== undefined && id.attentionDtype !== 'auto') parts.push('attention_dtype', id.attentionDtype);
   const h = createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 12);
   const base = path.basename(id.model).replace(/[^A-Za-z0-9._-]/g, '_');
   return `${base}_${id.precision}_${h}.jsonl`;

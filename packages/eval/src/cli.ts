@@ -82,9 +82,15 @@ const modelOptions = {
   device: { choices: ['cpu', 'cuda'] as const, describe: 'engine device (default: the engine chooses)' },
   dtype: { choices: ['fp32', 'fp16', 'bf16'] as const, describe: 'activation dtype of the 16-bit parts' },
   'kv-cache-dtype': { ...KV_CACHE_DTYPE_OPTION, describe: `${KV_CACHE_DTYPE_OPTION.describe}; recorded as provenance.kv_cache_dtype, and fp8 results go to their own default --out (results/eval-<model>-kv-fp8)` },
+  'attention-dtype': {
+    choices: ATTENTION_DTYPES,
+    default: 'auto' as const,
+    describe:
+      "auto: attention in fp32 on the cache's values; fp8 (with --kv-cache-dtype fp8): FlashAttention-3's FP8 path, as vLLM's FA3 backend runs it with an FP8 cache (Q and P in e4m3, every row); recorded as recipe.attentionDtype, results in their own default --out. CPU reference only for now (--device cpu)",
+  },
   calib: { type: 'string', describe: 'calibration text for fp8-static / int8 SmoothQuant (engine default otherwise)' },
   'data-dir': { type: 'string', describe: 'shared data dir holding datasets/ (default: $QB_DATA_DIR, then ../shared)' },
-  out: { type: 'string', describe: 'run directory (default results/eval-<model>, or results/eval-<model>-kv-fp8 with --kv-cache-dtype fp8, -kv-fp8-attn-fp8 with perplexity\'s --attention-dtype fp8); it holds one KV-cache dtype' },
+  out: { type: 'string', describe: 'run directory (default results/eval-<model>, or results/eval-<model>-kv-fp8 with --kv-cache-dtype fp8, -kv-fp8-attn-fp8 with --attention-dtype fp8 too); it holds one KV-cache dtype and one attention dtype' },
   progress: { type: 'boolean', default: true, describe: 'progress bar with ETA on stderr (--no-progress to hide)' },
 } as const;
 
@@ -93,7 +99,7 @@ export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise
   const outDir = (out: string | undefined, model: string, kv: KvCacheDtype = 'auto', attn: AttentionDtype = 'auto') =>
     out ?? path.join(REPO_ROOT, 'results', `eval-${modelLabel(model)}${kv === 'auto' ? '' : `-kv-${kv}`}${attn === 'auto' ? '' : `-attn-${attn}`}`);
   await applyContract(yargs(argv).scriptName('pnpm eval'), argv, EVAL_CONTRACT)
-    .usage('$0 <task|group> --model DIR [--precision fp16|...|all] [--kv-cache-dtype auto|fp8]\n$0 --tasks T1,T2 --model DIR [lm-eval flags: --num_fewshot --batch_size --limit --output_path --log_samples --seed]\n$0 perplexity --text FILE --model DIR [--precision ...] [--kv-cache-dtype fp8 [--attention-dtype fp8] --reference kv-auto|attention-auto]')
+    .usage('$0 <task|group> --model DIR [--precision fp16|...|all] [--kv-cache-dtype auto|fp8 [--attention-dtype auto|fp8]]\n$0 --tasks T1,T2 --model DIR [lm-eval flags: --num_fewshot --batch_size --limit --output_path --log_samples --seed]\n$0 perplexity --text FILE --model DIR [--precision ...] [--kv-cache-dtype fp8 [--attention-dtype fp8] --reference kv-auto|attention-auto]')
     .command(
       'list',
       'list tasks and groups',
@@ -112,12 +118,6 @@ export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise
           .option('text', { type: 'string', demandOption: true, describe: 'text file to score' })
           .option('chunk-chars', { type: 'number', default: 4000, describe: 'score the text in chunks of at most this many characters' })
           .option('max-chunks', { type: 'number', describe: 'score only the first N chunks' })
-          .option('attention-dtype', {
-            choices: ATTENTION_DTYPES,
-            default: 'auto' as const,
-            describe:
-              "auto: attention in fp32 on the cache's values; fp8 (with --kv-cache-dtype fp8): FlashAttention-3's FP8 path, as vLLM's FA3 backend runs it with an FP8 cache (Q and P in e4m3, every row). CPU reference only for now (--device cpu)",
-          })
           .option('reference', {
             choices: PERPLEXITY_REFERENCES,
             default: 'fp16' as const,
@@ -192,9 +192,14 @@ export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise
         const seed = fewshotSeed(a.seed);
         const multiturn = resolveMultiturn(a.applyChatTemplate, a.fewshotAsMultiturn);
         const kv = a.kvCacheDtype as KvCacheDtype;
+        const attn = a.attentionDtype as AttentionDtype;
         if (a.model === LOCAL_COMPLETIONS && kv !== 'auto') {
           throw new UsageError("--kv-cache-dtype with --model local-completions: the KV-cache dtype is the server's flag (vllm serve / pnpm serve --kv-cache-dtype fp8)");
         }
+        if (a.model === LOCAL_COMPLETIONS && attn !== 'auto') {
+          throw new UsageError("--attention-dtype with --model local-completions: the server decides its attention math (vLLM's FA3 backend runs FP8 attention with --kv-cache-dtype fp8)");
+        }
+        if (attn === 'fp8' && kv !== 'fp8') throw new UsageError('--attention-dtype fp8 computes on the FP8 cache: add --kv-cache-dtype fp8');
         // a local checkpoint's template is checked here, before any work; a served model's once its tokenizer is known
         let chat: EvalChat | null = null;
         if (a.applyChatTemplate && a.model !== LOCAL_COMPLETIONS) chat = chatSetup(localTokenizer(a.model), a.model, multiturn);
@@ -204,7 +209,7 @@ export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise
           : null;
         if (a.applyChatTemplate && remote) chat = chatSetup(remote.tokenizer, remote.model, multiturn);
         const model = remote?.model ?? a.model;
-        const out = outDir(a.out, model, kv);
+        const out = outDir(a.out, model, kv, attn);
         const lock = lockDir(out); // one writer per run directory
         const sig = installSigint();
         try {
@@ -222,6 +227,7 @@ export async function main(argv: string[], deps: CliDeps = defaultDeps): Promise
               device: a.device as DeviceKind | undefined,
               dtype: a.dtype as ActDtype | undefined,
               ...(kv !== 'auto' ? { kvCacheDtype: kv } : {}),
+              ...(attn !== 'auto' ? { attentionDtype: attn } : {}),
               calib: a.calib,
               seed,
               lmEval: { outputPath: a.outputPath, logSamples: a.logSamples },

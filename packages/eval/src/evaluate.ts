@@ -3,7 +3,7 @@
  * requests (cached), score, write results + samples, and compare every quantized run with the fp16 run of the same
  * model in the same directory (recovery %, fidelity).
  */
-import { kvCacheDtypeOf, type ActDtype, type DeviceKind, type KvCacheDtype, type Precision } from '@quantbench/engine';
+import { attentionDtypeOf, kvCacheDtypeOf, type ActDtype, type AttentionDtype, type DeviceKind, type KvCacheDtype, type Precision } from '@quantbench/engine';
 import {
   DEFAULT_FEWSHOT_SEED,
   expand,
@@ -42,6 +42,8 @@ export interface EvalArgs {
   dtype?: ActDtype;
   /** vLLM's --kv-cache-dtype (default auto); a run directory holds one. */
   kvCacheDtype?: KvCacheDtype;
+  /** The engine's attention dtype (default auto; fp8 needs kvCacheDtype fp8); a run directory holds one. */
+  attentionDtype?: AttentionDtype;
   calib?: string;
   seed?: number;
   fewshotFallback?: FewshotFallback;
@@ -102,12 +104,12 @@ export async function runEval(args: EvalArgs, deps: EvalDeps): Promise<EvalOutco
   for (const p of plans) if (p.fewshotSource.startsWith('none (0-shot):')) log(`  ${p.task}: ${p.fewshotSource}`);
 
   const outcome: EvalOutcome = { results: [], files: [], stats: {} };
-  checkRunKvCacheDtype(args.out, args.kvCacheDtype ?? 'auto');
+  checkRunKvCacheDtype(args.out, args.kvCacheDtype ?? 'auto', args.attentionDtype ?? 'auto');
   fs.mkdirSync(args.out, { recursive: true });
   for (const precision of orderPrecisions(args.precisions)) {
     const started = Date.now();
     const addBosToken = args.addBosToken ?? false;
-    const model = await deps.loadModel({ model: args.model, precision, dtype: args.dtype, ...(args.kvCacheDtype ? { kvCacheDtype: args.kvCacheDtype } : {}), device: args.device, calib: args.calib, addBosToken, chatBosText: args.chat?.bosText ?? null });
+    const model = await deps.loadModel({ model: args.model, precision, dtype: args.dtype, ...(args.kvCacheDtype ? { kvCacheDtype: args.kvCacheDtype } : {}), ...(args.attentionDtype && args.attentionDtype !== 'auto' ? { attentionDtype: args.attentionDtype } : {}), device: args.device, calib: args.calib, addBosToken, chatBosText: args.chat?.bosText ?? null });
     try {
       const cache = new RequestCache(args.cacheDir, {
         model: args.model,
@@ -117,6 +119,7 @@ export async function runEval(args: EvalArgs, deps: EvalDeps): Promise<EvalOutco
         calib: args.calib,
         addBosToken,
         kvCacheDtype: args.kvCacheDtype ?? 'auto',
+        attentionDtype: args.attentionDtype ?? 'auto',
         chat: args.chat ?? null,
         ...(args.systemInstruction !== undefined ? { systemInstruction: args.systemInstruction } : {}),
       });
@@ -192,21 +195,27 @@ export async function runEval(args: EvalArgs, deps: EvalDeps): Promise<EvalOutco
 }
 
 /**
- * A run directory holds results of one KV-cache dtype (recovery and fidelity compare files in it): refuse to add
- * results of another (an EvalError BAD_ARGS, exit 2) before any model loads.
+ * A run directory holds results of one KV-cache dtype and one attention dtype (recovery and fidelity compare files in
+ * it): refuse to add results of another (an EvalError BAD_ARGS, exit 2) before any model loads.
  */
-export function checkRunKvCacheDtype(out: string, kv: KvCacheDtype): void {
+export function checkRunKvCacheDtype(out: string, kv: KvCacheDtype, attn: AttentionDtype = 'auto'): void {
   if (!fs.existsSync(out)) return;
   for (const f of fs.readdirSync(out)) {
     if (!/^eval_.*\.json$/.test(f)) continue;
     let was: KvCacheDtype;
+    let wasAttn: AttentionDtype;
     try {
-      was = kvCacheDtypeOf((JSON.parse(fs.readFileSync(path.join(out, f), 'utf8')) as EvalResult).provenance);
+      const prov = (JSON.parse(fs.readFileSync(path.join(out, f), 'utf8')) as EvalResult).provenance;
+      was = kvCacheDtypeOf(prov);
+      wasAttn = attentionDtypeOf(prov);
     } catch {
       continue;
     }
     if (was !== kv) {
       throw new EvalError('BAD_ARGS', `--kv-cache-dtype ${kv}: ${path.join(out, f)} holds results with KV-cache dtype ${was}; recovery and fidelity would compare the two: use another --out (the default directory differs per KV-cache dtype)`);
+    }
+    if (wasAttn !== attn) {
+      throw new EvalError('BAD_ARGS', `--attention-dtype ${attn}: ${path.join(out, f)} holds results with attention dtype ${wasAttn}; recovery and fidelity would compare the two: use another --out (the default directory differs per attention dtype)`);
     }
   }
 }

@@ -122,7 +122,8 @@ export function lmEvalResults(a: LmEvalOutputArgs): Record<string, unknown> {
     config: {
       model: 'quantbench',
       // kv_cache_dtype as lm-eval's vllm backend passes it (model_args=...,kv_cache_dtype=fp8); absent for auto
-      model_args: `pretrained=${a.model},precision=${r.precision},add_bos_token=${a.addBosToken}${(r.provenance.kv_cache_dtype ?? 'auto') !== 'auto' ? `,kv_cache_dtype=${r.provenance.kv_cache_dtype}` : ''}`,
+      // and the engine's attention dtype after it when fp8 (vLLM has no such argument: its FA3 backend implies it)
+      model_args: `pretrained=${a.model},precision=${r.precision},add_bos_token=${a.addBosToken}${(r.provenance.kv_cache_dtype ?? 'auto') !== 'auto' ? `,kv_cache_dtype=${r.provenance.kv_cache_dtype}` : ''}${r.provenance.recipe.attentionDtype ? `,attention_dtype=${r.provenance.recipe.attentionDtype}` : ''}`,
       batch_size: a.batchSize,
       batch_sizes: [],
       device: r.provenance.device,

@@ -3,18 +3,21 @@
  * attention (Q and P in e4m3; the engine's attentionDtype), against the same precision and FP8 cache
  * with 'auto' attention (--reference attention-auto) or against a 16-bit cache (--reference kv-auto).
  *   - refused before a model loads: fp8 attention without an FP8 cache, attention-auto without fp8 attention;
- *   - [native] stories260K, every precision: KL > 0 (the FP8 path ran), the files and labels say what was compared.
+ *   - [native] stories260K, every precision: KL > 0 (the FP8 path ran), the files and labels say what was compared;
+ *   - `pnpm eval <task> --attention-dtype fp8`: refused without an FP8 cache and for a server; the request cache is
+ *     keyed by it; results record it (provenance, lm-eval's model_args); a run directory holds one attention dtype.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { BENCH_PRECISIONS, dataPath, isUsageError, missingDataMessage } from '@quantbench/engine';
+import { BENCH_PRECISIONS, dataPath, isUsageError, missingDataMessage, REPO_ROOT } from '@quantbench/engine';
+import { cacheFileName } from '../src/cache.ts';
 import { main } from '../src/cli.ts';
 import { loadEngineLM } from '../src/engine_lm.ts';
 import { runPerplexity } from '../src/perplexity_cmd.ts';
-import { attentionFidelityFile, kvFidelityFile, readFidelity } from '../src/run_files.ts';
+import { attentionFidelityFile, evalFile, kvFidelityFile, readEvalResult, readFidelity } from '../src/run_files.ts';
 
 const noModel = { loadModel: () => Promise.reject(new Error('a model was loaded: validation came too late')), log: () => {} };
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'qb-eval-attn-'));
@@ -70,5 +73,42 @@ test('[native] FP8 attention vs auto (same FP8 cache) and vs a 16-bit cache, per
     assert.match(path.basename(f), /_kv-fp8-attn-fp8-vs-auto\.json$/);
     assert.equal(readFidelity(f)?.text?.kl, v.kl);
   }
+  fs.rmSync(dir, { recursive: true });
+});
+
+const FIXTURES = path.join(REPO_ROOT, 'datasets/eval/fixtures');
+for (const [args, re] of [
+  [['--attention-dtype', 'fp8'], /--attention-dtype fp8 computes on the FP8 cache: add --kv-cache-dtype fp8/],
+  [['--model', 'local-completions', '--attention-dtype', 'fp8', '--kv-cache-dtype', 'auto'], /the server decides its attention math/],
+] as [string[], RegExp][]) {
+  test(`pnpm eval mmlu_abstract_algebra ${args.join(' ')}: refused before any work`, async () => {
+    const dir = tmp();
+    const argv = ['mmlu_abstract_algebra', ...args, '--data-dir', FIXTURES, '--out', path.join(dir, 'out'), '--cache-dir', path.join(dir, 'cache'), '--no-progress'];
+    if (!args.includes('--model')) argv.push('--model', 'synthetic:tiny');
+    await assert.rejects(main(argv, noModel), (e: Error) => isUsageError(e) && re.test(e.message));
+    assert.equal(fs.existsSync(path.join(dir, 'out')), false, 'nothing written');
+    fs.rmSync(dir, { recursive: true });
+  });
+}
+
+test('the request cache is keyed by the attention dtype (auto keeps the old key)', { skip }, () => {
+  const id = { model: model!, precision: 'fp16', kvCacheDtype: 'fp8' };
+  assert.equal(cacheFileName({ ...id, attentionDtype: 'auto' }), cacheFileName(id));
+  assert.notEqual(cacheFileName({ ...id, attentionDtype: 'fp8' }), cacheFileName(id));
+});
+
+test('[native] pnpm eval --attention-dtype fp8: recorded in provenance and lm-eval\'s model_args; a run directory holds one attention dtype', { skip: skip || (!dataPath('datasets/mmlu') && missingDataMessage('datasets/mmlu')) }, async () => {
+  const dir = tmp();
+  const logs: string[] = [];
+  const argv = (attn: string) => ['mmlu_abstract_algebra', '--model', model!, '--precision', 'fp16', '--limit', '2', '--num-fewshot', '0', '--device', 'cpu', '--kv-cache-dtype', 'fp8', '--attention-dtype', attn, '--out', dir, '--cache-dir', path.join(dir, 'cache'), '--no-progress'];
+  assert.equal(await main(argv('fp8'), { loadModel: loadEngineLM, log: (m) => logs.push(m) }), 0, logs.join('\n'));
+  const r = readEvalResult(evalFile(dir, model!, 'fp16'));
+  assert.equal(r?.provenance.recipe.attentionDtype, 'fp8');
+  assert.equal(r?.provenance.kv_cache_dtype, 'fp8');
+  const lmDir = path.join(dir, 'lm-eval');
+  const sub = fs.readdirSync(lmDir)[0]!;
+  const res = fs.readdirSync(path.join(lmDir, sub)).find((f) => f.startsWith('results_'))!;
+  assert.match((JSON.parse(fs.readFileSync(path.join(lmDir, sub, res), 'utf8')) as { config: { model_args: string } }).config.model_args, /,kv_cache_dtype=fp8,attention_dtype=fp8$/);
+  await assert.rejects(main(argv('auto'), noModel), (e: Error) => isUsageError(e) && /holds results with attention dtype fp8/.test(e.message));
   fs.rmSync(dir, { recursive: true });
 });
