@@ -102,7 +102,7 @@ const Variant kVariants[] = {
     Variant{"v18p", "v18 with v16's ping-pong: the consumers take turns to issue S_j and P_{j-1} V_{j-1}",
             pf::ws::launch_ws_overlap<ACT, true>, pf::ws::launch_ws_overlap_f8<ACT, true>},
     Variant{"v19", "FlashAttention-3's FP8 path over an FP8 cache: v14's FP8 Q K^T and P V as wgmma m64n128k32 e4m3 (P from registers as 2^8 exp(s - m) in e4m3, V codes transposed by the producer into a K-major stage in a permuted k order) — the engine's attentionDtype 'fp8' (prefill_ws_fp8pv.cuh; session 21, not yet run); 16-bit KV: v13's",
-            pf::ws::launch_ws<ACT>, pf::ws::launch_ws_f8pv<ACT>, false, true},
+            pf::ws::launch_ws<ACT>, pf::ws::launch_ws_f8q<ACT, pf::GridOrder::HeadsInner, true>, false, true},
 };
 
 struct Seq {

@@ -19,10 +19,11 @@
 // writes four 16-byte chunks, one per dim (rows 4g..4g+3: 4-way bank conflicts, FA3 uses LDSM / STSM instead — the
 // first thing to look at if the producer shows in the profile).
 // Shared memory: Q codes 2 x 8 KiB, K stages 2 x 16 KiB, V^T stages 2 x 16 KiB, V staging 2 x 16 KiB: 113 KiB.
+// This file holds v19's pieces; its consumer and kernel are v14's (prefill_ws_fp8qk.cuh) with kPV8 = true.
 #pragma once
 #include <cuda_fp8.h>
 
-#include "dev/prefill_attention/prefill_ws_fp8qk.cuh"
+#include "kernels/attention/attention_paged_prefill_ws.cuh"
 
 namespace qb::cuda::attn::prefill::ws {
 
@@ -123,121 +124,6 @@ __device__ __forceinline__ void transpose_v_e4m3(const uint8_t* src, uint8_t* vt
       *reinterpret_cast<uint4*>(vt + d * 128 + ((q16 ^ (d & 7)) << 4)) = make_uint4(c4[0], c4[1], c4[2], c4[3]);
     }
   }
-}
-
-// A consumer warpgroup of v19: v14's (ws_consume_fp8qk) with P V on FP8 tensor cores.
-template <ActDtype A>
-__device__ __forceinline__ void ws_consume_fp8pv(const PfParams& p, const WsBlock& b, int c, uint8_t* sQ, uint8_t* sK,
-                                                 uint8_t* sVt, uint64_t* full, uint64_t* empty, float out_scale) {
-  const int lane = threadIdx.x & 31, t = threadIdx.x - 128 * (c + 1), cw = t >> 5;
-  const int cr0 = b.r0 + 64 * c, cnrows = min(64, b.nrows - 64 * c);  // this consumer's rows (cnrows may be <= 0)
-  uint8_t* q = sQ + c * kQ8;
-  float scale_row[2] = {p.scale_log2, p.scale_log2};
-  {
-    float sq[2];
-    load_q_e4m3<A>(p, b.h, cr0, cnrows, c, q, cw * 16 + (lane >> 2), sq);
-    scale_row[0] *= sq[0];
-    scale_row[1] *= sq[1];
-  }
-  wg::BlockWork w;
-  w.h = b.h;
-  w.s = b.s;
-  w.r0 = cr0;
-  w.nrows = cnrows;
-  const int pmax_c = c ? b.pmax[1] : b.pmax[0];
-  w.kv_len = pmax_c + 1;
-  w.min_pos = c ? b.pmin[1] : b.pmin[0];
-  w.nkv = (w.kv_len + BN - 1) / BN;
-  w.ra = cw * 16 + (lane >> 2);
-  w.pos_a = w.ra < cnrows ? __ldg(p.positions + cr0 + w.ra) : -1;
-  w.pos_b = w.ra + 8 < cnrows ? __ldg(p.positions + cr0 + w.ra + 8) : -1;
-  float o[64];
-#pragma unroll
-  for (int i = 0; i < 64; ++i) o[i] = 0.f;
-  float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f};
-  for (int j = 0; j < b.nkv; ++j) {
-    const int st = j % kStages;
-    tma::mbar_wait(&full[st], (j / kStages) & 1);
-    if (j < w.nkv) {
-      float sc[64], corr[2];
-      uint32_t pa[BN / 32][4];
-      start_qk128_e4m3(sc, smem_u32(q), smem_u32(sK + st * kK8Stage));
-      wg::wg_wait<0>();
-      softmax_tile_fp8<BN>(sc, mrow, lrow, corr, pa, j * BN, w.min_pos, w.pos_a, w.pos_b, scale_row, lane);
-      wg::rescale_o(o, corr);
-      wg::wg_fence();
-      issue_pv128_e4m3(o, pa, smem_u32(sVt + st * kVtStage));
-      wg::wg_commit();
-      wg::wg_wait<0>();
-    }
-    if (lane == 0) mbar_arrive(&empty[st]);
-  }
-  if (cnrows > 0) wg::store_rows<A>(p, w, o, lrow, out_scale);
-}
-
-constexpr size_t kSmemBytesF8PV = 2 * kQ8 + kStages * kK8Stage + kStages * kVtStage + 2 * kCodeTile + 1024;
-
-// v14's kernel with the producer warpgroup transposing V codes (transpose_v_e4m3) where v14 decoded them. A stage's
-// full barrier takes two arrivals: thread 0's with the K copy's bytes, and thread 0's again once V^T is written.
-template <ActDtype A, GridOrder O>
-__global__ void __launch_bounds__(kThreads, 1)
-    prefill_ws_f8pv_kernel(PfParams p, const __grid_constant__ CUtensorMap kmap, const __grid_constant__ CUtensorMap vmap) {
-  extern __shared__ uint8_t smem_raw[];
-  __shared__ __align__(8) uint64_t full[kStages], empty[kStages], vcodes[2];
-  uint8_t* sQ = wg::aligned_smem(smem_raw);  // consumer c's Q codes at sQ + c * kQ8
-  uint8_t* sK = sQ + 2 * kQ8;                // K stage s (codes) at sK + s * kK8Stage
-  uint8_t* sVt = sK + kStages * kK8Stage;    // V^T stage s at sVt + s * kVtStage
-  uint8_t* sV8 = sVt + kStages * kVtStage;   // V staging buffer x at sV8 + x * kCodeTile
-  if (threadIdx.x == 0) {
-    tma::mbar_init(&vcodes[0], 1);
-    tma::mbar_init(&vcodes[1], 1);
-  }
-  WsBlock b;
-  if (!ws_setup<O>(p, full, empty, 2, b)) return;
-  const int wgi = threadIdx.x / 128;
-  if (wgi > 0) {
-    ws_consume_fp8pv<A>(p, b, wgi - 1, sQ, sK, sVt, full, empty, p.v_scale);
-    return;
-  }
-  // ---- producer warpgroup ----
-  const int t = threadIdx.x, bs = p.bs, kvh = b.h / (p.H / p.Hkv);
-  const int32_t* bt = p.bt + (size_t)b.s * p.max_blocks;
-  auto pages = [&](int j) { return min(BN / bs, (b.kv_len - j * BN + bs - 1) / bs); };
-  auto copy_v = [&](int j) {  // thread 0: tile j's V codes into staging buffer j & 1
-    const int x = j & 1, np = pages(j);
-    tma::mbar_expect_tx(&vcodes[x], (uint32_t)np * bs * DH);
-    for (int pg = 0; pg < np; ++pg)
-      tma::load_2d(smem_u32(sV8 + x * kCodeTile + pg * bs * DH), &vmap, kvh * DH, __ldg(bt + j * BN / bs + pg) * bs,
-                   &vcodes[x]);
-  };
-  if (t == 0 && b.nkv > 0) copy_v(0);
-  for (int j = 0; j < b.nkv; ++j) {
-    const int st = j % kStages, x = j & 1;
-    if (t == 0 && j + 1 < b.nkv) copy_v(j + 1);  // staging buffer x ^ 1 was read in iteration j - 1
-    if (j >= kStages) tma::mbar_wait(&empty[st], ((j / kStages) - 1) & 1);  // both consumers done with tile j - 2
-    if (t == 0) {  // K codes straight into the stage (arrival 1 of 2)
-      const int np = pages(j);
-      tma::mbar_expect_tx(&full[st], (uint32_t)np * bs * DH);
-      for (int pg = 0; pg < np; ++pg)
-        tma::load_2d(smem_u32(sK + st * kK8Stage + pg * bs * DH), &kmap, kvh * DH, __ldg(bt + j * BN / bs + pg) * bs,
-                     &full[st]);
-    }
-    tma::mbar_wait(&vcodes[x], (j >> 1) & 1);
-    transpose_v_e4m3(sV8 + x * kCodeTile, sVt + st * kVtStage, b.kv_len - j * BN, t);
-    wg::proxy_fence();   // V^T to the async proxy the consumers' wgmma read through
-    named_sync(4, 128);  // every producer's part (and its reads of staging buffer x) done
-    if (t == 0) mbar_arrive(&full[st]);  // arrival 2 of 2
-  }
-}
-
-template <ActDtype A, GridOrder O = GridOrder::HeadsInner>
-void launch_ws_f8pv(const PfParams& pp, cudaStream_t stream) {
-  const char* name = "paged_attention (warp-specialized prefill, FP8 cache, FP8 Q K^T and P V)";
-  require(block_size_ok(pp.bs), name, "the cache block size must be a power of 2 in [8, 128]");
-  allow_dynamic_smem<prefill_ws_f8pv_kernel<A, O>>(kSmemBytesF8PV, name);
-  const CUtensorMap km = code_tensor_map_swizzled(pp.kc, pp.Hkv, pp.bs), vm = wg::code_tensor_map(pp.vc, pp.Hkv, pp.bs);
-  prefill_ws_f8pv_kernel<A, O><<<prefill_grid<O>(prefill_tiles(pp, BM), pp.H), kThreads, kSmemBytesF8PV, stream>>>(pp, km, vm);
-  check_launch(name);
 }
 
 }  // namespace qb::cuda::attn::prefill::ws

@@ -8,9 +8,10 @@
 // v13's FP8 launch, still 40 % slower than the 16-bit cache's 115.8), and its outputs leave check_attention.cc's
 // tolerance (worst 2.6-28 x, max abs error up to 0.17 at |out| ~6): Hopper's FP8 tensor cores accumulate the 128-term
 // dot products at reduced precision (not fp32), which the fp32-score tolerance does not admit. Not in the product.
-// The consumer (ws_consume_fp8qk) is v13's ws_consume with the FP8 Q load and S; the rest is v13's.
+// The consumer (ws_consume_fp8qk) is v13's ws_consume with the FP8 Q load and S; the rest is v13's. kPV8 = true is
+// v19 (prefill_ws_fp8pv.cuh): P V on FP8 tensor cores too, the producer transposing V codes instead of decoding them.
 #pragma once
-#include "kernels/attention/attention_paged_prefill_ws.cuh"
+#include "dev/prefill_attention/prefill_ws_fp8pv.cuh"
 
 namespace qb::cuda::attn::prefill::ws {
 
@@ -84,8 +85,9 @@ __device__ __forceinline__ void load_q_e4m3(const PfParams& p, int h, int cr0, i
   sq_row[1] = sh_sq[c][ra + 8];
 }
 
-// A consumer warpgroup of v14: ws_consume (attention_paged_prefill_ws.cuh) with Q and K as e4m3 codes.
-template <ActDtype A>
+// A consumer warpgroup of v14: ws_consume (attention_paged_prefill_ws.cuh) with Q and K as e4m3 codes. kPV8 (v19):
+// P in e4m3 (softmax_tile_fp8) and P V on FP8 tensor cores over the V^T stage sV.
+template <ActDtype A, bool kPV8 = false>
 __device__ __forceinline__ void ws_consume_fp8qk(const PfParams& p, const WsBlock& b, int c, uint8_t* sQ, uint8_t* sK,
                                            uint8_t* sV, uint64_t* full, uint64_t* empty, float out_scale) {
   const int lane = threadIdx.x & 31, t = threadIdx.x - 128 * (c + 1), cw = t >> 5;
@@ -121,13 +123,21 @@ __device__ __forceinline__ void ws_consume_fp8qk(const PfParams& p, const WsBloc
     tma::mbar_wait(&full[st], (j / kStages) & 1);
     if (j < w.nkv) {
       float sc[64], corr[2];
-      uint32_t pa[BN / 16][4];
       start_qk128_e4m3(sc, smem_u32(q), smem_u32(sK + st * kKStage));
       wg::wg_wait<0>();
-      wg::softmax_tile<A, BN>(sc, mrow, lrow, corr, pa, j * BN, w.min_pos, w.pos_a, w.pos_b, scale_row, lane);
-      wg::rescale_o(o, corr);
-      wg::wg_fence();
-      issue_pv128<A>(o, pa, smem_u32(sV + st * kStage));
+      if constexpr (kPV8) {
+        uint32_t pa[BN / 32][4];
+        softmax_tile_fp8<BN>(sc, mrow, lrow, corr, pa, j * BN, w.min_pos, w.pos_a, w.pos_b, scale_row, lane);
+        wg::rescale_o(o, corr);
+        wg::wg_fence();
+        issue_pv128_e4m3(o, pa, smem_u32(sV + st * kVtStage));
+      } else {
+        uint32_t pa[BN / 16][4];
+        wg::softmax_tile<A, BN>(sc, mrow, lrow, corr, pa, j * BN, w.min_pos, w.pos_a, w.pos_b, scale_row, lane);
+        wg::rescale_o(o, corr);
+        wg::wg_fence();
+        issue_pv128<A>(o, pa, smem_u32(sV + st * kStage));
+      }
       wg::wg_commit();
       wg::wg_wait<0>();
     }
@@ -141,18 +151,21 @@ __device__ __forceinline__ void ws_consume_fp8qk(const PfParams& p, const WsBloc
 // swizzle: the K-major layout 8-bit wgmma reads), and the producer warpgroup decodes only V (copied by TMA into a
 // staging buffer) into the 16-bit stage P V reads. A stage's full barrier takes two arrivals: thread 0's with the K
 // copy's bytes, and thread 0's again once the producers have decoded V. Shared memory: Q codes 2 x 8 KiB, K stages
-// 2 x 16 KiB, 16-bit V stages 2 x 32 KiB, V staging 2 x 16 KiB: 145 KiB.
-constexpr size_t kSmemBytesF8Q = 2 * kQ8 + kStages * kK8Stage + kStages * kStage + 2 * kCodeTile + 1024;
+// 2 x 16 KiB, 16-bit V stages 2 x 32 KiB, V staging 2 x 16 KiB: 145 KiB. kPV8 (v19): the producers transpose the V
+// codes (transpose_v_e4m3) into V^T stages of 16 KiB instead: 113 KiB.
+template <bool kPV8>
+constexpr size_t kSmemBytesF8Q = 2 * kQ8 + kStages * kK8Stage + kStages * (kPV8 ? kVtStage : kStage) + 2 * kCodeTile + 1024;
 
-template <ActDtype A, GridOrder O>
+template <ActDtype A, GridOrder O, bool kPV8 = false>
 __global__ void __launch_bounds__(kThreads, 1)
     prefill_ws_f8q_kernel(PfParams p, const __grid_constant__ CUtensorMap kmap, const __grid_constant__ CUtensorMap vmap) {
   extern __shared__ uint8_t smem_raw[];
   __shared__ __align__(8) uint64_t full[kStages], empty[kStages], vcodes[2];
+  constexpr int kVStage = kPV8 ? kVtStage : kStage;
   uint8_t* sQ = wg::aligned_smem(smem_raw);  // consumer c's Q codes at sQ + c * kQ8
   uint8_t* sK = sQ + 2 * kQ8;                // K stage s (codes) at sK + s * kK8Stage
-  uint8_t* sV = sK + kStages * kK8Stage;     // 16-bit V stage s at sV + s * kStage
-  uint8_t* sV8 = sV + kStages * kStage;      // V staging buffer x at sV8 + x * kCodeTile
+  uint8_t* sV = sK + kStages * kK8Stage;     // V stage s (16-bit, or V^T codes with kPV8) at sV + s * kVStage
+  uint8_t* sV8 = sV + kStages * kVStage;     // V staging buffer x at sV8 + x * kCodeTile
   if (threadIdx.x == 0) {
     tma::mbar_init(&vcodes[0], 1);
     tma::mbar_init(&vcodes[1], 1);
@@ -161,7 +174,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   if (!ws_setup<O>(p, full, empty, 2, b)) return;
   const int wgi = threadIdx.x / 128;
   if (wgi > 0) {
-    ws_consume_fp8qk<A>(p, b, wgi - 1, sQ, sK, sV, full, empty, p.v_scale);
+    ws_consume_fp8qk<A, kPV8>(p, b, wgi - 1, sQ, sK, sV, full, empty, p.v_scale);
     return;
   }
   // ---- producer warpgroup ----
@@ -189,17 +202,21 @@ __global__ void __launch_bounds__(kThreads, 1)
                      &full[st]);
     }
     tma::mbar_wait(&vcodes[x], (j >> 1) & 1);
-    uint8_t* vt = sV + st * kStage;
+    uint8_t* vt = sV + st * kVStage;
+    if constexpr (kPV8) {
+      transpose_v_e4m3(sV8 + x * kCodeTile, vt, b.kv_len - j * BN, t);
+    } else {
 #pragma unroll 2
-    for (int i = t; i < BN * (DH / 16); i += 128) {  // 16 codes per step: two 8-column chunks of the 16-bit tile
-      const int r = i / (DH / 16), c16 = i % (DH / 16);
-      const int col = 16 * c16, pn = col >> 6, ch = (col & 63) >> 3;
-      uint4 lo = make_uint4(0, 0, 0, 0), hi = lo;  // past kv_len (the page's tail, a stale buffer): P is 0, V finite
-      if (j * BN + r < b.kv_len) decode16_fp8<A>(*reinterpret_cast<const uint4*>(sV8 + x * kCodeTile + r * DH + col), lo, hi);
-      *reinterpret_cast<uint4*>(vt + pn * kPanelN + r * 128 + ((ch ^ (r & 7)) << 4)) = lo;
-      *reinterpret_cast<uint4*>(vt + pn * kPanelN + r * 128 + (((ch + 1) ^ (r & 7)) << 4)) = hi;
+      for (int i = t; i < BN * (DH / 16); i += 128) {  // 16 codes per step: two 8-column chunks of the 16-bit tile
+        const int r = i / (DH / 16), c16 = i % (DH / 16);
+        const int col = 16 * c16, pn = col >> 6, ch = (col & 63) >> 3;
+        uint4 lo = make_uint4(0, 0, 0, 0), hi = lo;  // past kv_len (the page's tail, a stale buffer): P is 0, V finite
+        if (j * BN + r < b.kv_len) decode16_fp8<A>(*reinterpret_cast<const uint4*>(sV8 + x * kCodeTile + r * DH + col), lo, hi);
+        *reinterpret_cast<uint4*>(vt + pn * kPanelN + r * 128 + ((ch ^ (r & 7)) << 4)) = lo;
+        *reinterpret_cast<uint4*>(vt + pn * kPanelN + r * 128 + (((ch + 1) ^ (r & 7)) << 4)) = hi;
+      }
     }
-    wg::proxy_fence();   // the decoded tile to the async proxy the consumers' wgmma read through
+    wg::proxy_fence();   // the decoded (or transposed) tile to the async proxy the consumers' wgmma read through
     named_sync(4, 128);  // every producer's part (and its reads of staging buffer x) done
     if (t == 0) mbar_arrive(&full[st]);  // arrival 2 of 2
   }
@@ -211,13 +228,15 @@ inline CUtensorMap code_tensor_map_swizzled(const void* cache, int Hkv, int bs) 
   return tma::tensor_map_2d(cache, 1, (uint64_t)Hkv * DH, (uint64_t)1 << 31, (uint64_t)Hkv * DH, DH, bs, true);
 }
 
-template <ActDtype A, GridOrder O = GridOrder::HeadsInner>
+// v14; kPV8 = true: v19 (FP8 P V too).
+template <ActDtype A, GridOrder O = GridOrder::HeadsInner, bool kPV8 = false>
 void launch_ws_f8q(const PfParams& pp, cudaStream_t stream) {
-  const char* name = "paged_attention (warp-specialized prefill, FP8 cache, FP8 Q K^T)";
+  const char* name = kPV8 ? "paged_attention (warp-specialized prefill, FP8 cache, FP8 Q K^T and P V)"
+                          : "paged_attention (warp-specialized prefill, FP8 cache, FP8 Q K^T)";
   require(block_size_ok(pp.bs), name, "the cache block size must be a power of 2 in [8, 128]");
-  allow_dynamic_smem<prefill_ws_f8q_kernel<A, O>>(kSmemBytesF8Q, name);
+  allow_dynamic_smem<prefill_ws_f8q_kernel<A, O, kPV8>>(kSmemBytesF8Q<kPV8>, name);
   const CUtensorMap km = code_tensor_map_swizzled(pp.kc, pp.Hkv, pp.bs), vm = wg::code_tensor_map(pp.vc, pp.Hkv, pp.bs);
-  prefill_ws_f8q_kernel<A, O><<<prefill_grid<O>(prefill_tiles(pp, BM), pp.H), kThreads, kSmemBytesF8Q, stream>>>(pp, km, vm);
+  prefill_ws_f8q_kernel<A, O, kPV8><<<prefill_grid<O>(prefill_tiles(pp, BM), pp.H), kThreads, kSmemBytesF8Q<kPV8>, stream>>>(pp, km, vm);
   check_launch(name);
 }
 
