@@ -5,8 +5,9 @@ fragments; V codes of a tile in the staging layout, transposed by transpose_v_e4
 the 128-byte swizzle) into V^T; then wgmma m64n128k32 emulated from the PTX ISA's operand layouts (A from registers:
 mma.sync m16n8k32's 8-bit A layout per warp; B K-major from the swizzled rows, k-step kk 32 bytes in) and compared
 with P V computed directly. Integers stand in for the codes, so the comparison is exact. It fails (exit 1) on any
-difference, and on the check that a wrong k order (no permutation in the transpose) must differ. A model kept beside
-the kernel by hand: change it with it. Run by native/test's dev_programs.test.ts; alone:
+difference, and on the check that a wrong k order (no permutation in the transpose) must differ. It also counts the
+shared-memory bank conflicts of the transpose's 16-byte stores (a quarter-warp per wavefront): none with the rotated
+dim order, 4-way without it. A model kept beside the kernel by hand: change it with it. Run by native/test's dev_programs.test.ts; alone:
 python3 native/dev/prefill_attention/fp8_pv_layout_model.py
 """
 import random
@@ -50,13 +51,19 @@ def a_element(regs, kk, row, k):
     return regs[(w, g * 4 + t)][kk][j][i]
 
 
+def store_dim(g, step, rotate=True):
+    """The dim byte e lane g writes in step `step` (transpose_v_e4m3: rotated by g / 2)."""
+    return (step + (g >> 1)) & 3 if rotate else step
+
+
 def transpose_v(V, valid, permute=True):
     """transpose_v_e4m3: staging V[p][d] -> V^T bytes (128 rows of 128, swizzled); positions >= valid as zeros."""
     vt = [0] * (DH * 128)
     for it in range((DH // 4) * (BN // 16)):
         g, q16 = it & 31, it >> 5
         w = [[V[16 * q16 + i][4 * g + e] if 16 * q16 + i < valid else 0 for e in range(4)] for i in range(16)]
-        for e in range(4):
+        for step in range(4):
+            e = store_dim(g, step)
             chunk = []
             for tt in range(4):
                 idx = (2 * tt, 2 * tt + 1, 2 * tt + 8, 2 * tt + 9) if permute else (4 * tt, 4 * tt + 1, 4 * tt + 2, 4 * tt + 3)
@@ -65,6 +72,24 @@ def transpose_v(V, valid, permute=True):
             base = d * 128 + ((q16 ^ (d & 7)) << 4)
             vt[base:base + 16] = chunk
     return vt
+
+
+def store_conflicts(rotate):
+    """The worst bank conflict of the transpose's stores: per warp step (lanes g = 0..31 of one q16), per quarter-warp,
+    the most lanes whose 16-byte chunks fall on one bank."""
+    worst = 0
+    for q16 in range(BN // 16):
+        for step in range(4):
+            for quarter in range(4):
+                banks = {}
+                for g in range(8 * quarter, 8 * quarter + 8):
+                    d = 4 * g + store_dim(g, step, rotate)
+                    addr = d * 128 + ((q16 ^ (d & 7)) << 4)
+                    for wd in range(4):
+                        b = (addr // 4 + wd) % 32
+                        banks[b] = banks.get(b, 0) + 1
+                worst = max(worst, max(banks.values()))
+    return worst
 
 
 def b_element(vt, kk, n, k):
@@ -100,6 +125,9 @@ def main():
     bad = run(5, 128, permute=False)  # the model must be able to fail: the k order without the permutation
     print(f"{'PASS' if bad else 'FAIL'} the unpermuted k order differs ({bad} outputs)")
     fails += bad == 0
+    rot, plain = store_conflicts(True), store_conflicts(False)
+    print(f"{'PASS' if rot == 1 and plain > 1 else 'FAIL'} transpose stores: {rot}-way bank conflicts (unrotated: {plain}-way)")
+    fails += not (rot == 1 and plain > 1)
     sys.exit(1 if fails else 0)
 
 

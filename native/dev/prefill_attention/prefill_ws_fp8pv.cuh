@@ -15,9 +15,10 @@
 // 128-byte swizzle: rows of 128 positions, the layout of a K stage): the producer warpgroup transposes each tile of V
 // codes (TMA'd into a staging buffer, as v14) into it in that permuted order, zero past kv_len (the page tail may be
 // NaN; P there is 0).
-// Transpose: a thread takes 4 dims x 16 positions (16 32-bit staging reads, conflict-free: lane = dim group) and
-// writes four 16-byte chunks, one per dim (rows 4g..4g+3: 4-way bank conflicts, FA3 uses LDSM / STSM instead — the
-// first thing to look at if the producer shows in the profile).
+// Transpose: a thread takes 4 dims x 16 positions (16 32-bit staging reads, conflict-free: lane = dim group g) and
+// writes four 16-byte chunks, one per dim; in step e lane g writes dim 4g + ((e + g / 2) & 3), so the eight lanes of
+// each quarter-warp store hit eight different swizzled chunks (conflict-free; writing dim 4g + e in step e would put
+// them on two chunks: 4-way conflicts). fp8_pv_layout_model.py checks both.
 // Shared memory: Q codes 2 x 8 KiB, K stages 2 x 16 KiB, V^T stages 2 x 16 KiB, V staging 2 x 16 KiB: 113 KiB.
 // This file holds v19's pieces; its consumer and kernel are v14's (prefill_ws_fp8qk.cuh) with kPV8 = true.
 #pragma once
@@ -111,7 +112,8 @@ __device__ __forceinline__ void transpose_v_e4m3(const uint8_t* src, uint8_t* vt
       w[i] = r < valid ? *reinterpret_cast<const uint32_t*>(src + r * DH + 4 * g) : 0u;
     }
 #pragma unroll
-    for (int e = 0; e < 4; ++e) {
+    for (int step = 0; step < 4; ++step) {
+      const int e = (step + (g >> 1)) & 3;                            // the dim's byte in the staging words
       const uint32_t sel = (uint32_t)e | ((uint32_t)(e + 4) << 4);  // byte e of x, then byte e of y
       uint32_t c4[4];
 #pragma unroll
