@@ -104,7 +104,7 @@ export async function runEval(args: EvalArgs, deps: EvalDeps): Promise<EvalOutco
   for (const p of plans) if (p.fewshotSource.startsWith('none (0-shot):')) log(`  ${p.task}: ${p.fewshotSource}`);
 
   const outcome: EvalOutcome = { results: [], files: [], stats: {} };
-  checkRunKvCacheDtype(args.out, args.kvCacheDtype ?? 'auto', args.attentionDtype ?? 'auto');
+  checkRunDtypes(args.out, args.kvCacheDtype ?? 'auto', args.attentionDtype ?? 'auto');
   fs.mkdirSync(args.out, { recursive: true });
   for (const precision of orderPrecisions(args.precisions)) {
     const started = Date.now();
@@ -198,7 +198,7 @@ export async function runEval(args: EvalArgs, deps: EvalDeps): Promise<EvalOutco
  * A run directory holds results of one KV-cache dtype and one attention dtype (recovery and fidelity compare files in
  * it): refuse to add results of another (an EvalError BAD_ARGS, exit 2) before any model loads.
  */
-export function checkRunKvCacheDtype(out: string, kv: KvCacheDtype, attn: AttentionDtype = 'auto'): void {
+export function checkRunDtypes(out: string, kv: KvCacheDtype, attn: AttentionDtype): void {
   if (!fs.existsSync(out)) return;
   for (const f of fs.readdirSync(out)) {
     if (!/^eval_.*\.json$/.test(f)) continue;
